@@ -1,0 +1,2 @@
+def handler(event, context):
+    raise RuntimeError("this function always fails, so its events end in the dead-letter queue")

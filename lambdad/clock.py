@@ -1,0 +1,37 @@
+"""The one source of time. Logic takes a `Clock` (or a `now` argument); tests pass a fake one."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def time(self) -> float:
+        """Wall-clock seconds since the epoch (for payload timestamps and deadlines)."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes back (for durations, leases and idle timers)."""
+        ...
+
+
+class SystemClock:
+    def time(self) -> float:
+        return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+SYSTEM_CLOCK = SystemClock()
+
+
+def utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def iso_millis(ts: float) -> str:
+    """`2019-11-14T18:16:05.568Z`, the timestamp form of AWS event payloads."""
+    return utc(ts).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(ts * 1000) % 1000:03d}Z"

@@ -1,0 +1,162 @@
+"""`lambdad up`: build everything from the manifest, run until a signal, stop in stages.
+
+The main thread owns the loop: `step(now)` does one round of housekeeping and says how long to
+sleep; signals only land in an inbox that the loop reads. Shutdown is graceful first (stop taking
+work, let running invocations finish within the grace period), forced on a second signal.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from typing import TextIO
+
+from lambdad import __version__
+from lambdad.clock import SYSTEM_CLOCK, Clock
+from lambdad.errors import EXIT_INTERRUPTED, EXIT_OK
+from lambdad.logs import LogBook
+from lambdad.manifest.model import Manifest
+from lambdad.runtime.functions import Functions
+from lambdad.signals import SignalInbox
+from lambdad.statedir import StateDir
+from lambdad.summary import describe_manifest
+
+log = logging.getLogger(__name__)
+
+#: How long running invocations may take to finish after the first Ctrl-C / SIGTERM.
+DEFAULT_GRACE_S = 10.0
+#: During a graceful stop the loop checks this often whether the last invocation ended.
+STOP_POLL_S = 0.05
+
+
+class DaemonState(enum.StrEnum):
+    starting = "starting"
+    running = "running"
+    stopping = "stopping"
+    stopped = "stopped"
+
+
+class Console:
+    """Thread-safe line output, each function's lines prefixed with its name."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._lock = threading.Lock()
+        self.width = 8
+
+    def say(self, text: str) -> None:
+        with self._lock:
+            self._out.write(text + "\n")
+            self._out.flush()
+
+    def function_line(self, function: str, message: str) -> None:
+        # The runtime joins a traceback's lines with CR (as AWS does); a terminal needs real newlines.
+        prefix = f"{function:>{self.width}} | "
+        lines = message.split("\r")
+        self.say("\n".join(prefix + line for line in lines))
+
+
+class Daemon:
+    def __init__(
+        self,
+        manifest: Manifest,
+        state: StateDir,
+        out: TextIO = sys.stdout,
+        clock: Clock = SYSTEM_CLOCK,
+        grace_s: float = DEFAULT_GRACE_S,
+        started_at: float | None = None,
+    ) -> None:
+        self.manifest = manifest
+        self.state = state
+        self.clock = clock
+        self.grace_s = grace_s
+        self.console = Console(out)
+        self.status = DaemonState.starting
+        self.exit_code = EXIT_OK
+        self._started_at = time.monotonic() if started_at is None else started_at
+        self._stop_deadline = 0.0
+        self.functions: Functions | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.state.lock()
+        self.console.width = max((len(n) for n in self.manifest.functions), default=8)
+        logbook = LogBook(self.state.logs, echo=self.console.function_line)
+        self.functions = Functions(self.manifest, logbook, self.clock)
+        # Zygotes start in the background: "ready" should not wait for an interpreter to boot.
+        threading.Thread(target=self._start_runtimes, name="runtimes", daemon=True).start()
+        self.state.write_info(
+            {
+                "pid": os.getpid(),
+                "version": __version__,
+                "manifest": str(self.manifest.file),
+                "started": self.clock.time(),
+            }
+        )
+        self.console.say(describe_manifest(self.manifest, self.state.path))
+        elapsed_ms = (time.monotonic() - self._started_at) * 1000
+        self.console.say(f"ready in {elapsed_ms:.0f} ms (Ctrl-C to stop)")
+        self.status = DaemonState.running
+
+    def _start_runtimes(self) -> None:
+        assert self.functions is not None
+        for problem in self.functions.start_runtimes():
+            self.console.say(f"warning: {problem}")
+
+    def run(self) -> int:
+        """Start, serve until stopped, and return the exit code."""
+        with SignalInbox() as inbox:
+            self.start()
+            try:
+                while self.status is not DaemonState.stopped:
+                    inbox.wait(self.step(self.clock.monotonic()))
+                    for sig in inbox.take():
+                        self.handle_signal(sig)
+            finally:
+                if self.status is not DaemonState.stopped:
+                    self._finish(force=True)
+        return self.exit_code
+
+    def step(self, now: float) -> float:
+        """One round of housekeeping; returns the seconds until the next one is due."""
+        assert self.functions is not None
+        if self.status is DaemonState.stopping:
+            if self.functions.in_flight == 0 or now >= self._stop_deadline:
+                self._finish(force=self.functions.in_flight > 0)
+            return STOP_POLL_S
+        return self.functions.step(now)
+
+    def handle_signal(self, sig: signal.Signals) -> None:
+        if sig is signal.SIGHUP:
+            self.console.say("SIGHUP: nothing to reload yet")
+            return
+        if self.status is DaemonState.stopping:
+            self.console.say("forced stop: killing running invocations")
+            self.exit_code = EXIT_INTERRUPTED
+            self._finish(force=True)
+            return
+        self.begin_stop(sig.name)
+
+    def begin_stop(self, why: str) -> None:
+        assert self.functions is not None
+        self.status = DaemonState.stopping
+        self.functions.stop_accepting()
+        self._stop_deadline = self.clock.monotonic() + self.grace_s
+        running = self.functions.in_flight
+        wait = f"; waiting up to {self.grace_s:g}s for {running} running invocation(s)" if running else ""
+        self.console.say(f"{why}: stopping{wait} (Ctrl-C again to force)")
+
+    def _finish(self, force: bool) -> None:
+        if self.functions is not None:
+            if force and self.functions.in_flight:
+                self.console.say(f"grace period over: killing {self.functions.in_flight} running invocation(s)")
+            self.functions.close(force=force)
+        self.state.unlock()
+        self.status = DaemonState.stopped
+        self.console.say("stopped")

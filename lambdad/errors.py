@@ -1,0 +1,77 @@
+"""One error tree for everything lambdad reports to a user.
+
+Each class carries an exit code for the CLI (`EXIT`) and, where the error crosses the HTTP API,
+the AWS error name and status it maps to (`CODE`, `STATUS`), so the mapping lives in one place.
+"""
+
+from __future__ import annotations
+
+#: Exit codes of the `lambdad` command.
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2  #: bad manifest, bad arguments, bad input
+EXIT_INTERRUPTED = 130
+
+
+class LambdadError(Exception):
+    """A problem the user can fix; printed as one line, never as a traceback."""
+
+    EXIT = EXIT_ERROR
+    CODE = "ServiceException"
+    STATUS = 500
+
+
+class UsageError(LambdadError):
+    EXIT = EXIT_USAGE
+    CODE = "InvalidParameterValueException"
+    STATUS = 400
+
+
+class ManifestError(LambdadError):
+    """The manifest is invalid; `problems` holds every problem found, already formatted one per line."""
+
+    EXIT = EXIT_USAGE
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class FunctionNotFound(LambdadError):
+    EXIT = EXIT_USAGE
+    CODE = "ResourceNotFoundException"
+    STATUS = 404
+
+    def __init__(self, name: str, known: list[str] | None = None) -> None:
+        hint = f" (functions: {', '.join(sorted(known))})" if known else ""
+        super().__init__(f"Function not found: {name!r}{hint}")
+        self.name = name
+
+
+class InvalidRequestContent(LambdadError):
+    EXIT = EXIT_USAGE
+    CODE = "InvalidRequestContentException"
+    STATUS = 400
+
+
+class RequestTooLarge(LambdadError):
+    EXIT = EXIT_USAGE
+    CODE = "RequestEntityTooLargeException"
+    STATUS = 413
+
+
+class TooManyRequests(LambdadError):
+    """A synchronous call found every allowed environment busy (Lambda never queues these)."""
+
+    CODE = "TooManyRequestsException"
+    STATUS = 429
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("Rate Exceeded.")
+        self.reason = reason
+
+
+class DaemonAlreadyRunning(LambdadError):
+    def __init__(self, state_dir: str, pid: int | None) -> None:
+        who = f"pid {pid}" if pid else "another process"
+        super().__init__(f"lambdad is already running on state folder {state_dir} ({who}); stop it first")

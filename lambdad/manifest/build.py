@@ -1,0 +1,227 @@
+"""Turn schema-valid manifest data into the frozen model: merge defaults, parse durations, resolve paths.
+
+Problems found on the way (a duration out of range, an interpreter that does not exist) are
+collected, not raised, so that one run reports all of them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from lambdad.durations import parse_duration
+from lambdad.manifest import model as m
+from lambdad.manifest.problems import DocPath, Marks, Problem
+
+#: lambdad accepts event ages from 1 s so that tests can expire events quickly (AWS: 60 s).
+MIN_EVENT_AGE_S = 1.0
+MAX_EVENT_AGE_S = 6 * 3600.0
+
+
+class Builder:
+    def __init__(self, data: Mapping[str, Any], marks: Marks, file: Path) -> None:
+        self.data = data
+        self.marks = marks
+        self.file = file
+        self.folder = file.parent
+        self.problems: list[Problem] = []
+
+    def problem(self, where: DocPath, message: str) -> None:
+        self.problems.append(Problem(str(self.file), self.marks.value(where), where, message))
+
+    # -- values ---------------------------------------------------------------------------------------
+
+    def duration(self, value: Any, where: DocPath, lo: float = 0.0, hi: float | None = None) -> float | None:
+        try:
+            seconds = parse_duration(value)
+        except ValueError as e:
+            self.problem(where, str(e))
+            return None
+        if seconds < lo or (hi is not None and seconds > hi):
+            bounds = f"between {lo:g}s and {hi:g}s" if hi is not None else f"at least {lo:g}s"
+            self.problem(where, f"{value!r} is out of range: must be {bounds}")
+            return None
+        return seconds
+
+    def path(self, value: str) -> Path:
+        return Path(os.path.normpath(self.folder / Path(value).expanduser()))
+
+    def python(self, value: str | None, where: DocPath) -> str:
+        if value is None:
+            return sys.executable
+        found = str(self.path(value)) if os.sep in value else shutil.which(value)
+        if not found or not (os.path.isfile(found) and os.access(found, os.X_OK)):
+            self.problem(where, f"python interpreter {value!r} not found or not executable")
+            return value
+        return found
+
+    @staticmethod
+    def environment(*layers: Mapping[str, Any] | None) -> dict[str, str]:
+        env: dict[str, str] = {}
+        for layer in layers:
+            for key, value in (layer or {}).items():
+                env[key] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        return env
+
+    # -- sections -------------------------------------------------------------------------------------
+
+    def build(self) -> m.Manifest:
+        d = self.data
+        api = d.get("api", {})
+        defaults = d.get("defaults", {})
+        return m.Manifest(
+            file=self.file,
+            region=d.get("region", m.DEFAULT_REGION),
+            account=d.get("account", m.DEFAULT_ACCOUNT),
+            concurrency=d.get("concurrency", m.DEFAULT_CONCURRENCY),
+            api=m.Endpoint(api.get("host", m.DEFAULT_API_HOST), api.get("port", m.DEFAULT_API_PORT)),
+            buckets={name: self.bucket(name, b) for name, b in d.get("buckets", {}).items()},
+            queues={name: self.queue(name, q) for name, q in d.get("queues", {}).items()},
+            listeners={name: self.listener(name, li) for name, li in d.get("listeners", {}).items()},
+            functions={name: self.function(name, f, defaults) for name, f in d.get("functions", {}).items()},
+        )
+
+    def bucket(self, name: str, b: Mapping[str, Any]) -> m.Bucket:
+        return m.Bucket(
+            name=name,
+            path=self.path(b["path"]),
+            versioning=b.get("versioning", False),
+            ignore=tuple(b.get("ignore", ())),
+            where=("buckets", name),
+        )
+
+    def queue(self, name: str, q: Mapping[str, Any]) -> m.Queue:
+        where: DocPath = ("queues", name)
+        redrive = q.get("redrive") or {}
+
+        def dur(key: str, default: float, hi: float) -> float:
+            if key not in q:
+                return default
+            return self.duration(q[key], (*where, key), 0.0, hi) or default
+
+        return m.Queue(
+            name=name,
+            fifo=q.get("fifo", name.endswith(".fifo")),
+            visibility_timeout_s=dur("visibility_timeout", 30.0, 12 * 3600.0),
+            message_retention_s=dur("message_retention", 4 * 86400.0, 14 * 86400.0),
+            delay_s=dur("delay", 0.0, 900.0),
+            content_based_deduplication=q.get("content_based_deduplication", False),
+            redrive_dead_letter_queue=redrive.get("dead_letter_queue"),
+            redrive_max_receive_count=redrive.get("max_receive_count"),
+            where=where,
+        )
+
+    def listener(self, name: str, li: Mapping[str, Any]) -> m.Listener:
+        endpoint = m.Endpoint(li.get("host", m.DEFAULT_API_HOST), li.get("port", 0))
+        return m.Listener(name=name, endpoint=endpoint, where=("listeners", name))
+
+    def function(self, name: str, f: Mapping[str, Any], defaults: Mapping[str, Any]) -> m.Function:
+        where: DocPath = ("functions", name)
+
+        def pick(key: str) -> tuple[Any, DocPath]:
+            if key in f:
+                return f[key], (*where, key)
+            return defaults.get(key), ("defaults", key)
+
+        timeout, timeout_at = pick("timeout")
+        keep_alive, keep_alive_at = pick("keep_alive")
+        python, python_at = pick("python")
+        return m.Function(
+            name=name,
+            handler=f["handler"],
+            code=self.path(f.get("code", ".")),
+            python=self.python(python, python_at),
+            timeout_s=self.timeout(timeout, timeout_at),
+            memory_mb=pick("memory")[0] or m.DEFAULT_MEMORY_MB,
+            reserved_concurrency=f.get("reserved_concurrency"),
+            keep_alive_s=(
+                m.DEFAULT_KEEP_ALIVE_S
+                if keep_alive is None
+                else self.duration(keep_alive, keep_alive_at, 1.0) or m.DEFAULT_KEEP_ALIVE_S
+            ),
+            environment=self.environment(defaults.get("environment"), f.get("environment")),
+            async_config=self.async_config(defaults.get("async") or {}, f.get("async") or {}, where),
+            events=tuple(self.trigger(e, (*where, "events", i)) for i, e in enumerate(f.get("events", ()))),
+            description=f.get("description", ""),
+            where=where,
+        )
+
+    def timeout(self, value: Any, where: DocPath) -> int:
+        if value is None:
+            return m.DEFAULT_TIMEOUT_S
+        seconds = self.duration(value, where, 1.0, 900.0)
+        if seconds is None:
+            return m.DEFAULT_TIMEOUT_S
+        if seconds != int(seconds):
+            self.problem(where, f"{value!r} is not a whole number of seconds (Lambda timeouts are)")
+        return int(seconds)
+
+    def async_config(self, defaults: Mapping[str, Any], own: Mapping[str, Any], fn_where: DocPath) -> m.AsyncConfig:
+        merged = {**defaults, **own}
+
+        def at(key: str) -> DocPath:
+            return (*fn_where, "async", key) if key in own else ("defaults", "async", key)
+
+        age = merged.get("maximum_event_age")
+        backoff = merged.get("backoff")
+        return m.AsyncConfig(
+            maximum_retry_attempts=merged.get("maximum_retry_attempts", m.DEFAULT_MAX_RETRY_ATTEMPTS),
+            maximum_event_age_s=(
+                m.DEFAULT_MAX_EVENT_AGE_S
+                if age is None
+                else self.duration(age, at("maximum_event_age"), MIN_EVENT_AGE_S, MAX_EVENT_AGE_S)
+                or m.DEFAULT_MAX_EVENT_AGE_S
+            ),
+            backoff_s=(
+                m.DEFAULT_BACKOFF_S
+                if backoff is None
+                else tuple(self.duration(b, (*at("backoff"), i)) or 0.0 for i, b in enumerate(backoff))
+            ),
+            dead_letter=self.target(merged.get("dead_letter"), at("dead_letter")),
+            on_success=self.target(merged.get("on_success"), at("on_success")),
+            on_failure=self.target(merged.get("on_failure"), at("on_failure")),
+        )
+
+    def target(self, t: Mapping[str, str] | None, where: DocPath) -> m.Target | None:
+        if not t:
+            return None
+        ((kind, name),) = t.items()
+        resolved = str(self.path(name)) if kind == m.TargetKind.folder else name
+        return m.Target(m.TargetKind(kind), resolved, where=(*where, kind))
+
+    def trigger(self, item: Mapping[str, Any], where: DocPath) -> m.Trigger:
+        ((kind, spec),) = item.items()
+        where = (*where, kind)
+        if kind == "s3":
+            flt = spec.get("filter") or {}
+            return m.S3Trigger(
+                bucket=spec["bucket"],
+                events=tuple(spec.get("events", m.DEFAULT_S3_EVENTS)),
+                prefix=flt.get("prefix", ""),
+                suffix=flt.get("suffix", ""),
+                id=spec.get("id", ""),
+                where=where,
+            )
+        if kind == "schedule":
+            return m.ScheduleTrigger(
+                name=spec["name"],
+                expression=spec["expression"],
+                timezone=spec.get("timezone", "UTC"),
+                input=spec.get("input"),
+                enabled=spec.get("enabled", True),
+                description=spec.get("description", ""),
+                where=where,
+            )
+        return m.AlbTrigger(
+            listener=spec["listener"],
+            path=spec.get("path", "/*"),
+            methods=tuple(spec.get("methods", ())),
+            host=spec.get("host"),
+            priority=spec.get("priority"),
+            multi_value_headers=spec.get("multi_value_headers", False),
+            where=where,
+        )

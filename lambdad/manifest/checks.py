@@ -1,0 +1,224 @@
+"""Second validation layer: rules that span fields, which a JSON Schema cannot express.
+
+Each `check_*` is a small generator of `Finding`s over the built model; `run_checks` runs them all.
+Names follow AWS's own rules (function names, S3 bucket names, SQS queue names).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from lambdad.manifest import model as m
+from lambdad.manifest.problems import DocPath, did_you_mean
+
+
+@dataclass(frozen=True)
+class Finding:
+    where: DocPath
+    message: str
+    on_key: bool = False  #: point at the key that names `where` rather than at its value
+
+
+Check = Callable[[m.Manifest], Iterator[Finding]]
+
+_FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_LISTENER_NAME = _FUNCTION_NAME
+
+#: Environment variables the Lambda runtime sets itself; a function cannot override them.
+RESERVED_ENV = frozenset(
+    {
+        "_HANDLER",
+        "_X_AMZN_TRACE_ID",
+        "AWS_DEFAULT_REGION",
+        "AWS_REGION",
+        "AWS_EXECUTION_ENV",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+        "AWS_LAMBDA_INITIALIZATION_TYPE",
+        "AWS_LAMBDA_LOG_GROUP_NAME",
+        "AWS_LAMBDA_LOG_STREAM_NAME",
+        "AWS_LAMBDA_RUNTIME_API",
+        "LAMBDA_TASK_ROOT",
+        "LAMBDA_RUNTIME_DIR",
+    }
+)
+#: Lambda's limit on the total size of a function's environment variables.
+MAX_ENV_BYTES = 4096
+
+
+def bucket_name_error(name: str) -> str | None:
+    """Why `name` is not a valid S3 bucket name, or None (S3's general purpose bucket rules)."""
+    if not 3 <= len(name) <= 63:
+        return "must be 3 to 63 characters long"
+    if not _BUCKET_NAME.match(name):
+        return "must use lowercase letters, digits, dots and hyphens, and begin and end with a letter or digit"
+    if ".." in name:
+        return "must not contain two adjacent dots"
+    try:
+        ipaddress.IPv4Address(name)
+        return "must not be formatted as an IP address"
+    except ValueError:
+        pass
+    if name.startswith(("xn--", "sthree-")) or name.endswith(("-s3alias", "--ol-s3")):
+        return "uses a prefix or suffix that S3 reserves"
+    return None
+
+
+def check_names(man: m.Manifest) -> Iterator[Finding]:
+    for name in man.functions:
+        if not _FUNCTION_NAME.match(name):
+            yield Finding(("functions", name), f"function name {name!r} must be 1 to 64 letters, digits, - or _", True)
+    for name in man.buckets:
+        why = bucket_name_error(name)
+        if why:
+            yield Finding(("buckets", name), f"bucket name {name!r} {why}", True)
+    for name, queue in man.queues.items():
+        base = name.removesuffix(".fifo")
+        if not _QUEUE_NAME.match(base):
+            yield Finding(queue.where, f"queue name {name!r} must be 1 to 80 letters, digits, - or _", True)
+        if queue.fifo != name.endswith(".fifo"):
+            yield Finding(
+                queue.where, f"queue {name!r}: a FIFO queue's name must end in .fifo, and only a FIFO's", True
+            )
+    for name in man.listeners:
+        if not _LISTENER_NAME.match(name):
+            yield Finding(("listeners", name), f"listener name {name!r} must be 1 to 64 letters, digits, - or _", True)
+
+
+def handler_module_file(code: Path, handler: str) -> Path | None:
+    """The file that `import` would load for the handler's module, or None if there is none."""
+    module = handler.rsplit(".", 1)[0].replace("/", ".")
+    base = code.joinpath(*module.split("."))
+    for candidate in (base.with_name(base.name + ".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    if base.parent.is_dir():  # compiled modules: name.cpython-311-x86_64-linux-gnu.so, name.pyc
+        for found in base.parent.glob(base.name + ".*"):
+            if found.suffix in (".so", ".pyd", ".pyc"):
+                return found
+    return None
+
+
+def check_code(man: m.Manifest) -> Iterator[Finding]:
+    for fn in man.functions.values():
+        if not fn.code.is_dir():
+            yield Finding((*fn.where, "code"), f"code folder {str(fn.code)!r} does not exist")
+        elif handler_module_file(fn.code, fn.handler) is None:
+            module = fn.handler.rsplit(".", 1)[0]
+            yield Finding(
+                (*fn.where, "handler"),
+                f"module {module!r} not found in {str(fn.code)!r} (looked for {module.replace('.', '/')}.py)",
+            )
+
+
+def _missing(kind: str, name: str, known: dict[str, object] | object) -> str:
+    names = list(known) if isinstance(known, dict) else []
+    listed = ", ".join(sorted(names)) or "none defined"
+    return f"{kind} {name!r} is not defined{did_you_mean(name, names)} (known: {listed})"
+
+
+def check_references(man: m.Manifest) -> Iterator[Finding]:
+    sections = {
+        m.TargetKind.function: dict(man.functions),
+        m.TargetKind.queue: dict(man.queues),
+        m.TargetKind.bucket: dict(man.buckets),
+    }
+    for fn in man.functions.values():
+        cfg = fn.async_config
+        for target in (cfg.dead_letter, cfg.on_success, cfg.on_failure):
+            if target and target.kind in sections and target.name not in sections[target.kind]:
+                yield Finding(target.where, _missing(target.kind.value, target.name, sections[target.kind]))
+        for trigger in fn.events:
+            if isinstance(trigger, m.S3Trigger) and trigger.bucket not in man.buckets:
+                yield Finding((*trigger.where, "bucket"), _missing("bucket", trigger.bucket, dict(man.buckets)))
+            if isinstance(trigger, m.AlbTrigger) and trigger.listener not in man.listeners:
+                yield Finding(
+                    (*trigger.where, "listener"), _missing("listener", trigger.listener, dict(man.listeners))
+                )
+    for queue in man.queues.values():
+        dlq = queue.redrive_dead_letter_queue
+        if dlq is None:
+            continue
+        where = (*queue.where, "redrive", "dead_letter_queue")
+        if dlq not in man.queues:
+            yield Finding(where, _missing("queue", dlq, dict(man.queues)))
+        elif man.queues[dlq].fifo != queue.fifo:
+            yield Finding(where, f"the dead-letter queue of a {'FIFO' if queue.fifo else 'standard'} queue must "
+                                 f"be {'FIFO' if queue.fifo else 'standard'} too")
+
+
+def check_buckets_do_not_nest(man: m.Manifest) -> Iterator[Finding]:
+    buckets = sorted(man.buckets.values(), key=lambda b: b.name)
+    for i, a in enumerate(buckets):
+        for b in buckets[i + 1 :]:
+            if a.path == b.path or a.path in b.path.parents or b.path in a.path.parents:
+                inner, outer = (a, b) if b.path in a.path.parents or a.path == b.path else (b, a)
+                yield Finding(
+                    (*inner.where, "path"),
+                    f"bucket {inner.name!r} folder overlaps bucket {outer.name!r} ({outer.path}); "
+                    "folders must not nest",
+                )
+
+
+def check_unique(man: m.Manifest) -> Iterator[Finding]:
+    rules: dict[str, str] = {}
+    priorities: dict[tuple[str, int], str] = {}
+    for fn in man.functions.values():
+        for trigger in fn.events:
+            if isinstance(trigger, m.ScheduleTrigger):
+                if trigger.name in rules:
+                    yield Finding((*trigger.where, "name"), f"schedule name {trigger.name!r} is already used by "
+                                                            f"function {rules[trigger.name]!r}")
+                rules.setdefault(trigger.name, fn.name)
+            if isinstance(trigger, m.AlbTrigger) and trigger.priority is not None:
+                key = (trigger.listener, trigger.priority)
+                if key in priorities:
+                    yield Finding((*trigger.where, "priority"), f"priority {trigger.priority} on listener "
+                                  f"{trigger.listener!r} is already used by function {priorities[key]!r}")
+                priorities.setdefault(key, fn.name)
+
+
+def check_ports(man: m.Manifest) -> Iterator[Finding]:
+    taken: dict[tuple[str, int], str] = {}
+    endpoints = [(("api",), "the api", man.api)]
+    endpoints += [(li.where, f"listener {li.name!r}", li.endpoint) for li in man.listeners.values()]
+    for where, label, ep in endpoints:
+        if ep.port == 0:
+            continue
+        key = (ep.host, ep.port)
+        if key in taken:
+            yield Finding((*where, "port"), f"{ep.host}:{ep.port} is already used by {taken[key]}")
+        taken.setdefault(key, label)
+
+
+def check_environment(man: m.Manifest) -> Iterator[Finding]:
+    for fn in man.functions.values():
+        where = (*fn.where, "environment")
+        for key in fn.environment:
+            if key in RESERVED_ENV:
+                yield Finding((*where, key), f"{key} is reserved by the Lambda runtime and cannot be set", True)
+        size = sum(len(k.encode()) + len(v.encode()) for k, v in fn.environment.items())
+        if size > MAX_ENV_BYTES:
+            yield Finding(where, f"environment variables take {size} bytes; Lambda allows {MAX_ENV_BYTES}")
+
+
+CHECKS: tuple[Check, ...] = (
+    check_names,
+    check_code,
+    check_references,
+    check_buckets_do_not_nest,
+    check_unique,
+    check_ports,
+    check_environment,
+)
+
+
+def run_checks(man: m.Manifest, checks: tuple[Check, ...] = CHECKS) -> list[Finding]:
+    return [finding for check in checks for finding in check(man)]

@@ -1,0 +1,170 @@
+"""The validated manifest as frozen values.
+
+Everything here is resolved: durations are seconds, paths are absolute, defaults are merged. Each
+object keeps `where`, its path in the document, so later checks (and hot reload) can point at the
+line that defined it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lambdad.manifest.problems import DocPath
+
+#: AWS's defaults for asynchronous invocation (EventInvokeConfig).
+DEFAULT_MAX_RETRY_ATTEMPTS = 2
+DEFAULT_MAX_EVENT_AGE_S = 6 * 3600.0
+#: Lambda waits about one minute before the second attempt and two before the third.
+DEFAULT_BACKOFF_S = (60.0, 120.0)
+DEFAULT_TIMEOUT_S = 3
+DEFAULT_MEMORY_MB = 128
+#: Idle execution environments are shut down after this long (AWS does it after minutes of idleness).
+DEFAULT_KEEP_ALIVE_S = 600.0
+#: Daemon-wide concurrent environments for functions without reserved concurrency.
+DEFAULT_CONCURRENCY = 32
+DEFAULT_REGION = "us-east-1"
+DEFAULT_ACCOUNT = "123456789012"
+DEFAULT_API_HOST = "127.0.0.1"
+DEFAULT_API_PORT = 9001
+DEFAULT_S3_EVENTS = ("s3:ObjectCreated:*",)
+
+
+class TargetKind(enum.StrEnum):
+    function = "function"
+    queue = "queue"
+    bucket = "bucket"
+    folder = "folder"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a dead letter or a destination record goes. `name` is an absolute path for folders."""
+
+    kind: TargetKind
+    name: str
+    where: DocPath = field(default=(), compare=False)
+
+
+@dataclass(frozen=True)
+class AsyncConfig:
+    maximum_retry_attempts: int = DEFAULT_MAX_RETRY_ATTEMPTS
+    maximum_event_age_s: float = DEFAULT_MAX_EVENT_AGE_S
+    backoff_s: tuple[float, ...] = DEFAULT_BACKOFF_S
+    dead_letter: Target | None = None
+    on_success: Target | None = None
+    on_failure: Target | None = None
+
+
+@dataclass(frozen=True)
+class S3Trigger:
+    bucket: str
+    events: tuple[str, ...] = DEFAULT_S3_EVENTS
+    prefix: str = ""
+    suffix: str = ""
+    id: str = ""
+    where: DocPath = field(default=(), compare=False)
+
+
+@dataclass(frozen=True)
+class ScheduleTrigger:
+    name: str
+    expression: str
+    timezone: str = "UTC"
+    input: Any = None
+    enabled: bool = True
+    description: str = ""
+    where: DocPath = field(default=(), compare=False)
+
+
+@dataclass(frozen=True)
+class AlbTrigger:
+    listener: str
+    path: str = "/*"
+    methods: tuple[str, ...] = ()
+    host: str | None = None
+    priority: int | None = None
+    multi_value_headers: bool = False
+    where: DocPath = field(default=(), compare=False)
+
+
+Trigger = S3Trigger | ScheduleTrigger | AlbTrigger
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str
+    handler: str
+    code: Path
+    python: str
+    timeout_s: int = DEFAULT_TIMEOUT_S
+    memory_mb: int = DEFAULT_MEMORY_MB
+    reserved_concurrency: int | None = None
+    keep_alive_s: float = DEFAULT_KEEP_ALIVE_S
+    environment: Mapping[str, str] = field(default_factory=dict)
+    async_config: AsyncConfig = AsyncConfig()
+    events: tuple[Trigger, ...] = ()
+    description: str = ""
+    where: DocPath = field(default=(), compare=False)
+
+
+@dataclass(frozen=True)
+class Bucket:
+    name: str
+    path: Path
+    versioning: bool = False
+    ignore: tuple[str, ...] = ()
+    where: DocPath = field(default=(), compare=False)
+
+
+@dataclass(frozen=True)
+class Queue:
+    name: str
+    fifo: bool = False
+    visibility_timeout_s: float = 30.0
+    message_retention_s: float = 4 * 86400.0
+    delay_s: float = 0.0
+    content_based_deduplication: bool = False
+    redrive_dead_letter_queue: str | None = None
+    redrive_max_receive_count: int | None = None
+    where: DocPath = field(default=(), compare=False)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Listener:
+    name: str
+    endpoint: Endpoint
+    where: DocPath = field(default=(), compare=False)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    file: Path
+    region: str = DEFAULT_REGION
+    account: str = DEFAULT_ACCOUNT
+    concurrency: int = DEFAULT_CONCURRENCY
+    api: Endpoint = Endpoint(DEFAULT_API_HOST, DEFAULT_API_PORT)
+    buckets: Mapping[str, Bucket] = field(default_factory=dict)
+    queues: Mapping[str, Queue] = field(default_factory=dict)
+    listeners: Mapping[str, Listener] = field(default_factory=dict)
+    functions: Mapping[str, Function] = field(default_factory=dict)
+
+    @property
+    def folder(self) -> Path:
+        return self.file.parent
+
+    def function_arn(self, name: str, qualifier: str | None = None) -> str:
+        arn = f"arn:aws:lambda:{self.region}:{self.account}:function:{name}"
+        return f"{arn}:{qualifier}" if qualifier else arn

@@ -1,0 +1,137 @@
+"""Safe YAML loading that remembers where every value came from.
+
+PyYAML's constructed data forgets line numbers, so this walks the composed node graph itself:
+it records the mark of every value and key, expands `${VAR}` / `${VAR:-default}` in scalars,
+reports duplicate keys (which PyYAML silently overwrites), and never constructs arbitrary
+objects (only the safe loader's tags are known).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+
+from lambdad.manifest.problems import DocPath, Mark, Marks, Problem
+
+#: Mappings and sequences may carry only the plain tags; anything else would construct objects.
+_PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+#: `${NAME}` or `${NAME:-default}`; `$${` escapes a literal `${`.
+_VAR = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class Expansion:
+    """Result of expanding one scalar: the text, and the names that were not set."""
+
+    def __init__(self, text: str, env: Mapping[str, str]) -> None:
+        self.missing: list[str] = []
+        self.changed = False
+
+        def sub(m: re.Match[str]) -> str:
+            self.changed = True
+            if m.group(0) == "$${":
+                return "${"
+            name, default = m.group(1), m.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            self.missing.append(name)
+            return ""
+
+        self.text = _VAR.sub(sub, text) if "${" in text else text
+
+
+def _mark(node: yaml.Node) -> Mark:
+    return Mark(node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+class _Walker:
+    def __init__(self, loader: yaml.SafeLoader, file: str, env: Mapping[str, str]) -> None:
+        self.loader = loader
+        self.file = file
+        self.env = env
+        self.values: dict[DocPath, Mark] = {}
+        self.keys: dict[DocPath, Mark] = {}
+        self.problems: list[Problem] = []
+        self._active: set[int] = set()
+
+    def problem(self, node: yaml.Node, path: DocPath, message: str) -> None:
+        self.problems.append(Problem(self.file, _mark(node), path, message))
+
+    def walk(self, node: yaml.Node, path: DocPath) -> Any:
+        self.values[path] = _mark(node)
+        if id(node) in self._active:
+            self.problem(node, path, "recursive YAML alias")
+            return None
+        self._active.add(id(node))
+        try:
+            if isinstance(node, yaml.CollectionNode) and node.tag not in _PLAIN_TAGS:
+                self.problem(node, path, f"YAML tag {node.tag!r} is not allowed")
+                return None
+            if isinstance(node, yaml.MappingNode):
+                return self._mapping(node, path)
+            if isinstance(node, yaml.SequenceNode):
+                return [self.walk(item, (*path, i)) for i, item in enumerate(node.value)]
+            return self._scalar(node, path)
+        finally:
+            self._active.discard(id(node))
+
+    def _mapping(self, node: yaml.MappingNode, path: DocPath) -> dict[str, Any]:
+        self.loader.flatten_mapping(node)  # resolves `<<: *anchor` merge keys
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.problem(key_node, path, "mapping keys must be plain strings")
+                continue
+            # The key's source text, so `on:` or `1:` stay strings instead of becoming bool/int.
+            key = str(key_node.value)
+            child = (*path, key)
+            if key in out:
+                self.problem(key_node, child, f"duplicate key {key!r}")
+            self.keys[child] = _mark(key_node)
+            out[key] = self.walk(value_node, child)
+        return out
+
+    def _scalar(self, node: yaml.ScalarNode, path: DocPath) -> Any:
+        exp = Expansion(node.value, self.env)
+        for name in exp.missing:
+            self.problem(node, path, f"environment variable {name!r} is not set (use ${{{name}:-default}})")
+        if exp.missing:
+            return node.value  # keep the text, so the schema does not report the same line again
+        if exp.changed:
+            if node.style:  # quoted: stays a string
+                return exp.text
+            tag = self.loader.resolve(yaml.ScalarNode, exp.text, (True, False))
+            node = yaml.ScalarNode(tag, exp.text, node.start_mark, node.end_mark)
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except yaml.constructor.ConstructorError as e:
+            self.problem(node, path, str(e.problem))
+            return None
+
+
+def load_yaml(text: str, file: str, env: Mapping[str, str]) -> tuple[Any, Marks, list[Problem]]:
+    """Parse `text`; return the data, the marks and every problem found (syntax errors stop early)."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = Mark(mark.line + 1, mark.column + 1) if mark else None
+        what = " ".join(x for x in (e.context, e.problem) if x)
+        return None, Marks({}, {}), [Problem(file, where, (), f"YAML syntax error: {what}")]
+    except yaml.YAMLError as e:
+        return None, Marks({}, {}), [Problem(file, None, (), f"YAML error: {e}")]
+    try:
+        if node is None:
+            return None, Marks({}, {}), []
+        walker = _Walker(loader, file, env)
+        data = walker.walk(node, ())
+        return data, Marks(walker.values, walker.keys), walker.problems
+    finally:
+        loader.dispose()

@@ -1,0 +1,94 @@
+"""Values that describe one invocation and its result, and the log lines Lambda writes around it."""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+from dataclasses import dataclass
+
+#: Version reported in START lines, context and responses; lambdad runs the manifest's code as $LATEST.
+VERSION = "$LATEST"
+#: Lambda's synchronous request and response limits.
+MAX_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024
+#: `--log-type Tail` returns the last 4 KB of the invocation's log.
+LOG_TAIL_BYTES = 4096
+
+
+class Outcome(enum.StrEnum):
+    success = "success"
+    error = "error"  #: the handler raised, or the runtime reported an error; the environment lives on
+    init_error = "init_error"  #: the handler could not be loaded; the environment is discarded
+    timeout = "timeout"
+    crashed = "crashed"  #: the runtime process exited (Runtime.ExitError)
+    out_of_memory = "out_of_memory"
+
+    @property
+    def keeps_environment(self) -> bool:
+        return self in (Outcome.success, Outcome.error)
+
+
+@dataclass(frozen=True)
+class InvokeRequest:
+    request_id: str
+    payload: bytes
+    invoked_arn: str
+    client_context: str | None = None  #: JSON text, already decoded from base64
+    identity: str | None = None  #: JSON text
+    trace_id: str | None = None
+
+
+@dataclass(frozen=True)
+class InvokeResult:
+    request_id: str
+    outcome: Outcome
+    payload: bytes  #: the handler's response, or Lambda's error document
+    error_type: str | None = None
+    duration_ms: float = 0.0
+    init_ms: float | None = None
+    max_memory_mb: int = 0
+    log_tail: bytes = b""
+
+    @property
+    def function_error(self) -> str | None:
+        """The `X-Amz-Function-Error` value: Lambda reports every failure kind as Unhandled."""
+        return None if self.outcome is Outcome.success else "Unhandled"
+
+    def error_message(self) -> str:
+        if self.outcome is Outcome.success:
+            return ""
+        try:
+            return str(json.loads(self.payload).get("errorMessage", ""))
+        except (ValueError, AttributeError):
+            return ""
+
+
+def runtime_error(error_type: str, request_id: str, detail: str) -> bytes:
+    """The error document Lambda's platform (not the runtime) returns: timeouts, exits, out of memory."""
+    return json.dumps({"errorType": error_type, "errorMessage": f"RequestId: {request_id} Error: {detail}"}).encode()
+
+
+def start_line(request_id: str) -> str:
+    return f"START RequestId: {request_id} Version: {VERSION}"
+
+
+def end_line(request_id: str) -> str:
+    return f"END RequestId: {request_id}"
+
+
+def report_line(result: InvokeResult, memory_mb: int) -> str:
+    """Lambda's REPORT line: tab-separated fields and a trailing tab."""
+    fields = [
+        f"REPORT RequestId: {result.request_id}",
+        f"Duration: {result.duration_ms:.2f} ms",
+        f"Billed Duration: {max(1, math.ceil(result.duration_ms))} ms",
+        f"Memory Size: {memory_mb} MB",
+        f"Max Memory Used: {result.max_memory_mb} MB",
+    ]
+    if result.init_ms is not None:
+        fields.append(f"Init Duration: {result.init_ms:.2f} ms")
+    if result.outcome is Outcome.timeout:
+        fields.append("Status: timeout")
+    elif result.outcome in (Outcome.crashed, Outcome.out_of_memory, Outcome.init_error):
+        fields += ["Status: error", f"Error Type: {result.error_type}"]
+    return "\t".join(fields) + "\t"

@@ -1,0 +1,189 @@
+"""Parent side of the zygote: start it once per interpreter, ask it to fork execution environments.
+
+The zygote is a long-lived child (`bootstrap.zygote_main`) that has already paid for interpreter
+start-up and the runtime's imports, so a cold start costs a fork plus the handler's own imports.
+When lambdad exits, even by SIGKILL, the zygote reads end-of-file on its socket and kills every
+worker it forked, so no execution environment outlives the daemon.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import socket
+import subprocess
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from lambdad.runtime import wire
+
+log = logging.getLogger(__name__)
+
+#: The folder that holds the `lambdad` package; the zygote imports the runtime from there.
+PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+_BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from lambdad.runtime.bootstrap import zygote_main; " \
+        "zygote_main(int(sys.argv[2]), sys.argv[1])"
+#: How long the zygote may take to start and say hello.
+START_TIMEOUT_S = 30.0
+
+
+class LaunchError(Exception):
+    """The interpreter could not be started, or the zygote died."""
+
+
+@dataclass(frozen=True)
+class ExitStatus:
+    code: int | None = None
+    signal: int | None = None
+
+
+@dataclass
+class Spawned:
+    pid: int
+    ctrl: socket.socket  #: the parent's end of the worker's control socket
+    out: int  #: read end of the worker's stdout/stderr pipe
+
+
+class Zygote:
+    """One zygote process for one interpreter. Thread-safe; restarts itself if it dies."""
+
+    def __init__(self, python: str, env: dict[str, str], cwd: str = "/") -> None:
+        self.python = python
+        self.env = env
+        self.cwd = cwd
+        self.python_version: str | None = None
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._sock: socket.socket | None = None
+
+    def start(self) -> None:
+        with self._lock:
+            self._ensure_started()
+
+    def _ensure_started(self) -> socket.socket:
+        if self._sock is not None and self._proc is not None and self._proc.poll() is None:
+            return self._sock
+        self._close_locked()
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self._proc = subprocess.Popen(
+                [self.python, "-c", _BOOT, PACKAGE_ROOT, str(child.fileno())],
+                pass_fds=(child.fileno(),),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                env=self.env,
+                cwd=self.cwd,
+                start_new_session=True,  # Ctrl-C at the terminal is lambdad's to handle, not the workers'
+            )
+        except OSError as e:
+            parent.close()
+            raise LaunchError(f"cannot start {self.python}: {e.strerror}") from None
+        finally:
+            child.close()
+        try:
+            if not select.select([parent], [], [], START_TIMEOUT_S)[0]:
+                raise TimeoutError
+            hello, _ = wire.recv(parent.fileno())
+        except (EOFError, OSError, ValueError):
+            parent.close()
+            raise LaunchError(f"{self.python} failed to start the lambdad runtime: {self._stderr_tail()}") from None
+        self.python_version = hello["python"]
+        self._sock = parent
+        log.debug("zygote %s started for %s (Python %s)", hello["pid"], self.python, self.python_version)
+        return parent
+
+    def _stderr_tail(self) -> str:
+        proc = self._proc
+        if proc is None or proc.stderr is None:
+            return "no output"
+        try:
+            proc.wait(timeout=5)
+            text = proc.stderr.read().decode(errors="replace").strip()
+        except (subprocess.TimeoutExpired, OSError):
+            proc.kill()
+            text = ""
+        lines = text.splitlines()
+        return lines[-1] if lines else f"exit status {proc.returncode}"
+
+    def spawn(self, spec: dict) -> Spawned:
+        """Fork a new execution environment described by `spec` (see `bootstrap._become_environment`)."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        out_r, out_w = os.pipe()
+        try:
+            with self._lock:
+                sock = self._ensure_started()
+                try:
+                    socket.send_fds(sock, [wire.encode({"t": "spawn", **spec})], [theirs.fileno(), out_w])
+                    reply, _ = wire.recv(sock.fileno())
+                except (OSError, EOFError) as e:
+                    self._close_locked()
+                    raise LaunchError(f"the runtime process for {self.python} died: {e}") from None
+        except BaseException:
+            ours.close()
+            os.close(out_r)
+            raise
+        finally:
+            theirs.close()
+            os.close(out_w)
+        os.set_blocking(out_r, False)
+        return Spawned(pid=reply["pid"], ctrl=ours, out=out_r)
+
+    def reap(self, pid: int, wait_s: float = 1.0) -> ExitStatus | None:
+        """Collect a worker's exit status; None if it is still running after `wait_s`."""
+        with self._lock:
+            if self._sock is None:
+                return ExitStatus()
+            try:
+                wire.send(self._sock.fileno(), {"t": "reap", "pid": pid, "wait_s": wait_s})
+                reply, _ = wire.recv(self._sock.fileno())
+            except (OSError, EOFError):
+                self._close_locked()
+                return ExitStatus()
+        status = reply["status"]
+        return None if status is None else ExitStatus(status.get("code"), status.get("signal"))
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Stop the zygote; it kills any worker still running before it exits."""
+        with self._lock:
+            self._close_locked(timeout_s)
+
+    def _close_locked(self, timeout_s: float = 5.0) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stderr:
+            proc.stderr.close()
+
+
+class Launchers:
+    """One zygote per interpreter path, created on first use."""
+
+    def __init__(self, env: dict[str, str], cwd: str = "/") -> None:
+        self._env = env
+        self._cwd = cwd
+        self._zygotes: dict[str, Zygote] = {}
+        self._lock = threading.Lock()
+
+    def get(self, python: str) -> Zygote:
+        with self._lock:
+            zygote = self._zygotes.get(python)
+            if zygote is None:
+                zygote = self._zygotes[python] = Zygote(python, self._env, self._cwd)
+            return zygote
+
+    def close(self) -> None:
+        with self._lock:
+            zygotes, self._zygotes = list(self._zygotes.values()), {}
+        for zygote in zygotes:
+            zygote.close()

@@ -1,0 +1,288 @@
+"""Parent side of one execution environment: send an event, watch the clock and the memory, collect
+the result and the output.
+
+`Worker.invoke` is the one core loop of the runtime (about 80 lines, on purpose in one place): it
+polls the worker's control socket and output pipe together, so a handler printing megabytes never
+blocks, a handler overrunning its timeout is killed on time, and a handler growing past its memory
+is killed as soon as it is seen.
+
+It runs on real time (`time.monotonic`), not on an injected clock: it waits on real processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import time
+from dataclasses import dataclass, replace
+
+from lambdad.logs import InvocationLog
+from lambdad.runtime import wire
+from lambdad.runtime.invocation import (
+    InvokeRequest,
+    InvokeResult,
+    Outcome,
+    end_line,
+    report_line,
+    runtime_error,
+    start_line,
+)
+from lambdad.runtime.launcher import ExitStatus, Spawned, Zygote
+
+#: Lambda's limit on the init phase (importing the handler module).
+INIT_TIMEOUT_S = 10.0
+#: While a handler runs, its resident memory is sampled this often.
+MEMORY_POLL_S = 0.02
+#: Output of a long invocation reaches the log at least this often.
+LOG_FLUSH_S = 0.1
+_PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+_POLL_IN = select.POLLIN | select.POLLHUP | select.POLLERR
+
+#: Go-style names, as Lambda's "Runtime exited with error: signal: killed".
+_SIGNAL_NAMES = {
+    signal.SIGKILL: "killed",
+    signal.SIGSEGV: "segmentation fault",
+    signal.SIGABRT: "aborted",
+    signal.SIGTERM: "terminated",
+    signal.SIGBUS: "bus error",
+    signal.SIGFPE: "floating point exception",
+    signal.SIGILL: "illegal instruction",
+    signal.SIGINT: "interrupt",
+}
+
+
+def exit_reason(status: ExitStatus | None) -> str:
+    if status is None or (status.code is None and status.signal is None):
+        return "Runtime exited without providing a reason"
+    if status.signal is not None:
+        return f"Runtime exited with error: signal: {_SIGNAL_NAMES.get(status.signal, f'signal {status.signal}')}"
+    if status.code == 0:
+        return "Runtime exited without providing a reason"
+    return f"Runtime exited with error: exit status {status.code}"
+
+
+@dataclass(frozen=True)
+class Limits:
+    timeout_s: float
+    memory_mb: int
+
+
+class Worker:
+    """A live execution environment. Not thread-safe: the pool lends it to one invocation at a time."""
+
+    def __init__(self, spawned: Spawned, zygote: Zygote, log_stream: str, started: float) -> None:
+        self.pid = spawned.pid
+        self.log_stream = log_stream
+        self.started = started  #: monotonic time of the spawn request
+        self.last_used = started
+        self.invocations = 0
+        self.alive = True
+        self._ctrl = spawned.ctrl
+        self._out = spawned.out
+        self._zygote = zygote
+        self._frames = wire.FrameReader()
+        self._partial = b""
+        self._ready = False
+        self._poll = select.poll()
+        self._poll.register(self._ctrl.fileno(), _POLL_IN)
+        self._poll.register(self._out, _POLL_IN)
+        self._out_open = True
+        self._peak_mb = 0
+
+    # -- the invocation loop ------------------------------------------------------------------------
+
+    def invoke(self, req: InvokeRequest, limits: Limits, log: InvocationLog) -> InvokeResult:
+        """Run one invocation to its end, START to REPORT. Afterwards the worker is `alive` only if the
+        outcome keeps the environment."""
+        self.invocations += 1
+        init_ms: float | None = None
+        self._pump_output(log)  # what background threads printed since the last invocation
+        if not self._ready:
+            frame = self._wait_frame(time.monotonic() + INIT_TIMEOUT_S, limits, log)
+            init_ms = (time.monotonic() - self.started) * 1000
+            log.line(start_line(req.request_id))
+            if frame is None or isinstance(frame, Outcome):
+                return self._failed(frame, req, limits, log, init_ms, during_init=True)
+            head, body = frame
+            if head["t"] == "init_error":
+                self.close(grace_s=1.0, log=log)
+                return self._finish(req, limits, Outcome.init_error, body, log, init_ms, 0.0, head)
+            self._ready = True
+        else:
+            log.line(start_line(req.request_id))
+        start = time.monotonic()
+        head = {"t": "invoke", "id": req.request_id, "arn": req.invoked_arn,
+                "deadline_ms": int((time.time() + limits.timeout_s) * 1000)}
+        if req.client_context:
+            head["client_context"] = req.client_context
+        if req.identity:
+            head["identity"] = req.identity
+        if req.trace_id:
+            head["trace_id"] = req.trace_id
+        try:
+            wire.send(self._ctrl.fileno(), head, req.payload)
+        except OSError:
+            return self._failed(None, req, limits, log, init_ms, start=start)
+        frame = self._wait_frame(start + limits.timeout_s, limits, log)
+        if frame is None or isinstance(frame, Outcome):
+            return self._failed(frame, req, limits, log, init_ms, start=start)
+        head, body = frame
+        duration_ms = (time.monotonic() - start) * 1000
+        if _kb_to_mb(head.get("maxrss_kb", 0)) > limits.memory_mb:
+            # The peak passed the limit between two samples: on Lambda the process would be dead.
+            return self._failed(Outcome.out_of_memory, req, limits, log, init_ms, start=start)
+        outcome = Outcome.success if head.get("ok") else Outcome.error
+        return self._finish(req, limits, outcome, body, log, init_ms, duration_ms, head)
+
+    def _wait_frame(
+        self, deadline: float, limits: Limits, log: InvocationLog
+    ) -> tuple[dict, bytes] | Outcome | None:
+        """The next frame from the worker; an Outcome for timeout / out of memory; None if it died."""
+        next_sample = time.monotonic() + MEMORY_POLL_S
+        next_flush = time.monotonic() + LOG_FLUSH_S
+        while True:
+            now = time.monotonic()
+            if now >= deadline:
+                return Outcome.timeout
+            if now >= next_sample:
+                if self._rss_mb() > limits.memory_mb:
+                    return Outcome.out_of_memory
+                next_sample = now + MEMORY_POLL_S
+            if now >= next_flush:
+                log.flush()
+                next_flush = now + LOG_FLUSH_S
+            wait_ms = max(0, int((min(deadline, next_sample, next_flush) - now) * 1000) + 1)
+            for fd, _events in self._poll.poll(wait_ms):
+                if fd == self._out:
+                    self._pump_output(log)
+                    continue
+                try:
+                    data = os.read(fd, 1 << 20)
+                except OSError:
+                    data = b""
+                if not data:
+                    return None
+                try:
+                    frames = self._frames.feed(data)
+                except ValueError:
+                    return None
+                if frames:
+                    self._peak_mb = max(self._peak_mb, _kb_to_mb(frames[0][0].get("maxrss_kb", 0)))
+                    self._pump_output(log)  # output written before the result is already in the pipe
+                    return frames[0]
+
+    def _pump_output(self, log: InvocationLog) -> None:
+        while self._out_open:
+            try:
+                chunk = os.read(self._out, 1 << 16)
+            except BlockingIOError:
+                return
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self._out_open = False
+                self._poll.unregister(self._out)
+                break
+            lines = (self._partial + chunk).split(b"\n")
+            self._partial = lines.pop()
+            log.output(lines)
+
+    # -- endings ------------------------------------------------------------------------------------
+
+    def _failed(
+        self,
+        why: Outcome | None,
+        req: InvokeRequest,
+        limits: Limits,
+        log: InvocationLog,
+        init_ms: float | None,
+        start: float | None = None,
+        during_init: bool = False,
+    ) -> InvokeResult:
+        """The environment is lost: timed out, out of memory, or the process exited."""
+        # A timed-out or oversized worker is killed at once; one that exited is given a moment to be reaped.
+        status = self.close(grace_s=0.0 if why else 1.0, log=log)
+        duration_ms = 0.0 if start is None else (time.monotonic() - start) * 1000
+        rid = req.request_id
+        if why is Outcome.timeout:
+            seconds = INIT_TIMEOUT_S if during_init else limits.timeout_s
+            body = runtime_error("Sandbox.Timedout", rid, f"Task timed out after {seconds:.2f} seconds")
+            if not during_init:
+                duration_ms = limits.timeout_s * 1000
+            return self._finish(req, limits, Outcome.timeout, body, log, init_ms, duration_ms, {})
+        if why is Outcome.out_of_memory:
+            body = runtime_error("Runtime.OutOfMemory", rid, "Runtime exited with error: signal: killed")
+            peak = {"maxrss_kb": max(limits.memory_mb, self._peak_mb) * 1024}
+            return self._finish(req, limits, Outcome.out_of_memory, body, log, init_ms, duration_ms, peak)
+        body = runtime_error("Runtime.ExitError", rid, exit_reason(status))
+        return self._finish(req, limits, Outcome.crashed, body, log, init_ms, duration_ms, {})
+
+    def _finish(
+        self,
+        req: InvokeRequest,
+        limits: Limits,
+        outcome: Outcome,
+        body: bytes,
+        log: InvocationLog,
+        init_ms: float | None,
+        duration_ms: float,
+        head: dict,
+    ) -> InvokeResult:
+        """Close the invocation's log with END and REPORT and build the result."""
+        max_mb = _kb_to_mb(head["maxrss_kb"]) if "maxrss_kb" in head else self._peak_mb
+        error_type = None if outcome is Outcome.success else _error_type(body)
+        result = InvokeResult(req.request_id, outcome, body, error_type, duration_ms, init_ms, max_mb)
+        log.line(end_line(req.request_id))
+        log.line(report_line(result, limits.memory_mb))
+        log.flush()
+        return replace(result, log_tail=log.tail())
+
+    # -- process control ----------------------------------------------------------------------------
+
+    def _rss_mb(self) -> int:
+        try:
+            with open(f"/proc/{self.pid}/statm", "rb") as f:
+                rss_mb = int(f.read().split()[1]) * _PAGE_KB // 1024
+        except (OSError, ValueError, IndexError):
+            return 0
+        self._peak_mb = max(self._peak_mb, rss_mb)
+        return rss_mb
+
+    def close(self, grace_s: float = 2.0, log: InvocationLog | None = None) -> ExitStatus | None:
+        """End the environment: end-of-file first (an idle worker exits by itself), SIGKILL after `grace_s`.
+
+        Whatever the worker printed before it died goes to `log` when one is given.
+        """
+        if not self.alive:
+            return None
+        self.alive = False
+        self._ctrl.close()
+        status = self._zygote.reap(self.pid, grace_s) if grace_s > 0 else None
+        if status is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+            status = self._zygote.reap(self.pid, 5.0)
+        if log is not None:
+            self._pump_output(log)
+            if self._partial:
+                log.output([self._partial])
+                self._partial = b""
+        if self._out_open:
+            self._poll.unregister(self._out)
+            self._out_open = False
+        os.close(self._out)
+        return status
+
+
+def _kb_to_mb(kb: int) -> int:
+    return -(-int(kb) // 1024)
+
+
+def _error_type(body: bytes) -> str | None:
+    try:
+        return json.loads(body).get("errorType")
+    except (ValueError, AttributeError):
+        return None

@@ -1,0 +1,62 @@
+"""The start-up summary: every function with its settings and triggers, one line each."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from lambdad import __version__
+from lambdad.durations import format_duration
+from lambdad.manifest.model import AlbTrigger, Function, Manifest, S3Trigger, ScheduleTrigger, Trigger
+
+#: Triggers this version validates and shows but does not run yet.
+INACTIVE = "(not active yet)"
+
+
+def _rel(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)
+
+
+def describe_function(fn: Function, manifest: Manifest) -> str:
+    if fn.python == sys.executable:
+        python = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    else:
+        python = _rel(Path(fn.python))
+    if fn.reserved_concurrency is None:
+        concurrency = f"concurrency {manifest.concurrency} (shared)"
+    else:
+        concurrency = f"concurrency {fn.reserved_concurrency}"
+    return (
+        f"  function {fn.name:<16} {python}  timeout {format_duration(fn.timeout_s)}  memory {fn.memory_mb}MB  "
+        f"{concurrency}"
+    )
+
+
+def describe_trigger(trigger: Trigger) -> str:
+    if isinstance(trigger, S3Trigger):
+        parts = [f"s3       {trigger.bucket}", " ".join(e.removeprefix("s3:") for e in trigger.events)]
+        if trigger.prefix:
+            parts.append(f"prefix {trigger.prefix}")
+        if trigger.suffix:
+            parts.append(f"suffix {trigger.suffix}")
+    elif isinstance(trigger, ScheduleTrigger):
+        parts = [f"schedule {trigger.name}", trigger.expression]
+        if not trigger.enabled:
+            parts.append("(disabled)")
+    elif isinstance(trigger, AlbTrigger):
+        parts = [f"alb      {trigger.listener}", trigger.path]
+        if trigger.methods:
+            parts.append(",".join(trigger.methods))
+    return "    " + "  ".join(parts) + f"  {INACTIVE}"
+
+
+def describe_manifest(manifest: Manifest, state: Path) -> str:
+    lines = [f"lambdad {__version__}  manifest {_rel(manifest.file)}  state {_rel(state)}"]
+    for fn in manifest.functions.values():
+        lines.append(describe_function(fn, manifest))
+        lines += [describe_trigger(t) for t in fn.events]
+    return "\n".join(lines)

@@ -1,0 +1,63 @@
+"""Shared test helpers: a fake clock, deadline waits, manifests in tmp_path, the CLI as a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURE_FUNCTIONS = FIXTURES / "functions"
+
+
+class FakeClock:
+    """A clock that moves only when told to."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self._time = start
+        self._mono = 1000.0
+
+    def time(self) -> float:
+        return self._time
+
+    def monotonic(self) -> float:
+        return self._mono
+
+    def advance(self, seconds: float) -> None:
+        self._time += seconds
+        self._mono += seconds
+
+
+def wait_for(predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.01, what: str = "") -> T:
+    """Poll `predicate` until it returns something truthy; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
+        time.sleep(interval)
+
+
+def write_manifest(folder: Path, text: str, name: str = "lambdad.yaml") -> Path:
+    path = folder / name
+    path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+    return path
+
+
+def lambdad_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "lambdad", *args]
+
+
+def run_cli(*args: str, cwd: Path, timeout: float = 60, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        lambdad_cmd(*args), cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env or os.environ.copy()
+    )

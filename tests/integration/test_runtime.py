@@ -1,0 +1,313 @@
+"""The worker runtime end to end with real worker processes: every outcome Lambda reports."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+
+import psutil
+import pytest
+
+from lambdad.errors import TooManyRequests
+from lambdad.logs import LogBook, read_records
+from lambdad.manifest import load_manifest
+from lambdad.runtime.functions import Functions
+from lambdad.runtime.invocation import Outcome
+from tests.helpers import FakeClock, wait_for, write_manifest
+
+MANIFEST = """
+version: 1
+region: eu-central-1
+account: "111122223333"
+concurrency: 4
+functions:
+  behave:
+    handler: behave.handler
+    code: ./functions
+    timeout: 1
+    memory: 128
+    environment: {STAGE: test}
+  single:
+    handler: behave.handler
+    code: ./functions
+    reserved_concurrency: 1
+  closed:
+    handler: behave.handler
+    code: ./functions
+    reserved_concurrency: 0
+  broken_import: {handler: broken_import.handler, code: ./functions}
+  init_raises: {handler: init_raises.handler, code: ./functions}
+  syntax_error: {handler: syntax_error.handler, code: ./functions}
+  no_handler: {handler: no_handler.handler, code: ./functions}
+"""
+
+
+@pytest.fixture
+def runtime(tmp_path: Path, functions_dir: Path):
+    manifest = load_manifest(write_manifest(tmp_path, MANIFEST), env={})
+    functions = Functions(manifest, LogBook(tmp_path / "logs"), inherited_env={"PATH": os.environ["PATH"]})
+    yield functions
+    pids = [pid for pool in functions.pools.values() for pid in pool.worker_pids()]
+    functions.close()
+    for pid in pids:  # no environment outlives close()
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def call(functions: Functions, name: str = "behave", **event) -> tuple:
+    result = functions.invoke(name, json.dumps(event).encode())
+    return result, json.loads(result.payload) if result.payload[:1] in (b"{", b"[", b'"') else result.payload
+
+
+def log_lines(tmp_path: Path, function: str = "behave") -> list[str]:
+    return [r.message for r in read_records(tmp_path / "logs", function)]
+
+
+def test_success_with_lambdas_context_and_environment(runtime: Functions, tmp_path: Path):
+    result, body = call(runtime, action="context")
+    assert result.outcome is Outcome.success and result.function_error is None
+    assert body["function_name"] == "behave"
+    assert body["function_version"] == "$LATEST"
+    assert body["invoked_function_arn"] == "arn:aws:lambda:eu-central-1:111122223333:function:behave"
+    assert body["memory_limit_in_mb"] == "128"  # a string, as in AWS's runtime
+    assert body["aws_request_id"] == result.request_id
+    assert body["log_group_name"] == "/aws/lambda/behave"
+    assert body["log_stream_name"].endswith("]" + body["log_stream_name"].split("]")[1])
+    assert "[$LATEST]" in body["log_stream_name"]
+    assert 0 < body["remaining_ms"] <= 1000
+    assert body["identity"] == [None, None]
+    assert body["client_context"] is None
+    env = body["environ"]
+    assert env["STAGE"] == "test"
+    assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == "eu-central-1"
+    assert env["AWS_LAMBDA_FUNCTION_NAME"] == "behave"
+    assert env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "128"
+    assert env["_HANDLER"] == "behave.handler"
+    assert env["LAMBDA_TASK_ROOT"] == str(tmp_path / "functions")
+    assert env["AWS_LAMBDA_LOG_STREAM_NAME"] == body["log_stream_name"]
+    assert body["cwd"] == str(tmp_path / "functions") == body["sys_path0"]
+
+
+def test_client_context_and_identity_reach_the_context(runtime: Functions):
+    cc = json.dumps({"custom": {"k": "v"}, "env": {"e": "1"}, "client": {"app_title": "demo"}})
+    ident = json.dumps({"cognitoIdentityId": "id-1", "cognitoIdentityPoolId": "pool-1"})
+    result = runtime.invoke("behave", b'{"action": "context"}', client_context=cc, identity=ident)
+    body = json.loads(result.payload)
+    assert body["client_context"] == {"custom": {"k": "v"}, "env": {"e": "1"}, "app_title": "demo"}
+    assert body["identity"] == ["id-1", "pool-1"]
+
+
+def test_warm_environment_is_reused_and_cold_start_reports_init(runtime: Functions, tmp_path: Path):
+    first, b1 = call(runtime)
+    second, b2 = call(runtime)
+    assert b1["pid"] == b2["pid"]
+    assert (b1["calls"], b2["calls"]) == (1, 2)  # module globals survive between warm invocations
+    assert first.init_ms is not None and first.init_ms > 0
+    assert second.init_ms is None
+    reports = [line for line in log_lines(tmp_path) if line.startswith("REPORT")]
+    assert "Init Duration:" in reports[0] and "Init Duration:" not in reports[1]
+
+
+def test_log_lines_are_lambdas_and_tagged_with_the_request_id(runtime: Functions, tmp_path: Path):
+    result, _body = call(runtime, action="log")
+    rid = result.request_id
+    lines = log_lines(tmp_path)
+    assert lines[0] == "module loaded"  # init output comes before START, as on Lambda
+    assert lines[1] == f"START RequestId: {rid} Version: $LATEST"
+    assert lines[2:4] == ["printed line", "to stderr"]
+    level, stamp, logged_rid, message = lines[4].split("\t")
+    assert (level, logged_rid, message) == ("[INFO]", rid, "logged info")
+    assert stamp.endswith("Z") and len(stamp) == len("2020-01-31T22:12:58.534Z")
+    assert lines[5] == f"END RequestId: {rid}"
+    assert lines[6].startswith(f"REPORT RequestId: {rid}\tDuration: ") and lines[6].endswith("\t")
+    assert "\tMemory Size: 128 MB\tMax Memory Used: " in lines[6]
+    records = list(read_records(tmp_path / "logs", "behave"))
+    assert {r.request_id for r in records[1:]} == {rid}
+    tail = result.log_tail.decode()
+    assert tail.startswith("module loaded\nSTART RequestId") and tail.endswith("\t\n")
+
+
+def test_handler_exception_is_an_unhandled_function_error_and_keeps_the_environment(runtime: Functions, tmp_path):
+    _, before = call(runtime)
+    result, body = call(runtime, action="raise", message="intentional failure")
+    assert result.outcome is Outcome.error and result.function_error == "Unhandled"
+    assert list(body) == ["errorMessage", "errorType", "requestId", "stackTrace"]
+    assert body["errorMessage"] == "intentional failure"
+    assert body["errorType"] == "ValueError"
+    assert body["requestId"] == result.request_id
+    assert body["stackTrace"][0].startswith(f'  File "{tmp_path / "functions" / "behave.py"}", line ')
+    assert all("bootstrap.py" not in frame for frame in body["stackTrace"])
+    error_line = next(line for line in log_lines(tmp_path) if line.startswith("[ERROR]"))
+    assert error_line.startswith("[ERROR] ValueError: intentional failure\rTraceback (most recent call last):\r")
+    assert "\u00a0\u00a0File" in error_line
+    _, after = call(runtime)
+    assert after["pid"] == before["pid"]
+
+
+@pytest.mark.parametrize(
+    ("function", "error_type", "message"),
+    [
+        ("broken_import", "Runtime.ImportModuleError",
+         "Unable to import module 'broken_import': No module named 'module_that_does_not_exist'"),
+        ("init_raises", "RuntimeError", "failed during init"),
+        ("syntax_error", "Runtime.UserCodeSyntaxError", "Syntax error in module 'syntax_error': "),
+        ("no_handler", "Runtime.HandlerNotFound", "Handler 'handler' missing on module 'no_handler'"),
+    ],
+)
+def test_init_failures(runtime: Functions, tmp_path: Path, function: str, error_type: str, message: str):
+    result, body = call(runtime, function)
+    assert result.outcome is Outcome.init_error and result.function_error == "Unhandled"
+    assert body["errorType"] == error_type
+    assert body["errorMessage"].startswith(message)
+    assert body["requestId"] == ""  # init errors carry no request id, as on Lambda
+    assert runtime.pool(function).idle == 0  # the environment is gone
+    report = next(line for line in log_lines(tmp_path, function) if line.startswith("REPORT"))
+    assert f"\tStatus: error\tError Type: {error_type}\t" in report
+    again, _ = call(runtime, function)
+    assert again.init_ms is not None  # every call retries the init: fix the code and it works
+
+
+def test_marshal_error(runtime: Functions):
+    result, body = call(runtime, action="unserialisable")
+    assert result.outcome is Outcome.error
+    assert body["errorType"] == "Runtime.MarshalError"
+    assert body["errorMessage"] == "Unable to marshal response: Object of type object is not JSON serializable"
+
+
+def test_exit_is_runtime_exit_error_and_replaces_the_environment(runtime: Functions, tmp_path: Path):
+    _, before = call(runtime)
+    result, body = call(runtime, action="exit", code=3)
+    assert result.outcome is Outcome.crashed and result.function_error == "Unhandled"
+    assert body == {
+        "errorType": "Runtime.ExitError",
+        "errorMessage": f"RequestId: {result.request_id} Error: Runtime exited with error: exit status 3",
+    }
+    assert not psutil.pid_exists(before["pid"]) or psutil.Process(before["pid"]).status() == psutil.STATUS_ZOMBIE
+    after, body_after = call(runtime)
+    assert after.init_ms is not None and body_after["pid"] != before["pid"]
+
+
+def test_killed_by_a_signal(runtime: Functions):
+    result, body = call(runtime, action="signal", signal=11)
+    assert result.outcome is Outcome.crashed
+    assert body["errorMessage"].endswith("Error: Runtime exited with error: signal: segmentation fault")
+
+
+def test_timeout_kills_the_environment(runtime: Functions, tmp_path: Path):
+    _, before = call(runtime)
+    result, body = call(runtime, action="sleep", seconds=30)
+    assert result.outcome is Outcome.timeout
+    assert body == {
+        "errorType": "Sandbox.Timedout",
+        "errorMessage": f"RequestId: {result.request_id} Error: Task timed out after 1.00 seconds",
+    }
+    assert result.duration_ms == 1000.0
+    report = [line for line in log_lines(tmp_path) if line.startswith("REPORT")][-1]
+    assert report.endswith("\tStatus: timeout\t") and "Duration: 1000.00 ms" in report
+    wait_for(lambda: not psutil.pid_exists(before["pid"]), what="the timed-out worker to be gone")
+    after, body_after = call(runtime)
+    assert body_after["pid"] != before["pid"] and after.init_ms is not None
+
+
+def test_out_of_memory_kills_the_environment(runtime: Functions, tmp_path: Path):
+    result, body = call(runtime, action="allocate", mb=300)
+    assert result.outcome is Outcome.out_of_memory
+    assert body == {
+        "errorType": "Runtime.OutOfMemory",
+        "errorMessage": f"RequestId: {result.request_id} Error: Runtime exited with error: signal: killed",
+    }
+    assert result.max_memory_mb >= 128
+    report = [line for line in log_lines(tmp_path) if line.startswith("REPORT")][-1]
+    assert "\tStatus: error\tError Type: Runtime.OutOfMemory\t" in report
+    ok, _ = call(runtime)
+    assert ok.outcome is Outcome.success
+
+
+def test_printing_megabytes_is_logged_and_does_not_block(runtime: Functions, tmp_path: Path):
+    result, body = call(runtime, action="spew", lines=5000)  # about 5 MB through the pipe
+    assert result.outcome is Outcome.success and body == "spewed"
+    lines = log_lines(tmp_path)
+    assert sum(1 for line in lines if line == "x" * 1000) == 5000
+    assert len(result.log_tail) <= 4096
+
+
+def test_response_over_6_mb_is_refused(runtime: Functions):
+    result, body = call(runtime, action="big_result", bytes=7 * 1024 * 1024)
+    assert result.outcome is Outcome.error
+    assert body["errorType"] == "Function.ResponseSizeTooLarge"
+    assert body["errorMessage"] == "Response payload size exceeded maximum allowed payload size (6291556 bytes)."
+    ok, _ = call(runtime)
+    assert ok.outcome is Outcome.success
+
+
+def test_bytes_and_decimal_results(runtime: Functions):
+    raw = runtime.invoke("behave", b'{"action": "bytes"}')
+    assert raw.payload == b"raw-bytes"
+    dec = runtime.invoke("behave", b'{"action": "decimal"}')
+    assert json.loads(dec.payload) == {"int": 3, "float": 1.5}
+
+
+def test_reserved_concurrency_throttles_synchronous_calls(runtime: Functions, tmp_path: Path):
+    started, release = tmp_path / "started", tmp_path / "release"
+    results = []
+    event = json.dumps({"action": "touch_then_wait", "started": str(started), "path": str(release)}).encode()
+    busy = threading.Thread(target=lambda: results.append(runtime.invoke("single", event)))
+    busy.start()
+    try:
+        wait_for(started.exists, what="the first invocation to start")
+        with pytest.raises(TooManyRequests) as info:
+            runtime.invoke("single", b"{}")
+        assert info.value.reason == "ReservedFunctionConcurrentInvocationLimitExceeded"
+        assert str(info.value) == "Rate Exceeded."
+    finally:
+        release.touch()
+        busy.join(10)
+    assert results[0].outcome is Outcome.success
+    assert runtime.invoke("single", b"{}").outcome is Outcome.success  # the slot is free again
+
+
+def test_reserved_concurrency_zero_throttles_everything(runtime: Functions):
+    with pytest.raises(TooManyRequests):
+        runtime.invoke("closed", b"{}")
+
+
+def test_account_concurrency_is_shared_by_unreserved_functions(tmp_path: Path, functions_dir: Path):
+    text = MANIFEST.replace("concurrency: 4", "concurrency: 1")
+    manifest = load_manifest(write_manifest(tmp_path, text), env={})
+    functions = Functions(manifest, LogBook(tmp_path / "logs"))
+    started, release = tmp_path / "started", tmp_path / "release"
+    event = json.dumps({"action": "touch_then_wait", "started": str(started), "path": str(release)}).encode()
+    busy = threading.Thread(target=lambda: functions.invoke("behave", event))
+    busy.start()
+    try:
+        wait_for(started.exists, what="the first invocation to start")
+        with pytest.raises(TooManyRequests) as info:
+            functions.invoke("broken_import", b"{}")  # another unreserved function
+        assert info.value.reason == "ConcurrentInvocationLimitExceeded"
+        assert functions.invoke("single", b'{"action": "echo"}').outcome is Outcome.success  # reserved: own pool
+    finally:
+        release.touch()
+        busy.join(10)
+        functions.close()
+
+
+def test_idle_environments_are_shut_down_after_the_keep_alive(tmp_path: Path, functions_dir: Path):
+    clock = FakeClock()
+    text = MANIFEST.replace("memory: 128\n", "memory: 128\n    keep_alive: 60s\n", 1)
+    manifest = load_manifest(write_manifest(tmp_path, text), env={})
+    functions = Functions(manifest, LogBook(tmp_path / "logs"), clock=clock)
+    try:
+        pid = json.loads(functions.invoke("behave", b"{}").payload)["pid"]
+        assert functions.step(clock.monotonic()) == pytest.approx(60)
+        clock.advance(59)
+        functions.step(clock.monotonic())
+        assert functions.pool("behave").idle == 1 and psutil.pid_exists(pid)
+        clock.advance(1)
+        functions.step(clock.monotonic())
+        assert functions.pool("behave").idle == 0
+        wait_for(lambda: not psutil.pid_exists(pid), what="the idle worker to exit")
+        again = json.loads(functions.invoke("behave", b"{}").payload)
+        assert again["pid"] != pid and again["calls"] == 1
+    finally:
+        functions.close()
