@@ -12,8 +12,10 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii as _quote
 from pathlib import Path
+from queue import SimpleQueue
+from typing import NamedTuple
 
 from lambdad.clock import Clock
 from lambdad.runtime.invocation import LOG_TAIL_BYTES
@@ -26,14 +28,14 @@ MAX_LINE_BYTES = 256 * 1024
 Echo = Callable[[str, str], None]
 
 
-@dataclass(frozen=True)
-class LogRecord:
+class LogRecord(NamedTuple):
     ts: float
     request_id: str
     message: str
 
     def to_json(self) -> str:
-        return json.dumps({"t": round(self.ts, 6), "r": self.request_id, "m": self.message}, ensure_ascii=False)
+        # Formatted by hand: json.dumps on a dict costs more than the rest of a warm invocation's logging.
+        return f'{{"t":{self.ts:.6f},"r":{_quote(self.request_id)},"m":{_quote(self.message)}}}'
 
     @classmethod
     def from_json(cls, line: str) -> LogRecord:
@@ -42,39 +44,50 @@ class LogRecord:
 
 
 class FunctionLog:
-    """Appends one function's records to its file (thread-safe) and echoes them to the console."""
+    """One function's log file. Records are handed to the LogBook's writer thread, which appends
+    them to the file and echoes them; the file stays open and its size is tracked for rotation.
+    """
 
-    def __init__(self, path: Path, function: str, echo: Echo | None = None) -> None:
+    def __init__(self, book: LogBook, path: Path, function: str) -> None:
         self.path = path
         self.function = function
-        self._echo = echo
-        self._lock = threading.Lock()
+        self._book = book
+        self._fd: int | None = None
+        self._size = 0
 
     def write(self, records: list[LogRecord]) -> None:
-        if not records:
-            return
-        data = "".join(r.to_json() + "\n" for r in records).encode()
-        with self._lock:
-            self._rotate_if_full()
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            try:
-                os.write(fd, data)
-            finally:
-                os.close(fd)
-        if self._echo:
-            for r in records:
-                self._echo(self.function, r.message)
+        if records:
+            self._book.submit(self, records)
 
-    def _rotate_if_full(self) -> None:
-        try:
-            if self.path.stat().st_size > MAX_LOG_BYTES:
-                os.replace(self.path, self.path.with_name(self.path.name + ".1"))
-        except FileNotFoundError:
-            pass
+    def _append(self, records: list[LogRecord]) -> None:
+        """Writer thread only."""
+        data = "".join([r.to_json() + "\n" for r in records]).encode()
+        if self._fd is None or self._size > MAX_LOG_BYTES:
+            self._reopen()
+        assert self._fd is not None
+        os.write(self._fd, data)
+        self._size += len(data)
+
+    def _reopen(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            os.replace(self.path, self.path.with_name(self.path.name + ".1"))
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._size = os.fstat(self._fd).st_size
+
+    def _close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 class LogBook:
-    """The log folder of a state directory: one `FunctionLog` per function."""
+    """The log folder of a state directory: one `FunctionLog` per function, one writer thread.
+
+    Writing happens off the invocation path: an invocation hands over its records and returns,
+    and the writer appends them (and echoes them to the console) while workers run. `flush()`
+    waits until everything handed over so far is written.
+    """
 
     def __init__(self, folder: Path, echo: Echo | None = None) -> None:
         self.folder = folder
@@ -82,13 +95,59 @@ class LogBook:
         folder.mkdir(parents=True, exist_ok=True)
         self._logs: dict[str, FunctionLog] = {}
         self._lock = threading.Lock()
+        self._queue: SimpleQueue[tuple[FunctionLog, list[LogRecord]] | threading.Event | None] = SimpleQueue()
+        self._writer: threading.Thread | None = None
 
     def function(self, name: str) -> FunctionLog:
         with self._lock:
             flog = self._logs.get(name)
             if flog is None:
-                flog = self._logs[name] = FunctionLog(self.folder / f"{name}.log", name, self.echo)
+                flog = self._logs[name] = FunctionLog(self, self.folder / f"{name}.log", name)
             return flog
+
+    def submit(self, flog: FunctionLog, records: list[LogRecord]) -> None:
+        if self._writer is None:
+            with self._lock:
+                if self._writer is None:
+                    self._writer = threading.Thread(target=self._run, name="logbook", daemon=True)
+                    self._writer.start()
+        self._queue.put((flog, records))
+
+    def flush(self, timeout_s: float = 10.0) -> None:
+        if self._writer is None:
+            return
+        done = threading.Event()
+        self._queue.put(done)
+        done.wait(timeout_s)
+
+    def close(self) -> None:
+        """Write what is pending, stop the writer, close the files."""
+        writer = self._writer
+        if writer is not None:
+            self._queue.put(None)
+            writer.join(10)
+            self._writer = None
+        with self._lock:
+            for flog in self._logs.values():
+                flog._close()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if isinstance(item, threading.Event):
+                item.set()
+                continue
+            flog, records = item
+            try:
+                flog._append(records)
+            except OSError as e:  # a full disk must not take the daemon down; say so once per batch
+                if self.echo:
+                    self.echo(flog.function, f"[lambdad] cannot write {flog.path}: {e.strerror}")
+            if self.echo:
+                for r in records:
+                    self.echo(flog.function, r.message)
 
 
 class InvocationLog:

@@ -215,9 +215,10 @@ def _serve(spec: dict, ctrl: int) -> int:
         wire.send(ctrl, {"t": "init_error", "maxrss_kb": _maxrss_kb()}, json.dumps(error).encode())
         return 1
     wire.send(ctrl, {"t": "ready", "maxrss_kb": _maxrss_kb()})
+    frames = wire.FrameStream(ctrl)
     while True:
         try:
-            head, body = wire.recv(ctrl)
+            head, body = frames.recv()
         except EOFError:
             return 0
         head, body = _invoke(handler, head, body)

@@ -51,6 +51,24 @@ class ClientContext:
         return "ClientContext([custom=%s,env=%s,client=%s])" % (self.custom, self.env, self.client)
 
 
+_STATIC_ENV = (
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_LOG_GROUP_NAME",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+)
+_static: tuple = ()
+
+
+def _static_fields() -> tuple:
+    """The environment's fixed fields, read once: they cannot change during an environment's life."""
+    global _static
+    if not _static:
+        _static = tuple(os.environ.get(name) for name in _STATIC_ENV)
+    return _static
+
+
 class LambdaContext:
     def __init__(
         self,
@@ -60,13 +78,13 @@ class LambdaContext:
         client_context: dict | None = None,
         identity: dict | None = None,
     ) -> None:
-        env = os.environ
+        static = _static_fields()
         self.aws_request_id = aws_request_id
-        self.function_name = env.get("AWS_LAMBDA_FUNCTION_NAME")
-        self.function_version = env.get("AWS_LAMBDA_FUNCTION_VERSION")
-        self.memory_limit_in_mb = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
-        self.log_group_name = env.get("AWS_LAMBDA_LOG_GROUP_NAME")
-        self.log_stream_name = env.get("AWS_LAMBDA_LOG_STREAM_NAME")
+        self.function_name = static[0]
+        self.function_version = static[1]
+        self.memory_limit_in_mb = static[2]
+        self.log_group_name = static[3]
+        self.log_stream_name = static[4]
         self.invoked_function_arn = invoked_function_arn
         self.client_context = ClientContext(client_context) if isinstance(client_context, dict) else None
         self.identity = CognitoIdentity(identity)

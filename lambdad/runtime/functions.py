@@ -7,14 +7,13 @@ import logging
 import os
 import threading
 import time
-import uuid
 from collections.abc import Mapping
 
 from lambdad.clock import SYSTEM_CLOCK, Clock
 from lambdad.errors import FunctionNotFound, InvalidRequestContent, LambdadError, RequestTooLarge
 from lambdad.logs import LogBook
 from lambdad.manifest.model import Manifest
-from lambdad.runtime.invocation import MAX_SYNC_PAYLOAD_BYTES, InvokeRequest, InvokeResult
+from lambdad.runtime.invocation import MAX_SYNC_PAYLOAD_BYTES, InvokeRequest, InvokeResult, new_request_id
 from lambdad.runtime.launcher import LaunchError, Launchers
 from lambdad.runtime.pool import ACCOUNT_LIMIT, RESERVED_LIMIT, FunctionPool, Limiter, PoolContext
 
@@ -48,6 +47,8 @@ def check_payload(payload: bytes, limit: int = MAX_SYNC_PAYLOAD_BYTES) -> bytes:
 
 
 class Functions:
+    """Owns its pools, zygotes and the LogBook it is given; `close()` shuts all of them down."""
+
     def __init__(
         self,
         manifest: Manifest,
@@ -57,6 +58,7 @@ class Functions:
     ) -> None:
         inherited = dict(os.environ if inherited_env is None else inherited_env)
         self.manifest = manifest
+        self.logbook = logbook
         self._clock = clock
         zygote_env = {k: inherited[k] for k in ("PATH", "HOME", "LANG", "LC_ALL") if k in inherited}
         self._launchers = Launchers(zygote_env)
@@ -73,7 +75,7 @@ class Functions:
             self._pools[fn.name] = FunctionPool(fn, ctx, zygote, logbook.function(fn.name), limiter, clock)
         self._accepting = True
         self._in_flight = 0
-        self._idle = threading.Condition()
+        self._idle = threading.Condition(threading.Lock())
 
     def pool(self, name: str) -> FunctionPool:
         try:
@@ -98,7 +100,7 @@ class Functions:
         """Invoke synchronously. Raises FunctionNotFound, TooManyRequests or ShuttingDown."""
         pool = self.pool(name)
         req = InvokeRequest(
-            request_id=request_id or str(uuid.uuid4()),
+            request_id=request_id or new_request_id(),
             payload=payload,
             invoked_arn=invoked_arn or self.manifest.function_arn(name),
             client_context=client_context,
@@ -158,3 +160,8 @@ class Functions:
         for pool in self._pools.values():
             pool.close_idle()
         self._launchers.close()
+        self.logbook.close()
+
+    def flush_logs(self) -> None:
+        """Wait until every log record handed over so far is written."""
+        self.logbook.flush()

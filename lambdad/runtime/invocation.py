@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import json
 import math
+import os
 from dataclasses import dataclass
 
 #: Version reported in START lines, context and responses; lambdad runs the manifest's code as $LATEST.
@@ -76,19 +77,34 @@ def end_line(request_id: str) -> str:
     return f"END RequestId: {request_id}"
 
 
-def report_line(result: InvokeResult, memory_mb: int) -> str:
+def report_line(
+    request_id: str,
+    outcome: Outcome,
+    error_type: str | None,
+    duration_ms: float,
+    init_ms: float | None,
+    memory_mb: int,
+    max_memory_mb: int,
+) -> str:
     """Lambda's REPORT line: tab-separated fields and a trailing tab."""
-    fields = [
-        f"REPORT RequestId: {result.request_id}",
-        f"Duration: {result.duration_ms:.2f} ms",
-        f"Billed Duration: {max(1, math.ceil(result.duration_ms))} ms",
-        f"Memory Size: {memory_mb} MB",
-        f"Max Memory Used: {result.max_memory_mb} MB",
-    ]
-    if result.init_ms is not None:
-        fields.append(f"Init Duration: {result.init_ms:.2f} ms")
-    if result.outcome is Outcome.timeout:
-        fields.append("Status: timeout")
-    elif result.outcome in (Outcome.crashed, Outcome.out_of_memory, Outcome.init_error):
-        fields += ["Status: error", f"Error Type: {result.error_type}"]
-    return "\t".join(fields) + "\t"
+    line = (
+        f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
+        f"Billed Duration: {max(1, math.ceil(duration_ms))} ms\tMemory Size: {memory_mb} MB\t"
+        f"Max Memory Used: {max_memory_mb} MB\t"
+    )
+    if init_ms is not None:
+        line += f"Init Duration: {init_ms:.2f} ms\t"
+    if outcome is Outcome.timeout:
+        line += "Status: timeout\t"
+    elif outcome in (Outcome.crashed, Outcome.out_of_memory, Outcome.init_error):
+        line += f"Status: error\tError Type: {error_type}\t"
+    return line
+
+
+def new_request_id() -> str:
+    """A random (version 4) UUID, formatted directly: `uuid.uuid4()` costs more than the whole log line."""
+    b = bytearray(os.urandom(16))
+    b[6] = (b[6] & 0x0F) | 0x40
+    b[8] = (b[8] & 0x3F) | 0x80
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

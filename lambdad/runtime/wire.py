@@ -16,6 +16,8 @@ import struct
 PREFIX = struct.Struct("!II")
 #: A frame larger than this is a protocol error (6 MB responses plus generous headroom).
 MAX_FRAME_BYTES = 64 * 1024 * 1024
+#: Bytes asked of one `read`: below malloc's mmap threshold, so a small frame costs no page faults.
+READ_CHUNK = 64 * 1024
 
 
 def encode(head: dict, body: bytes = b"") -> bytes:
@@ -72,3 +74,21 @@ class FrameReader:
             del self._buf[:total]
             frames.append((head, body))
         return frames
+
+
+class FrameStream:
+    """Blocking reads of whole frames from `fd`; a small frame costs a single `read`."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._reader = FrameReader()
+        self._pending: list[tuple[dict, bytes]] = []
+
+    def recv(self) -> tuple[dict, bytes]:
+        """The next frame. Raises EOFError when the peer is gone."""
+        while not self._pending:
+            data = os.read(self.fd, READ_CHUNK)
+            if not data:
+                raise EOFError("peer closed the connection")
+            self._pending.extend(self._reader.feed(data))
+        return self._pending.pop(0)

@@ -17,7 +17,7 @@ import os
 import select
 import signal
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from lambdad.logs import InvocationLog
 from lambdad.runtime import wire
@@ -31,6 +31,7 @@ from lambdad.runtime.invocation import (
     start_line,
 )
 from lambdad.runtime.launcher import ExitStatus, Spawned, Zygote
+from lambdad.runtime.wire import READ_CHUNK
 
 #: Lambda's limit on the init phase (importing the handler module).
 INIT_TIMEOUT_S = 10.0
@@ -87,7 +88,8 @@ class Worker:
         self._partial = b""
         self._ready = False
         self._poll = select.poll()
-        self._poll.register(self._ctrl.fileno(), _POLL_IN)
+        self._ctrl_fd = self._ctrl.fileno()
+        self._poll.register(self._ctrl_fd, _POLL_IN)
         self._poll.register(self._out, _POLL_IN)
         self._out_open = True
         self._peak_mb = 0
@@ -99,7 +101,6 @@ class Worker:
         outcome keeps the environment."""
         self.invocations += 1
         init_ms: float | None = None
-        self._pump_output(log)  # what background threads printed since the last invocation
         if not self._ready:
             frame = self._wait_frame(time.monotonic() + INIT_TIMEOUT_S, limits, log)
             init_ms = (time.monotonic() - self.started) * 1000
@@ -123,7 +124,7 @@ class Worker:
         if req.trace_id:
             head["trace_id"] = req.trace_id
         try:
-            wire.send(self._ctrl.fileno(), head, req.payload)
+            wire.send(self._ctrl_fd, head, req.payload)
         except OSError:
             return self._failed(None, req, limits, log, init_ms, start=start)
         frame = self._wait_frame(start + limits.timeout_s, limits, log)
@@ -155,24 +156,28 @@ class Worker:
                 log.flush()
                 next_flush = now + LOG_FLUSH_S
             wait_ms = max(0, int((min(deadline, next_sample, next_flush) - now) * 1000) + 1)
-            for fd, _events in self._poll.poll(wait_ms):
-                if fd == self._out:
-                    self._pump_output(log)
-                    continue
-                try:
-                    data = os.read(fd, 1 << 20)
-                except OSError:
-                    data = b""
-                if not data:
-                    return None
-                try:
-                    frames = self._frames.feed(data)
-                except ValueError:
-                    return None
-                if frames:
-                    self._peak_mb = max(self._peak_mb, _kb_to_mb(frames[0][0].get("maxrss_kb", 0)))
-                    self._pump_output(log)  # output written before the result is already in the pipe
-                    return frames[0]
+            ready = self._poll.poll(wait_ms)
+            if not ready:
+                continue
+            # Output first: whatever the handler printed before replying is already in the pipe, so
+            # a poll that reports the reply reports the output too, and the log keeps its order.
+            if any(fd == self._out for fd, _ in ready):
+                self._pump_output(log)
+            if not any(fd == self._ctrl_fd for fd, _ in ready):
+                continue
+            try:
+                data = os.read(self._ctrl_fd, READ_CHUNK)
+            except OSError:
+                data = b""
+            if not data:
+                return None
+            try:
+                frames = self._frames.feed(data)
+            except ValueError:
+                return None
+            if frames:
+                self._peak_mb = max(self._peak_mb, _kb_to_mb(frames[0][0].get("maxrss_kb", 0)))
+                return frames[0]
 
     def _pump_output(self, log: InvocationLog) -> None:
         while self._out_open:
@@ -234,11 +239,10 @@ class Worker:
         """Close the invocation's log with END and REPORT and build the result."""
         max_mb = _kb_to_mb(head["maxrss_kb"]) if "maxrss_kb" in head else self._peak_mb
         error_type = None if outcome is Outcome.success else _error_type(body)
-        result = InvokeResult(req.request_id, outcome, body, error_type, duration_ms, init_ms, max_mb)
         log.line(end_line(req.request_id))
-        log.line(report_line(result, limits.memory_mb))
+        log.line(report_line(req.request_id, outcome, error_type, duration_ms, init_ms, limits.memory_mb, max_mb))
         log.flush()
-        return replace(result, log_tail=log.tail())
+        return InvokeResult(req.request_id, outcome, body, error_type, duration_ms, init_ms, max_mb, log.tail())
 
     # -- process control ----------------------------------------------------------------------------
 

@@ -60,8 +60,9 @@ def call(functions: Functions, name: str = "behave", **event) -> tuple:
     return result, json.loads(result.payload) if result.payload[:1] in (b"{", b"[", b'"') else result.payload
 
 
-def log_lines(tmp_path: Path, function: str = "behave") -> list[str]:
-    return [r.message for r in read_records(tmp_path / "logs", function)]
+def log_lines(runtime: Functions, function: str = "behave") -> list[str]:
+    runtime.flush_logs()
+    return [r.message for r in read_records(runtime.logbook.folder, function)]
 
 
 def test_success_with_lambdas_context_and_environment(runtime: Functions, tmp_path: Path):
@@ -105,14 +106,14 @@ def test_warm_environment_is_reused_and_cold_start_reports_init(runtime: Functio
     assert (b1["calls"], b2["calls"]) == (1, 2)  # module globals survive between warm invocations
     assert first.init_ms is not None and first.init_ms > 0
     assert second.init_ms is None
-    reports = [line for line in log_lines(tmp_path) if line.startswith("REPORT")]
+    reports = [line for line in log_lines(runtime) if line.startswith("REPORT")]
     assert "Init Duration:" in reports[0] and "Init Duration:" not in reports[1]
 
 
 def test_log_lines_are_lambdas_and_tagged_with_the_request_id(runtime: Functions, tmp_path: Path):
     result, _body = call(runtime, action="log")
     rid = result.request_id
-    lines = log_lines(tmp_path)
+    lines = log_lines(runtime)
     assert lines[0] == "module loaded"  # init output comes before START, as on Lambda
     assert lines[1] == f"START RequestId: {rid} Version: $LATEST"
     assert lines[2:4] == ["printed line", "to stderr"]
@@ -122,7 +123,7 @@ def test_log_lines_are_lambdas_and_tagged_with_the_request_id(runtime: Functions
     assert lines[5] == f"END RequestId: {rid}"
     assert lines[6].startswith(f"REPORT RequestId: {rid}\tDuration: ") and lines[6].endswith("\t")
     assert "\tMemory Size: 128 MB\tMax Memory Used: " in lines[6]
-    records = list(read_records(tmp_path / "logs", "behave"))
+    records = list(read_records(runtime.logbook.folder, "behave"))
     assert {r.request_id for r in records[1:]} == {rid}
     tail = result.log_tail.decode()
     assert tail.startswith("module loaded\nSTART RequestId") and tail.endswith("\t\n")
@@ -138,7 +139,7 @@ def test_handler_exception_is_an_unhandled_function_error_and_keeps_the_environm
     assert body["requestId"] == result.request_id
     assert body["stackTrace"][0].startswith(f'  File "{tmp_path / "functions" / "behave.py"}", line ')
     assert all("bootstrap.py" not in frame for frame in body["stackTrace"])
-    error_line = next(line for line in log_lines(tmp_path) if line.startswith("[ERROR]"))
+    error_line = next(line for line in log_lines(runtime) if line.startswith("[ERROR]"))
     assert error_line.startswith("[ERROR] ValueError: intentional failure\rTraceback (most recent call last):\r")
     assert "\u00a0\u00a0File" in error_line
     _, after = call(runtime)
@@ -162,7 +163,7 @@ def test_init_failures(runtime: Functions, tmp_path: Path, function: str, error_
     assert body["errorMessage"].startswith(message)
     assert body["requestId"] == ""  # init errors carry no request id, as on Lambda
     assert runtime.pool(function).idle == 0  # the environment is gone
-    report = next(line for line in log_lines(tmp_path, function) if line.startswith("REPORT"))
+    report = next(line for line in log_lines(runtime, function) if line.startswith("REPORT"))
     assert f"\tStatus: error\tError Type: {error_type}\t" in report
     again, _ = call(runtime, function)
     assert again.init_ms is not None  # every call retries the init: fix the code and it works
@@ -203,7 +204,7 @@ def test_timeout_kills_the_environment(runtime: Functions, tmp_path: Path):
         "errorMessage": f"RequestId: {result.request_id} Error: Task timed out after 1.00 seconds",
     }
     assert result.duration_ms == 1000.0
-    report = [line for line in log_lines(tmp_path) if line.startswith("REPORT")][-1]
+    report = [line for line in log_lines(runtime) if line.startswith("REPORT")][-1]
     assert report.endswith("\tStatus: timeout\t") and "Duration: 1000.00 ms" in report
     wait_for(lambda: not psutil.pid_exists(before["pid"]), what="the timed-out worker to be gone")
     after, body_after = call(runtime)
@@ -218,7 +219,7 @@ def test_out_of_memory_kills_the_environment(runtime: Functions, tmp_path: Path)
         "errorMessage": f"RequestId: {result.request_id} Error: Runtime exited with error: signal: killed",
     }
     assert result.max_memory_mb >= 128
-    report = [line for line in log_lines(tmp_path) if line.startswith("REPORT")][-1]
+    report = [line for line in log_lines(runtime) if line.startswith("REPORT")][-1]
     assert "\tStatus: error\tError Type: Runtime.OutOfMemory\t" in report
     ok, _ = call(runtime)
     assert ok.outcome is Outcome.success
@@ -227,7 +228,7 @@ def test_out_of_memory_kills_the_environment(runtime: Functions, tmp_path: Path)
 def test_printing_megabytes_is_logged_and_does_not_block(runtime: Functions, tmp_path: Path):
     result, body = call(runtime, action="spew", lines=5000)  # about 5 MB through the pipe
     assert result.outcome is Outcome.success and body == "spewed"
-    lines = log_lines(tmp_path)
+    lines = log_lines(runtime)
     assert sum(1 for line in lines if line == "x" * 1000) == 5000
     assert len(result.log_tail) <= 4096
 

@@ -1,12 +1,21 @@
 """Pure pieces of an invocation: Lambda's log lines, error documents, payload checks, exit reasons."""
 
 import json
+import uuid
 
 import pytest
 
 from lambdad.errors import InvalidRequestContent, RequestTooLarge
 from lambdad.runtime.functions import check_payload
-from lambdad.runtime.invocation import InvokeResult, Outcome, end_line, report_line, runtime_error, start_line
+from lambdad.runtime.invocation import (
+    InvokeResult,
+    Outcome,
+    end_line,
+    new_request_id,
+    report_line,
+    runtime_error,
+    start_line,
+)
 from lambdad.runtime.launcher import ExitStatus
 from lambdad.runtime.worker import exit_reason
 
@@ -49,7 +58,16 @@ def test_start_and_end_lines():
     ],
 )
 def test_report_line(result, line):
-    assert report_line(result, 128) == line
+    r = result
+    assert report_line(r.request_id, r.outcome, r.error_type, r.duration_ms, r.init_ms, 128, r.max_memory_mb) == line
+
+
+def test_request_ids_are_version_4_uuids():
+    ids = {new_request_id() for _ in range(1000)}
+    assert len(ids) == 1000
+    for rid in list(ids)[:50]:
+        parsed = uuid.UUID(rid)
+        assert str(parsed) == rid and parsed.version == 4 and parsed.variant == uuid.RFC_4122
 
 
 def test_runtime_error_document():

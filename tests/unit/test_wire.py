@@ -37,3 +37,17 @@ def test_recv_raises_eof_when_the_peer_is_gone():
     with pytest.raises(EOFError):
         wire.recv(r)
     os.close(r)
+
+
+def test_frame_stream_reads_consecutive_frames():
+    r, w = os.pipe()
+    try:
+        os.write(w, wire.encode({"n": 1}) + wire.encode({"n": 2}, b"body"))
+        os.close(w)
+        stream = wire.FrameStream(r)
+        assert stream.recv() == ({"n": 1}, b"")
+        assert stream.recv() == ({"n": 2}, b"body")
+        with pytest.raises(EOFError):
+            stream.recv()
+    finally:
+        os.close(r)

@@ -1,0 +1,16 @@
+"""`make bench`: run every benchmark and print its table (results also land in .lambdad/bench/)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tests.bench import bench_runtime, bench_startup  # noqa: E402
+
+if __name__ == "__main__":
+    reps = int(os.environ.get("BENCH_REPS", "5"))
+    bench_runtime.main(reps)
+    bench_startup.main(reps)
