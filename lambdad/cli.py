@@ -208,12 +208,13 @@ def cmd_logs(args: argparse.Namespace) -> int:
             since = time.time() - parse_duration(args.since)
         except ValueError as e:
             raise UsageError(f"--since: {e}") from None
-    for record in read_records(folder, args.function, since):
+    path = folder / f"{args.function}.log"
+    end = path.stat().st_size if path.exists() else 0  # what is printed now; --follow goes on from here
+    for record in read_records(folder, args.function, since, upto=end):
         print(format_record(record))
     if args.follow:
         sys.stdout.flush()
-        path = folder / f"{args.function}.log"
-        for record in follow_records(path):
+        for record in follow_records(path, offset=end):
             print(format_record(record), flush=True)
     elif not log_files(folder, args.function):
         print(f"lambdad: no log yet for {args.function!r} in {folder}", file=sys.stderr)

@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 from lambdad import __version__
@@ -70,6 +71,7 @@ class Daemon:
         clock: Clock = SYSTEM_CLOCK,
         grace_s: float = DEFAULT_GRACE_S,
         started_at: float | None = None,
+        make_functions: Callable[[Manifest, LogBook, Clock], Functions] = Functions,
     ) -> None:
         self.manifest = manifest
         self.state = state
@@ -81,6 +83,7 @@ class Daemon:
         self._started_at = time.monotonic() if started_at is None else started_at
         self._stop_deadline = 0.0
         self.functions: Functions | None = None
+        self._make_functions = make_functions
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
@@ -88,7 +91,7 @@ class Daemon:
         self.state.lock()
         self.console.width = max((len(n) for n in self.manifest.functions), default=8)
         logbook = LogBook(self.state.logs, echo=self.console.function_line)
-        self.functions = Functions(self.manifest, logbook, self.clock)
+        self.functions = self._make_functions(self.manifest, logbook, self.clock)
         # Zygotes start in the background: "ready" should not wait for an interpreter to boot.
         threading.Thread(target=self._start_runtimes, name="runtimes", daemon=True).start()
         self.state.write_info(

@@ -185,19 +185,25 @@ def log_files(folder: Path, function: str) -> list[Path]:
     return [p for p in (current.with_name(current.name + ".1"), current) if p.exists()]
 
 
-def read_records(folder: Path, function: str, since_ts: float | None = None) -> Iterator[LogRecord]:
+def read_records(
+    folder: Path, function: str, since_ts: float | None = None, upto: int | None = None
+) -> Iterator[LogRecord]:
+    """The function's records, oldest first; `upto` stops at that byte offset of the current file."""
+    current = folder / f"{function}.log"
     for path in log_files(folder, function):
-        with path.open(encoding="utf-8", errors="replace") as f:
-            for line in f:
-                record = _parse(line)
-                if record and (since_ts is None or record.ts >= since_ts):
-                    yield record
+        with path.open("rb") as f:
+            data = f.read(upto) if upto is not None and path == current else f.read()
+        for line in data.decode("utf-8", "replace").splitlines():
+            record = _parse(line)
+            if record and (since_ts is None or record.ts >= since_ts):
+                yield record
 
 
-def follow_records(path: Path, poll_s: float = 0.2, stop: threading.Event | None = None) -> Iterator[LogRecord]:
-    """Records appended to `path` from now on (like `tail -f`), until `stop` is set."""
+def follow_records(
+    path: Path, offset: int = 0, poll_s: float = 0.2, stop: threading.Event | None = None
+) -> Iterator[LogRecord]:
+    """Records appended to `path` after byte `offset` (like `tail -f`), until `stop` is set."""
     stop = stop or threading.Event()
-    offset = path.stat().st_size if path.exists() else 0
     partial = b""
     while not stop.is_set():
         try:
@@ -229,5 +235,6 @@ def _parse(line: str) -> LogRecord | None:
 
 
 def format_record(record: LogRecord) -> str:
+    """`2023-11-14T22:13:20.250Z message`; a traceback's CR-joined lines (AWS's format) on lines of their own."""
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.ts)) + f".{int(record.ts * 1000) % 1000:03d}Z"
-    return f"{stamp} {record.message}"
+    return f"{stamp} {record.message}".replace("\r", "\n" + " " * (len(stamp) + 1))

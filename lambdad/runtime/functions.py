@@ -12,10 +12,11 @@ from collections.abc import Mapping
 from lambdad.clock import SYSTEM_CLOCK, Clock
 from lambdad.errors import FunctionNotFound, InvalidRequestContent, LambdadError, RequestTooLarge
 from lambdad.logs import LogBook
-from lambdad.manifest.model import Manifest
+from lambdad.manifest.model import Function, Manifest
 from lambdad.runtime.invocation import MAX_SYNC_PAYLOAD_BYTES, InvokeRequest, InvokeResult, new_request_id
 from lambdad.runtime.launcher import LaunchError, Launchers
-from lambdad.runtime.pool import ACCOUNT_LIMIT, RESERVED_LIMIT, FunctionPool, Limiter, PoolContext
+from lambdad.runtime.pool import ACCOUNT_LIMIT, RESERVED_LIMIT, Environment, FunctionPool, Limiter, Spawn
+from lambdad.runtime.worker import spawn_worker
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,10 @@ def check_payload(payload: bytes, limit: int = MAX_SYNC_PAYLOAD_BYTES) -> bytes:
 
 
 class Functions:
-    """Owns its pools, zygotes and the LogBook it is given; `close()` shuts all of them down."""
+    """Owns its pools, zygotes and the LogBook it is given; `close()` shuts all of them down.
+
+    `spawn_override` replaces the zygote as the source of new environments (tests use in-memory twins).
+    """
 
     def __init__(
         self,
@@ -55,6 +59,7 @@ class Functions:
         logbook: LogBook,
         clock: Clock = SYSTEM_CLOCK,
         inherited_env: Mapping[str, str] | None = None,
+        spawn_override: Spawn | None = None,
     ) -> None:
         inherited = dict(os.environ if inherited_env is None else inherited_env)
         self.manifest = manifest
@@ -63,7 +68,10 @@ class Functions:
         zygote_env = {k: inherited[k] for k in ("PATH", "HOME", "LANG", "LC_ALL") if k in inherited}
         self._launchers = Launchers(zygote_env)
         self._account = Limiter(manifest.concurrency, ACCOUNT_LIMIT)
-        ctx = PoolContext(region=manifest.region, inherited_env=inherited)
+
+        def spawn_from_zygote(fn: Function) -> Environment:
+            return spawn_worker(self._launchers.get(fn.python), fn, manifest.region, inherited, clock.time())
+
         self._pools: dict[str, FunctionPool] = {}
         for fn in manifest.functions.values():
             limiter = (
@@ -71,8 +79,8 @@ class Functions:
                 if fn.reserved_concurrency is None
                 else Limiter(fn.reserved_concurrency, RESERVED_LIMIT)
             )
-            zygote = self._launchers.get(fn.python)
-            self._pools[fn.name] = FunctionPool(fn, ctx, zygote, logbook.function(fn.name), limiter, clock)
+            spawn = spawn_from_zygote if spawn_override is None else spawn_override
+            self._pools[fn.name] = FunctionPool(fn, spawn, logbook.function(fn.name), limiter, clock)
         self._accepting = True
         self._in_flight = 0
         self._idle = threading.Condition(threading.Lock())

@@ -23,8 +23,16 @@ log = logging.getLogger(__name__)
 
 #: The folder that holds the `lambdad` package; the zygote imports the runtime from there.
 PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
-_BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from lambdad.runtime.bootstrap import zygote_main; " \
-        "zygote_main(int(sys.argv[2]), sys.argv[1])"
+#: Oldest interpreter the worker-side modules support.
+MIN_PYTHON = (3, 8)
+_BOOT = (
+    "import sys\n"
+    f"if sys.version_info < {MIN_PYTHON!r}: sys.exit('lambdad runs functions on Python "
+    f"{MIN_PYTHON[0]}.{MIN_PYTHON[1]} or newer, this is ' + sys.version.split()[0])\n"
+    "sys.path.insert(0, sys.argv[1])\n"
+    "from lambdad.runtime.bootstrap import zygote_main\n"
+    "zygote_main(int(sys.argv[2]), sys.argv[1])\n"
+)
 #: How long the zygote may take to start and say hello.
 START_TIMEOUT_S = 30.0
 

@@ -8,23 +8,18 @@ TooManyRequestsException: Lambda never queues those.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import signal
 import threading
-import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
+from typing import Protocol
 
 from lambdad.clock import Clock
 from lambdad.errors import TooManyRequests
 from lambdad.logs import FunctionLog, InvocationLog
 from lambdad.manifest.model import Function
-from lambdad.runtime.environment import log_stream_name, worker_environment
 from lambdad.runtime.invocation import InvokeRequest, InvokeResult, Outcome, runtime_error
-from lambdad.runtime.launcher import LaunchError, Zygote
-from lambdad.runtime.worker import Limits, Worker
+from lambdad.runtime.launcher import LaunchError
+from lambdad.runtime.worker import Limits
 
 log = logging.getLogger(__name__)
 
@@ -58,33 +53,33 @@ class Limiter:
         return self._used
 
 
-@dataclass(frozen=True)
-class PoolContext:
-    """What a pool needs beyond its function: where it runs and what it inherits."""
+class Environment(Protocol):
+    """What a pool needs of an execution environment: a `Worker`, or a test's in-memory twin."""
 
-    region: str
-    inherited_env: Mapping[str, str]
+    pid: int
+    alive: bool
+
+    def invoke(self, req: InvokeRequest, limits: Limits, log: InvocationLog) -> InvokeResult: ...
+
+    def close(self, grace_s: float = ..., log: InvocationLog | None = ...) -> object: ...
+
+    def kill(self) -> None: ...
+
+
+#: Starts a new execution environment for a function (a cold start). Raises LaunchError.
+Spawn = Callable[[Function], Environment]
 
 
 class FunctionPool:
-    def __init__(
-        self,
-        fn: Function,
-        ctx: PoolContext,
-        zygote: Zygote,
-        flog: FunctionLog,
-        limiter: Limiter,
-        clock: Clock,
-    ) -> None:
+    def __init__(self, fn: Function, spawn: Spawn, flog: FunctionLog, limiter: Limiter, clock: Clock) -> None:
         self.fn = fn
-        self.ctx = ctx
         self.limiter = limiter
-        self._zygote = zygote
+        self._spawn = spawn
         self._flog = flog
         self._clock = clock
         self._limits = Limits(timeout_s=fn.timeout_s, memory_mb=fn.memory_mb)
-        self._idle: list[tuple[Worker, float]] = []  #: (worker, idle since), most recent last
-        self._busy: set[Worker] = set()
+        self._idle: list[tuple[Environment, float]] = []  #: (environment, idle since), most recent last
+        self._busy: set[Environment] = set()
         self._lock = threading.Lock()
         self.cold_starts = 0
 
@@ -93,49 +88,40 @@ class FunctionPool:
         if not self.limiter.try_acquire():
             raise TooManyRequests(self.limiter.reason)
         try:
-            worker = self._checkout()
             ilog = InvocationLog(self._flog, req.request_id, self._clock)
-            if worker is None:
+            env = self._checkout()
+            if env is None:
                 try:
-                    worker = self._spawn()
+                    env = self._spawn(self.fn)
                 except LaunchError as e:
-                    ilog.line(f"[ERROR] Runtime.ExitError: {e}")
-                    ilog.flush()
-                    body = runtime_error("Runtime.ExitError", req.request_id, f"Runtime exited with error: {e}")
-                    return InvokeResult(req.request_id, Outcome.crashed, body, "Runtime.ExitError",
-                                        log_tail=ilog.tail())
+                    return self._launch_failed(req, ilog, e)
+                self.cold_starts += 1
             with self._lock:
-                self._busy.add(worker)
+                self._busy.add(env)
             try:
-                result = worker.invoke(req, self._limits, ilog)
+                result = env.invoke(req, self._limits, ilog)
             finally:
                 with self._lock:
-                    self._busy.discard(worker)
-            self._checkin(worker)
+                    self._busy.discard(env)
+            self._checkin(env)
             return result
         finally:
             self.limiter.release()
 
-    def _checkout(self) -> Worker | None:
+    def _launch_failed(self, req: InvokeRequest, ilog: InvocationLog, error: LaunchError) -> InvokeResult:
+        ilog.line(f"[ERROR] Runtime.ExitError: {error}")
+        ilog.flush()
+        body = runtime_error("Runtime.ExitError", req.request_id, f"Runtime exited with error: {error}")
+        return InvokeResult(req.request_id, Outcome.crashed, body, "Runtime.ExitError", log_tail=ilog.tail())
+
+    def _checkout(self) -> Environment | None:
         with self._lock:
             return self._idle.pop()[0] if self._idle else None
 
-    def _checkin(self, worker: Worker) -> None:
-        if worker.alive:
+    def _checkin(self, env: Environment) -> None:
+        if env.alive:
             with self._lock:
-                self._idle.append((worker, self._clock.monotonic()))
-
-    def _spawn(self) -> Worker:
-        self._zygote.start()
-        stream = log_stream_name(self._clock.time())
-        env = worker_environment(
-            self.fn, self.ctx.region, stream, self._zygote.python_version or "3", self.ctx.inherited_env
-        )
-        started = time.monotonic()
-        spawned = self._zygote.spawn({"env": env, "code": str(self.fn.code), "handler": self.fn.handler})
-        self.cold_starts += 1
-        log.debug("cold start of %s: worker %d", self.fn.name, spawned.pid)
-        return Worker(spawned, self._zygote, stream, started)
+                self._idle.append((env, self._clock.monotonic()))
 
     # -- housekeeping ---------------------------------------------------------------------------------
 
@@ -143,12 +129,12 @@ class FunctionPool:
         """Shut down environments idle past the keep-alive; return seconds until the next one is due."""
         keep = self.fn.keep_alive_s
         with self._lock:
-            expired = [w for w, since in self._idle if now - since >= keep]
+            expired = [env for env, since in self._idle if now - since >= keep]
             self._idle = [(w, since) for w, since in self._idle if now - since < keep]
             next_due = min((since + keep - now for _, since in self._idle), default=keep)
-        for worker in expired:
-            log.debug("%s: environment %d idle for %.0fs, shutting it down", self.fn.name, worker.pid, keep)
-            worker.close()
+        for env in expired:
+            log.debug("%s: environment %d idle for %.0fs, shutting it down", self.fn.name, env.pid, keep)
+            env.close()
         return next_due
 
     @property
@@ -166,13 +152,12 @@ class FunctionPool:
     def close_idle(self) -> None:
         with self._lock:
             idle, self._idle = self._idle, []
-        for worker, _ in idle:
-            worker.close()
+        for env, _ in idle:
+            env.close()
 
     def kill_busy(self) -> None:
-        """Force: SIGKILL running environments; their invocations end as Runtime.ExitError."""
+        """Force: kill running environments; their invocations end as Runtime.ExitError."""
         with self._lock:
             busy = list(self._busy)
-        for worker in busy:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(worker.pid, signal.SIGKILL)
+        for env in busy:
+            env.kill()

@@ -17,10 +17,13 @@ import os
 import select
 import signal
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from lambdad.logs import InvocationLog
+from lambdad.manifest.model import Function
 from lambdad.runtime import wire
+from lambdad.runtime.environment import log_stream_name, worker_environment
 from lambdad.runtime.invocation import (
     InvokeRequest,
     InvokeResult,
@@ -255,6 +258,11 @@ class Worker:
         self._peak_mb = max(self._peak_mb, rss_mb)
         return rss_mb
 
+    def kill(self) -> None:
+        """Force: the invocation running on this worker ends as Runtime.ExitError."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+
     def close(self, grace_s: float = 2.0, log: InvocationLog | None = None) -> ExitStatus | None:
         """End the environment: end-of-file first (an idle worker exits by itself), SIGKILL after `grace_s`.
 
@@ -290,3 +298,13 @@ def _error_type(body: bytes) -> str | None:
         return json.loads(body).get("errorType")
     except (ValueError, AttributeError):
         return None
+
+
+def spawn_worker(zygote: Zygote, fn: Function, region: str, inherited_env: Mapping[str, str], now: float) -> Worker:
+    """Fork a new execution environment for `fn` from `zygote` (a cold start). Raises LaunchError."""
+    zygote.start()
+    stream = log_stream_name(now)
+    env = worker_environment(fn, region, stream, zygote.python_version or "3", inherited_env)
+    started = time.monotonic()
+    spawned = zygote.spawn({"env": env, "code": str(fn.code), "handler": fn.handler})
+    return Worker(spawned, zygote, stream, started)

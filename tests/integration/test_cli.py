@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import run_cli, write_manifest
+from tests.helpers import lambdad_cmd, run_cli, write_manifest
 
 MANIFEST = """
 version: 1
@@ -170,3 +172,37 @@ def test_logs_show_what_invocations_wrote(project: Path):
     assert stamp.endswith("Z") and stamp[10] == "T"
     assert run_cli("logs", "behave", "--since", "1h", cwd=project).stdout == done.stdout
     assert (project / ".lambdad" / "logs" / "behave.log").is_file()
+
+
+def test_logs_since_leaves_out_older_records(project: Path):
+    logs = project / ".lambdad" / "logs"
+    logs.mkdir(parents=True)
+    now = time.time()
+    (logs / "behave.log").write_text(
+        json.dumps({"t": now - 3600, "r": "a", "m": "an hour ago"}) + "\n"
+        + json.dumps({"t": now - 60, "r": "b", "m": "a minute ago"}) + "\n"
+    )
+    done = run_cli("logs", "behave", "--since", "10m", cwd=project)
+    assert [line.split(" ", 1)[1] for line in done.stdout.splitlines()] == ["a minute ago"]
+
+
+def test_logs_follow_prints_new_records(project: Path):
+    follower = subprocess.Popen(
+        lambdad_cmd("logs", "behave", "--follow"), cwd=project, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert follower.stdout is not None
+        # Whether the invocation lands before or after the follower starts, each line shows once.
+        run_cli("invoke", "behave", "--payload", '{"action": "log"}', cwd=project)
+        seen = []
+        for line in follower.stdout:
+            seen.append(line.split(" ", 1)[1].rstrip("\n"))
+            if seen[-1].startswith("REPORT"):
+                break
+        assert seen.count("printed line") == 1
+        assert seen[0] == "module loaded"
+    finally:
+        follower.kill()
+        follower.wait(5)
+        assert follower.stdout is not None
+        follower.stdout.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 from pathlib import Path
 
@@ -310,5 +311,58 @@ def test_idle_environments_are_shut_down_after_the_keep_alive(tmp_path: Path, fu
         wait_for(lambda: not psutil.pid_exists(pid), what="the idle worker to exit")
         again = json.loads(functions.invoke("behave", b"{}").payload)
         assert again["pid"] != pid and again["calls"] == 1
+    finally:
+        functions.close()
+
+
+OTHER_PYTHONS = sorted(
+    str(p) for p in Path.home().glob(".pyenv/versions/3.*/bin/python") if p.is_file() and str(p) != os.path.realpath(sys.executable)
+)
+
+
+@pytest.mark.skipif(not OTHER_PYTHONS, reason="no other interpreter installed here")
+@pytest.mark.parametrize("python", OTHER_PYTHONS[:1] + OTHER_PYTHONS[-1:])
+def test_a_function_can_name_its_own_interpreter(tmp_path: Path, functions_dir: Path, python: str):
+    functions = _with_python(tmp_path, python)
+    try:
+        body = json.loads(functions.invoke("behave", b'{"action": "context"}').payload)
+        assert body["environ"]["AWS_EXECUTION_ENV"] == "AWS_Lambda_python" + ".".join(python.split("/")[-3].split(".")[:2])
+        assert json.loads(functions.invoke("behave", b'{"action": "raise"}').payload)["errorType"] == "ValueError"
+    finally:
+        functions.close()
+
+
+def _with_python(tmp_path: Path, python: str) -> Functions:
+    text = MANIFEST.replace("    environment: {STAGE: test}\n", f"    environment: {{STAGE: test}}\n    python: {python}\n", 1)
+    return Functions(load_manifest(write_manifest(tmp_path, text), env={}), LogBook(tmp_path / "logs"))
+
+
+def test_an_interpreter_that_fails_to_start_is_a_runtime_exit_error_with_its_reason(tmp_path, functions_dir):
+    broken = tmp_path / "python-broken"
+    broken.write_text("#!/bin/sh\necho 'Fatal Python error: init_fs_encoding' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    functions = _with_python(tmp_path, str(broken))
+    try:
+        result = functions.invoke("behave", b"{}")
+        assert result.outcome is Outcome.crashed
+        assert json.loads(result.payload)["errorMessage"].endswith(
+            f"Error: Runtime exited with error: {broken} failed to start the lambdad runtime: "
+            "Fatal Python error: init_fs_encoding"
+        )
+    finally:
+        functions.close()
+
+
+OLD_PYTHONS = sorted(str(p) for p in Path.home().glob(".pyenv/versions/[23].[0-7]*/bin/python") if p.is_file())
+
+
+@pytest.mark.skipif(not OLD_PYTHONS, reason="no interpreter older than 3.8 installed here")
+def test_an_interpreter_older_than_3_8_is_refused_clearly(tmp_path: Path, functions_dir: Path):
+    python = OLD_PYTHONS[0]
+    version = python.split("/")[-3]
+    functions = _with_python(tmp_path, python)
+    try:
+        message = json.loads(functions.invoke("behave", b"{}").payload)["errorMessage"]
+        assert message.endswith(f"lambdad runs functions on Python 3.8 or newer, this is {version}")
     finally:
         functions.close()

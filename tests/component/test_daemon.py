@@ -1,0 +1,81 @@
+"""The daemon's loop logic with a fake clock and in-memory environments: stop stages and the grace period."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+
+from lambdad.daemon import Daemon, DaemonState
+from lambdad.manifest.model import Function, Manifest
+from lambdad.runtime.functions import Functions
+from lambdad.runtime.invocation import Outcome
+from lambdad.statedir import StateDir
+from tests.component.twins import FakeSpawner
+from tests.helpers import FakeClock, wait_for
+
+
+class Out:
+    def __init__(self) -> None:
+        self.text = ""
+
+    def write(self, s: str) -> None:
+        self.text += s
+
+    def flush(self) -> None:
+        pass
+
+
+def start(tmp_path: Path, clock: FakeClock, spawner: FakeSpawner) -> tuple[Daemon, Out]:
+    fn = Function(name="f", handler="app.handler", code=tmp_path, python="python3")
+    manifest = Manifest(file=tmp_path / "lambdad.yaml", functions={"f": fn})
+    out = Out()
+    daemon = Daemon(
+        manifest, StateDir(tmp_path / "state"), out=out, clock=clock, grace_s=10.0,
+        make_functions=lambda m, book, c: Functions(m, book, c, {}, spawn_override=spawner),
+    )
+    daemon.start()
+    return daemon, out
+
+
+def test_grace_period_runs_on_the_clock_then_forces(tmp_path: Path):
+    clock = FakeClock()
+    spawner = FakeSpawner(gate=threading.Event())
+    daemon, out = start(tmp_path, clock, spawner)
+    results = []
+    t = threading.Thread(target=lambda: results.append(daemon.functions.invoke("f", b"{}")))
+    t.start()
+    wait_for(lambda: spawner.spawned and spawner.spawned[0].entered.is_set(), what="the invocation to start")
+    daemon.handle_signal(signal.SIGTERM)
+    assert daemon.status is DaemonState.stopping
+    clock.advance(9.9)
+    daemon.step(clock.monotonic())
+    assert daemon.status is DaemonState.stopping
+    clock.advance(0.1)
+    daemon.step(clock.monotonic())
+    t.join(5)
+    assert daemon.status is DaemonState.stopped
+    assert daemon.exit_code == 0
+    assert "grace period over: killing 1 running invocation(s)" in out.text
+    assert spawner.spawned[0].killed and results[0].outcome is Outcome.crashed
+
+
+def test_stop_with_nothing_running_is_immediate(tmp_path: Path):
+    clock = FakeClock()
+    daemon, out = start(tmp_path, clock, FakeSpawner())
+    assert daemon.status is DaemonState.running
+    assert (tmp_path / "state" / "daemon.json").exists()
+    daemon.handle_signal(signal.SIGINT)
+    daemon.step(clock.monotonic())
+    assert daemon.status is DaemonState.stopped
+    assert out.text.splitlines()[-2:] == ["SIGINT: stopping (Ctrl-C again to force)", "stopped"]
+    assert not (tmp_path / "state" / "daemon.json").exists()
+
+
+def test_sighup_does_not_stop(tmp_path: Path):
+    clock = FakeClock()
+    daemon, _ = start(tmp_path, clock, FakeSpawner())
+    daemon.handle_signal(signal.SIGHUP)
+    assert daemon.status is DaemonState.running
+    daemon.handle_signal(signal.SIGTERM)
+    daemon.step(clock.monotonic())

@@ -1,0 +1,74 @@
+"""In-memory twins of execution environments: what a pool needs, with no process behind it."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable
+
+from lambdad.logs import InvocationLog
+from lambdad.manifest.model import Function
+from lambdad.runtime.invocation import InvokeRequest, InvokeResult, Outcome
+from lambdad.runtime.launcher import LaunchError
+from lambdad.runtime.worker import Limits
+
+_pids = itertools.count(10_000)
+
+#: What a twin does with an invocation: return an outcome (and payload), optionally waiting first.
+Script = Callable[[InvokeRequest], tuple[Outcome, bytes]]
+
+
+def echo(req: InvokeRequest) -> tuple[Outcome, bytes]:
+    return Outcome.success, req.payload
+
+
+class FakeEnvironment:
+    def __init__(self, script: Script, gate: threading.Event | None = None) -> None:
+        self.pid = next(_pids)
+        self.alive = True
+        self.invocations: list[str] = []
+        self.closed = False
+        self.killed = False
+        self._script = script
+        self._gate = gate
+        self.entered = threading.Event()
+
+    def invoke(self, req: InvokeRequest, limits: Limits, log: InvocationLog) -> InvokeResult:
+        self.invocations.append(req.request_id)
+        self.entered.set()
+        if self._gate is not None:
+            self._gate.wait(10)
+        if self.killed:
+            self.alive = False
+            return InvokeResult(req.request_id, Outcome.crashed, b"{}", "Runtime.ExitError")
+        outcome, payload = self._script(req)
+        self.alive = outcome.keeps_environment
+        log.line(f"END RequestId: {req.request_id}")
+        log.flush()
+        return InvokeResult(req.request_id, outcome, payload, None if outcome is Outcome.success else "X")
+
+    def close(self, grace_s: float = 2.0, log: InvocationLog | None = None) -> None:
+        self.alive = False
+        self.closed = True
+
+    def kill(self) -> None:
+        self.killed = True
+        if self._gate is not None:
+            self._gate.set()
+
+
+class FakeSpawner:
+    """Counts cold starts; can be told to fail like an interpreter that does not start."""
+
+    def __init__(self, script: Script = echo, gate: threading.Event | None = None) -> None:
+        self.script = script
+        self.gate = gate
+        self.spawned: list[FakeEnvironment] = []
+        self.fail_with: str | None = None
+
+    def __call__(self, fn: Function) -> FakeEnvironment:
+        if self.fail_with:
+            raise LaunchError(self.fail_with)
+        env = FakeEnvironment(self.script, self.gate)
+        self.spawned.append(env)
+        return env
