@@ -12,24 +12,13 @@ from lambdad.runtime.functions import Functions
 from lambdad.runtime.invocation import Outcome
 from lambdad.statedir import StateDir
 from tests.component.twins import FakeSpawner
-from tests.helpers import FakeClock, wait_for
+from tests.helpers import FakeClock, TextSink, wait_for
 
 
-class Out:
-    def __init__(self) -> None:
-        self.text = ""
-
-    def write(self, s: str) -> None:
-        self.text += s
-
-    def flush(self) -> None:
-        pass
-
-
-def start(tmp_path: Path, clock: FakeClock, spawner: FakeSpawner) -> tuple[Daemon, Out]:
+def start(tmp_path: Path, clock: FakeClock, spawner: FakeSpawner) -> tuple[Daemon, TextSink]:
     fn = Function(name="f", handler="app.handler", code=tmp_path, python="python3")
     manifest = Manifest(file=tmp_path / "lambdad.yaml", functions={"f": fn})
-    out = Out()
+    out = TextSink()
     daemon = Daemon(
         manifest, StateDir(tmp_path / "state"), out=out, clock=clock, grace_s=10.0,
         make_functions=lambda m, book, c: Functions(m, book, c, {}, spawn_override=spawner),

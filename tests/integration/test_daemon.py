@@ -16,7 +16,7 @@ from lambdad.errors import DaemonAlreadyRunning
 from lambdad.manifest import load_manifest
 from lambdad.runtime.invocation import Outcome
 from lambdad.statedir import StateDir
-from tests.helpers import lambdad_cmd, wait_for, write_manifest
+from tests.helpers import TextSink, lambdad_cmd, wait_for, write_manifest
 
 MANIFEST = """
 version: 1
@@ -151,24 +151,13 @@ def test_up_with_a_bad_manifest_exits_2_without_starting(project: Path):
 @pytest.fixture
 def daemon(project: Path):
     manifest = load_manifest(project / "lambdad.yaml", env={})
-    out = _Lines()
+    out = TextSink()
     d = Daemon(manifest, StateDir(project / ".lambdad"), out=out, grace_s=5.0)
     d.start()
     yield d, out
     if d.status is not DaemonState.stopped:
         d.handle_signal(signal.SIGTERM)
         d.handle_signal(signal.SIGTERM)
-
-
-class _Lines:
-    def __init__(self) -> None:
-        self.text = ""
-
-    def write(self, s: str) -> None:
-        self.text += s
-
-    def flush(self) -> None:
-        pass
 
 
 def _invoke_in_background(d: Daemon, event: dict) -> tuple[threading.Thread, list]:
