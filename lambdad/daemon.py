@@ -19,12 +19,14 @@ from typing import TextIO
 
 from lambdad import __version__
 from lambdad.clock import SYSTEM_CLOCK, Clock
+from lambdad.dispatcher import Dispatcher
 from lambdad.errors import EXIT_INTERRUPTED, EXIT_OK
 from lambdad.logs import LogBook
 from lambdad.manifest.model import Manifest
 from lambdad.runtime.functions import Functions
 from lambdad.signals import SignalInbox
 from lambdad.statedir import StateDir
+from lambdad.store import Durability, Store, events
 from lambdad.summary import describe_manifest
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,7 @@ class Daemon:
         grace_s: float = DEFAULT_GRACE_S,
         started_at: float | None = None,
         make_functions: Callable[[Manifest, LogBook, Clock], Functions] = Functions,
+        durability: Durability = Durability.normal,
     ) -> None:
         self.manifest = manifest
         self.state = state
@@ -83,6 +86,9 @@ class Daemon:
         self._started_at = time.monotonic() if started_at is None else started_at
         self._stop_deadline = 0.0
         self.functions: Functions | None = None
+        self.store: Store | None = None
+        self.dispatcher: Dispatcher | None = None
+        self.durability = durability
         self._make_functions = make_functions
 
     # -- lifecycle ------------------------------------------------------------------------------------
@@ -94,6 +100,9 @@ class Daemon:
         self.functions = self._make_functions(self.manifest, logbook, self.clock)
         # Zygotes start in the background: "ready" should not wait for an interpreter to boot.
         threading.Thread(target=self._start_runtimes, name="runtimes", daemon=True).start()
+        self.store = Store.in_state_folder(self.state.path, self.durability)
+        self.dispatcher = Dispatcher(self.store, self.functions, self.clock, on_warning=self._warn)
+        self.dispatcher.start()
         self.state.write_info(
             {
                 "pid": os.getpid(),
@@ -103,9 +112,16 @@ class Daemon:
             }
         )
         self.console.say(describe_manifest(self.manifest, self.state.path))
+        with self.store.reading() as tx:
+            waiting = sum(c.queued + c.retrying for c in events.counts(tx).values())
+        if waiting:
+            self.console.say(f"resuming {waiting} queued async event(s)")
         elapsed_ms = (time.monotonic() - self._started_at) * 1000
         self.console.say(f"ready in {elapsed_ms:.0f} ms (Ctrl-C to stop)")
         self.status = DaemonState.running
+
+    def _warn(self, message: str) -> None:
+        self.console.say(f"warning: {message}")
 
     def _start_runtimes(self) -> None:
         assert self.functions is not None
@@ -147,8 +163,9 @@ class Daemon:
         self.begin_stop(sig.name)
 
     def begin_stop(self, why: str) -> None:
-        assert self.functions is not None
+        assert self.functions is not None and self.dispatcher is not None
         self.status = DaemonState.stopping
+        self.dispatcher.stop_claiming()
         self.functions.stop_accepting()
         self._stop_deadline = self.clock.monotonic() + self.grace_s
         running = self.functions.in_flight
@@ -156,10 +173,18 @@ class Daemon:
         self.console.say(f"{why}: stopping{wait} (Ctrl-C again to force)")
 
     def _finish(self, force: bool) -> None:
+        """Stop everything, in order: new work, running work (killed only when forced), workers, store."""
         if self.functions is not None:
             if force and self.functions.in_flight:
                 self.console.say(f"grace period over: killing {self.functions.in_flight} running invocation(s)")
+            if self.dispatcher is not None:
+                if force:
+                    self.dispatcher.abandon()  # killed async invocations run again at the next start
+                    self.functions.kill_running()
+                self.dispatcher.close()
             self.functions.close(force=force)
+        if self.store is not None:
+            self.store.close()
         self.state.unlock()
         self.status = DaemonState.stopped
         self.console.say("stopped")

@@ -158,13 +158,18 @@ class Functions:
                 self._idle.wait(remaining)
         return True
 
+    def kill_running(self) -> None:
+        """Force: kill every running environment; their invocations end as Runtime.ExitError."""
+        self.stop_accepting()
+        for pool in self._pools.values():
+            pool.kill_busy()
+        self.wait_idle(5.0)
+
     def close(self, force: bool = False) -> None:
         """Shut every environment down; with `force`, kill running ones instead of waiting."""
         self.stop_accepting()
         if force:
-            for pool in self._pools.values():
-                pool.kill_busy()
-            self.wait_idle(5.0)
+            self.kill_running()
         for pool in self._pools.values():
             pool.close_idle()
         self._launchers.close()

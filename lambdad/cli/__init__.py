@@ -1,0 +1,118 @@
+"""The `lambdad` command. `main` is the one entry point; each subcommand is a small `cmd_*` function.
+
+A user error (bad manifest, unknown function, bad payload) prints one clear line per problem to
+stderr and exits 2 without a traceback; an unexpected error prints the traceback and exits 1.
+Heavy modules are imported inside the commands that need them, so `lambdad --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+import time
+
+from lambdad import __version__
+from lambdad.cli import inspect, run
+from lambdad.errors import EXIT_ERROR, EXIT_OK, EXIT_USAGE, LambdadError
+
+__all__ = ["build_parser", "main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    started = time.monotonic()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return EXIT_USAGE
+    args.started = started
+    try:
+        return int(args.command(args))
+    except LambdadError as e:
+        for line in str(e).splitlines() or [type(e).__name__]:
+            print(line if _is_located(line) else f"lambdad: {line}", file=sys.stderr)
+        return e.EXIT
+    except sqlite3.Error as e:
+        print(f"lambdad: the store could not be used: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+def _is_located(line: str) -> bool:
+    """A `FILE:LINE:COL: ...` problem line is printed as is, so editors can jump to it."""
+    head = line.split(": ", 1)[0]
+    return head.count(":") >= 2 and head.rsplit(":", 2)[-1].isdigit()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lambdad", description="Run AWS-Lambda-style functions locally from a YAML manifest."
+    )
+    parser.add_argument("--version", action="version", version=f"lambdad {__version__}")
+    sub = parser.add_subparsers(metavar="COMMAND")
+
+    manifest_opts = argparse.ArgumentParser(add_help=False)
+    manifest_opts.add_argument("-f", "--file", help="manifest (default: ./lambdad.yaml, else ./config/lambdad.yaml)")
+    state_opts = argparse.ArgumentParser(add_help=False)
+    state_opts.add_argument("--state-dir", help="state folder (default: .lambdad/ beside the manifest)")
+    json_opts = argparse.ArgumentParser(add_help=False)
+    json_opts.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    common = [manifest_opts, state_opts]
+
+    p = sub.add_parser("validate", parents=[manifest_opts], help="check the manifest and report every problem")
+    p.set_defaults(command=run.cmd_validate)
+
+    p = sub.add_parser("up", parents=common, help="run the daemon in the foreground")
+    p.add_argument("--grace", default="10s", help="time running invocations get to finish on Ctrl-C (default 10s)")
+    p.set_defaults(command=run.cmd_up)
+
+    p = sub.add_parser("invoke", parents=common, help="invoke a function (like aws lambda invoke)")
+    p.add_argument("function", metavar="FUNCTION")
+    p.add_argument("outfile", metavar="OUTFILE", nargs="?", help="where the response goes (default: stdout)")
+    p.add_argument("--payload", default="", help="JSON text, file://PATH or fileb://PATH")
+    p.add_argument("--invocation-type", default="RequestResponse", choices=["RequestResponse", "Event", "DryRun"])
+    p.add_argument("--log-type", default="None", choices=["None", "Tail"])
+    p.add_argument("--client-context", help="base64 of a JSON object, as aws lambda invoke takes it")
+    p.set_defaults(command=run.cmd_invoke)
+
+    p = sub.add_parser("logs", parents=common, help="show a function's log")
+    p.add_argument("function", metavar="FUNCTION")
+    p.add_argument("--since", help="only records newer than this (e.g. 10m, 2h)")
+    p.add_argument("--follow", action="store_true", help="keep printing new records")
+    p.set_defaults(command=run.cmd_logs)
+
+    p = sub.add_parser("status", parents=[*common, json_opts], help="daemon, async queue and outcome counts")
+    p.set_defaults(command=inspect.cmd_status)
+
+    dlq = sub.add_parser("dlq", help="events that failed for good").add_subparsers(metavar="ACTION", required=True)
+    p = dlq.add_parser("list", parents=[*common, json_opts], help="list dead letters")
+    p.add_argument("--function")
+    p.add_argument("--queue", help="only those sent to this local queue")
+    p.set_defaults(command=inspect.cmd_dlq_list)
+    p = dlq.add_parser("show", parents=[*common, json_opts], help="one dead letter: payload, attempts, last error")
+    p.add_argument("id", type=int, metavar="ID")
+    p.set_defaults(command=inspect.cmd_dlq_show)
+    p = dlq.add_parser("redrive", parents=common, help="queue dead letters again, with fresh attempts and new ids")
+    p.add_argument("ids", type=int, nargs="*", metavar="ID")
+    p.add_argument("--all", action="store_true")
+    p.add_argument("--function", help="with --all: only this function's")
+    p.set_defaults(command=inspect.cmd_dlq_redrive)
+    p = dlq.add_parser("purge", parents=common, help="forget dead letters")
+    p.add_argument("--function")
+    p.set_defaults(command=inspect.cmd_dlq_purge)
+
+    queue = sub.add_parser("queue", help="look into local queues").add_subparsers(metavar="ACTION", required=True)
+    p = queue.add_parser("list", parents=[*common, json_opts], help="queues and their depth")
+    p.set_defaults(command=inspect.cmd_queue_list)
+    p = queue.add_parser("receive", parents=[*common, json_opts], help="receive messages, as SQS ReceiveMessage")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--max", type=int, default=1, help="1..10 messages (default 1)")
+    p.set_defaults(command=inspect.cmd_queue_receive)
+    p = queue.add_parser("purge", parents=common, help="delete every message of a queue")
+    p.add_argument("name", metavar="NAME")
+    p.set_defaults(command=inspect.cmd_queue_purge)
+    return parser

@@ -1,0 +1,76 @@
+"""What the commands share: finding the manifest and state folder, reading payloads, printing tables."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lambdad.errors import UsageError
+
+if TYPE_CHECKING:
+    from lambdad.manifest import Manifest
+    from lambdad.statedir import StateDir
+    from lambdad.store import Store
+
+#: The state folder's default name, created beside the manifest.
+STATE_DIR_NAME = ".lambdad"
+
+
+def load(args: argparse.Namespace) -> Manifest:
+    from lambdad.manifest import find_manifest, load_manifest
+
+    return load_manifest(find_manifest(args.file))
+
+
+def state_dir(args: argparse.Namespace, manifest: Manifest) -> StateDir:
+    from lambdad.statedir import StateDir
+
+    path = Path(args.state_dir) if args.state_dir else manifest.folder / STATE_DIR_NAME
+    return StateDir(path.absolute())
+
+
+def open_store(args: argparse.Namespace, manifest: Manifest) -> Store:
+    from lambdad.store import Store
+
+    return Store.in_state_folder(state_dir(args, manifest).path)
+
+
+def read_payload(spec: str) -> bytes:
+    """`--payload` as aws takes it: inline text, `file://PATH` (text) or `fileb://PATH` (bytes)."""
+    for scheme in ("fileb://", "file://"):
+        if spec.startswith(scheme):
+            path = spec[len(scheme) :]
+            try:
+                return Path(path).expanduser().read_bytes()
+            except OSError as e:
+                raise UsageError(f"cannot read payload file {path!r}: {e.strerror}") from None
+    return spec.encode()
+
+
+def print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2))
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], empty: str = "(none)") -> None:
+    if not rows:
+        print(empty)
+        return
+    cells = [[str(c) for c in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    for row in cells:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def stderr(message: str) -> None:
+    print(message, file=sys.stderr)

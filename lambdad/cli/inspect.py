@@ -1,0 +1,263 @@
+"""Commands that look into (and tidy) the store: status, dlq, queue. They work with or without a
+running daemon: both open the same SQLite file, whose locking keeps them consistent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import time
+from typing import Any
+
+from lambdad.cli.common import load, open_store, print_json, print_table, state_dir
+from lambdad.clock import iso_millis
+from lambdad.errors import EXIT_OK, FunctionNotFound, UsageError
+from lambdad.store import deadletters, events, queues
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    manifest = load(args)
+    state = state_dir(args, manifest)
+    daemon = state.running_daemon()
+    store = open_store(args, manifest)
+    now = time.time()
+    try:
+        with store.reading() as tx:
+            counts, stats = events.counts(tx), events.stats(tx)
+            dead, depths = deadletters.count_by_function(tx), queues.depths(tx, now)
+    finally:
+        store.close()
+    names = list(manifest.functions) + sorted((set(counts) | set(stats) | set(dead)) - set(manifest.functions))
+    functions = {}
+    for name in names:
+        c = counts.get(name, events.QueueCounts())
+        succeeded, failed = stats.get(name, (0, 0))
+        functions[name] = {
+            "in_flight": c.in_flight, "queued": c.queued, "retrying": c.retrying,
+            "dead_lettered": dead.get(name, 0), "succeeded": succeeded, "failed": failed,
+            "in_manifest": name in manifest.functions,
+        }
+    queue_rows = {q: vars(depths.get(q, queues.QueueDepth())) for q in manifest.queues}
+    report = {"daemon": _daemon_info(daemon), "functions": functions, "queues": queue_rows}
+    if args.json:
+        print_json(report)
+        return EXIT_OK
+    info = report["daemon"]
+    print(f"daemon: running, pid {info['pid']}" if info["running"] else "daemon: not running")
+    print()
+    print_table(
+        ["FUNCTION", "IN FLIGHT", "QUEUED", "RETRYING", "DEAD-LETTERED", "SUCCEEDED", "FAILED"],
+        [[n + ("" if f["in_manifest"] else " (not in manifest)"), f["in_flight"], f["queued"], f["retrying"],
+          f["dead_lettered"], f["succeeded"], f["failed"]] for n, f in functions.items()],
+    )
+    if queue_rows:
+        print()
+        print_table(["QUEUE", "VISIBLE", "IN FLIGHT", "DELAYED"],
+                    [[q, d["visible"], d["in_flight"], d["delayed"]] for q, d in queue_rows.items()])
+    return EXIT_OK
+
+
+def _daemon_info(info: dict[str, Any] | None) -> dict[str, Any]:
+    if info is None:
+        return {"running": False}
+    return {"running": True, **info}
+
+
+# -- dlq ----------------------------------------------------------------------------------------------
+
+
+def _dead_letter_json(d: deadletters.DeadLetter, full: bool = False) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "id": d.id, "function": d.function, "request_id": d.request_id, "condition": d.condition,
+        "invocations": d.invocations, "error_type": d.error_type, "error_message": d.error_message,
+        "target": d.target or None, "enqueued_at": iso_millis(d.enqueued_at), "failed_at": iso_millis(d.failed_at),
+    }
+    if full:
+        doc["payload"] = _json_or_text(d.payload)
+        doc["last_error"] = _json_or_text(d.response) if d.response else None
+        doc["message_id"] = d.message_id
+    return doc
+
+
+def _json_or_text(data: bytes) -> Any:
+    try:
+        return json.loads(data)
+    except ValueError:
+        return data.decode("utf-8", "replace")
+
+
+def cmd_dlq_list(args: argparse.Namespace) -> int:
+    manifest = load(args)
+    target = f"queue:{args.queue}" if args.queue else None
+    store = open_store(args, manifest)
+    try:
+        with store.reading() as tx:
+            found = deadletters.listing(tx, args.function, target)
+    finally:
+        store.close()
+    if args.json:
+        print_json([_dead_letter_json(d) for d in found])
+        return EXIT_OK
+    print_table(
+        ["ID", "FUNCTION", "REQUEST ID", "CONDITION", "INVOCATIONS", "ERROR", "FAILED AT", "TARGET"],
+        [[d.id, d.function, d.request_id, d.condition, d.invocations, d.error_type or "", iso_millis(d.failed_at),
+          d.target or "-"] for d in found],
+        empty="no dead letters",
+    )
+    return EXIT_OK
+
+
+def cmd_dlq_show(args: argparse.Namespace) -> int:
+    manifest = load(args)
+    store = open_store(args, manifest)
+    try:
+        with store.reading() as tx:
+            found = deadletters.get(tx, [args.id])
+    finally:
+        store.close()
+    if not found:
+        raise UsageError(f"no dead letter with id {args.id} (see lambdad dlq list)")
+    doc = _dead_letter_json(found[0], full=True)
+    if args.json:
+        print_json(doc)
+        return EXIT_OK
+    for key in ("id", "function", "request_id", "condition", "invocations", "error_type", "error_message", "target",
+                "message_id", "enqueued_at", "failed_at"):
+        print(f"{key + ':':<15}{'' if doc[key] is None else doc[key]}")
+    print("payload:")
+    print(json.dumps(doc["payload"], indent=2))
+    last = doc["last_error"]
+    if isinstance(last, dict) and last.get("stackTrace"):
+        print("stack trace:")
+        print("".join(last["stackTrace"]).rstrip())
+    return EXIT_OK
+
+
+def _selected(args: argparse.Namespace, tx) -> list[deadletters.DeadLetter]:
+    if args.all and args.ids:
+        raise UsageError("give dead-letter ids or --all, not both")
+    if args.all:
+        return deadletters.listing(tx, args.function)
+    if not args.ids:
+        raise UsageError("give dead-letter ids, or --all")
+    found = deadletters.get(tx, args.ids)
+    missing = sorted(set(args.ids) - {d.id for d in found})
+    if missing:
+        raise UsageError(f"no dead letter with id {', '.join(map(str, missing))} (see lambdad dlq list)")
+    return found
+
+
+def cmd_dlq_redrive(args: argparse.Namespace) -> int:
+    from lambdad.runtime.invocation import new_request_id
+
+    manifest = load(args)
+    store = open_store(args, manifest)
+    now = time.time()
+    try:
+        with store.transaction() as tx:
+            chosen = _selected(args, tx)
+            gone = sorted({d.function for d in chosen} - set(manifest.functions))
+            if gone:
+                raise FunctionNotFound(gone[0], list(manifest.functions))
+            for d in chosen:
+                events.enqueue(tx, new_request_id(), d.function, d.payload, now, source="redrive")
+            deadletters.remove(tx, [d.id for d in chosen])
+    finally:
+        store.close()
+    print(f"redrove {len(chosen)} event(s)")
+    return EXIT_OK
+
+
+def cmd_dlq_purge(args: argparse.Namespace) -> int:
+    manifest = load(args)
+    store = open_store(args, manifest)
+    try:
+        with store.transaction() as tx:
+            removed = deadletters.remove(tx, [d.id for d in deadletters.listing(tx, args.function)])
+    finally:
+        store.close()
+    print(f"purged {removed} dead letter(s)")
+    return EXIT_OK
+
+
+# -- queue --------------------------------------------------------------------------------------------
+
+
+def _queue(manifest, name: str):
+    if name not in manifest.queues:
+        known = ", ".join(manifest.queues) or "none defined"
+        raise UsageError(f"queue {name!r} is not defined (queues: {known})")
+    return manifest.queues[name]
+
+
+def cmd_queue_list(args: argparse.Namespace) -> int:
+    manifest = load(args)
+    store = open_store(args, manifest)
+    try:
+        with store.reading() as tx:
+            depths = queues.depths(tx, time.time())
+    finally:
+        store.close()
+    rows = {q: vars(depths.get(q, queues.QueueDepth())) for q in manifest.queues}
+    if args.json:
+        print_json(rows)
+        return EXIT_OK
+    print_table(["QUEUE", "VISIBLE", "IN FLIGHT", "DELAYED"],
+                [[q, d["visible"], d["in_flight"], d["delayed"]] for q, d in rows.items()], empty="no queues defined")
+    return EXIT_OK
+
+
+def cmd_queue_receive(args: argparse.Namespace) -> int:
+    manifest = load(args)
+    queue = _queue(manifest, args.name)
+    if not 1 <= args.max <= 10:
+        raise UsageError("--max must be between 1 and 10 (as SQS allows)")
+    store = open_store(args, manifest)
+    try:
+        with store.transaction() as tx:
+            got = queues.receive(tx, args.name, time.time(), queue.visibility_timeout_s, args.max)
+    finally:
+        store.close()
+    docs = [_message_json(m) for m in got]
+    if args.json:
+        print_json(docs)
+        return EXIT_OK
+    if not docs:
+        print("no visible messages")
+    for doc in docs:
+        print(f"MessageId: {doc['MessageId']}  ReceiveCount: {doc['Attributes']['ApproximateReceiveCount']}")
+        for key, attr in doc["MessageAttributes"].items():
+            print(f"  {key}: {attr['StringValue']}")
+        print(f"  Body: {doc['Body']}")
+    return EXIT_OK
+
+
+def _message_json(m: queues.Message) -> dict[str, Any]:
+    try:
+        body = m.body.decode()
+    except UnicodeDecodeError:
+        body = base64.b64encode(m.body).decode()
+    return {
+        "MessageId": m.message_id,
+        "Body": body,
+        "Attributes": {
+            "ApproximateReceiveCount": str(m.receive_count),
+            "SentTimestamp": str(int(m.sent_at * 1000)),
+            "ApproximateFirstReceiveTimestamp": str(int((m.first_receive_at or m.sent_at) * 1000)),
+        },
+        "MessageAttributes": m.attributes,
+    }
+
+
+def cmd_queue_purge(args: argparse.Namespace) -> int:
+    manifest = load(args)
+    _queue(manifest, args.name)
+    store = open_store(args, manifest)
+    try:
+        with store.transaction() as tx:
+            removed = queues.purge(tx, args.name)
+    finally:
+        store.close()
+    print(f"purged {removed} message(s) from {args.name}")
+    return EXIT_OK

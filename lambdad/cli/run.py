@@ -1,0 +1,133 @@
+"""Commands that run things: validate, up, invoke, logs."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import sys
+import time
+from pathlib import Path
+
+from lambdad.cli.common import load, open_store, read_payload, shown, state_dir
+from lambdad.errors import EXIT_OK, FunctionNotFound, UsageError
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    manifest = load(args)
+    triggers = sum(len(fn.events) for fn in manifest.functions.values())
+    print(f"{shown(manifest.file)}: ok ({len(manifest.functions)} functions, {triggers} triggers)")
+    return EXIT_OK
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from lambdad.daemon import Daemon
+    from lambdad.durations import parse_duration
+
+    try:
+        grace_s = parse_duration(args.grace)
+    except ValueError as e:
+        raise UsageError(f"--grace: {e}") from None
+    manifest = load(args)
+    return Daemon(manifest, state_dir(args, manifest), grace_s=grace_s, started_at=args.started).run()
+
+
+def cmd_invoke(args: argparse.Namespace) -> int:
+    from lambdad.runtime.functions import check_payload
+
+    manifest = load(args)
+    payload = read_payload(args.payload)
+    if args.function not in manifest.functions:
+        raise FunctionNotFound(args.function, list(manifest.functions))
+    if args.invocation_type == "Event":
+        return _invoke_event(args, manifest, payload)
+    payload = check_payload(payload)
+    if args.invocation_type == "DryRun":
+        _print_status({"StatusCode": 204}, to_stderr=False)
+        return EXIT_OK
+    result = _invoke_here(args, manifest, payload, _decode_client_context(args.client_context))
+    status: dict[str, object] = {"StatusCode": 200}
+    if result.function_error:
+        status["FunctionError"] = result.function_error
+    if args.log_type == "Tail":
+        status["LogResult"] = base64.b64encode(result.log_tail).decode()
+    status["ExecutedVersion"] = "$LATEST"
+    if args.outfile and args.outfile != "-":
+        Path(args.outfile).write_bytes(result.payload)
+        _print_status(status, to_stderr=False)
+    else:
+        sys.stdout.buffer.write(result.payload + b"\n")
+        sys.stdout.flush()
+        _print_status(status, to_stderr=True)
+    return EXIT_OK
+
+
+def _invoke_here(args, manifest, payload: bytes, client_context: str | None):
+    """Run the function in this process's own environment (like `sam local invoke`)."""
+    from lambdad.logs import LogBook
+    from lambdad.runtime.functions import Functions
+
+    state = state_dir(args, manifest)
+    state.create()
+    functions = Functions(manifest, LogBook(state.logs))
+    try:
+        return functions.invoke(args.function, payload, client_context=client_context)
+    finally:
+        functions.close()
+
+
+def _invoke_event(args: argparse.Namespace, manifest, payload: bytes) -> int:
+    """Queue the event durably; a running daemon picks it up at once, otherwise the next `lambdad up` does."""
+    from lambdad.dispatcher import enqueue_event
+
+    store = open_store(args, manifest)
+    try:
+        enqueue_event(store, manifest, args.function, payload, time.time())
+    finally:
+        store.close()
+    if args.outfile and args.outfile != "-":
+        Path(args.outfile).write_bytes(b"")
+    _print_status({"StatusCode": 202}, to_stderr=False)
+    return EXIT_OK
+
+
+def _decode_client_context(text: str | None) -> str | None:
+    if not text:
+        return None
+    try:
+        decoded = base64.b64decode(text, validate=True).decode()
+        json.loads(decoded)
+    except (ValueError, UnicodeDecodeError):
+        raise UsageError("--client-context must be base64 of a JSON object") from None
+    return decoded
+
+
+def _print_status(status: dict[str, object], to_stderr: bool) -> None:
+    print(json.dumps(status, indent=4), file=sys.stderr if to_stderr else sys.stdout)
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from lambdad.durations import parse_duration
+    from lambdad.logs import follow_records, format_record, log_files, read_records
+
+    manifest = load(args)
+    if args.function not in manifest.functions:
+        raise FunctionNotFound(args.function, list(manifest.functions))
+    folder = state_dir(args, manifest).logs
+    since = None
+    if args.since:
+        try:
+            since = time.time() - parse_duration(args.since)
+        except ValueError as e:
+            raise UsageError(f"--since: {e}") from None
+    path = folder / f"{args.function}.log"
+    end = path.stat().st_size if path.exists() else 0  # what is printed now; --follow goes on from here
+    for record in read_records(folder, args.function, since, upto=end):
+        print(format_record(record))
+    if args.follow:
+        sys.stdout.flush()
+        for record in follow_records(path, offset=end):
+            print(format_record(record), flush=True)
+    elif not log_files(folder, args.function):
+        print(f"lambdad: no log yet for {args.function!r} in {folder}", file=sys.stderr)
+    return EXIT_OK

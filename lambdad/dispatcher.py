@@ -1,0 +1,374 @@
+"""The asynchronous path: accept events durably, claim the due ones where there is capacity, invoke,
+then settle each try in one transaction: done, retry later, or dead-letter plus destinations.
+
+`step(now)` is one round and returns how long to sleep; `run()` is the thin loop around it (tests
+call `step` with a fake clock and an executor that runs invocations inline). Sources
+call `submit`, which returns once the event is committed and never waits for an invocation, so a
+flood of events queues up instead of stalling the file watcher or the scheduler.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+
+from lambdad.clock import Clock, iso_millis
+from lambdad.errors import FunctionNotFound, TooManyRequests
+from lambdad.events.destinations import (
+    Condition,
+    dead_letter_attributes,
+    invocation_record,
+    message_file,
+    object_key,
+)
+from lambdad.logs import LogRecord
+from lambdad.manifest.model import Function, Manifest, Target, TargetKind
+from lambdad.retry import RetryAt, after_function_error, after_throttle, on_claim
+from lambdad.runtime.functions import Functions, ShuttingDown, check_payload
+from lambdad.runtime.invocation import InvokeResult, Outcome, new_request_id
+from lambdad.store import Store, deadletters, events, outbox, queues
+from lambdad.store.deadletters import DeadLetter
+from lambdad.store.events import QueuedEvent
+
+log = logging.getLogger(__name__)
+
+#: Lambda's limit on an asynchronous invocation's payload (raised from 256 KB in October 2025).
+MAX_ASYNC_PAYLOAD_BYTES = 1024 * 1024
+#: Lambda cuts a loop of functions invoking each other (here: through destinations) after 16 hops.
+MAX_HOPS = 16
+#: A claim outlives the invocation's timeout by this much before another claim may take the event.
+LEASE_MARGIN_S = 60.0
+#: Longest sleep between rounds: events written by another process (the CLI) are noticed this fast.
+POLL_S = 0.25
+#: A folder that cannot be written is retried after 1 s, 2 s, 4 s ... at most this long apart.
+MAX_DELIVERY_WAIT_S = 300.0
+
+
+def enqueue_event(
+    store: Store,
+    manifest: Manifest,
+    function: str,
+    payload: bytes,
+    now: float,
+    source: str = "invoke",
+    request_id: str | None = None,
+) -> str:
+    """Accept an asynchronous invocation: validated, committed, and given its request id for good."""
+    if function not in manifest.functions:
+        raise FunctionNotFound(function, list(manifest.functions))
+    payload = check_payload(payload, MAX_ASYNC_PAYLOAD_BYTES)
+    request_id = request_id or new_request_id()
+    with store.transaction() as tx:
+        events.enqueue(tx, request_id, function, payload, now, source)
+    return request_id
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        store: Store,
+        functions: Functions,
+        clock: Clock,
+        on_warning: Callable[[str], None] | None = None,
+        executor: Executor | None = None,
+    ) -> None:
+        self.store = store
+        self.functions = functions
+        self.manifest = functions.manifest
+        self.clock = clock
+        self._warn = on_warning or log.warning
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._claimed: dict[str, int] = {}  #: per function: claimed and not yet settled
+        self._lock = threading.Lock()
+        self._claiming = True
+        self._abandon = False
+        reserved = sum(f.reserved_concurrency or 0 for f in self.manifest.functions.values())
+        capacity = self.manifest.concurrency + reserved
+        self._executor = executor or ThreadPoolExecutor(max_workers=max(1, capacity), thread_name_prefix="async")
+        self._thread: threading.Thread | None = None
+
+    # -- accepting ------------------------------------------------------------------------------------
+
+    def submit(self, function: str, payload: bytes, source: str = "invoke", request_id: str | None = None) -> str:
+        request_id = enqueue_event(self.store, self.manifest, function, payload, self.clock.time(), source, request_id)
+        self._wake.set()
+        return request_id
+
+    # -- the loop -------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        with self.store.transaction() as tx:
+            recovered = events.release_all(tx)
+        if recovered:
+            self._warn(f"{recovered} event(s) were running when lambdad last stopped; they will run again")
+        self._thread = threading.Thread(target=self.run, name="dispatcher", daemon=True)
+        self._thread.start()
+
+    def run(self) -> None:
+        delay = 0.0
+        while not self._stop.is_set():
+            self._wake.wait(delay)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            try:
+                delay = self.step(self.clock.time())
+            except Exception:  # the loop must survive anything one round does; say what happened
+                log.exception("dispatcher round failed")
+                delay = POLL_S
+
+    def step(self, now: float) -> float:
+        """Deliver due files, claim and start due events; return seconds until the next round."""
+        self._deliver_files(now)
+        if self._claiming:
+            for function, event in self._claim(now):
+                self._start(function, event, now)
+        with self.store.reading() as tx:
+            due = [t for t in (events.next_due(tx), outbox.next_due(tx)) if t is not None]
+        return max(0.0, min([POLL_S, *(t - now for t in due)]))
+
+    def _claim(self, now: float) -> list[tuple[Function, QueuedEvent]]:
+        with self.store.reading() as tx:
+            waiting = events.due_functions(tx, now)
+        if not waiting:
+            return []
+        claimed: list[tuple[Function, QueuedEvent]] = []
+        for names, free in self._free_capacity(waiting).items():
+            if free <= 0:
+                continue
+            with self.store.transaction() as tx:
+                batch = events.claim(tx, names, now, self._lease_s(names), free)
+            with self._lock:
+                for ev in batch:
+                    self._claimed[ev.function] = self._claimed.get(ev.function, 0) + 1
+            claimed += [(self.manifest.functions[ev.function], ev) for ev in batch]
+        return claimed
+
+    def _free_capacity(self, waiting: dict[str, int]) -> dict[tuple[str, ...], int]:
+        """Free slots per concurrency limit (shared by unreserved functions), for functions with due events."""
+        groups: dict[int, list[str]] = {}
+        limiters = {}
+        for name in waiting:
+            if name not in self.manifest.functions:
+                continue  # not in this manifest: the event waits (see README, hot reload)
+            pool = self.functions.pool(name)
+            groups.setdefault(id(pool.limiter), []).append(name)
+            limiters[id(pool.limiter)] = pool.limiter
+        free = {}
+        with self._lock:
+            for key, names in groups.items():
+                limiter = limiters[key]
+                if limiter.capacity == 0:  # reserved 0: claim to fail them (ZeroReservedConcurrency)
+                    free[tuple(names)] = sum(waiting[n] for n in names)
+                    continue
+                claimed = sum(self._claimed.get(n, 0) for n in names)
+                free[tuple(names)] = limiter.capacity - max(limiter.in_use, claimed)
+        return free
+
+    def _lease_s(self, names: tuple[str, ...]) -> float:
+        return max(self.manifest.functions[n].timeout_s for n in names) + LEASE_MARGIN_S
+
+    def _start(self, fn: Function, ev: QueuedEvent, now: float) -> None:
+        final = on_claim(fn.async_config, fn.reserved_concurrency, ev.enqueued_at, now)
+        if final is not None:
+            self._settle(fn, ev, lambda tx: self._fail(tx, fn, ev, final.condition, ev.last_response, now))
+            return
+        self._executor.submit(self._invoke, fn, ev)
+
+    def _invoke(self, fn: Function, ev: QueuedEvent) -> None:
+        try:
+            result = self.functions.invoke(fn.name, ev.payload, request_id=ev.request_id)
+        except TooManyRequests:
+            self._on_throttle(fn, ev)
+        except (ShuttingDown, FunctionNotFound):
+            self._settle(fn, ev, lambda tx: events.release(tx, [ev.id]))
+        except Exception:
+            log.exception("invoking %s for %s failed", fn.name, ev.request_id)
+            self._settle(fn, ev, lambda tx: events.release(tx, [ev.id]))
+        else:
+            if self._abandon:  # killed by a forced stop: not the function's fault, run it again next time
+                self._settle(fn, ev, lambda tx: events.release(tx, [ev.id]))
+            else:
+                self._on_result(fn, ev, result)
+
+    def _settle(self, fn: Function, ev: QueuedEvent, apply: Callable) -> None:
+        try:
+            with self.store.transaction() as tx:
+                apply(tx)
+        finally:
+            with self._lock:
+                self._claimed[fn.name] = self._claimed.get(fn.name, 1) - 1
+            self._wake.set()
+
+    # -- outcomes -------------------------------------------------------------------------------------
+
+    def _on_result(self, fn: Function, ev: QueuedEvent, result: InvokeResult) -> None:
+        now = self.clock.time()
+        cfg = fn.async_config
+        if result.outcome is Outcome.success:
+            def succeed(tx):
+                events.delete(tx, ev.id)
+                events.bump_stats(tx, fn.name, succeeded=True)
+                if cfg.on_success:
+                    record = self._record(fn, ev, Condition.success, ev.invocations + 1, result.payload, None, now)
+                    self._deliver(tx, fn, ev, cfg.on_success, record, now)
+            self._settle(fn, ev, succeed)
+            return
+        decision = after_function_error(cfg, ev.errors + 1, ev.enqueued_at, now)
+        attempt, attempts = ev.errors + 1, cfg.maximum_retry_attempts + 1
+        if isinstance(decision, RetryAt):
+            self._note(fn, ev, f"attempt {attempt} of {attempts} failed ({result.error_type}); "
+                               f"retrying in {decision.due_at - now:.0f}s", now)
+            self._settle(fn, ev, lambda tx: events.retry_later(
+                tx, ev.id, decision.due_at, invoked=True, error=result.error_type, response=result.payload))
+            return
+        failed = replace(ev, invocations=ev.invocations + 1, errors=ev.errors + 1, last_error=result.error_type,
+                         last_response=result.payload)
+        self._settle(fn, ev, lambda tx: self._fail(tx, fn, failed, decision.condition, result.payload, now))
+
+    def _on_throttle(self, fn: Function, ev: QueuedEvent) -> None:
+        now = self.clock.time()
+        decision = after_throttle(fn.async_config, ev.throttles + 1, ev.enqueued_at, now)
+        if isinstance(decision, RetryAt):
+            self._settle(fn, ev, lambda tx: events.retry_later(tx, ev.id, decision.due_at, invoked=False,
+                                                               throttled=True))
+        else:
+            self._settle(fn, ev, lambda tx: self._fail(tx, fn, ev, decision.condition, ev.last_response, now))
+
+    def _fail(
+        self, tx: sqlite3.Connection, fn: Function, ev: QueuedEvent, condition: Condition, response: bytes | None,
+        now: float,
+    ) -> None:
+        """Final failure: dead letter (kept for `lambdad dlq` whatever the target), on_failure record."""
+        cfg = fn.async_config
+        events.delete(tx, ev.id)
+        events.bump_stats(tx, fn.name, succeeded=False)
+        error_type, error_message = _error_of(response, condition)
+        error_code = "200" if ev.invocations else "429"
+        target, message_id = "", None
+        if cfg.dead_letter:
+            attributes = dead_letter_attributes(ev.request_id, error_code, error_message)
+            target, message_id = self._dead_letter(tx, fn, ev, cfg.dead_letter, attributes, now)
+        deadletters.add(tx, DeadLetter(0, ev.request_id, fn.name, ev.payload, condition.value, ev.invocations,
+                                       error_type, error_message, response, target, message_id, ev.enqueued_at, now))
+        if cfg.on_failure:
+            record = self._record(fn, ev, condition, ev.invocations, response, "Unhandled", now)
+            self._deliver(tx, fn, ev, cfg.on_failure, record, now)
+        where = f" -> {target}" if target else ""
+        self._note(fn, ev, f"failed for good: {condition.value} after {ev.invocations} invocation(s){where}", now)
+
+    def _dead_letter(self, tx, fn: Function, ev: QueuedEvent, target: Target, attributes: dict,
+                     now: float) -> tuple[str, str | None]:
+        if target.kind is TargetKind.queue:
+            return f"queue:{target.name}", queues.send(tx, target.name, ev.payload, now, attributes)
+        folder, label = self._folder_of(target)
+        name = f"{iso_millis(now).replace(':', '.')}-{ev.request_id}.json"
+        if target.kind is TargetKind.bucket:
+            name = f"dead-letters/{fn.name}/{name}"
+        outbox.add(tx, folder, name, message_file(ev.payload, attributes), fn.name, now)
+        return label, None
+
+    def _record(self, fn: Function, ev: QueuedEvent, condition: Condition, invoke_count: int,
+                response: bytes | None, function_error: str | None, now: float) -> bytes:
+        record = invocation_record(
+            request_id=ev.request_id,
+            function_arn=self.manifest.function_arn(fn.name, "$LATEST"),
+            condition=condition,
+            invoke_count=invoke_count,
+            request_payload=ev.payload,
+            response_payload=response,
+            function_error=function_error,
+            now=now,
+        )
+        return json.dumps(record).encode()
+
+    def _deliver(self, tx, fn: Function, ev: QueuedEvent, target: Target, record: bytes, now: float) -> None:
+        if target.kind is TargetKind.function:
+            if ev.hops + 1 >= MAX_HOPS:
+                self._note(fn, ev, f"not invoking destination {target.name!r}: the chain of destinations is "
+                                   f"{MAX_HOPS} long (Lambda stops recursive loops there)", now)
+                return
+            events.enqueue(tx, new_request_id(), target.name, record, now, "destination", ev.hops + 1)
+            self._wake.set()
+        elif target.kind is TargetKind.queue:
+            queues.send(tx, target.name, record, now)
+        else:
+            folder, _ = self._folder_of(target)
+            outbox.add(tx, folder, object_key(fn.name, now, str(uuid.uuid4())), record, fn.name, now)
+
+    def _folder_of(self, target: Target) -> tuple[str, str]:
+        if target.kind is TargetKind.bucket:
+            return str(self.manifest.buckets[target.name].path), f"bucket:{target.name}"
+        return target.name, f"folder:{target.name}"
+
+    def _note(self, fn: Function, ev: QueuedEvent, message: str, now: float) -> None:
+        """A line in the function's log about the async event's fate (AWS shows this only in metrics)."""
+        self.functions.logbook.function(fn.name).write([LogRecord(now, ev.request_id, f"[lambdad] async {message}")])
+
+    # -- files ----------------------------------------------------------------------------------------
+
+    def _deliver_files(self, now: float) -> None:
+        with self.store.reading() as tx:
+            pending = outbox.due(tx, now)
+        for item in pending:
+            try:
+                write_atomically(Path(item.folder) / item.name, item.content)
+            except OSError as e:
+                wait = min(MAX_DELIVERY_WAIT_S, 2.0**item.attempts)
+                self._warn(f"{item.function}: cannot write {Path(item.folder) / item.name}: {e.strerror}; "
+                           f"retrying in {wait:.0f}s")
+                with self.store.transaction() as tx:
+                    outbox.failed(tx, item.id, str(e), now + wait)
+            else:
+                with self.store.transaction() as tx:
+                    outbox.done(tx, item.id)
+
+    # -- stopping -------------------------------------------------------------------------------------
+
+    def stop_claiming(self) -> None:
+        """Graceful stop, first stage: start nothing new; running invocations still settle."""
+        self._claiming = False
+
+    def abandon(self) -> None:
+        """Forced stop: invocations that end now are put back for the next start, not counted."""
+        self._claiming = False
+        self._abandon = True
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(10)
+        self._executor.shutdown(wait=True)
+
+
+def _error_of(response: bytes | None, condition: Condition) -> tuple[str | None, str]:
+    if response:
+        try:
+            doc = json.loads(response)
+            return doc.get("errorType"), str(doc.get("errorMessage", ""))
+        except (ValueError, AttributeError):
+            pass
+    if condition is Condition.zero_reserved_concurrency or condition is Condition.event_age_exceeded:
+        return None, "Rate Exceeded." if condition is Condition.zero_reserved_concurrency else "Event age exceeded"
+    return None, ""
+
+
+def write_atomically(path: Path, content: bytes) -> None:
+    """Write to a temporary name beside `path`, then rename: a watcher never sees a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(content)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

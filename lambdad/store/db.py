@@ -1,0 +1,161 @@
+"""The SQLite file in the state folder: the single source of truth for what must survive `kill -9`.
+
+One connection, guarded by a lock, serves every thread of the daemon; other processes (the CLI
+while a daemon runs) open their own and SQLite's WAL locking keeps them consistent. Operations in
+the sibling modules take a `sqlite3.Connection` so that a caller can compose several of them into
+one transaction (`with store.transaction() as tx:`), which is one commit.
+"""
+
+from __future__ import annotations
+
+import enum
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from lambdad.errors import LambdadError
+
+#: Bumped when the schema changes; an older file is migrated forward, a newer one refused.
+SCHEMA_VERSION = 1
+#: How long a connection waits for another process's write lock before failing.
+BUSY_TIMEOUT_MS = 10_000
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+CREATE TABLE IF NOT EXISTS events (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    request_id    TEXT NOT NULL UNIQUE,
+    function      TEXT NOT NULL,
+    payload       BLOB NOT NULL,
+    source        TEXT NOT NULL,
+    hops          INTEGER NOT NULL DEFAULT 0,
+    enqueued_at   REAL NOT NULL,
+    due_at        REAL NOT NULL,
+    leased_until  REAL,
+    invocations   INTEGER NOT NULL DEFAULT 0,
+    errors        INTEGER NOT NULL DEFAULT 0,
+    throttles     INTEGER NOT NULL DEFAULT 0,
+    last_error    TEXT,
+    last_response BLOB
+);
+CREATE INDEX IF NOT EXISTS events_waiting ON events (due_at) WHERE leased_until IS NULL;
+
+CREATE TABLE IF NOT EXISTS messages (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id       TEXT NOT NULL UNIQUE,
+    queue            TEXT NOT NULL,
+    body             BLOB NOT NULL,
+    attributes       TEXT NOT NULL DEFAULT '{}',
+    sent_at          REAL NOT NULL,
+    visible_at       REAL NOT NULL,
+    receive_count    INTEGER NOT NULL DEFAULT 0,
+    first_receive_at REAL
+);
+CREATE INDEX IF NOT EXISTS messages_visible ON messages (queue, visible_at);
+
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    request_id    TEXT NOT NULL,
+    function      TEXT NOT NULL,
+    payload       BLOB NOT NULL,
+    condition     TEXT NOT NULL,
+    invocations   INTEGER NOT NULL,
+    error_type    TEXT,
+    error_message TEXT,
+    response      BLOB,
+    target        TEXT NOT NULL DEFAULT '',
+    message_id    TEXT,
+    enqueued_at   REAL NOT NULL,
+    failed_at     REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dead_letters_function ON dead_letters (function);
+
+CREATE TABLE IF NOT EXISTS outbox (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    folder     TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    content    BLOB NOT NULL,
+    function   TEXT NOT NULL,
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    due_at     REAL NOT NULL,
+    last_error TEXT
+);
+
+CREATE TABLE IF NOT EXISTS stats (
+    function  TEXT PRIMARY KEY,
+    succeeded INTEGER NOT NULL DEFAULT 0,
+    failed    INTEGER NOT NULL DEFAULT 0
+);
+"""
+
+
+class Durability(enum.StrEnum):
+    """`normal` survives a killed process; `full` also survives a power cut, at one fsync per commit."""
+
+    normal = "normal"
+    full = "full"
+
+
+class StoreError(LambdadError):
+    """The state folder's store cannot be opened (corrupt, or written by a newer lambdad)."""
+
+
+class Store:
+    def __init__(self, path: Path | str, durability: Durability = Durability.normal) -> None:
+        self.path = path
+        self._lock = threading.RLock()
+        try:
+            self._conn = sqlite3.connect(
+                str(path), isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+            )
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute(f"PRAGMA synchronous={'FULL' if durability is Durability.full else 'NORMAL'}")
+            self._conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            self._migrate()
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"cannot open the store {path}: {e}") from None
+
+    @classmethod
+    def in_state_folder(cls, folder: Path, durability: Durability = Durability.normal) -> Store:
+        folder.mkdir(parents=True, exist_ok=True)
+        return cls(folder / "store.sqlite3", durability)
+
+    def _migrate(self) -> None:
+        with self._lock:
+            self._conn.executescript(SCHEMA)  # idempotent: every statement is IF NOT EXISTS
+        with self.transaction() as tx:
+            row = tx.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            version = int(row[0]) if row else 0
+            if version > SCHEMA_VERSION:
+                raise StoreError(f"the store {self.path} was written by a newer lambdad (schema {version})")
+            tx.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (one commit); rolled back if the block raises."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """Consistent reads without taking the write lock."""
+        with self._lock:
+            yield self._conn
+
+    def data_version(self) -> int:
+        """Changes whenever another connection (another process) commits: cheap to poll."""
+        with self._lock:
+            return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

@@ -1,0 +1,176 @@
+"""The store's operations, run as one contract against an in-memory database and a file on disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lambdad.store import Store, StoreError, deadletters, events, outbox, queues
+from lambdad.store.deadletters import DeadLetter
+
+T0 = 1_700_000_000.0
+
+
+@pytest.fixture(params=["memory", "file"])
+def store(request, tmp_path: Path):
+    s = Store(":memory:") if request.param == "memory" else Store.in_state_folder(tmp_path / "state")
+    yield s
+    s.close()
+
+
+def put(store: Store, rid: str, function: str = "f", now: float = T0, payload: bytes = b"{}") -> None:
+    with store.transaction() as tx:
+        events.enqueue(tx, rid, function, payload, now)
+
+
+class TestEvents:
+    def test_claim_takes_due_events_oldest_first_and_leases_them(self, store):
+        put(store, "a", now=T0)
+        put(store, "b", now=T0 + 1)
+        put(store, "c", now=T0 + 2, function="g")
+        with store.transaction() as tx:
+            got = events.claim(tx, ["f", "g"], T0 + 1.5, lease_s=30, limit=5)
+        assert [e.request_id for e in got] == ["a", "b"]  # c is not due yet
+        with store.transaction() as tx:
+            assert events.claim(tx, ["f", "g"], T0 + 5, 30, 5)[0].request_id == "c"  # a and b are leased
+            assert events.claim(tx, ["f", "g"], T0 + 5, 30, 5) == []
+
+    def test_claim_respects_the_limit_and_the_functions(self, store):
+        for i in range(5):
+            put(store, f"r{i}")
+        put(store, "other", function="g")
+        with store.transaction() as tx:
+            assert len(events.claim(tx, ["f"], T0, 30, 2)) == 2
+            assert [e.request_id for e in events.claim(tx, ["g"], T0, 30, 10)] == ["other"]
+            assert events.claim(tx, [], T0, 30, 10) == []
+
+    def test_retry_later_counts_errors_and_throttles(self, store):
+        put(store, "a")
+        with store.transaction() as tx:
+            (ev,) = events.claim(tx, ["f"], T0, 30, 1)
+            events.retry_later(tx, ev.id, T0 + 60, invoked=True, error="ValueError", response=b'{"e": 1}')
+        with store.transaction() as tx:
+            assert events.claim(tx, ["f"], T0 + 59, 30, 1) == []
+            (ev,) = events.claim(tx, ["f"], T0 + 60, 30, 1)
+            assert (ev.invocations, ev.errors, ev.throttles, ev.last_error) == (1, 1, 0, "ValueError")
+            assert ev.last_response == b'{"e": 1}'
+            events.retry_later(tx, ev.id, T0 + 61, invoked=False, throttled=True)
+        with store.transaction() as tx:
+            (ev,) = events.claim(tx, ["f"], T0 + 61, 30, 1)
+            assert (ev.invocations, ev.errors, ev.throttles, ev.last_error) == (1, 1, 1, "ValueError")
+
+    def test_release_all_returns_every_lease(self, store):
+        put(store, "a")
+        put(store, "b")
+        with store.transaction() as tx:
+            events.claim(tx, ["f"], T0, 30, 2)
+            assert events.release_all(tx) == 2
+            assert len(events.claim(tx, ["f"], T0, 30, 5)) == 2
+
+    def test_counts_and_stats(self, store):
+        put(store, "a")
+        put(store, "b")
+        put(store, "c")
+        with store.transaction() as tx:
+            first, second = events.claim(tx, ["f"], T0, 30, 2)
+            events.retry_later(tx, second.id, T0 + 5, invoked=True, error="E")
+            events.delete(tx, first.id)
+            events.bump_stats(tx, "f", succeeded=True)
+            events.bump_stats(tx, "f", succeeded=False)
+            events.bump_stats(tx, "f", succeeded=True)
+            events.claim(tx, ["f"], T0, 30, 1)
+        with store.reading() as tx:
+            assert events.counts(tx)["f"] == events.QueueCounts(queued=0, retrying=1, in_flight=1)
+            assert events.stats(tx) == {"f": (2, 1)}
+            assert events.next_due(tx) == T0 + 5
+
+    def test_request_ids_are_unique(self, store):
+        put(store, "a")
+        with pytest.raises(Exception, match="UNIQUE"):
+            put(store, "a")
+
+
+class TestQueues:
+    def test_receive_hides_for_the_visibility_timeout_and_counts(self, store):
+        with store.transaction() as tx:
+            first = queues.send(tx, "q", b"one", T0, {"K": {"DataType": "String", "StringValue": "v"}})
+            queues.send(tx, "q", b"two", T0)
+            queues.send(tx, "other", b"x", T0)
+        with store.transaction() as tx:
+            got = queues.receive(tx, "q", T0 + 1, visibility_s=30, limit=1)
+        assert [(m.message_id, m.body, m.receive_count) for m in got] == [(first, b"one", 1)]
+        assert got[0].attributes == {"K": {"DataType": "String", "StringValue": "v"}}
+        with store.reading() as tx:
+            assert queues.depths(tx, T0 + 1)["q"] == queues.QueueDepth(visible=1, in_flight=1, delayed=0)
+        with store.transaction() as tx:
+            assert [m.body for m in queues.receive(tx, "q", T0 + 2, 30, 10)] == [b"two"]
+            again = queues.receive(tx, "q", T0 + 31, 30, 10)
+            assert [(m.body, m.receive_count, m.first_receive_at) for m in again] == [(b"one", 2, T0 + 1)]
+            assert queues.delete(tx, [first]) == 1
+            assert queues.purge(tx, "q") == 1
+
+    def test_delayed_messages(self, store):
+        with store.transaction() as tx:
+            queues.send(tx, "q", b"later", T0, delay_s=10)
+            assert queues.receive(tx, "q", T0 + 5, 30, 10) == []
+            assert queues.depths(tx, T0 + 5)["q"] == queues.QueueDepth(0, 0, 1)
+            assert [m.body for m in queues.receive(tx, "q", T0 + 10, 30, 10)] == [b"later"]
+
+
+class TestDeadLettersAndOutbox:
+    def test_dead_letters_list_filter_and_remove_with_their_queue_copy(self, store):
+        with store.transaction() as tx:
+            mid = queues.send(tx, "dlq", b"{}", T0)
+            a = deadletters.add(tx, DeadLetter(0, "r1", "f", b'{"a":1}', "RetriesExhausted", 3, "ValueError", "boom",
+                                               b"{}", "queue:dlq", mid, T0, T0 + 1))
+            deadletters.add(tx, DeadLetter(0, "r2", "g", b"{}", "EventAgeExceeded", 0, None, "", None, "", None,
+                                           T0, T0 + 2))
+        with store.reading() as tx:
+            assert [d.request_id for d in deadletters.listing(tx)] == ["r1", "r2"]
+            assert [d.request_id for d in deadletters.listing(tx, function="g")] == ["r2"]
+            assert [d.request_id for d in deadletters.listing(tx, target="queue:dlq")] == ["r1"]
+            assert deadletters.get(tx, [a])[0].payload == b'{"a":1}'
+            assert deadletters.count_by_function(tx) == {"f": 1, "g": 1}
+        with store.transaction() as tx:
+            assert deadletters.remove(tx, [a, 999]) == 1
+            assert queues.peek(tx, "dlq", 10) == []
+
+    def test_outbox_retries_later(self, store):
+        with store.transaction() as tx:
+            outbox.add(tx, "/folder", "a.json", b"x", "f", T0)
+            (item,) = outbox.due(tx, T0)
+            outbox.failed(tx, item.id, "Permission denied", T0 + 4)
+            assert outbox.due(tx, T0 + 3) == []
+            (again,) = outbox.due(tx, T0 + 4)
+            assert again.attempts == 1 and again.content == b"x"
+            outbox.done(tx, again.id)
+            assert outbox.count(tx) == 0
+
+
+def test_a_rolled_back_transaction_leaves_nothing(store):
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        events.enqueue(tx, "a", "f", b"{}", T0)
+        raise RuntimeError("boom")
+    with store.reading() as tx:
+        assert events.counts(tx) == {}
+
+
+def test_committed_events_survive_reopening(tmp_path: Path):
+    s = Store.in_state_folder(tmp_path)
+    put(s, "a")
+    with s.transaction() as tx:
+        events.claim(tx, ["f"], T0, 30, 1)  # claimed when the "daemon" died
+    s.close()
+    again = Store.in_state_folder(tmp_path)
+    with again.transaction() as tx:
+        assert events.claim(tx, ["f"], T0, 30, 1) == []  # still leased
+        assert events.release_all(tx) == 1
+        assert [e.request_id for e in events.claim(tx, ["f"], T0, 30, 1)] == ["a"]
+    again.close()
+
+
+def test_a_corrupt_store_is_a_clear_error(tmp_path: Path):
+    (tmp_path / "store.sqlite3").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match="cannot open the store"):
+        Store.in_state_folder(tmp_path)
