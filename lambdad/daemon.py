@@ -101,8 +101,9 @@ class Daemon:
         # Zygotes start in the background: "ready" should not wait for an interpreter to boot.
         threading.Thread(target=self._start_runtimes, name="runtimes", daemon=True).start()
         self.store = Store.in_state_folder(self.state.path, self.durability)
+        with self.store.reading() as tx:
+            waiting = sum(c.queued + c.retrying + c.in_flight for c in events.counts(tx).values())
         self.dispatcher = Dispatcher(self.store, self.functions, self.clock, on_warning=self._warn)
-        self.dispatcher.start()
         self.state.write_info(
             {
                 "pid": os.getpid(),
@@ -112,10 +113,9 @@ class Daemon:
             }
         )
         self.console.say(describe_manifest(self.manifest, self.state.path))
-        with self.store.reading() as tx:
-            waiting = sum(c.queued + c.retrying for c in events.counts(tx).values())
         if waiting:
             self.console.say(f"resuming {waiting} queued async event(s)")
+        self.dispatcher.start()
         elapsed_ms = (time.monotonic() - self._started_at) * 1000
         self.console.say(f"ready in {elapsed_ms:.0f} ms (Ctrl-C to stop)")
         self.status = DaemonState.running
@@ -152,6 +152,8 @@ class Daemon:
         return self.functions.step(now)
 
     def handle_signal(self, sig: signal.Signals) -> None:
+        if self.status is DaemonState.stopped:
+            return  # e.g. `timeout` signals both the process and its group: the second one finds us done
         if sig is signal.SIGHUP:
             self.console.say("SIGHUP: nothing to reload yet")
             return

@@ -68,3 +68,13 @@ def test_sighup_does_not_stop(tmp_path: Path):
     assert daemon.status is DaemonState.running
     daemon.handle_signal(signal.SIGTERM)
     daemon.step(clock.monotonic())
+
+
+def test_a_signal_after_the_stop_changes_nothing(tmp_path: Path):
+    clock = FakeClock()
+    daemon, out = start(tmp_path, clock, FakeSpawner())
+    daemon.handle_signal(signal.SIGTERM)
+    daemon.step(clock.monotonic())
+    daemon.handle_signal(signal.SIGTERM)  # `timeout` signals the process and then its group
+    assert daemon.status is DaemonState.stopped and daemon.exit_code == 0
+    assert out.text.count("stopped") == 1

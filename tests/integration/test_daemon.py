@@ -49,11 +49,14 @@ class Running:
             self.lines.append(line.rstrip("\n"))
 
     def wait_line(self, prefix: str, timeout: float = 15.0) -> str:
-        return wait_for(
-            lambda: next((line for line in self.lines if line.startswith(prefix)), None),
-            timeout,
-            what=f"a line starting with {prefix!r} in {self.lines}",
-        )
+        try:
+            return wait_for(
+                lambda: next((line for line in self.lines if line.startswith(prefix)), None),
+                timeout,
+                what=f"a line starting with {prefix!r}",
+            )
+        except AssertionError as e:
+            raise AssertionError(f"{e}; the daemon printed: {self.lines}") from None
 
     def tree(self) -> list[psutil.Process]:
         return psutil.Process(self.proc.pid).children(recursive=True)
