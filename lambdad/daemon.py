@@ -74,7 +74,6 @@ class Daemon:
         grace_s: float = DEFAULT_GRACE_S,
         started_at: float | None = None,
         make_functions: Callable[[Manifest, LogBook, Clock], Functions] = Functions,
-        durability: Durability = Durability.normal,
     ) -> None:
         self.manifest = manifest
         self.state = state
@@ -88,7 +87,6 @@ class Daemon:
         self.functions: Functions | None = None
         self.store: Store | None = None
         self.dispatcher: Dispatcher | None = None
-        self.durability = durability
         self._make_functions = make_functions
 
     # -- lifecycle ------------------------------------------------------------------------------------
@@ -100,7 +98,7 @@ class Daemon:
         self.functions = self._make_functions(self.manifest, logbook, self.clock)
         # Zygotes start in the background: "ready" should not wait for an interpreter to boot.
         threading.Thread(target=self._start_runtimes, name="runtimes", daemon=True).start()
-        self.store = Store.in_state_folder(self.state.path, self.durability)
+        self.store = Store.in_state_folder(self.state.path, Durability(self.manifest.durability))
         with self.store.reading() as tx:
             waiting = sum(c.queued + c.retrying + c.in_flight for c in events.counts(tx).values())
         self.dispatcher = Dispatcher(self.store, self.functions, self.clock, on_warning=self._warn)

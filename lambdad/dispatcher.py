@@ -66,8 +66,7 @@ def enqueue_event(
         raise FunctionNotFound(function, list(manifest.functions))
     payload = check_payload(payload, MAX_ASYNC_PAYLOAD_BYTES)
     request_id = request_id or new_request_id()
-    with store.transaction() as tx:
-        events.enqueue(tx, request_id, function, payload, now, source)
+    store.write(lambda tx: events.enqueue(tx, request_id, function, payload, now, source))
     return request_id
 
 
@@ -202,8 +201,7 @@ class Dispatcher:
 
     def _settle(self, fn: Function, ev: QueuedEvent, apply: Callable) -> None:
         try:
-            with self.store.transaction() as tx:
-                apply(tx)
+            self.store.write(apply)
         finally:
             with self._lock:
                 self._claimed[fn.name] = self._claimed.get(fn.name, 1) - 1

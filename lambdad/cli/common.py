@@ -34,9 +34,9 @@ def state_dir(args: argparse.Namespace, manifest: Manifest) -> StateDir:
 
 
 def open_store(args: argparse.Namespace, manifest: Manifest) -> Store:
-    from lambdad.store import Store
+    from lambdad.store import Durability, Store
 
-    return Store.in_state_folder(state_dir(args, manifest).path)
+    return Store.in_state_folder(state_dir(args, manifest).path, Durability(manifest.durability))
 
 
 def read_payload(spec: str) -> bytes:

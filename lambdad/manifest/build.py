@@ -78,6 +78,7 @@ class Builder:
             region=d.get("region", m.DEFAULT_REGION),
             account=d.get("account", m.DEFAULT_ACCOUNT),
             concurrency=d.get("concurrency", m.DEFAULT_CONCURRENCY),
+            durability=d.get("durability", "normal"),
             api=m.Endpoint(api.get("host", m.DEFAULT_API_HOST), api.get("port", m.DEFAULT_API_PORT)),
             buckets={name: self.bucket(name, b) for name, b in d.get("buckets", {}).items()},
             queues={name: self.queue(name, q) for name, q in d.get("queues", {}).items()},

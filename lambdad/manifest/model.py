@@ -155,6 +155,7 @@ class Manifest:
     region: str = DEFAULT_REGION
     account: str = DEFAULT_ACCOUNT
     concurrency: int = DEFAULT_CONCURRENCY
+    durability: str = "normal"
     api: Endpoint = Endpoint(DEFAULT_API_HOST, DEFAULT_API_PORT)
     buckets: Mapping[str, Bucket] = field(default_factory=dict)
     queues: Mapping[str, Queue] = field(default_factory=dict)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import enum
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
 from lambdad.errors import LambdadError
 
@@ -103,10 +104,27 @@ class StoreError(LambdadError):
     """The state folder's store cannot be opened (corrupt, or written by a newer lambdad)."""
 
 
+T = TypeVar("T")
+
+
+class _Pending:
+    __slots__ = ("done", "error", "op", "result")
+
+    def __init__(self, op: Callable[[sqlite3.Connection], Any]) -> None:
+        self.op = op
+        self.result: Any = None
+        self.error: Exception | None = None
+        self.done = False
+
+
 class Store:
     def __init__(self, path: Path | str, durability: Durability = Durability.normal) -> None:
         self.path = path
+        self.durability = durability
         self._lock = threading.RLock()
+        self._group = threading.Condition(threading.Lock())
+        self._queue: list[_Pending] = []
+        self._leading = False
         try:
             self._conn = sqlite3.connect(
                 str(path), isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
@@ -144,6 +162,50 @@ class Store:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
+
+    def write(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `op` in a write transaction shared with what other threads write at the same moment.
+
+        Group commit: while one thread commits (one fsync with `durability: full`), the others queue
+        up, and the next commit takes all of them. Each op runs in its own savepoint, so one that
+        raises is undone alone and its exception goes back to its own caller.
+        """
+        pending = _Pending(op)
+        with self._group:
+            self._queue.append(pending)
+            while not pending.done:
+                if self._leading:
+                    self._group.wait()
+                    continue
+                self._leading = True
+                batch, self._queue = self._queue, []
+                self._group.release()
+                try:
+                    self._commit(batch)
+                finally:
+                    self._group.acquire()
+                    self._leading = False
+                    self._group.notify_all()
+        if pending.error is not None:
+            raise pending.error
+        return pending.result
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        try:
+            with self.transaction() as tx:
+                for p in batch:
+                    tx.execute("SAVEPOINT op")
+                    try:
+                        p.result = p.op(tx)
+                    except Exception as e:  # undo this op only; its caller gets the exception
+                        tx.execute("ROLLBACK TO op")
+                        p.error = e
+                    tx.execute("RELEASE op")
+        except Exception as e:  # the commit itself failed: so did every op in it
+            for p in batch:
+                p.error = p.error or e
+        for p in batch:
+            p.done = True
 
     @contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:

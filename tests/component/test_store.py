@@ -174,3 +174,37 @@ def test_a_corrupt_store_is_a_clear_error(tmp_path: Path):
     (tmp_path / "store.sqlite3").write_bytes(b"this is not a database" * 100)
     with pytest.raises(StoreError, match="cannot open the store"):
         Store.in_state_folder(tmp_path)
+
+
+def test_grouped_writes_share_commits_and_fail_alone(tmp_path: Path):
+    import threading
+
+    s = Store.in_state_folder(tmp_path)
+    errors = []
+
+    def writer(i: int) -> None:
+        try:
+            s.write(lambda tx: events.enqueue(tx, "same" if i == 3 else f"r{i}", "f", b"{}", T0))
+        except Exception as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(20)]
+    with s.transaction():  # hold the write lock so the writers pile up behind it
+        for t in threads:
+            t.start()
+        wait_for_threads_waiting(s, 19)
+    for t in threads:
+        t.join(10)
+    assert errors == []
+    with s.reading() as tx:
+        assert events.counts(tx)["f"].queued == 20
+    with pytest.raises(Exception, match="UNIQUE"):
+        s.write(lambda tx: events.enqueue(tx, "r0", "f", b"{}", T0))
+    assert s.write(lambda tx: 42) == 42  # the failed op did not poison the next group
+    s.close()
+
+
+def wait_for_threads_waiting(s: Store, n: int) -> None:
+    from tests.helpers import wait_for
+
+    wait_for(lambda: len(s._queue) >= n, what=f"{n} writers queued behind the commit")

@@ -38,6 +38,7 @@ FULL = """
     region: eu-west-1
     account: "111122223333"
     concurrency: 8
+    durability: full
     api: {host: 127.0.0.1, port: 9100}
     defaults:
       timeout: 5
@@ -83,6 +84,7 @@ def test_full_manifest_builds_the_model(project: Path):
     assert manifest.region == "eu-west-1"
     assert manifest.account == "111122223333"
     assert manifest.concurrency == 8
+    assert manifest.durability == "full"
     assert str(manifest.api) == "http://127.0.0.1:9100"
     assert manifest.function_arn("audit") == "arn:aws:lambda:eu-west-1:111122223333:function:audit"
     assert manifest.buckets["uploads"].path == project / "buckets" / "uploads"
