@@ -22,6 +22,8 @@ from lambdad.runtime.invocation import LOG_TAIL_BYTES
 
 #: A log file is rotated to `NAME.log.1` past this size (one old generation is kept).
 MAX_LOG_BYTES = 32 * 1024 * 1024
+#: The writer thread waits this long after each burst, so that records arrive in batches.
+WRITER_LINGER_S = 0.005
 #: CloudWatch's largest log event; longer lines are split.
 MAX_LINE_BYTES = 256 * 1024
 
@@ -133,21 +135,29 @@ class LogBook:
 
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            if isinstance(item, threading.Event):
-                item.set()
-                continue
-            flog, records = item
-            try:
-                flog._append(records)
-            except OSError as e:  # a full disk must not take the daemon down; say so once per batch
-                if self.echo:
-                    self.echo(flog.function, f"[lambdad] cannot write {flog.path}: {e.strerror}")
+            batch = [self._queue.get()]
+            while not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            for item in batch:
+                if item is None:
+                    return
+                if isinstance(item, threading.Event):
+                    item.set()
+                else:
+                    self._write(*item)
+            # Let the next records gather: one wake-up per burst rather than one per invocation,
+            # so this thread does not fight the invocation path for the interpreter lock.
+            time.sleep(WRITER_LINGER_S)
+
+    def _write(self, flog: FunctionLog, records: list[LogRecord]) -> None:
+        try:
+            flog._append(records)
+        except OSError as e:  # a full disk must not take the daemon down; say so
             if self.echo:
-                for r in records:
-                    self.echo(flog.function, r.message)
+                self.echo(flog.function, f"[lambdad] cannot write {flog.path}: {e.strerror}")
+        if self.echo:
+            for r in records:
+                self.echo(flog.function, r.message)
 
 
 class InvocationLog:

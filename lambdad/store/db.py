@@ -27,8 +27,8 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 CREATE TABLE IF NOT EXISTS events (
-    id            INTEGER PRIMARY KEY AUTOINCREMENT,
-    request_id    TEXT NOT NULL UNIQUE,
+    id            INTEGER PRIMARY KEY,
+    request_id    TEXT NOT NULL,
     function      TEXT NOT NULL,
     payload       BLOB NOT NULL,
     source        TEXT NOT NULL,
@@ -45,8 +45,8 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_waiting ON events (due_at) WHERE leased_until IS NULL;
 
 CREATE TABLE IF NOT EXISTS messages (
-    id               INTEGER PRIMARY KEY AUTOINCREMENT,
-    message_id       TEXT NOT NULL UNIQUE,
+    id               INTEGER PRIMARY KEY,
+    message_id       TEXT NOT NULL,
     queue            TEXT NOT NULL,
     body             BLOB NOT NULL,
     attributes       TEXT NOT NULL DEFAULT '{}',
@@ -58,7 +58,7 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE INDEX IF NOT EXISTS messages_visible ON messages (queue, visible_at);
 
 CREATE TABLE IF NOT EXISTS dead_letters (
-    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    id            INTEGER PRIMARY KEY,
     request_id    TEXT NOT NULL,
     function      TEXT NOT NULL,
     payload       BLOB NOT NULL,
@@ -72,10 +72,9 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     enqueued_at   REAL NOT NULL,
     failed_at     REAL NOT NULL
 );
-CREATE INDEX IF NOT EXISTS dead_letters_function ON dead_letters (function);
 
 CREATE TABLE IF NOT EXISTS outbox (
-    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    id         INTEGER PRIMARY KEY,
     folder     TEXT NOT NULL,
     name       TEXT NOT NULL,
     content    BLOB NOT NULL,
@@ -193,15 +192,18 @@ class Store:
     def _commit(self, batch: list[_Pending]) -> None:
         try:
             with self.transaction() as tx:
-                for p in batch:
-                    tx.execute("SAVEPOINT op")
-                    try:
-                        p.result = p.op(tx)
-                    except Exception as e:  # undo this op only; its caller gets the exception
-                        tx.execute("ROLLBACK TO op")
-                        p.error = e
-                    tx.execute("RELEASE op")
-        except Exception as e:  # the commit itself failed: so did every op in it
+                if len(batch) == 1:  # alone: the transaction itself is the op's savepoint
+                    batch[0].result = batch[0].op(tx)
+                else:
+                    for p in batch:
+                        tx.execute("SAVEPOINT op")
+                        try:
+                            p.result = p.op(tx)
+                        except Exception as e:  # undo this op only; its caller gets the exception
+                            tx.execute("ROLLBACK TO op")
+                            p.error = e
+                        tx.execute("RELEASE op")
+        except Exception as e:  # the op or the commit failed: so did every op in it
             for p in batch:
                 p.error = p.error or e
         for p in batch:

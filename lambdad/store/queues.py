@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import uuid
 from dataclasses import dataclass
 from typing import Any
+
+from lambdad.runtime.invocation import new_request_id
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ _COLUMNS = "message_id, queue, body, attributes, sent_at, receive_count, first_r
 
 def send(tx: sqlite3.Connection, queue: str, body: bytes, now: float, attributes: dict[str, Any] | None = None,
          delay_s: float = 0.0) -> str:
-    message_id = str(uuid.uuid4())
+    message_id = new_request_id()
     tx.execute(
         "INSERT INTO messages (message_id, queue, body, attributes, sent_at, visible_at) VALUES (?, ?, ?, ?, ?, ?)",
         (message_id, queue, body, json.dumps(attributes or {}), now, now + delay_s),

@@ -23,7 +23,7 @@ def echo(req: InvokeRequest) -> tuple[Outcome, bytes]:
 
 
 class FakeEnvironment:
-    def __init__(self, script: Script, gate: threading.Event | None = None) -> None:
+    def __init__(self, script: Script, gate: threading.Event | None = None, logs: bool = True) -> None:
         self.pid = next(_pids)
         self.alive = True
         self.invocations: list[str] = []
@@ -31,6 +31,7 @@ class FakeEnvironment:
         self.killed = False
         self._script = script
         self._gate = gate
+        self._logs = logs
         self.entered = threading.Event()
 
     def invoke(self, req: InvokeRequest, limits: Limits, log: InvocationLog) -> InvokeResult:
@@ -43,8 +44,9 @@ class FakeEnvironment:
             return InvokeResult(req.request_id, Outcome.crashed, b"{}", "Runtime.ExitError")
         outcome, payload = self._script(req)
         self.alive = outcome.keeps_environment
-        log.line(f"END RequestId: {req.request_id}")
-        log.flush()
+        if self._logs:
+            log.line(f"END RequestId: {req.request_id}")
+            log.flush()
         return InvokeResult(req.request_id, outcome, payload, None if outcome is Outcome.success else "X")
 
     def close(self, grace_s: float = 2.0, log: InvocationLog | None = None) -> None:
@@ -60,15 +62,16 @@ class FakeEnvironment:
 class FakeSpawner:
     """Counts cold starts; can be told to fail like an interpreter that does not start."""
 
-    def __init__(self, script: Script = echo, gate: threading.Event | None = None) -> None:
+    def __init__(self, script: Script = echo, gate: threading.Event | None = None, logs: bool = True) -> None:
         self.script = script
         self.gate = gate
+        self.logs = logs
         self.spawned: list[FakeEnvironment] = []
         self.fail_with: str | None = None
 
     def __call__(self, fn: Function) -> FakeEnvironment:
         if self.fail_with:
             raise LaunchError(self.fail_with)
-        env = FakeEnvironment(self.script, self.gate)
+        env = FakeEnvironment(self.script, self.gate, self.logs)
         self.spawned.append(env)
         return env
