@@ -14,3 +14,4 @@ if __name__ == "__main__":
     reps = int(os.environ.get("BENCH_REPS", "5"))
     bench_runtime.main(reps)
     bench_startup.main(reps)
+    bench_async.main(reps)
