@@ -48,14 +48,19 @@ class Console:
     """Thread-safe line output, each function's lines prefixed with its name."""
 
     def __init__(self, out: TextIO) -> None:
-        self._out = out
+        self._out: TextIO | None = out
         self._lock = threading.Lock()
         self.width = 8
 
     def say(self, text: str) -> None:
         with self._lock:
-            self._out.write(text + "\n")
-            self._out.flush()
+            if self._out is None:
+                return
+            try:
+                self._out.write(text + "\n")
+                self._out.flush()
+            except (OSError, ValueError):  # the terminal went away: the daemon goes on, silently
+                self._out = None
 
     def function_line(self, function: str, message: str) -> None:
         # The runtime joins a traceback's lines with CR (as AWS does); a terminal needs real newlines.

@@ -90,8 +90,7 @@ class Dispatcher:
         self._lock = threading.Lock()
         self._claiming = True
         self._abandon = False
-        reserved = sum(f.reserved_concurrency or 0 for f in self.manifest.functions.values())
-        capacity = self.manifest.concurrency + reserved
+        capacity = self.manifest.concurrency  # reservations are part of it
         self._executor = executor or ThreadPoolExecutor(max_workers=max(1, capacity), thread_name_prefix="async")
         self._thread: threading.Thread | None = None
 

@@ -66,9 +66,14 @@ class TooManyRequests(LambdadError):
     CODE = "TooManyRequestsException"
     STATUS = 429
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, function: str = "") -> None:
         super().__init__("Rate Exceeded.")
         self.reason = reason
+        self.function = function
+
+    def describe(self) -> str:
+        """For people rather than SDKs: which function, and which limit."""
+        return f"TooManyRequestsException: Rate Exceeded. ({self.reason} for function {self.function!r})"
 
 
 class DaemonAlreadyRunning(LambdadError):

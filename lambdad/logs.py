@@ -153,11 +153,13 @@ class LogBook:
         try:
             flog._append(records)
         except OSError as e:  # a full disk must not take the daemon down; say so
-            if self.echo:
-                self.echo(flog.function, f"[lambdad] cannot write {flog.path}: {e.strerror}")
+            records = [LogRecord(records[-1].ts, "", f"[lambdad] cannot write {flog.path}: {e.strerror}"), *records]
         if self.echo:
-            for r in records:
-                self.echo(flog.function, r.message)
+            try:
+                for r in records:
+                    self.echo(flog.function, r.message)
+            except (OSError, ValueError):  # the console is gone (terminal closed): keep writing the files
+                self.echo = None
 
 
 class InvocationLog:

@@ -27,7 +27,8 @@ def describe_function(fn: Function, manifest: Manifest) -> str:
     else:
         python = _rel(Path(fn.python))
     if fn.reserved_concurrency is None:
-        concurrency = f"concurrency {manifest.concurrency} (shared)"
+        reserved = sum(f.reserved_concurrency or 0 for f in manifest.functions.values())
+        concurrency = f"concurrency {manifest.concurrency - reserved} (shared)"
     else:
         concurrency = f"concurrency {fn.reserved_concurrency}"
     return (

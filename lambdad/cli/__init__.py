@@ -33,6 +33,10 @@ def main(argv: list[str] | None = None) -> int:
         for line in str(e).splitlines() or [type(e).__name__]:
             print(line if _is_located(line) else f"lambdad: {line}", file=sys.stderr)
         return e.EXIT
+    except OSError as e:  # the machine said no (a folder that cannot be created, a full disk): say what
+        where = f": {e.filename}" if e.filename else ""
+        print(f"lambdad: {e.strerror or e}{where}", file=sys.stderr)
+        return EXIT_ERROR
     except sqlite3.Error as e:
         print(f"lambdad: the store could not be used: {e}", file=sys.stderr)
         return EXIT_ERROR

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from lambdad.cli.common import load, open_store, read_payload, shown, state_dir
-from lambdad.errors import EXIT_OK, FunctionNotFound, UsageError
+from lambdad.errors import EXIT_OK, FunctionNotFound, LambdadError, TooManyRequests, UsageError
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -53,7 +53,7 @@ def cmd_invoke(args: argparse.Namespace) -> int:
         status["LogResult"] = base64.b64encode(result.log_tail).decode()
     status["ExecutedVersion"] = "$LATEST"
     if args.outfile and args.outfile != "-":
-        Path(args.outfile).write_bytes(result.payload)
+        _write_outfile(args.outfile, result.payload)
         _print_status(status, to_stderr=False)
     else:
         sys.stdout.buffer.write(result.payload + b"\n")
@@ -72,6 +72,8 @@ def _invoke_here(args, manifest, payload: bytes, client_context: str | None):
     functions = Functions(manifest, LogBook(state.logs))
     try:
         return functions.invoke(args.function, payload, client_context=client_context)
+    except TooManyRequests as e:
+        raise LambdadError(e.describe()) from None
     finally:
         functions.close()
 
@@ -86,9 +88,16 @@ def _invoke_event(args: argparse.Namespace, manifest, payload: bytes) -> int:
     finally:
         store.close()
     if args.outfile and args.outfile != "-":
-        Path(args.outfile).write_bytes(b"")
+        _write_outfile(args.outfile, b"")
     _print_status({"StatusCode": 202}, to_stderr=False)
     return EXIT_OK
+
+
+def _write_outfile(path: str, payload: bytes) -> None:
+    try:
+        Path(path).write_bytes(payload)
+    except OSError as e:
+        raise UsageError(f"cannot write {path!r}: {e.strerror}") from None
 
 
 def _decode_client_context(text: str | None) -> str | None:

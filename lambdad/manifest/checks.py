@@ -209,6 +209,17 @@ def check_environment(man: m.Manifest) -> Iterator[Finding]:
             yield Finding(where, f"environment variables take {size} bytes; Lambda allows {MAX_ENV_BYTES}")
 
 
+def check_concurrency(man: m.Manifest) -> Iterator[Finding]:
+    """Reserved concurrency comes out of the shared pool (as from AWS's account limit); leave some."""
+    reserved = [fn for fn in man.functions.values() if fn.reserved_concurrency]
+    unreserved = [fn for fn in man.functions.values() if fn.reserved_concurrency is None]
+    total = sum(fn.reserved_concurrency or 0 for fn in reserved)
+    if unreserved and reserved and man.concurrency - total < 1:
+        where = (*reserved[-1].where, "reserved_concurrency")
+        yield Finding(where, f"reserved_concurrency adds up to {total} of concurrency {man.concurrency}: leave at "
+                             f"least 1 for the {len(unreserved)} function(s) without a reservation")
+
+
 CHECKS: tuple[Check, ...] = (
     check_names,
     check_code,
@@ -217,6 +228,7 @@ CHECKS: tuple[Check, ...] = (
     check_unique,
     check_ports,
     check_environment,
+    check_concurrency,
 )
 
 

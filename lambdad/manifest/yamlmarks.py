@@ -46,6 +46,15 @@ class Expansion:
         self.text = _VAR.sub(sub, text) if "${" in text else text
 
 
+#: Aliases let a small file expand to billions of values ("billion laughs"); no manifest needs this many.
+MAX_VALUES = 100_000
+
+
+class _TooBig(Exception):
+    def __init__(self, node: yaml.Node) -> None:
+        self.node = node
+
+
 def _mark(node: yaml.Node) -> Mark:
     return Mark(node.start_mark.line + 1, node.start_mark.column + 1)
 
@@ -59,11 +68,15 @@ class _Walker:
         self.keys: dict[DocPath, Mark] = {}
         self.problems: list[Problem] = []
         self._active: set[int] = set()
+        self._count = 0
 
     def problem(self, node: yaml.Node, path: DocPath, message: str) -> None:
         self.problems.append(Problem(self.file, _mark(node), path, message))
 
     def walk(self, node: yaml.Node, path: DocPath) -> Any:
+        self._count += 1
+        if self._count > MAX_VALUES:
+            raise _TooBig(node)
         self.values[path] = _mark(node)
         if id(node) in self._active:
             self.problem(node, path, "recursive YAML alias")
@@ -131,7 +144,11 @@ def load_yaml(text: str, file: str, env: Mapping[str, str]) -> tuple[Any, Marks,
         if node is None:
             return None, Marks({}, {}), []
         walker = _Walker(loader, file, env)
-        data = walker.walk(node, ())
+        try:
+            data = walker.walk(node, ())
+        except _TooBig as e:
+            message = f"the manifest expands to more than {MAX_VALUES} values (nested YAML aliases?)"
+            return None, Marks({}, {}), [Problem(file, _mark(e.node), (), message)]
         return data, Marks(walker.values, walker.keys), walker.problems
     finally:
         loader.dispose()

@@ -63,35 +63,58 @@ def zygote_main(fd: int, root: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sock = socket.socket(fileno=fd)
     wire.send(fd, {"t": "hello", "pid": os.getpid(), "python": "%d.%d.%d" % sys.version_info[:3]})
-    statuses: dict[int, dict | None] = {}
+    children: dict[int, dict | None] = {}  # pid -> exit status once reaped, until it is reported
     while True:
         try:
             head, fds = _recv_request(sock)
         except (EOFError, OSError):
             break
-        if head["t"] == "spawn":
+        op = head["t"]
+        if op == "spawn":
             pid = os.fork()
             if pid == 0:
                 sock.close()
                 _run_worker(head, fds[0], fds[1])  # never returns
+            _own_group(pid)
             for f in fds:
                 os.close(f)
-            statuses[pid] = None
+            children[pid] = None
             wire.send(fd, {"t": "spawned", "pid": pid})
-        elif head["t"] == "reap":
+        elif op == "reap":
             pid = head["pid"]
-            status = _wait(pid, head.get("wait_s", 0.0), statuses)
+            status = _wait(pid, head.get("wait_s", 0.0), children)
+            if status is not None:
+                children.pop(pid, None)
+                _kill_group(pid)  # whatever the environment started and left running goes with it
             wire.send(fd, {"t": "reaped", "pid": pid, "status": status})
-    for pid, status in statuses.items():
+        elif op == "kill":
+            pid = head["pid"]
+            if pid in children and children[pid] is None:  # never signal a pid already reaped
+                _kill_group(pid)
+            wire.send(fd, {"t": "killed", "pid": pid})
+    for pid, status in list(children.items()):
+        _kill_group(pid)
         if status is None:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-            _wait(pid, 5.0, statuses)
+            _wait(pid, 5.0, children)
+
+
+def _own_group(pid: int) -> None:
+    """Each environment leads its own process group, so that killing it kills what it started."""
+    with contextlib.suppress(OSError):  # the child got there first, or already exited
+        os.setpgid(pid, pid)
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(OSError):
+        os.killpg(pid, signal.SIGKILL)
 
 
 def _recv_request(sock: socket.socket) -> tuple[dict, list]:
     fds = array.array("i")
-    data, ancdata, _flags, _addr = sock.recvmsg(wire.PREFIX.size, socket.CMSG_LEN(4 * fds.itemsize))
+    # CLOEXEC: a process the handler starts must not inherit the control socket (it would keep it open
+    # after the worker dies, and hide the death).
+    flags = getattr(socket, "MSG_CMSG_CLOEXEC", 0)
+    data, ancdata, _flags, _addr = sock.recvmsg(wire.PREFIX.size, socket.CMSG_LEN(4 * fds.itemsize), flags)
     if not data:
         raise EOFError
     for level, kind, payload in ancdata:
@@ -129,14 +152,18 @@ def _wait(pid: int, wait_s: float, statuses: dict) -> dict | None:
 def _run_worker(spec: dict, ctrl: int, out: int) -> None:
     code = 0
     try:
+        os.setpgid(0, 0)
         _become_environment(spec, out)
         code = _serve(spec, ctrl)
-    except BaseException as e:
-        if isinstance(e, SystemExit):
-            code = e.code if isinstance(e.code, int) else 1
+    except SystemExit as e:  # sys.exit() in a handler ends the runtime, as on Lambda
+        if e.code is None or isinstance(e.code, int):
+            code = e.code or 0
         else:
-            traceback.print_exc()
+            sys.stderr.write("%s\n" % (e.code,))
             code = 1
+    except BaseException:
+        traceback.print_exc()
+        code = 1
     finally:
         try:
             sys.stdout.flush()
@@ -163,6 +190,7 @@ def _become_environment(spec: dict, out: int) -> None:
     sys.path[:] = [code, *extra, *_base_sys_path]
     sys.argv = [spec.get("argv0", "bootstrap")]
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # the zygote ignores it; handlers should not
     _setup_logging()
 
 
@@ -281,16 +309,25 @@ def _invoke(handler, head: dict, body: bytes) -> tuple[dict, bytes]:
             except (TypeError, ValueError, OverflowError) as e:
                 raise Fault("Runtime.MarshalError", "Unable to marshal response: %s" % e) from None
         if len(payload) > MAX_RESPONSE_BYTES:
-            raise Fault(
-                "Function.ResponseSizeTooLarge",
-                "Response payload size exceeded maximum allowed payload size (%d bytes)." % MAX_RESPONSE_BYTES,
-            )
+            return _too_large()
         return {"t": "result", "ok": True, "maxrss_kb": _maxrss_kb()}, payload
     except Fault as f:
         error = make_error(f.message, f.error_type, f.trace, request_id)
     except Exception as e:
         error = make_error(str(e), type(e).__name__, _user_frames(sys.exc_info()[2]), request_id)
     _log_error(error)
+    document = json.dumps(error).encode()
+    if len(document) > MAX_RESPONSE_BYTES:
+        return _too_large()
+    return {"t": "result", "ok": False, "maxrss_kb": _maxrss_kb()}, document
+
+
+def _too_large() -> tuple[dict, bytes]:
+    """Lambda's platform answers an oversized response with this short document (no stack, no id)."""
+    error = {
+        "errorMessage": "Response payload size exceeded maximum allowed payload size (%d bytes)." % MAX_RESPONSE_BYTES,
+        "errorType": "Function.ResponseSizeTooLarge",
+    }
     return {"t": "result", "ok": False, "maxrss_kb": _maxrss_kb()}, json.dumps(error).encode()
 
 

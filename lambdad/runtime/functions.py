@@ -67,7 +67,9 @@ class Functions:
         self._clock = clock
         zygote_env = {k: inherited[k] for k in ("PATH", "HOME", "LANG", "LC_ALL") if k in inherited}
         self._launchers = Launchers(zygote_env)
-        self._account = Limiter(manifest.concurrency, ACCOUNT_LIMIT)
+        # Reservations come out of the shared pool, as they come out of AWS's account limit.
+        reserved = sum(fn.reserved_concurrency or 0 for fn in manifest.functions.values())
+        self._account = Limiter(max(0, manifest.concurrency - reserved), ACCOUNT_LIMIT)
 
         def spawn_from_zygote(fn: Function) -> Environment:
             return spawn_worker(self._launchers.get(fn.python), fn, manifest.region, inherited, clock.time())

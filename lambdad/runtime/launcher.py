@@ -8,14 +8,18 @@ worker it forked, so no execution environment outlives the daemon.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import select
+import signal
 import socket
 import subprocess
+import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from lambdad.runtime import wire
 
@@ -65,6 +69,7 @@ class Zygote:
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
         self._sock: socket.socket | None = None
+        self._stderr: IO[bytes] | None = None
 
     def start(self) -> None:
         with self._lock:
@@ -75,13 +80,14 @@ class Zygote:
             return self._sock
         self._close_locked()
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the zygote
         try:
             self._proc = subprocess.Popen(
                 [self.python, "-c", _BOOT, PACKAGE_ROOT, str(child.fileno())],
                 pass_fds=(child.fileno(),),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
+                stderr=self._stderr,  # a file, not a pipe: nobody reads it while the zygote runs
                 env=self.env,
                 cwd=self.cwd,
                 start_new_session=True,  # Ctrl-C at the terminal is lambdad's to handle, not the workers'
@@ -105,15 +111,15 @@ class Zygote:
 
     def _stderr_tail(self) -> str:
         proc = self._proc
-        if proc is None or proc.stderr is None:
+        if proc is None or self._stderr is None:
             return "no output"
         try:
             proc.wait(timeout=5)
-            text = proc.stderr.read().decode(errors="replace").strip()
-        except (subprocess.TimeoutExpired, OSError):
+        except subprocess.TimeoutExpired:
             proc.kill()
-            text = ""
-        lines = text.splitlines()
+            proc.wait()
+        self._stderr.seek(0)
+        lines = self._stderr.read().decode(errors="replace").strip().splitlines()
         return lines[-1] if lines else f"exit status {proc.returncode}"
 
     def spawn(self, spec: dict) -> Spawned:
@@ -153,6 +159,20 @@ class Zygote:
         status = reply["status"]
         return None if status is None else ExitStatus(status.get("code"), status.get("signal"))
 
+    def kill(self, pid: int) -> None:
+        """SIGKILL a worker and everything in its process group. The zygote does it: as the parent it
+        knows whether the pid is still that worker's, so a recycled pid is never hit."""
+        with self._lock:
+            if self._sock is not None:
+                try:
+                    wire.send(self._sock.fileno(), {"t": "kill", "pid": pid})
+                    wire.recv(self._sock.fileno())
+                    return
+                except (OSError, EOFError):
+                    self._close_locked()
+        with contextlib.suppress(OSError):  # no zygote any more: its orphans were adopted, try the group
+            os.killpg(pid, signal.SIGKILL)
+
     def close(self, timeout_s: float = 5.0) -> None:
         """Stop the zygote; it kills any worker still running before it exits."""
         with self._lock:
@@ -170,8 +190,9 @@ class Zygote:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
 
 
 class Launchers:

@@ -86,7 +86,7 @@ class FunctionPool:
     def invoke(self, req: InvokeRequest) -> InvokeResult:
         """Run `req` on a warm environment, or a new one. Raises TooManyRequests when at the limit."""
         if not self.limiter.try_acquire():
-            raise TooManyRequests(self.limiter.reason)
+            raise TooManyRequests(self.limiter.reason, self.fn.name)
         try:
             ilog = InvocationLog(self._flog, req.request_id, self._clock)
             env = self._checkout()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import struct
 
 PREFIX = struct.Struct("!II")
@@ -26,9 +27,13 @@ def encode(head: dict, body: bytes = b"") -> bytes:
 
 
 def write_all(fd: int, data: bytes) -> None:
+    """Write everything, also to a non-blocking descriptor (waiting until it can take more)."""
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view) :]
+        try:
+            view = view[os.write(fd, view) :]
+        except BlockingIOError:
+            select.select([], [fd], [])
 
 
 def send(fd: int, head: dict, body: bytes = b"") -> None:

@@ -1,17 +1,17 @@
 """Parent side of one execution environment: send an event, watch the clock and the memory, collect
 the result and the output.
 
-`Worker.invoke` is the one core loop of the runtime (about 80 lines, on purpose in one place): it
-polls the worker's control socket and output pipe together, so a handler printing megabytes never
-blocks, a handler overrunning its timeout is killed on time, and a handler growing past its memory
-is killed as soon as it is seen.
+`Worker.invoke` is the one core loop of the runtime (on purpose in one place): it polls the
+worker's control socket, its output pipe and its pidfd together, so a handler printing megabytes
+never blocks, a handler overrunning its timeout is killed on time, a handler growing past its
+memory is killed as soon as it is seen, and a worker that dies is noticed even when a process it
+started still holds its socket.
 
 It runs on real time (`time.monotonic`), not on an injected clock: it waits on real processes.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import select
@@ -20,7 +20,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from lambdad.logs import InvocationLog
+from lambdad.logs import MAX_LINE_BYTES, InvocationLog
 from lambdad.manifest.model import Function
 from lambdad.runtime import wire
 from lambdad.runtime.environment import log_stream_name, worker_environment
@@ -36,7 +36,8 @@ from lambdad.runtime.invocation import (
 from lambdad.runtime.launcher import ExitStatus, Spawned, Zygote
 from lambdad.runtime.wire import READ_CHUNK
 
-#: Lambda's limit on the init phase (importing the handler module).
+#: Lambda's limit on the init phase. An init that takes longer is, on Lambda, run again inside the
+#: invocation under the function's timeout; lambdad lets it go on for that long (same outcome).
 INIT_TIMEOUT_S = 10.0
 #: While a handler runs, its resident memory is sampled this often.
 MEMORY_POLL_S = 0.02
@@ -57,6 +58,8 @@ _SIGNAL_NAMES = {
     signal.SIGINT: "interrupt",
 }
 
+_Frame = tuple[dict, bytes]
+
 
 def exit_reason(status: ExitStatus | None) -> str:
     if status is None or (status.code is None and status.signal is None):
@@ -75,27 +78,32 @@ class Limits:
 
 
 class Worker:
-    """A live execution environment. Not thread-safe: the pool lends it to one invocation at a time."""
+    """A live execution environment. Not thread-safe: the pool lends it to one invocation at a time
+    (`kill` is the exception: a forced stop may call it from another thread)."""
 
     def __init__(self, spawned: Spawned, zygote: Zygote, log_stream: str, started: float) -> None:
         self.pid = spawned.pid
         self.log_stream = log_stream
         self.started = started  #: monotonic time of the spawn request
-        self.last_used = started
         self.invocations = 0
         self.alive = True
         self._ctrl = spawned.ctrl
+        self._ctrl_fd = spawned.ctrl.fileno()
+        self._ctrl_open = True
+        os.set_blocking(self._ctrl_fd, False)
         self._out = spawned.out
+        self._out_open = True
         self._zygote = zygote
         self._frames = wire.FrameReader()
-        self._partial = b""
+        self._partial = bytearray()
         self._ready = False
+        self._peak_mb = 0
         self._poll = select.poll()
-        self._ctrl_fd = self._ctrl.fileno()
         self._poll.register(self._ctrl_fd, _POLL_IN)
         self._poll.register(self._out, _POLL_IN)
-        self._out_open = True
-        self._peak_mb = 0
+        self._pidfd = _open_pidfd(self.pid)
+        if self._pidfd is not None:
+            self._poll.register(self._pidfd, select.POLLIN)
 
     # -- the invocation loop ------------------------------------------------------------------------
 
@@ -104,22 +112,27 @@ class Worker:
         outcome keeps the environment."""
         self.invocations += 1
         init_ms: float | None = None
-        if not self._ready:
-            frame = self._wait_frame(time.monotonic() + INIT_TIMEOUT_S, limits, log)
-            init_ms = (time.monotonic() - self.started) * 1000
+        if self._ready:
+            deadline = time.monotonic() + limits.timeout_s
+        else:
+            frame = self._wait_frame(self.started + INIT_TIMEOUT_S + limits.timeout_s, limits, log)
+            now = time.monotonic()
+            init_ms = (now - self.started) * 1000
             log.line(start_line(req.request_id))
             if frame is None or isinstance(frame, Outcome):
-                return self._failed(frame, req, limits, log, init_ms, during_init=True)
+                return self._failed(frame, req, limits, log, init_ms, now)
             head, body = frame
             if head["t"] == "init_error":
                 self.close(grace_s=1.0, log=log)
                 return self._finish(req, limits, Outcome.init_error, body, log, init_ms, 0.0, head)
             self._ready = True
-        else:
+            # An init past Lambda's 10 s runs again inside the invocation: its overrun counts against the timeout.
+            deadline = min(now, self.started + INIT_TIMEOUT_S) + limits.timeout_s
+        if init_ms is None:
             log.line(start_line(req.request_id))
         start = time.monotonic()
         head = {"t": "invoke", "id": req.request_id, "arn": req.invoked_arn,
-                "deadline_ms": int((time.time() + limits.timeout_s) * 1000)}
+                "deadline_ms": int((time.time() + (deadline - start)) * 1000)}
         if req.client_context:
             head["client_context"] = req.client_context
         if req.identity:
@@ -129,21 +142,19 @@ class Worker:
         try:
             wire.send(self._ctrl_fd, head, req.payload)
         except OSError:
-            return self._failed(None, req, limits, log, init_ms, start=start)
-        frame = self._wait_frame(start + limits.timeout_s, limits, log)
+            return self._failed(None, req, limits, log, init_ms, start)
+        frame = self._wait_frame(deadline, limits, log)
         if frame is None or isinstance(frame, Outcome):
-            return self._failed(frame, req, limits, log, init_ms, start=start)
+            return self._failed(frame, req, limits, log, init_ms, start)
         head, body = frame
         duration_ms = (time.monotonic() - start) * 1000
         if _kb_to_mb(head.get("maxrss_kb", 0)) > limits.memory_mb:
             # The peak passed the limit between two samples: on Lambda the process would be dead.
-            return self._failed(Outcome.out_of_memory, req, limits, log, init_ms, start=start)
+            return self._failed(Outcome.out_of_memory, req, limits, log, init_ms, start)
         outcome = Outcome.success if head.get("ok") else Outcome.error
         return self._finish(req, limits, outcome, body, log, init_ms, duration_ms, head)
 
-    def _wait_frame(
-        self, deadline: float, limits: Limits, log: InvocationLog
-    ) -> tuple[dict, bytes] | Outcome | None:
+    def _wait_frame(self, deadline: float, limits: Limits, log: InvocationLog) -> _Frame | Outcome | None:
         """The next frame from the worker; an Outcome for timeout / out of memory; None if it died."""
         next_sample = time.monotonic() + MEMORY_POLL_S
         next_flush = time.monotonic() + LOG_FLUSH_S
@@ -159,33 +170,47 @@ class Worker:
                 log.flush()
                 next_flush = now + LOG_FLUSH_S
             wait_ms = max(0, int((min(deadline, next_sample, next_flush) - now) * 1000) + 1)
-            ready = self._poll.poll(wait_ms)
+            ready = {fd for fd, _ in self._poll.poll(wait_ms)}
             if not ready:
                 continue
             # Output first: whatever the handler printed before replying is already in the pipe, so
             # a poll that reports the reply reports the output too, and the log keeps its order.
-            if any(fd == self._out for fd, _ in ready):
+            if self._out in ready:
                 self._pump_output(log)
-            if not any(fd == self._ctrl_fd for fd, _ in ready):
-                continue
-            try:
-                data = os.read(self._ctrl_fd, READ_CHUNK)
-            except OSError:
-                data = b""
-            if not data:
-                return None
-            try:
-                frames = self._frames.feed(data)
-            except ValueError:
-                return None
-            if frames:
-                self._peak_mb = max(self._peak_mb, _kb_to_mb(frames[0][0].get("maxrss_kb", 0)))
-                return frames[0]
+            if self._ctrl_fd in ready:
+                frame = self._read_frame()
+                if frame is not None or not self._ctrl_open:
+                    return frame
+            if self._pidfd is not None and self._pidfd in ready:
+                # The process is gone (even if something it started still holds the socket open);
+                # a reply it sent just before dying is still in the socket.
+                return self._read_frame()
+
+    def _read_frame(self) -> _Frame | None:
+        """A whole frame if one has arrived; None otherwise (and `_ctrl_open` is False at end-of-file)."""
+        try:
+            data = os.read(self._ctrl_fd, READ_CHUNK)
+        except BlockingIOError:
+            return None
+        except OSError:
+            data = b""
+        if not data:
+            self._ctrl_open = False
+            return None
+        try:
+            frames = self._frames.feed(data)
+        except ValueError:
+            self._ctrl_open = False
+            return None
+        if not frames:
+            return None
+        self._peak_mb = max(self._peak_mb, _kb_to_mb(frames[0][0].get("maxrss_kb", 0)))
+        return frames[0]
 
     def _pump_output(self, log: InvocationLog) -> None:
         while self._out_open:
             try:
-                chunk = os.read(self._out, 1 << 16)
+                chunk = os.read(self._out, READ_CHUNK)
             except BlockingIOError:
                 return
             except OSError:
@@ -194,9 +219,19 @@ class Worker:
                 self._out_open = False
                 self._poll.unregister(self._out)
                 break
-            lines = (self._partial + chunk).split(b"\n")
-            self._partial = lines.pop()
+            self._partial += chunk
+            lines = self._partial.split(b"\n")
+            self._partial = bytearray(lines.pop())
+            if len(self._partial) >= MAX_LINE_BYTES:  # a line still going: log it in line-sized pieces
+                lines.append(bytes(self._partial))
+                self._partial = bytearray()
             log.output(lines)
+
+    def _flush_partial(self, log: InvocationLog) -> None:
+        """Output without a final newline belongs to this invocation, not to the next one."""
+        if self._partial:
+            log.output([bytes(self._partial)])
+            self._partial = bytearray()
 
     # -- endings ------------------------------------------------------------------------------------
 
@@ -207,20 +242,16 @@ class Worker:
         limits: Limits,
         log: InvocationLog,
         init_ms: float | None,
-        start: float | None = None,
-        during_init: bool = False,
+        start: float,
     ) -> InvokeResult:
         """The environment is lost: timed out, out of memory, or the process exited."""
         # A timed-out or oversized worker is killed at once; one that exited is given a moment to be reaped.
         status = self.close(grace_s=0.0 if why else 1.0, log=log)
-        duration_ms = 0.0 if start is None else (time.monotonic() - start) * 1000
+        duration_ms = (time.monotonic() - start) * 1000
         rid = req.request_id
         if why is Outcome.timeout:
-            seconds = INIT_TIMEOUT_S if during_init else limits.timeout_s
-            body = runtime_error("Sandbox.Timedout", rid, f"Task timed out after {seconds:.2f} seconds")
-            if not during_init:
-                duration_ms = limits.timeout_s * 1000
-            return self._finish(req, limits, Outcome.timeout, body, log, init_ms, duration_ms, {})
+            body = runtime_error("Sandbox.Timedout", rid, f"Task timed out after {limits.timeout_s:.2f} seconds")
+            return self._finish(req, limits, Outcome.timeout, body, log, init_ms, limits.timeout_s * 1000, {})
         if why is Outcome.out_of_memory:
             body = runtime_error("Runtime.OutOfMemory", rid, "Runtime exited with error: signal: killed")
             peak = {"maxrss_kb": max(limits.memory_mb, self._peak_mb) * 1024}
@@ -240,6 +271,7 @@ class Worker:
         head: dict,
     ) -> InvokeResult:
         """Close the invocation's log with END and REPORT and build the result."""
+        self._flush_partial(log)
         max_mb = _kb_to_mb(head["maxrss_kb"]) if "maxrss_kb" in head else self._peak_mb
         error_type = None if outcome is Outcome.success else _error_type(body)
         log.line(end_line(req.request_id))
@@ -260,13 +292,14 @@ class Worker:
 
     def kill(self) -> None:
         """Force: the invocation running on this worker ends as Runtime.ExitError."""
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGKILL)
+        if self.alive:
+            self._zygote.kill(self.pid)
 
     def close(self, grace_s: float = 2.0, log: InvocationLog | None = None) -> ExitStatus | None:
         """End the environment: end-of-file first (an idle worker exits by itself), SIGKILL after `grace_s`.
 
-        Whatever the worker printed before it died goes to `log` when one is given.
+        The zygote then kills whatever is left in the worker's process group. What the worker
+        printed before it died goes to `log` when one is given.
         """
         if not self.alive:
             return None
@@ -274,29 +307,25 @@ class Worker:
         self._ctrl.close()
         status = self._zygote.reap(self.pid, grace_s) if grace_s > 0 else None
         if status is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
+            self._zygote.kill(self.pid)
             status = self._zygote.reap(self.pid, 5.0)
         if log is not None:
             self._pump_output(log)
-            if self._partial:
-                log.output([self._partial])
-                self._partial = b""
+            self._flush_partial(log)
         if self._out_open:
             self._poll.unregister(self._out)
             self._out_open = False
         os.close(self._out)
+        if self._pidfd is not None:
+            os.close(self._pidfd)
         return status
 
 
-def _kb_to_mb(kb: int) -> int:
-    return -(-int(kb) // 1024)
-
-
-def _error_type(body: bytes) -> str | None:
+def _open_pidfd(pid: int) -> int | None:
+    """A descriptor that becomes readable when `pid` exits (Linux 5.3+); None where there is none."""
     try:
-        return json.loads(body).get("errorType")
-    except (ValueError, AttributeError):
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
         return None
 
 
@@ -308,3 +337,14 @@ def spawn_worker(zygote: Zygote, fn: Function, region: str, inherited_env: Mappi
     started = time.monotonic()
     spawned = zygote.spawn({"env": env, "code": str(fn.code), "handler": fn.handler})
     return Worker(spawned, zygote, stream, started)
+
+
+def _kb_to_mb(kb: int) -> int:
+    return -(-int(kb) // 1024)
+
+
+def _error_type(body: bytes) -> str | None:
+    try:
+        return json.loads(body).get("errorType")
+    except (ValueError, AttributeError):
+        return None

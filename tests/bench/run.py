@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.bench import bench_runtime, bench_startup
+from tests.bench import bench_async, bench_runtime, bench_startup
 
 if __name__ == "__main__":
     reps = int(os.environ.get("BENCH_REPS", "5"))

@@ -85,7 +85,7 @@ def test_interpreter_that_cannot_start_is_a_runtime_exit_error(tmp_path, spawner
 def test_limits_refuse_at_once_and_free_the_slot_after(tmp_path, clock):
     gate = threading.Event()
     spawner = FakeSpawner(gate=gate)
-    functions = make(tmp_path, spawner, clock, concurrency=2, a={}, b={}, r={"reserved_concurrency": 1})
+    functions = make(tmp_path, spawner, clock, concurrency=3, a={}, b={}, r={"reserved_concurrency": 1})
     threads = [threading.Thread(target=functions.invoke, args=(name, b"{}")) for name in ("a", "b", "r")]
     for t in threads:
         t.start()

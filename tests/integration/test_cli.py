@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -190,6 +191,8 @@ def test_logs_follow_prints_new_records(project: Path):
     follower = subprocess.Popen(
         lambdad_cmd("logs", "behave", "--follow"), cwd=project, stdout=subprocess.PIPE, text=True
     )
+    deadline = threading.Timer(30, follower.kill)  # a missing line fails the test instead of hanging it
+    deadline.start()
     try:
         assert follower.stdout is not None
         # Whether the invocation lands before or after the follower starts, each line shows once.
@@ -202,6 +205,7 @@ def test_logs_follow_prints_new_records(project: Path):
         assert seen.count("printed line") == 1
         assert seen[0] == "module loaded"
     finally:
+        deadline.cancel()
         follower.kill()
         follower.wait(5)
         assert follower.stdout is not None

@@ -218,3 +218,31 @@ def test_state_folder_lock_is_exclusive(project: Path):
     assert b.running_daemon() is None
     b.lock()
     b.unlock()
+
+
+# -- nothing outlives the daemon, even what handlers start -------------------------------------------
+
+
+def _start_a_long_invocation(project: Path) -> int:
+    pid_file = project / "child.pid"
+    event = json.dumps({"action": "spawn_then", "pid_file": str(pid_file), "then": "timeout"})
+    done = subprocess.run(lambdad_cmd("invoke", "behave", "--invocation-type", "Event", "--payload", event),
+                          cwd=project, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    return int(wait_for(lambda: pid_file.exists() and pid_file.read_text(), what="the handler's child"))
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "grace period over"])
+def test_no_process_outlives_the_daemon(project: Path, how: str):
+    write_manifest(project, MANIFEST.replace("code: ./functions", "code: ./functions\n    timeout: 60"))
+    daemon = Running(project, "--grace", "0.5s")
+    daemon.wait_line("ready in ")
+    child = _start_a_long_invocation(project)
+    tree = daemon.tree()
+    assert any(p.pid == child for p in tree)
+    if how == "SIGKILL":
+        daemon.stop(signal.SIGKILL)
+    else:
+        assert daemon.stop(signal.SIGTERM) == 0
+        assert any(line.startswith("grace period over: killing 1 running invocation(s)") for line in daemon.lines)
+    wait_for(lambda: gone(tree), what="every process of the daemon's tree to exit")

@@ -332,6 +332,13 @@ BASE = "version: 1\nfunctions:\n  f:\n    handler: app.handler\n    code: ./func
             ["lambdad.yaml:3:1: YAML syntax error: while parsing a flow sequence did not find expected ',' or ']'"],
             id="yaml-syntax",
         ),
+        pytest.param(
+            "version: 1\nconcurrency: 4\nfunctions:\n  f: {handler: app.handler, code: ./functions, reserved_concurrency: 4}\n"
+            "  g: {handler: app.handler, code: ./functions}\n",
+            ["lambdad.yaml:4:70: functions.f.reserved_concurrency: reserved_concurrency adds up to 4 of concurrency 4: "
+             "leave at least 1 for the 1 function(s) without a reservation"],
+            id="reservations-leave-nothing",
+        ),
         pytest.param("", ["lambdad.yaml: the manifest is empty"], id="empty"),
         pytest.param(
             "- just\n- a list\n",

@@ -61,3 +61,12 @@ def test_unknown_scalar_tags_are_not_constructed():
     _, _, problems = load_yaml("a: !!python/name:os.system\n", "m.yaml", {})
     assert len(problems) == 1
     assert problems[0].path == ("a",)
+
+
+def test_alias_bombs_are_refused_quickly():
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 9):
+        levels.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
+    data, _, problems = load_yaml("\n".join(levels) + "\n", "m.yaml", {})
+    assert data is None
+    assert [p.message for p in problems] == ["the manifest expands to more than 100000 values (nested YAML aliases?)"]
