@@ -18,6 +18,8 @@ from collections.abc import Callable
 from typing import TextIO
 
 from lambdad import __version__
+from lambdad.buckets.sync import BucketSync, bucket_root
+from lambdad.buckets.watch import BucketWatcher
 from lambdad.clock import SYSTEM_CLOCK, Clock
 from lambdad.dispatcher import Dispatcher
 from lambdad.errors import EXIT_INTERRUPTED, EXIT_OK
@@ -92,6 +94,7 @@ class Daemon:
         self.functions: Functions | None = None
         self.store: Store | None = None
         self.dispatcher: Dispatcher | None = None
+        self.buckets: BucketWatcher | None = None
         self._make_functions = make_functions
 
     # -- lifecycle ------------------------------------------------------------------------------------
@@ -107,6 +110,12 @@ class Daemon:
         with self.store.reading() as tx:
             waiting = sum(c.queued + c.retrying + c.in_flight for c in events.counts(tx).values())
         self.dispatcher = Dispatcher(self.store, self.functions, self.clock, on_warning=self._warn)
+        syncs = [
+            BucketSync(b, self.manifest, self.store, self.clock, wake=self.dispatcher.wake, warn=self._warn)
+            for b in self.manifest.buckets.values()
+            if bucket_root(b)
+        ]
+        self.buckets = BucketWatcher(syncs, warn=self._warn)
         self.state.write_info(
             {
                 "pid": os.getpid(),
@@ -119,6 +128,7 @@ class Daemon:
         if waiting:
             self.console.say(f"resuming {waiting} queued async event(s)")
         self.dispatcher.start()
+        self.buckets.start()
         elapsed_ms = (time.monotonic() - self._started_at) * 1000
         self.console.say(f"ready in {elapsed_ms:.0f} ms (Ctrl-C to stop)")
         self.status = DaemonState.running
@@ -182,6 +192,8 @@ class Daemon:
         if self.functions is not None:
             if force and self.functions.in_flight:
                 self.console.say(f"grace period over: killing {self.functions.in_flight} running invocation(s)")
+            if self.buckets is not None:
+                self.buckets.stop()
             if self.dispatcher is not None:
                 if force:
                     self.dispatcher.abandon()  # killed async invocations run again at the next start

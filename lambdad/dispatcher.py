@@ -96,6 +96,10 @@ class Dispatcher:
 
     # -- accepting ------------------------------------------------------------------------------------
 
+    def wake(self) -> None:
+        """Events were queued by someone else (a bucket, a schedule): look now."""
+        self._wake.set()
+
     def submit(self, function: str, payload: bytes, source: str = "invoke", request_id: str | None = None) -> str:
         request_id = enqueue_event(self.store, self.manifest, function, payload, self.clock.time(), source, request_id)
         self._wake.set()

@@ -52,7 +52,8 @@ def describe_trigger(trigger: Trigger) -> str:
         parts = [f"alb      {trigger.listener}", trigger.path]
         if trigger.methods:
             parts.append(",".join(trigger.methods))
-    return "    " + "  ".join(parts) + f"  {INACTIVE}"
+    active = isinstance(trigger, S3Trigger)
+    return "    " + "  ".join(parts) + ("" if active else f"  {INACTIVE}")
 
 
 def describe_manifest(manifest: Manifest, state: Path) -> str:

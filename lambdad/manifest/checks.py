@@ -209,6 +209,34 @@ def check_environment(man: m.Manifest) -> Iterator[Finding]:
             yield Finding(where, f"environment variables take {size} bytes; Lambda allows {MAX_ENV_BYTES}")
 
 
+def check_s3_overlaps(man: m.Manifest) -> Iterator[Finding]:
+    """S3 refuses two notification configurations on a bucket that could both fire for one event."""
+    from lambdad.buckets.rules import overlap
+
+    seen: list[tuple[str, m.S3Trigger]] = []
+    for fn in man.functions.values():
+        for trigger in fn.events:
+            if not isinstance(trigger, m.S3Trigger):
+                continue
+            for other_fn, other in seen:
+                if other.bucket == trigger.bucket and overlap(trigger, other):
+                    yield Finding(trigger.where, (
+                        f"overlaps the s3 trigger of function {other_fn!r} ({_describe(other)}) on bucket "
+                        f"{trigger.bucket!r}: Configurations overlap. Configurations on the same bucket cannot "
+                        "share a common event type (give them different prefixes or suffixes)"
+                    ))
+            seen.append((fn.name, trigger))
+
+
+def _describe(t: m.S3Trigger) -> str:
+    parts = [", ".join(t.events)]
+    if t.prefix:
+        parts.append(f"prefix {t.prefix!r}")
+    if t.suffix:
+        parts.append(f"suffix {t.suffix!r}")
+    return ", ".join(parts)
+
+
 def check_concurrency(man: m.Manifest) -> Iterator[Finding]:
     """Reserved concurrency comes out of the shared pool (as from AWS's account limit); leave some."""
     reserved = [fn for fn in man.functions.values() if fn.reserved_concurrency]
@@ -229,6 +257,7 @@ CHECKS: tuple[Check, ...] = (
     check_ports,
     check_environment,
     check_concurrency,
+    check_s3_overlaps,
 )
 
 

@@ -84,6 +84,23 @@ CREATE TABLE IF NOT EXISTS outbox (
     last_error TEXT
 );
 
+CREATE TABLE IF NOT EXISTS objects (
+    bucket     TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    size       INTEGER NOT NULL,
+    mtime_ns   INTEGER NOT NULL,
+    etag       TEXT NOT NULL,
+    version_id TEXT,
+    sequencer  TEXT NOT NULL,
+    PRIMARY KEY (bucket, key)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS buckets (
+    name       TEXT PRIMARY KEY,
+    path       TEXT NOT NULL,
+    indexed_at REAL NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS stats (
     function  TEXT PRIMARY KEY,
     succeeded INTEGER NOT NULL DEFAULT 0,

@@ -1,0 +1,352 @@
+"""Turn what happened to a bucket's files into S3 notifications, by comparing with the index.
+
+The watcher only says where to look ("this file was written", "this folder moved"); the decision
+comes from the file as it is now and the index of what was announced. That makes every operation
+idempotent: a hint seen twice, or a rescan after the kernel dropped events, announces nothing
+twice. The index update and the queued events of one change commit together, so a crash loses
+neither (at worst, after a crash, an event is queued again: at least once, as S3).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import os
+import stat
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from lambdad.buckets.rules import IgnoreRules, Subscription, matching, subscriptions
+from lambdad.clock import Clock
+from lambdad.events.s3 import s3_event, s3_record, sequencer_after
+from lambdad.manifest.model import Bucket, Manifest
+from lambdad.runtime.invocation import new_request_id
+from lambdad.store import Store, events, objects
+from lambdad.store.objects import IndexedObject
+
+log = logging.getLogger(__name__)
+
+#: A scan leaves alone a file changed this recently: it may still be being written, and its
+#: close will be reported anyway. It is looked at again after this long.
+RECENT_S = 0.5
+_HASH_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class FileState:
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """One S3 event lambdad queued (for logs and tests)."""
+
+    event_name: str
+    key: str
+    functions: tuple[str, ...]
+
+
+class BucketSync:
+    def __init__(
+        self,
+        bucket: Bucket,
+        manifest: Manifest,
+        store: Store,
+        clock: Clock,
+        wake: Callable[[], None] = lambda: None,
+        warn: Callable[[str], None] = log.warning,
+    ) -> None:
+        self.bucket = bucket
+        self.name = bucket.name
+        self.root = os.path.realpath(bucket.path)
+        self.region = manifest.region
+        self.ignore = IgnoreRules.for_bucket(bucket)
+        self.subs: list[Subscription] = subscriptions(manifest, bucket.name)
+        self.store = store
+        self.clock = clock
+        self._wake = wake
+        self._warn = warn
+        self.announced: list[Announcement] = []  #: the most recent announcements (bounded)
+        self._unannounced: dict[str, None] = {}  #: written files that were gone when we looked
+
+    # -- paths --------------------------------------------------------------------------------------
+
+    def key_of(self, path: str) -> str | None:
+        """The object key of `path`, or None when it is not an object of this bucket."""
+        rel = os.path.relpath(path, self.root)
+        if rel == "." or rel.startswith(".." + os.sep) or rel == "..":
+            return None
+        key = rel.replace(os.sep, "/")
+        return None if self.ignore(key) else key
+
+    def path_of(self, key: str) -> str:
+        return os.path.join(self.root, *key.split("/"))
+
+    def _file_state(self, path: str) -> FileState | None:
+        """The file's size and mtime if it is an object: a regular file, or a link to one inside the bucket."""
+        try:
+            st = os.lstat(path)
+            if stat.S_ISLNK(st.st_mode):
+                target = os.path.realpath(path)
+                if not (target + os.sep).startswith(self.root + os.sep):
+                    return None  # links are not followed out of the bucket
+                st = os.stat(path)
+        except OSError:
+            return None
+        return FileState(st.st_size, st.st_mtime_ns) if stat.S_ISREG(st.st_mode) else None
+
+    def _etag(self, path: str) -> str | None:
+        digest = hashlib.md5(usedforsecurity=False)
+        try:
+            with open(path, "rb") as f:
+                while chunk := f.read(_HASH_CHUNK):
+                    digest.update(chunk)
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            self._warn(f"bucket {self.name}: cannot read {self.key_of(path) or path} ({e.strerror}); no event")
+            return None
+        return digest.hexdigest()
+
+    # -- what the watcher reports -------------------------------------------------------------------
+
+    def written(self, path: str, event_name: str = "ObjectCreated:Put", key: str | None = None) -> None:
+        """A file's write finished (its close), or it arrived whole (moved in).
+
+        `key` announces the file under another key (the name it was written under)."""
+        key = key or self.key_of(path)
+        if key is None:
+            return
+        state = self._file_state(path)
+        if state is None:
+            self._unannounced[path] = None  # written, then renamed before we looked: see moved()
+            del_oldest(self._unannounced, 1000)
+            self.deleted(path)  # gone again already, or not a file
+            return
+        etag = self._etag(path)
+        if etag is None:
+            return
+
+        def put(tx) -> None:
+            old = objects.get(tx, self.name, key)
+            if old is not None and (old.size, old.mtime_ns, old.etag) == (state.size, state.mtime_ns, etag):
+                return  # already announced as it is (a rescan got there first)
+            self._put(tx, key, state, etag, event_name)
+
+        self.store.write(put)
+        self._wake()
+
+    def moved(self, src: str, dst: str) -> None:
+        """A file renamed inside the bucket: Delete for the old key, Copy for the new one.
+
+        When the old name was never an object (a temporary name, as in an atomic save), the new
+        one is simply written: one Put, for the final key only.
+        """
+        src_key, dst_key = self.key_of(src), self.key_of(dst)
+        with self.store.reading() as tx:
+            old = objects.get(tx, self.name, src_key) if src_key else None
+        if dst_key is None:
+            if old is not None:
+                self.deleted(src)
+            return
+        if old is None and src_key is not None and self._unannounced.pop(src, False) is None:
+            # The old name was written and renamed before we looked: announce both, as S3 would have.
+            self.written(dst, "ObjectCreated:Put", key=src_key)
+            with self.store.reading() as tx:
+                old = objects.get(tx, self.name, src_key)
+        if old is None:
+            self.written(dst)
+            return
+        state = self._file_state(dst)
+        etag = old.etag if state is not None and state.size == old.size else self._etag(dst)
+        if state is None or etag is None:
+            self.deleted(src)
+            return
+
+        def rename(tx):
+            self._delete(tx, old)
+            self._put(tx, dst_key, state, etag, "ObjectCreated:Copy")
+
+        self.store.write(rename)
+        self._wake()
+
+    def deleted(self, path: str) -> None:
+        key = self.key_of(path)
+        if key is None:
+            return
+        with self.store.reading() as tx:
+            old = objects.get(tx, self.name, key)
+        if old is not None and self._file_state(path) is None:
+            self.store.write(lambda tx: self._delete(tx, old))
+            self._wake()
+
+    def gone_under(self, folder: str) -> None:
+        """A folder left the bucket (deleted, or moved out): every object in it is deleted."""
+        prefix = self._prefix(folder)
+        if prefix is None:
+            return
+        with self.store.reading() as tx:
+            gone = [o for o in objects.under(tx, self.name, prefix) if self._file_state(self.path_of(o.key)) is None]
+        if gone:
+            self.store.write(lambda tx: [self._delete(tx, o) for o in gone])
+            self._wake()
+
+    def folder_moved(self, src: str, dst: str) -> None:
+        """A folder renamed inside the bucket: each file in it is a rename (Delete + Copy)."""
+        src_prefix, dst_prefix = self._prefix(src), self._prefix(dst)
+        if src_prefix is None or dst_prefix is None:
+            return
+        with self.store.reading() as tx:
+            before = {o.key[len(src_prefix):]: o for o in objects.under(tx, self.name, src_prefix)}
+        for path in self._files(dst):
+            key = self.key_of(path)
+            rest = key[len(dst_prefix):] if key else None
+            if rest in before:
+                self.moved(self.path_of(src_prefix + rest), path)
+                del before[rest]
+            elif key:
+                self.written(path)
+        if before:
+            self.store.write(lambda tx: [self._delete(tx, o) for o in before.values()])
+            self._wake()
+
+    # -- scanning -------------------------------------------------------------------------------------
+
+    def known(self) -> bool:
+        """Whether this bucket's folder was indexed before (a new bucket is indexed quietly)."""
+        with self.store.reading() as tx:
+            return objects.known_bucket(tx, self.name, self.root)
+
+    def mark_known(self) -> None:
+        self.store.write(lambda tx: objects.mark_indexed(tx, self.name, self.root, self.clock.time()))
+
+    def arrived(self, folder: str) -> None:
+        """A folder moved in from outside: its files arrived whole, announce them at once."""
+        self.scan(folder, settled=True)
+
+    def scan(
+        self, folder: str | None = None, quiet: bool = False, fs_now_ns: int | None = None, settled: bool = False
+    ) -> list[str]:
+        """Make the index agree with the folder: Put for new or changed files, Delete for vanished ones.
+
+        With `quiet`, the index is brought up to date without announcing anything (the first start
+        of a new bucket). Returns the paths left for later because they changed in the last moments
+        (judged on the file system's clock, `fs_now_ns`, the real one unless a test says otherwise).
+        """
+        fs_now_ns = time.time_ns() if fs_now_ns is None else fs_now_ns
+        folder = folder or self.root
+        prefix = self._prefix(folder)
+        if prefix is None:
+            return []
+        with self.store.reading() as tx:
+            indexed = {o.key: o for o in objects.under(tx, self.name, prefix)}
+        later: list[str] = []
+        now_ns = int(self.clock.time() * 1e9)
+        for path in self._files(folder):
+            key = self.key_of(path)
+            if key is None:
+                continue
+            state = self._file_state(path)
+            old = indexed.pop(key, None)
+            if state is None or (old and (old.size, old.mtime_ns) == (state.size, state.mtime_ns)):
+                continue
+            if not (quiet or settled) and fs_now_ns - state.mtime_ns < RECENT_S * 1e9:
+                later.append(path)
+                continue
+            etag = self._etag(path)
+            if etag is None:
+                continue
+            if quiet:
+                obj = IndexedObject(key, state.size, state.mtime_ns, etag, None, sequencer_after(None, now_ns))
+                self.store.write(lambda tx, obj=obj: objects.put(tx, self.name, obj))
+            else:
+                self.store.write(lambda tx, k=key, s=state, e=etag: self._put(tx, k, s, e, "ObjectCreated:Put"))
+        vanished = [o for o in indexed.values() if self._file_state(self.path_of(o.key)) is None]
+        if vanished:
+            if quiet:
+                self.store.write(lambda tx: [objects.remove(tx, self.name, o.key) for o in vanished])
+            else:
+                self.store.write(lambda tx: [self._delete(tx, o) for o in vanished])
+        self._wake()
+        return later
+
+    def _files(self, folder: str) -> Iterator[str]:
+        """Every file below `folder`, not descending into links (they would lead out of the bucket)."""
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            return
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    yield from self._files(entry.path)
+                else:
+                    yield entry.path
+            except OSError:
+                continue
+
+    def _prefix(self, folder: str) -> str | None:
+        rel = os.path.relpath(folder, self.root)
+        if rel == ".":
+            return ""
+        if rel.startswith(".."):
+            return None
+        return rel.replace(os.sep, "/") + "/"
+
+    # -- announcing (inside a store transaction) ----------------------------------------------------
+
+    def _put(self, tx, key: str, state: FileState, etag: str, event_name: str) -> None:
+        old = objects.get(tx, self.name, key)
+        now = self.clock.time()
+        version_id = _version_id() if self.bucket.versioning else None
+        obj = IndexedObject(key, state.size, state.mtime_ns, etag, version_id,
+                            sequencer_after(old.sequencer if old else None, int(now * 1e9)))
+        objects.put(tx, self.name, obj)
+        self._announce(tx, event_name, obj, now, size=state.size, etag=etag)
+
+    def _delete(self, tx, old: IndexedObject) -> None:
+        now = self.clock.time()
+        objects.remove(tx, self.name, old.key)
+        sequencer = sequencer_after(old.sequencer, int(now * 1e9))
+        gone = IndexedObject(old.key, old.size, old.mtime_ns, old.etag, None, sequencer)
+        if self.bucket.versioning:
+            gone = IndexedObject(old.key, 0, 0, "", _version_id(), sequencer)
+            self._announce(tx, "ObjectRemoved:DeleteMarkerCreated", gone, now)
+        else:
+            self._announce(tx, "ObjectRemoved:Delete", gone, now)
+
+    def _announce(self, tx, event_name: str, obj: IndexedObject, now: float, size: int | None = None,
+                  etag: str | None = None) -> None:
+        fired = []
+        for sub in matching(self.subs, event_name, obj.key):
+            record = s3_record(
+                event_name=event_name, bucket=self.name, key=obj.key, region=self.region, now=now,
+                configuration_id=sub.configuration_id, sequencer=obj.sequencer, size=size, etag=etag,
+                version_id=obj.version_id, request_id=new_request_id(),
+            )
+            events.enqueue(tx, new_request_id(), sub.function, json.dumps(s3_event(record)).encode(), now, "s3")
+            fired.append(sub.function)
+        self.announced.append(Announcement(event_name, obj.key, tuple(fired)))
+        del self.announced[:-1000]
+
+
+def del_oldest(d: dict, keep: int) -> None:
+    """Bound a dict used as an insertion-ordered set."""
+    while len(d) > keep:
+        del d[next(iter(d))]
+
+
+def _version_id() -> str:
+    """An S3-looking version id: 32 URL-safe characters."""
+    return base64.urlsafe_b64encode(os.urandom(24)).decode()
+
+
+def bucket_root(bucket: Bucket) -> Path:
+    """Create the bucket's folder if it does not exist yet."""
+    bucket.path.mkdir(parents=True, exist_ok=True)
+    return bucket.path
