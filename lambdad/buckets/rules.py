@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -16,9 +17,12 @@ DEFAULT_IGNORE = (
 )
 
 
-@dataclass(frozen=True)
 class IgnoreRules:
-    patterns: tuple[str, ...]
+    """Glob patterns matched against a file's name and against its whole key (one compiled regex)."""
+
+    def __init__(self, patterns: tuple[str, ...]) -> None:
+        self.patterns = patterns
+        self._match = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns)).match
 
     @classmethod
     def for_bucket(cls, bucket: Bucket) -> IgnoreRules:
@@ -26,8 +30,7 @@ class IgnoreRules:
 
     def __call__(self, key: str) -> bool:
         """True if the file at `key` is not an object: its name, or the key, matches a pattern."""
-        name = key.rsplit("/", 1)[-1]
-        return any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(key, p) for p in self.patterns)
+        return bool(self._match(key.rsplit("/", 1)[-1]) or self._match(key))
 
     def __repr__(self) -> str:
         return f"IgnoreRules({len(self.patterns)} patterns)"

@@ -64,6 +64,7 @@ class BucketSync:
         self.bucket = bucket
         self.name = bucket.name
         self.root = os.path.realpath(bucket.path)
+        self._root_slash = self.root + os.sep
         self.region = manifest.region
         self.ignore = IgnoreRules.for_bucket(bucket)
         self.subs: list[Subscription] = subscriptions(manifest, bucket.name)
@@ -73,16 +74,19 @@ class BucketSync:
         self._warn = warn
         self.announced: list[Announcement] = []  #: the most recent announcements (bounded)
         self._unannounced: dict[str, None] = {}  #: written files that were gone when we looked
+        #: When the watcher began (file-system clock): the quiet first scan leaves newer files to their events.
+        self.watching_since_ns = 0
 
     # -- paths --------------------------------------------------------------------------------------
 
     def key_of(self, path: str) -> str | None:
         """The object key of `path`, or None when it is not an object of this bucket."""
-        rel = os.path.relpath(path, self.root)
-        if rel == "." or rel.startswith(".." + os.sep) or rel == "..":
+        if not path.startswith(self._root_slash):
             return None
-        key = rel.replace(os.sep, "/")
-        return None if self.ignore(key) else key
+        key = path[len(self._root_slash) :]
+        if os.sep != "/":
+            key = key.replace(os.sep, "/")
+        return None if not key or self.ignore(key) else key
 
     def path_of(self, key: str) -> str:
         return os.path.join(self.root, *key.split("/"))
@@ -255,6 +259,8 @@ class BucketSync:
             old = indexed.pop(key, None)
             if state is None or (old and (old.size, old.mtime_ns) == (state.size, state.mtime_ns)):
                 continue
+            if quiet and self.watching_since_ns and state.mtime_ns >= self.watching_since_ns:
+                continue  # written since the watch began: its own event announces it
             if not (quiet or settled) and fs_now_ns - state.mtime_ns < RECENT_S * 1e9:
                 later.append(path)
                 continue
@@ -327,7 +333,7 @@ class BucketSync:
             record = s3_record(
                 event_name=event_name, bucket=self.name, key=obj.key, region=self.region, now=now,
                 configuration_id=sub.configuration_id, sequencer=obj.sequencer, size=size, etag=etag,
-                version_id=obj.version_id, request_id=new_request_id(),
+                version_id=obj.version_id,
             )
             events.enqueue(tx, new_request_id(), sub.function, json.dumps(s3_event(record)).encode(), now, "s3")
             fired.append(sub.function)

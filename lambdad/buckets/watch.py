@@ -37,6 +37,8 @@ MASK = Mask(
     | InotifyConstants.IN_DONT_FOLLOW
     | InotifyConstants.IN_EXCL_UNLINK
 )
+#: At most this many changes are applied in one transaction.
+BATCH = 256
 #: An IN_MOVED_FROM whose IN_MOVED_TO has not come after this long was a move out of the bucket.
 MOVE_PAIR_S = 0.05
 
@@ -72,14 +74,28 @@ class TreeWatch:
         self._fd.remove_callbacks(watches)
 
     def _watch_tree(self, top: str) -> None:
-        for folder, dirs, _files in os.walk(top, followlinks=False):
+        """Watch `top` and every folder below it that is not watched yet.
+
+        Each folder's watch is added before the folder is listed: a subfolder created in between
+        is then either listed or reported by the new watch, never neither.
+        """
+        with self._lock:
+            watched = set(self._path_of.values())
+        pending = [top]
+        while pending:
+            folder = pending.pop()
+            if folder not in watched:
+                try:
+                    wd = self._fd.add_callback(os.fsencode(folder), MASK, self, self._id)
+                except OSError:  # vanished meanwhile, or not a folder any more
+                    continue
+                with self._lock:
+                    self._path_of[wd] = folder
             try:
-                wd = self._fd.add_callback(os.fsencode(folder), MASK, self, self._id)
-            except OSError:  # vanished meanwhile, or not a folder any more
-                dirs.clear()
+                with os.scandir(folder) as entries:
+                    pending += [e.path for e in entries if e.is_dir(follow_symlinks=False)]
+            except OSError:
                 continue
-            with self._lock:
-                self._path_of[wd] = folder
 
     # -- WatchCallback ------------------------------------------------------------------------------
 
@@ -165,6 +181,7 @@ class BucketWatcher:
 
     def __init__(self, syncs: list[BucketSync], warn: Callable[[str], None] = log.warning) -> None:
         self._syncs = {s.root: s for s in syncs}
+        self._store = syncs[0].store if syncs else None
         self._warn = warn
         self._queue: queue.SimpleQueue[tuple[BucketSync, Hint] | None] = queue.SimpleQueue()
         self._fd: InotifyFD | None = None
@@ -179,6 +196,7 @@ class BucketWatcher:
         self._fd.start()
         for root, sync in self._syncs.items():
             watch = TreeWatch(self._fd, root, lambda hint, s=sync: self._queue.put((s, hint)))
+            sync.watching_since_ns = time.time_ns()
             watch.start()
             self._watches[root] = watch
             if reconcile:
@@ -200,15 +218,20 @@ class BucketWatcher:
         while True:
             timeout = self._next_timeout()
             try:
-                item = self._queue.get(timeout=timeout)
+                batch = [self._queue.get(timeout=timeout)]
             except queue.Empty:
-                item = ()
-            if item is None:
+                batch = []
+            while batch and batch[-1] is not None and len(batch) < BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            stop = None in batch
+            if batch and self._store is not None:
+                with self._store.batch():  # a burst of files: one commit, not one per file
+                    for item in batch:
+                        if item is not None:
+                            self._apply(*item)
+            if stop:
                 return
             now = time.monotonic()
-            if item:
-                sync, hint = item
-                self._apply(sync, hint)
             for watch in self._watches.values():
                 if watch.has_pending_moves:
                     watch.expire_moves(now)

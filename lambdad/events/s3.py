@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
+import base64
+import os
 from typing import Any
 from urllib.parse import quote_plus
 
@@ -38,7 +39,6 @@ def s3_record(
     size: int | None = None,
     etag: str | None = None,
     version_id: str | None = None,
-    request_id: str = "",
 ) -> dict[str, Any]:
     """One S3 notification record. `event_name` has no `s3:` prefix (`ObjectCreated:Put`).
 
@@ -52,7 +52,6 @@ def s3_record(
     if version_id is not None:
         obj["versionId"] = version_id
     obj["sequencer"] = sequencer
-    request_hash = hashlib.sha256(f"{request_id}{key}{sequencer}".encode()).digest()
     return {
         "eventVersion": "2.1",
         "eventSource": "aws:s3",
@@ -62,8 +61,8 @@ def s3_record(
         "userIdentity": {"principalId": LOCAL_PRINCIPAL},
         "requestParameters": {"sourceIPAddress": "127.0.0.1"},
         "responseElements": {
-            "x-amz-request-id": request_hash[:8].hex().upper(),
-            "x-amz-id-2": _base64(request_hash + hashlib.sha256(request_hash).digest()[:24]),
+            "x-amz-request-id": os.urandom(8).hex().upper(),
+            "x-amz-id-2": base64.b64encode(os.urandom(56)).decode(),
         },
         "s3": {
             "s3SchemaVersion": "1.0",
@@ -81,12 +80,6 @@ def s3_record(
 def s3_event(record: dict[str, Any]) -> dict[str, Any]:
     """S3 sends exactly one record per notification."""
     return {"Records": [record]}
-
-
-def _base64(data: bytes) -> str:
-    import base64
-
-    return base64.b64encode(data).decode()
 
 
 def sequencer_after(previous: str | None, now_ns: int) -> str:

@@ -141,6 +141,7 @@ class Store:
         self._group = threading.Condition(threading.Lock())
         self._queue: list[_Pending] = []
         self._leading = False
+        self._batch_owner: int | None = None
         try:
             self._conn = sqlite3.connect(
                 str(path), isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
@@ -186,6 +187,8 @@ class Store:
         up, and the next commit takes all of them. Each op runs in its own savepoint, so one that
         raises is undone alone and its exception goes back to its own caller.
         """
+        if self._batch_owner == threading.get_ident():  # inside this thread's batch(): no commit of its own
+            return self._in_savepoint(op)
         pending = _Pending(op)
         with self._group:
             self._queue.append(pending)
@@ -205,6 +208,28 @@ class Store:
         if pending.error is not None:
             raise pending.error
         return pending.result
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Every `write` this thread makes inside the block joins one transaction: one commit for a
+        burst. Other threads' writes wait until the block ends, so keep it short."""
+        with self.transaction():
+            self._batch_owner = threading.get_ident()
+            try:
+                yield
+            finally:
+                self._batch_owner = None
+
+    def _in_savepoint(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        self._conn.execute("SAVEPOINT op")
+        try:
+            result = op(self._conn)
+        except BaseException:
+            self._conn.execute("ROLLBACK TO op")
+            self._conn.execute("RELEASE op")
+            raise
+        self._conn.execute("RELEASE op")
+        return result
 
     def _commit(self, batch: list[_Pending]) -> None:
         try:

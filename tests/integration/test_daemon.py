@@ -49,12 +49,15 @@ class Running:
             self.lines.append(line.rstrip("\n"))
 
     def wait_line(self, prefix: str, timeout: float = 15.0) -> str:
+        def found() -> str | None:
+            line = next((line for line in self.lines if line.startswith(prefix)), None)
+            if line is None and self.proc.poll() is not None:
+                self._reader.join(5)
+                raise AssertionError(f"the daemon exited ({self.proc.returncode}) printing: {self.lines}")
+            return line
+
         try:
-            return wait_for(
-                lambda: next((line for line in self.lines if line.startswith(prefix)), None),
-                timeout,
-                what=f"a line starting with {prefix!r}",
-            )
+            return wait_for(found, timeout, what=f"a line starting with {prefix!r}")
         except AssertionError as e:
             raise AssertionError(f"{e}; the daemon printed: {self.lines}") from None
 

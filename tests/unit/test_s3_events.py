@@ -38,7 +38,7 @@ def test_keys_are_form_encoded_as_s3_does(key, encoded):
 def put_record(**overrides):
     args = dict(event_name="ObjectCreated:Put", bucket="uploads", key="images/my photo.jpg", region="eu-west-1",
                 now=T, configuration_id="thumbs", sequencer="0055AED6DCD90281E5", size=1024,
-                etag="d41d8cd98f00b204e9800998ecf8427e", request_id="r")
+                etag="d41d8cd98f00b204e9800998ecf8427e")
     args.update(overrides)
     return s3_record(**args)
 

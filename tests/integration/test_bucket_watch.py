@@ -1,0 +1,71 @@
+"""The watcher with real inotify, in-process: a real kernel queue overflow, and new folders."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+from lambdad.buckets.sync import BucketSync
+from lambdad.buckets.watch import BucketWatcher
+from lambdad.manifest.model import Bucket, Function, Manifest, S3Trigger
+from lambdad.store import Store
+from tests.helpers import FakeClock, wait_for
+
+
+def make(tmp_path: Path) -> tuple[BucketWatcher, Store, Path, list[str]]:
+    root = tmp_path / "bucket"
+    root.mkdir()
+    trigger = S3Trigger("b", ("s3:ObjectCreated:*", "s3:ObjectRemoved:*"), id="all")
+    manifest = Manifest(tmp_path / "lambdad.yaml", functions={"f": Function("f", "a.h", tmp_path, "python3",
+                        events=(trigger,))}, buckets={"b": Bucket("b", root)})
+    store = Store.in_state_folder(tmp_path / "state")
+    warnings: list[str] = []
+    sync = BucketSync(manifest.buckets["b"], manifest, store, FakeClock(), warn=warnings.append)
+    return BucketWatcher([sync], warn=warnings.append), store, root, warnings
+
+
+def announced(store: Store) -> Counter:
+    with store.reading() as tx:
+        rows = tx.execute("SELECT payload FROM events").fetchall()
+    return Counter(
+        (json.loads(p)["Records"][0]["eventName"], json.loads(p)["Records"][0]["s3"]["object"]["key"]) for (p,) in rows
+    )
+
+
+def test_a_kernel_queue_overflow_is_answered_by_a_rescan_and_nothing_is_missed_or_doubled(tmp_path: Path):
+    watcher, store, root, warnings = make(tmp_path)
+    watcher.start()
+    try:
+        watch = watcher._watches[str(root)]
+        total = 12_000  # two events each (create, close): well past the kernel's 16,384-event queue
+        with watch._lock:  # stall the inotify reader inside our callback; the kernel queue fills up
+            for i in range(total):
+                (root / f"f{i:05d}.txt").write_text("x")
+        wait_for(lambda: any("dropped file events" in w for w in warnings), timeout=30, what="the overflow")
+        wait_for(lambda: sum(announced(store).values()) >= total, timeout=60, what="every file announced")
+        assert watcher.wait_idle(30)
+        counts = announced(store)
+        assert len(counts) == total and set(counts.values()) == {1}  # each file once, none twice
+    finally:
+        watcher.stop()
+        store.close()
+
+
+def test_files_written_fast_into_new_folders_are_all_seen(tmp_path: Path):
+    watcher, store, root, _ = make(tmp_path)
+    watcher.start()
+    try:
+        expected = set()
+        for d in range(20):
+            folder = root / f"d{d}" / "inner"
+            folder.mkdir(parents=True)
+            for f in range(5):
+                (folder / f"{f}.txt").write_text("x")
+                expected.add(("ObjectCreated:Put", f"d{d}/inner/{f}.txt"))
+        wait_for(lambda: set(announced(store)) >= expected, timeout=30, what="every file in the new folders")
+        assert watcher.wait_idle(10)
+        assert set(announced(store).values()) == {1}
+    finally:
+        watcher.stop()
+        store.close()
