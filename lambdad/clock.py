@@ -34,4 +34,6 @@ def utc(ts: float) -> datetime:
 
 def iso_millis(ts: float) -> str:
     """`2019-11-14T18:16:05.568Z`, the timestamp form of AWS event payloads."""
-    return utc(ts).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(ts * 1000) % 1000:03d}Z"
+    t = time.gmtime(ts)
+    return f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}." \
+           f"{int(ts * 1000) % 1000:03d}Z"

@@ -111,11 +111,11 @@ class Daemon:
             waiting = sum(c.queued + c.retrying + c.in_flight for c in events.counts(tx).values())
         self.dispatcher = Dispatcher(self.store, self.functions, self.clock, on_warning=self._warn)
         syncs = [
-            BucketSync(b, self.manifest, self.store, self.clock, wake=self.dispatcher.wake, warn=self._warn)
+            BucketSync(b, self.manifest, self.store, self.clock, warn=self._warn)
             for b in self.manifest.buckets.values()
             if bucket_root(b)
         ]
-        self.buckets = BucketWatcher(syncs, warn=self._warn)
+        self.buckets = BucketWatcher(syncs, warn=self._warn, on_commit=self.dispatcher.poke)
         self.state.write_info(
             {
                 "pid": os.getpid(),

@@ -34,6 +34,7 @@ from lambdad.manifest.model import Function, Manifest, Target, TargetKind
 from lambdad.retry import RetryAt, after_function_error, after_throttle, on_claim
 from lambdad.runtime.functions import Functions, ShuttingDown, check_payload
 from lambdad.runtime.invocation import InvokeResult, Outcome, new_request_id
+from lambdad.runtime.pool import Limiter
 from lambdad.store import Store, deadletters, events, outbox, queues
 from lambdad.store.deadletters import DeadLetter
 from lambdad.store.events import QueuedEvent
@@ -48,6 +49,8 @@ MAX_HOPS = 16
 LEASE_MARGIN_S = 60.0
 #: Longest sleep between rounds: events written by another process (the CLI) are noticed this fast.
 POLL_S = 0.25
+#: At most this many events are claimed for one concurrency limit in one round.
+CLAIM_BATCH = 256
 #: A folder that cannot be written is retried after 1 s, 2 s, 4 s ... at most this long apart.
 MAX_DELIVERY_WAIT_S = 300.0
 
@@ -90,15 +93,32 @@ class Dispatcher:
         self._lock = threading.Lock()
         self._claiming = True
         self._abandon = False
+        self._step_lock = threading.Lock()  #: one round at a time, whoever runs it
         capacity = self.manifest.concurrency  # reservations are part of it
         self._executor = executor or ThreadPoolExecutor(max_workers=max(1, capacity), thread_name_prefix="async")
         self._thread: threading.Thread | None = None
+        groups: dict[int, tuple[list[str], Limiter]] = {}
+        for name in self.manifest.functions:
+            limiter = functions.pool(name).limiter
+            groups.setdefault(id(limiter), ([], limiter))[0].append(name)
+        self._groups = [(tuple(names), limiter) for names, limiter in groups.values()]
 
     # -- accepting ------------------------------------------------------------------------------------
 
     def wake(self) -> None:
         """Events were queued by someone else (a bucket, a schedule): look now."""
         self._wake.set()
+
+    def poke(self) -> None:
+        """Like `wake`, but start what is due right here, in the caller's thread, when no round is
+        running: a source that just committed events saves a thread hand-off (latency)."""
+        if self._step_lock.acquire(blocking=False):
+            try:
+                self._step(self.clock.time())
+            finally:
+                self._step_lock.release()
+        else:
+            self._wake.set()
 
     def submit(self, function: str, payload: bytes, source: str = "invoke", request_id: str | None = None) -> str:
         request_id = enqueue_event(self.store, self.manifest, function, payload, self.clock.time(), source, request_id)
@@ -130,21 +150,23 @@ class Dispatcher:
 
     def step(self, now: float) -> float:
         """Deliver due files, claim and start due events; return seconds until the next round."""
+        with self._step_lock:
+            return self._step(now)
+
+    def _step(self, now: float) -> float:
         self._deliver_files(now)
         if self._claiming:
             for function, event in self._claim(now):
                 self._start(function, event, now)
         with self.store.reading() as tx:
-            due = [t for t in (events.next_due(tx), outbox.next_due(tx)) if t is not None]
-        return max(0.0, min([POLL_S, *(t - now for t in due)]))
+            next_event, next_file = events.next_due(tx), outbox.next_due(tx)
+        due = [t - now for t in (next_event, next_file) if t is not None and t > now]
+        # Events that are due but found no free slot wait for a settling invocation to wake us.
+        return max(0.0, min([POLL_S, *due]))
 
     def _claim(self, now: float) -> list[tuple[Function, QueuedEvent]]:
-        with self.store.reading() as tx:
-            waiting = events.due_functions(tx, now)
-        if not waiting:
-            return []
         claimed: list[tuple[Function, QueuedEvent]] = []
-        for names, free in self._free_capacity(waiting).items():
+        for names, free in self._free_capacity().items():
             if free <= 0:
                 continue
             with self.store.transaction() as tx:
@@ -155,25 +177,20 @@ class Dispatcher:
             claimed += [(self.manifest.functions[ev.function], ev) for ev in batch]
         return claimed
 
-    def _free_capacity(self, waiting: dict[str, int]) -> dict[tuple[str, ...], int]:
-        """Free slots per concurrency limit (shared by unreserved functions), for functions with due events."""
-        groups: dict[int, list[str]] = {}
-        limiters = {}
-        for name in waiting:
-            if name not in self.manifest.functions:
-                continue  # not in this manifest: the event waits (see README, hot reload)
-            pool = self.functions.pool(name)
-            groups.setdefault(id(pool.limiter), []).append(name)
-            limiters[id(pool.limiter)] = pool.limiter
+    def _free_capacity(self) -> dict[tuple[str, ...], int]:
+        """Free slots per concurrency limit (one shared by the unreserved functions, one per reservation).
+
+        Events of functions that are not in the manifest are never claimed: they wait (see the
+        README on hot reload). A reservation of 0 claims everything due, to fail it at once.
+        """
         free = {}
         with self._lock:
-            for key, names in groups.items():
-                limiter = limiters[key]
-                if limiter.capacity == 0:  # reserved 0: claim to fail them (ZeroReservedConcurrency)
-                    free[tuple(names)] = sum(waiting[n] for n in names)
+            for names, limiter in self._groups:
+                if limiter.capacity == 0:
+                    free[names] = CLAIM_BATCH
                     continue
                 claimed = sum(self._claimed.get(n, 0) for n in names)
-                free[tuple(names)] = limiter.capacity - max(limiter.in_use, claimed)
+                free[names] = min(CLAIM_BATCH, limiter.capacity - max(limiter.in_use, claimed))
         return free
 
     def _lease_s(self, names: tuple[str, ...]) -> float:

@@ -58,7 +58,6 @@ class BucketSync:
         manifest: Manifest,
         store: Store,
         clock: Clock,
-        wake: Callable[[], None] = lambda: None,
         warn: Callable[[str], None] = log.warning,
     ) -> None:
         self.bucket = bucket
@@ -70,7 +69,6 @@ class BucketSync:
         self.subs: list[Subscription] = subscriptions(manifest, bucket.name)
         self.store = store
         self.clock = clock
-        self._wake = wake
         self._warn = warn
         self.announced: list[Announcement] = []  #: the most recent announcements (bounded)
         self._unannounced: dict[str, None] = {}  #: written files that were gone when we looked
@@ -140,10 +138,9 @@ class BucketSync:
             old = objects.get(tx, self.name, key)
             if old is not None and (old.size, old.mtime_ns, old.etag) == (state.size, state.mtime_ns, etag):
                 return  # already announced as it is (a rescan got there first)
-            self._put(tx, key, state, etag, event_name)
+            self._put(tx, key, state, etag, event_name, old)
 
         self.store.write(put)
-        self._wake()
 
     def moved(self, src: str, dst: str) -> None:
         """A file renamed inside the bucket: Delete for the old key, Copy for the new one.
@@ -177,7 +174,6 @@ class BucketSync:
             self._put(tx, dst_key, state, etag, "ObjectCreated:Copy")
 
         self.store.write(rename)
-        self._wake()
 
     def deleted(self, path: str) -> None:
         key = self.key_of(path)
@@ -187,7 +183,6 @@ class BucketSync:
             old = objects.get(tx, self.name, key)
         if old is not None and self._file_state(path) is None:
             self.store.write(lambda tx: self._delete(tx, old))
-            self._wake()
 
     def gone_under(self, folder: str) -> None:
         """A folder left the bucket (deleted, or moved out): every object in it is deleted."""
@@ -198,7 +193,6 @@ class BucketSync:
             gone = [o for o in objects.under(tx, self.name, prefix) if self._file_state(self.path_of(o.key)) is None]
         if gone:
             self.store.write(lambda tx: [self._delete(tx, o) for o in gone])
-            self._wake()
 
     def folder_moved(self, src: str, dst: str) -> None:
         """A folder renamed inside the bucket: each file in it is a rename (Delete + Copy)."""
@@ -217,7 +211,6 @@ class BucketSync:
                 self.written(path)
         if before:
             self.store.write(lambda tx: [self._delete(tx, o) for o in before.values()])
-            self._wake()
 
     # -- scanning -------------------------------------------------------------------------------------
 
@@ -278,7 +271,6 @@ class BucketSync:
                 self.store.write(lambda tx: [objects.remove(tx, self.name, o.key) for o in vanished])
             else:
                 self.store.write(lambda tx: [self._delete(tx, o) for o in vanished])
-        self._wake()
         return later
 
     def _files(self, folder: str) -> Iterator[str]:
@@ -306,8 +298,10 @@ class BucketSync:
 
     # -- announcing (inside a store transaction) ----------------------------------------------------
 
-    def _put(self, tx, key: str, state: FileState, etag: str, event_name: str) -> None:
-        old = objects.get(tx, self.name, key)
+    def _put(
+        self, tx, key: str, state: FileState, etag: str, event_name: str, old: IndexedObject | None = None
+    ) -> None:
+        old = old or objects.get(tx, self.name, key)
         now = self.clock.time()
         version_id = _version_id() if self.bucket.versioning else None
         obj = IndexedObject(key, state.size, state.mtime_ns, etag, version_id,

@@ -179,7 +179,13 @@ class TreeWatch:
 class BucketWatcher:
     """All buckets: one inotify instance, one thread applying hints in order."""
 
-    def __init__(self, syncs: list[BucketSync], warn: Callable[[str], None] = log.warning) -> None:
+    def __init__(
+        self,
+        syncs: list[BucketSync],
+        warn: Callable[[str], None] = log.warning,
+        on_commit: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._on_commit = on_commit  #: called after each batch of changes is committed
         self._syncs = {s.root: s for s in syncs}
         self._store = syncs[0].store if syncs else None
         self._warn = warn
@@ -229,6 +235,7 @@ class BucketWatcher:
                     for item in batch:
                         if item is not None:
                             self._apply(*item)
+                self._on_commit()
             if stop:
                 return
             now = time.monotonic()

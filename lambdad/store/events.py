@@ -73,14 +73,6 @@ def claim(
     return [QueuedEvent.from_row(r) for r in rows]
 
 
-def due_functions(tx: sqlite3.Connection, now: float) -> dict[str, int]:
-    """How many events are due now, per function (to claim only where there is capacity)."""
-    rows = tx.execute(
-        "SELECT function, COUNT(*) FROM events WHERE leased_until IS NULL AND due_at <= ? GROUP BY function", (now,)
-    ).fetchall()
-    return dict(rows)
-
-
 def next_due(tx: sqlite3.Connection) -> float | None:
     row = tx.execute("SELECT MIN(due_at) FROM events WHERE leased_until IS NULL").fetchone()
     return row[0]
