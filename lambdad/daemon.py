@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from lambdad import __version__
 from lambdad.buckets.sync import BucketSync, bucket_root
@@ -24,12 +24,15 @@ from lambdad.clock import SYSTEM_CLOCK, Clock
 from lambdad.dispatcher import Dispatcher
 from lambdad.errors import EXIT_INTERRUPTED, EXIT_OK
 from lambdad.logs import LogBook
-from lambdad.manifest.model import Manifest
+from lambdad.manifest.model import Manifest, ScheduleTrigger
 from lambdad.runtime.functions import Functions
 from lambdad.signals import SignalInbox
 from lambdad.statedir import StateDir
 from lambdad.store import Durability, Store, events
 from lambdad.summary import describe_manifest
+
+if TYPE_CHECKING:
+    from lambdad.schedules.service import Schedules
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +98,7 @@ class Daemon:
         self.store: Store | None = None
         self.dispatcher: Dispatcher | None = None
         self.buckets: BucketWatcher | None = None
+        self.schedules: Schedules | None = None
         self._make_functions = make_functions
 
     # -- lifecycle ------------------------------------------------------------------------------------
@@ -116,6 +120,7 @@ class Daemon:
             if bucket_root(b)
         ]
         self.buckets = BucketWatcher(syncs, warn=self._warn, on_commit=self.dispatcher.poke)
+        self.schedules = self._make_schedules()
         self.state.write_info(
             {
                 "pid": os.getpid(),
@@ -129,9 +134,20 @@ class Daemon:
             self.console.say(f"resuming {waiting} queued async event(s)")
         self.dispatcher.start()
         self.buckets.start()
+        if self.schedules is not None:
+            self.schedules.start()
         elapsed_ms = (time.monotonic() - self._started_at) * 1000
         self.console.say(f"ready in {elapsed_ms:.0f} ms (Ctrl-C to stop)")
         self.status = DaemonState.running
+
+    def _make_schedules(self) -> Schedules | None:
+        """APScheduler is imported only when the manifest has schedules (it costs 85 ms of start-up)."""
+        if not any(isinstance(t, ScheduleTrigger) for fn in self.manifest.functions.values() for t in fn.events):
+            return None
+        from lambdad.schedules.service import Schedules
+
+        assert self.store is not None and self.dispatcher is not None
+        return Schedules(self.manifest, self.store, self.clock, on_commit=self.dispatcher.poke)
 
     def _warn(self, message: str) -> None:
         self.console.say(f"warning: {message}")
@@ -192,6 +208,8 @@ class Daemon:
         if self.functions is not None:
             if force and self.functions.in_flight:
                 self.console.say(f"grace period over: killing {self.functions.in_flight} running invocation(s)")
+            if self.schedules is not None:
+                self.schedules.stop()
             if self.buckets is not None:
                 self.buckets.stop()
             if self.dispatcher is not None:

@@ -46,13 +46,15 @@ def describe_trigger(trigger: Trigger) -> str:
             parts.append(f"suffix {trigger.suffix}")
     elif isinstance(trigger, ScheduleTrigger):
         parts = [f"schedule {trigger.name}", trigger.expression]
+        if trigger.timezone != "UTC":
+            parts.append(trigger.timezone)
         if not trigger.enabled:
             parts.append("(disabled)")
     elif isinstance(trigger, AlbTrigger):
         parts = [f"alb      {trigger.listener}", trigger.path]
         if trigger.methods:
             parts.append(",".join(trigger.methods))
-    active = isinstance(trigger, S3Trigger)
+    active = isinstance(trigger, S3Trigger | ScheduleTrigger)
     return "    " + "  ".join(parts) + ("" if active else f"  {INACTIVE}")
 
 

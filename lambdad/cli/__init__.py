@@ -119,4 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = queue.add_parser("purge", parents=common, help="delete every message of a queue")
     p.add_argument("name", metavar="NAME")
     p.set_defaults(command=inspect.cmd_queue_purge)
+    p = sub.add_parser("schedules", parents=[manifest_opts, state_opts, json_opts],
+                       help="every schedule rule and its next fire times")
+    p.add_argument("--next", type=int, default=5, help="how many fire times (default 5)")
+    p.add_argument("--from", dest="from_time", help="list fire times after this ISO-8601 time instead of now")
+    p.set_defaults(command=inspect.cmd_schedules)
+
+    p = sub.add_parser("fire", parents=common, help="fire a schedule rule now (its event's time is now)")
+    p.add_argument("rule", metavar="RULE")
+    p.set_defaults(command=inspect.cmd_fire)
     return parser

@@ -261,3 +261,80 @@ def cmd_queue_purge(args: argparse.Namespace) -> int:
         store.close()
     print(f"purged {removed} message(s) from {args.name}")
     return EXIT_OK
+
+
+# -- schedules ----------------------------------------------------------------------------------------
+
+
+def _rule_created_at(args: argparse.Namespace, manifest, name: str, default: float) -> float:
+    """When the rule was created as far as a running (or past) daemon knows; rates count from it."""
+    from lambdad.store import rules
+
+    store = open_store(args, manifest)
+    try:
+        with store.reading() as tx:
+            state = rules.get(tx, name)
+    finally:
+        store.close()
+    return state.created_at if state else default
+
+
+def cmd_schedules(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from lambdad.schedules.service import manifest_rules
+
+    manifest = load(args)
+    if args.next < 1:
+        raise UsageError("--next must be at least 1")
+    if args.from_time:
+        try:
+            after = datetime.fromisoformat(args.from_time.replace("Z", "+00:00"))
+        except ValueError:
+            raise UsageError(f"--from: {args.from_time!r} is not an ISO-8601 time (2026-01-31T12:00:00Z)") from None
+        after = after if after.tzinfo else after.replace(tzinfo=UTC)
+    else:
+        after = datetime.now(UTC)
+    listing = []
+    for rule in manifest_rules(manifest):
+        created = datetime.fromtimestamp(_rule_created_at(args, manifest, rule.name, after.timestamp()), UTC)
+        times = rule.schedule.next_times(created, after, args.next) if rule.trigger.enabled else []
+        listing.append({
+            "function": rule.function, "name": rule.name, "expression": rule.schedule.expression,
+            "timezone": rule.schedule.timezone, "enabled": rule.trigger.enabled,
+            "next": [t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") for t in times],
+            "_local": [t.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z") for t in times],
+        })
+    if args.json:
+        print_json([{k: v for k, v in r.items() if not k.startswith("_")} for r in listing])
+        return EXIT_OK
+    if not listing:
+        print("no schedules")
+    for r in listing:
+        zone = f"  ({r['timezone']})" if r["timezone"] != "UTC" else ""
+        state = "" if r["enabled"] else "  disabled"
+        print(f"{r['name']}  {r['expression']}{zone}  -> {r['function']}{state}")
+        for utc_time, local in zip(r["next"], r["_local"], strict=True):
+            print(f"  {utc_time}   {local}")
+    return EXIT_OK
+
+
+def cmd_fire(args: argparse.Namespace) -> int:
+    from lambdad.runtime.invocation import new_request_id
+    from lambdad.schedules.service import manifest_rules, rule_payload
+
+    manifest = load(args)
+    found = {r.name: r for r in manifest_rules(manifest)}
+    rule = found.get(args.rule)
+    if rule is None:
+        raise UsageError(f"schedule {args.rule!r} is not defined (schedules: {', '.join(found) or 'none'})")
+    now = time.time()
+    request_id = new_request_id()
+    store = open_store(args, manifest)
+    try:
+        store.write(lambda tx: events.enqueue(tx, request_id, rule.function, rule_payload(manifest, rule, now), now,
+                                              "schedule"))
+    finally:
+        store.close()
+    print(f"queued {rule.name} for {rule.function}: RequestId {request_id}")
+    return EXIT_OK

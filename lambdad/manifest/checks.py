@@ -237,6 +237,19 @@ def _describe(t: m.S3Trigger) -> str:
     return ", ".join(parts)
 
 
+def check_schedules(man: m.Manifest) -> Iterator[Finding]:
+    """Expressions EventBridge would refuse are refused here, with the reason."""
+    from lambdad.schedules.expressions import describe_problem
+
+    for fn in man.functions.values():
+        for trigger in fn.events:
+            if isinstance(trigger, m.ScheduleTrigger):
+                problem = describe_problem(trigger.expression, trigger.timezone)
+                if problem:
+                    field = "timezone" if problem.startswith("unknown time zone") else "expression"
+                    yield Finding((*trigger.where, field), problem)
+
+
 def check_concurrency(man: m.Manifest) -> Iterator[Finding]:
     """Reserved concurrency comes out of the shared pool (as from AWS's account limit); leave some."""
     reserved = [fn for fn in man.functions.values() if fn.reserved_concurrency]
@@ -258,6 +271,7 @@ CHECKS: tuple[Check, ...] = (
     check_environment,
     check_concurrency,
     check_s3_overlaps,
+    check_schedules,
 )
 
 

@@ -101,6 +101,15 @@ CREATE TABLE IF NOT EXISTS buckets (
     indexed_at REAL NOT NULL
 );
 
+CREATE TABLE IF NOT EXISTS schedules (
+    name       TEXT PRIMARY KEY,
+    function   TEXT NOT NULL,
+    expression TEXT NOT NULL,
+    timezone   TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    last_fire  REAL
+);
+
 CREATE TABLE IF NOT EXISTS stats (
     function  TEXT PRIMARY KEY,
     succeeded INTEGER NOT NULL DEFAULT 0,

@@ -1,0 +1,1 @@
+"""EventBridge schedules: expressions, APScheduler triggers, firing."""

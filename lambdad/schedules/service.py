@@ -1,0 +1,141 @@
+"""Schedule rules as APScheduler jobs. A job only queues an asynchronous event (EventBridge invokes
+Lambda asynchronously), so retries, the dead-letter queue and destinations apply as they do for S3.
+
+A daemon that was stopped (or a laptop that slept) does not fire a burst of missed runs: APScheduler
+coalesces what it missed while running into one run, and at start-up each rule catches up at most
+once, for the latest run it missed within the last day.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from lambdad.clock import Clock
+from lambdad.events.scheduled import scheduled_event
+from lambdad.manifest.model import Manifest, ScheduleTrigger
+from lambdad.runtime.invocation import new_request_id
+from lambdad.schedules.expressions import Schedule, parse_schedule
+from lambdad.store import Store, events, rules
+
+log = logging.getLogger(__name__)
+
+
+class Scheduler(Protocol):
+    """What lambdad needs of APScheduler's BackgroundScheduler (tests pass a recording twin)."""
+
+    def add_job(self, func: Callable[..., Any], trigger: Any, **kwargs: Any) -> Any: ...
+
+    def start(self) -> None: ...
+
+    def shutdown(self, wait: bool = True) -> None: ...
+
+
+@dataclass(frozen=True)
+class Rule:
+    function: str
+    trigger: ScheduleTrigger
+    schedule: Schedule
+
+    @property
+    def name(self) -> str:
+        return self.trigger.name
+
+
+def manifest_rules(manifest: Manifest) -> list[Rule]:
+    return [
+        Rule(fn.name, t, parse_schedule(t.expression, t.timezone))
+        for fn in manifest.functions.values()
+        for t in fn.events
+        if isinstance(t, ScheduleTrigger)
+    ]
+
+
+def rule_payload(manifest: Manifest, rule: Rule, scheduled_at: float) -> bytes:
+    """The rule's constant `input` when it has one (delivered as is), else the Scheduled Event."""
+    if rule.trigger.input is not None:
+        return json.dumps(rule.trigger.input).encode()
+    event = scheduled_event(event_id=new_request_id(), region=manifest.region, account=manifest.account,
+                            rule=rule.name, scheduled_at=scheduled_at)
+    return json.dumps(event).encode()
+
+
+def new_scheduler() -> Scheduler:
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    # Jobs only queue events: never skip a late run (misfire_grace_time None), and run a backlog once.
+    return BackgroundScheduler(
+        timezone=UTC, job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 1}
+    )
+
+
+class Schedules:
+    def __init__(
+        self,
+        manifest: Manifest,
+        store: Store,
+        clock: Clock,
+        on_commit: Callable[[], None] = lambda: None,
+        scheduler: Scheduler | None = None,
+    ) -> None:
+        self.manifest = manifest
+        self.store = store
+        self.clock = clock
+        self._on_commit = on_commit
+        self.rules = {r.name: r for r in manifest_rules(manifest)}
+        self.scheduler = scheduler or new_scheduler()
+        self._created: dict[str, datetime] = {}
+        self._started = False
+
+    def start(self) -> None:
+        now = self.clock.time()
+        for rule in self.rules.values():
+            if not rule.trigger.enabled:
+                continue
+            state = self.store.write(lambda tx, r=rule: rules.ensure(tx, r.name, r.function, r.schedule.expression,
+                                                                      r.schedule.timezone, now))
+            created = datetime.fromtimestamp(state.created_at, UTC)
+            self._created[rule.name] = created
+            if state.last_fire is not None:  # it ran before: did it miss a run while lambdad was down?
+                missed = rule.schedule.latest_at_or_before(created, datetime.fromtimestamp(now, UTC))
+                if missed is not None and missed.timestamp() > state.last_fire:
+                    log.info("schedule %s missed %s while lambdad was down: running it once now", rule.name, missed)
+                    self.fire(rule.name, missed.timestamp())
+            self.scheduler.add_job(
+                self._job, trigger=rule.schedule.trigger(created), id=rule.name, name=rule.name, args=(rule.name,)
+            )
+        self.scheduler.start()
+        self._started = True
+
+    def _job(self, name: str) -> None:
+        """APScheduler calls this when a rule is due: queue the event for the scheduled time."""
+        rule = self.rules[name]
+        now = datetime.fromtimestamp(self.clock.time(), UTC)
+        scheduled = rule.schedule.latest_at_or_before(self._created[name], now) or now
+        self.fire(name, scheduled.timestamp())
+
+    def fire(self, name: str, scheduled_at: float) -> str | None:
+        """Queue the rule's event for `scheduled_at`; None if that run already happened."""
+        rule = self.rules[name]
+        payload = rule_payload(self.manifest, rule, scheduled_at)
+        request_id = new_request_id()
+
+        def queue(tx) -> bool:
+            if not rules.fired(tx, name, scheduled_at):
+                return False
+            events.enqueue(tx, request_id, rule.function, payload, self.clock.time(), "schedule")
+            return True
+
+        if not self.store.write(queue):
+            return None
+        self._on_commit()
+        return request_id
+
+    def stop(self) -> None:
+        if self._started:
+            self._started = False
+            self.scheduler.shutdown(wait=False)

@@ -1,0 +1,144 @@
+"""The schedule service on a fake clock, with a recording twin of APScheduler: what a firing queues,
+catch-up after downtime, rates that survive restarts, disabled rules."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+
+from lambdad.manifest.model import Function, Manifest, ScheduleTrigger
+from lambdad.schedules.service import Schedules
+from lambdad.store import Store
+from tests.helpers import FakeClock
+
+
+class FakeScheduler:
+    def __init__(self) -> None:
+        self.jobs: dict[str, tuple] = {}
+        self.started = False
+
+    def add_job(self, func, trigger, **kwargs):
+        self.jobs[kwargs["id"]] = (func, trigger, kwargs)
+
+    def start(self) -> None:
+        self.started = True
+
+    def shutdown(self, wait: bool = True) -> None:
+        self.started = False
+
+    def run(self, job_id: str) -> None:
+        func, _, kwargs = self.jobs[job_id]
+        func(*kwargs.get("args", ()))
+
+
+T0 = datetime(2024, 1, 1, 9, 59, 30, tzinfo=UTC).timestamp()
+
+
+def manifest(tmp_path: Path, *triggers: ScheduleTrigger) -> Manifest:
+    fn = Function("tick", "a.h", tmp_path, "python3", events=triggers)
+    return Manifest(tmp_path / "lambdad.yaml", region="eu-west-1", account="111122223333", functions={"tick": fn})
+
+
+class World:
+    def __init__(self, tmp_path: Path, *triggers: ScheduleTrigger, store: Store | None = None,
+                 clock: FakeClock | None = None) -> None:
+        self.clock = clock or FakeClock(start=T0)
+        self.store = store or Store(":memory:")
+        self.scheduler = FakeScheduler()
+        self.pokes = 0
+        self.service = Schedules(manifest(tmp_path, *triggers), self.store, self.clock, self.poke, self.scheduler)
+
+    def poke(self) -> None:
+        self.pokes += 1
+
+    def queued(self) -> list[dict]:
+        with self.store.reading() as tx:
+            rows = tx.execute("SELECT function, payload, source FROM events ORDER BY id").fetchall()
+        assert {(f, s) for f, _, s in rows} <= {("tick", "schedule")}
+        return [json.loads(p) for _, p, _ in rows]
+
+
+HOURLY = ScheduleTrigger("hourly", "cron(0 * * * ? *)")
+
+
+def test_a_due_rule_queues_the_scheduled_event_for_its_scheduled_minute(tmp_path: Path):
+    w = World(tmp_path, HOURLY)
+    w.service.start()
+    assert w.scheduler.started and set(w.scheduler.jobs) == {"hourly"}
+    _, trigger, kwargs = w.scheduler.jobs["hourly"]
+    assert kwargs["name"] == "hourly"
+    assert trigger.get_next_fire_time(None, datetime.fromtimestamp(T0, UTC)) == datetime(2024, 1, 1, 10, tzinfo=UTC)
+    w.clock.advance(30.0123)  # APScheduler calls the job a little after 10:00:00
+    w.scheduler.run("hourly")
+    (event,) = w.queued()
+    EventBridgeModel(**event)
+    assert event["time"] == "2024-01-01T10:00:00Z"  # the scheduled time, not the moment of the call
+    assert event["resources"] == ["arn:aws:events:eu-west-1:111122223333:rule/hourly"]
+    assert (event["account"], event["region"], event["detail-type"], event["source"], event["detail"]) == (
+        "111122223333", "eu-west-1", "Scheduled Event", "aws.events", {})
+    assert w.pokes == 1
+    w.scheduler.run("hourly")  # called twice for the same run: queued once
+    assert len(w.queued()) == 1
+
+
+def test_input_is_delivered_as_is(tmp_path: Path):
+    w = World(tmp_path, ScheduleTrigger("sweep", "rate(5 minutes)", input={"mode": "sweep", "n": [1, 2]}))
+    w.service.start()
+    w.clock.advance(300)
+    w.scheduler.run("sweep")
+    assert w.queued() == [{"mode": "sweep", "n": [1, 2]}]
+
+
+def test_disabled_rules_are_defined_but_silent(tmp_path: Path):
+    w = World(tmp_path, HOURLY, ScheduleTrigger("off", "rate(1 minute)", enabled=False))
+    w.service.start()
+    assert set(w.scheduler.jobs) == {"hourly"}
+
+
+def test_downtime_is_caught_up_once_not_in_a_burst(tmp_path: Path):
+    store = Store.in_state_folder(tmp_path / "state")
+    clock = FakeClock(start=T0)
+    first = World(tmp_path, HOURLY, store=store, clock=clock)
+    first.service.start()
+    clock.advance(30)
+    first.scheduler.run("hourly")  # 10:00 ran
+    first.service.stop()
+    clock.advance(5 * 3600)  # down from 10:00 until 15:00:00; 11:00 ... 15:00 were missed
+    second = World(tmp_path, HOURLY, store=store, clock=clock)
+    second.service.start()
+    times = [e["time"] for e in second.queued()]
+    assert times == ["2024-01-01T10:00:00Z", "2024-01-01T15:00:00Z"]  # one catch-up: the latest missed run
+    second.scheduler.run("hourly")  # APScheduler's own late call for the same run changes nothing
+    assert len(second.queued()) == 2
+    store.close()
+
+
+def test_a_rate_keeps_counting_from_the_rules_creation_across_restarts(tmp_path: Path):
+    store = Store.in_state_folder(tmp_path / "state")
+    clock = FakeClock(start=T0)
+    rule = ScheduleTrigger("every5", "rate(5 minutes)")
+    World(tmp_path, rule, store=store, clock=clock).service.start()
+    clock.advance(7 * 60)
+    again = World(tmp_path, rule, store=store, clock=clock)
+    again.service.start()
+    _, trigger, _ = again.scheduler.jobs["every5"]
+    now = datetime.fromtimestamp(clock.time(), UTC)
+    assert trigger.get_next_fire_time(None, now) == datetime.fromtimestamp(T0 + 10 * 60, UTC)  # not now + 5 min
+    changed = World(tmp_path, ScheduleTrigger("every5", "rate(10 minutes)"), store=store, clock=clock)
+    changed.service.start()  # a changed rule starts over, as a recreated EventBridge rule does
+    _, trigger, _ = changed.scheduler.jobs["every5"]
+    assert trigger.get_next_fire_time(None, now) == datetime.fromtimestamp(clock.time() + 600, UTC)
+    store.close()
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Asia/Kolkata"])
+def test_time_zones_are_the_rules_not_the_hosts(tmp_path: Path, zone: str):
+    w = World(tmp_path, ScheduleTrigger("nine", "cron(0 9 ? * MON-FRI *)", timezone=zone))
+    w.service.start()
+    _, trigger, _ = w.scheduler.jobs["nine"]
+    nxt = trigger.get_next_fire_time(None, datetime.fromtimestamp(T0, UTC))
+    assert (nxt.hour, nxt.minute, str(nxt.tzinfo)) == (9, 0, zone)
