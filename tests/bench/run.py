@@ -8,10 +8,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.bench import bench_async, bench_runtime, bench_startup
+from tests.bench import bench_async, bench_buckets, bench_runtime, bench_schedules, bench_startup
 
 if __name__ == "__main__":
     reps = int(os.environ.get("BENCH_REPS", "5"))
     bench_runtime.main(reps)
     bench_startup.main(reps)
     bench_async.main(reps)
+    bench_buckets.main(max(1, reps // 2))
+    bench_schedules.main(1)
