@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from lambdad import __version__
@@ -22,9 +23,12 @@ from lambdad.buckets.sync import BucketSync, bucket_root
 from lambdad.buckets.watch import BucketWatcher
 from lambdad.clock import SYSTEM_CLOCK, Clock
 from lambdad.dispatcher import Dispatcher
-from lambdad.errors import EXIT_INTERRUPTED, EXIT_OK
+from lambdad.errors import EXIT_INTERRUPTED, EXIT_OK, ManifestError
 from lambdad.logs import LogBook
-from lambdad.manifest.model import Manifest, ScheduleTrigger
+from lambdad.manifest import load_manifest
+from lambdad.manifest.diff import ManifestDiff, manifest_diff, pin_restart_only
+from lambdad.manifest.model import Manifest, ScheduleTrigger, TargetKind
+from lambdad.reload import ReloadWatch
 from lambdad.runtime.functions import Functions
 from lambdad.signals import SignalInbox
 from lambdad.statedir import StateDir
@@ -99,6 +103,10 @@ class Daemon:
         self.dispatcher: Dispatcher | None = None
         self.buckets: BucketWatcher | None = None
         self.schedules: Schedules | None = None
+        self.reload_watch: ReloadWatch | None = None
+        #: While the manifest on disk is invalid: its problems (the previous configuration runs on).
+        self.config_errors: list[str] = []
+        self._wake: Callable[[], None] = lambda: None  #: ends the loop's wait (set by `run`)
         self._make_functions = make_functions
 
     # -- lifecycle ------------------------------------------------------------------------------------
@@ -119,16 +127,10 @@ class Daemon:
             for b in self.manifest.buckets.values()
             if bucket_root(b)
         ]
-        self.buckets = BucketWatcher(syncs, warn=self._warn, on_commit=self.dispatcher.poke)
+        self.buckets = BucketWatcher(syncs, self.store, warn=self._warn, on_commit=self.dispatcher.poke)
         self.schedules = self._make_schedules()
-        self.state.write_info(
-            {
-                "pid": os.getpid(),
-                "version": __version__,
-                "manifest": str(self.manifest.file),
-                "started": self.clock.time(),
-            }
-        )
+        self._started_wall = self.clock.time()
+        self._write_info()
         self.console.say(describe_manifest(self.manifest, self.state.path))
         if waiting:
             self.console.say(f"resuming {waiting} queued async event(s)")
@@ -136,6 +138,8 @@ class Daemon:
         self.buckets.start()
         if self.schedules is not None:
             self.schedules.start()
+        self.reload_watch = ReloadWatch(self.manifest.file, wake=lambda: self._wake(), monotonic=self.clock.monotonic)
+        self.reload_watch.start(*self._code_folders())
         elapsed_ms = (time.monotonic() - self._started_at) * 1000
         self.console.say(f"ready in {elapsed_ms:.0f} ms (Ctrl-C to stop)")
         self.status = DaemonState.running
@@ -149,6 +153,29 @@ class Daemon:
         assert self.store is not None and self.dispatcher is not None
         return Schedules(self.manifest, self.store, self.clock, on_commit=self.dispatcher.poke)
 
+    def _code_folders(self) -> tuple[list[Path], list[Path]]:
+        """The functions' code folders, and what lambdad itself writes that may sit inside one of
+        them (the state folder, buckets, folder targets): changes there are not code changes."""
+        m = self.manifest
+        written = [self.state.path, *(b.path for b in m.buckets.values())]
+        for fn in m.functions.values():
+            cfg = fn.async_config
+            written += [Path(t.name) for t in (cfg.dead_letter, cfg.on_success, cfg.on_failure)
+                        if t is not None and t.kind is TargetKind.folder]
+        return [fn.code for fn in m.functions.values()], written
+
+    def _write_info(self) -> None:
+        info: dict[str, object] = {
+            "pid": os.getpid(),
+            "version": __version__,
+            "manifest": str(self.manifest.file),
+            "started": self._started_wall,
+            "config": "stale" if self.config_errors else "current",
+        }
+        if self.config_errors:
+            info["config_errors"] = self.config_errors
+        self.state.write_info(info)
+
     def _warn(self, message: str) -> None:
         self.console.say(f"warning: {message}")
 
@@ -160,6 +187,7 @@ class Daemon:
     def run(self) -> int:
         """Start, serve until stopped, and return the exit code."""
         with SignalInbox() as inbox:
+            self._wake = inbox.wake
             self.start()
             try:
                 while self.status is not DaemonState.stopped:
@@ -178,13 +206,87 @@ class Daemon:
             if self.functions.in_flight == 0 or now >= self._stop_deadline:
                 self._finish(force=self.functions.in_flight > 0)
             return STOP_POLL_S
-        return self.functions.step(now)
+        wait = self.functions.step(now)
+        if self.reload_watch is not None:
+            manifest_saved, code_changed = self.reload_watch.due(now)
+            if manifest_saved:
+                self.reload("saved")
+            if code_changed:
+                self.recycle_code(code_changed)
+            check = self.reload_watch.next_check(now)
+            if check is not None:
+                wait = min(wait, check)
+        return wait
+
+    # -- hot reload -----------------------------------------------------------------------------------
+
+    def reload(self, why: str) -> ManifestDiff | None:
+        """Load the manifest again and apply only what changed; an invalid one changes nothing."""
+        started = time.monotonic()
+        file = self.manifest.file
+        try:
+            new = load_manifest(file)
+        except ManifestError as e:
+            self.config_errors = e.problems
+            self._write_info()
+            self.console.say(f"reload ({why}): {len(e.problems)} problem(s); the previous configuration "
+                             "keeps running until the manifest is fixed:")
+            for line in e.problems:
+                self.console.say(line)
+            return None
+        new, restart_only = pin_restart_only(self.manifest, new)
+        diff = manifest_diff(self.manifest, new)
+        self._apply(new, diff)
+        if self.config_errors:
+            self.config_errors = []
+            self._write_info()
+        elapsed_ms = (time.monotonic() - started) * 1000
+        self.console.say(f"reload ({why}): {diff.summary()} in {elapsed_ms:.0f} ms")
+        if restart_only:
+            self._warn(f"{', '.join(restart_only)} changed: takes effect when lambdad is restarted")
+        return diff
+
+    def _apply(self, new: Manifest, diff: ManifestDiff) -> None:
+        """Each part gets only its own changes; unchanged triggers are not touched."""
+        assert self.functions and self.dispatcher and self.buckets and self.store and self.reload_watch
+        self.functions.apply(new, diff)
+        self.dispatcher.apply(new)
+        rewatched = set(diff.buckets_removed + diff.buckets_changed)
+        for sync in self.buckets.syncs():
+            if sync.name not in rewatched:
+                sync.retarget(new)
+        self.buckets.apply(
+            list(rewatched),
+            [BucketSync(new.buckets[n], new, self.store, self.clock, warn=self._warn)
+             for n in diff.buckets_added + diff.buckets_changed if bucket_root(new.buckets[n])],
+        )
+        self.manifest = new
+        if self.schedules is not None:
+            self.schedules.apply(new, diff.rules_added, diff.rules_removed, diff.rules_changed)
+        elif diff.rules_added:
+            self.schedules = self._make_schedules()
+            if self.schedules is not None:
+                self.schedules.start()
+        self.reload_watch.watch_code(*self._code_folders())
+        self.console.width = max((len(n) for n in new.functions), default=8)
+
+    def recycle_code(self, folders: list[str]) -> None:
+        """Code changed: those functions' next invocations start cold on it; others stay warm."""
+        assert self.functions is not None
+        names = [fn.name for fn in self.manifest.functions.values() if os.path.realpath(fn.code) in folders]
+        if not names:
+            return
+        ended = self.functions.recycle(names)
+        where = ", ".join(os.path.relpath(f) for f in folders)
+        self.console.say(f"code changed in {where}: {', '.join(names)} will start cold on the new code "
+                         f"({ended} warm environment(s) recycled)")
 
     def handle_signal(self, sig: signal.Signals) -> None:
         if self.status is DaemonState.stopped:
             return  # e.g. `timeout` signals both the process and its group: the second one finds us done
         if sig is signal.SIGHUP:
-            self.console.say("SIGHUP: nothing to reload yet")
+            if self.status is DaemonState.running:
+                self.reload("SIGHUP")
             return
         if self.status is DaemonState.stopping:
             self.console.say("forced stop: killing running invocations")
@@ -208,6 +310,8 @@ class Daemon:
         if self.functions is not None:
             if force and self.functions.in_flight:
                 self.console.say(f"grace period over: killing {self.functions.in_flight} running invocation(s)")
+            if self.reload_watch is not None:
+                self.reload_watch.stop()
             if self.schedules is not None:
                 self.schedules.stop()
             if self.buckets is not None:

@@ -30,7 +30,7 @@ from lambdad.events.destinations import (
     object_key,
 )
 from lambdad.logs import LogRecord
-from lambdad.manifest.model import Function, Manifest, Target, TargetKind
+from lambdad.manifest.model import DEFAULT_MAX_EVENT_AGE_S, Function, Manifest, Target, TargetKind
 from lambdad.retry import RetryAt, after_function_error, after_throttle, on_claim
 from lambdad.runtime.functions import Functions, ShuttingDown, check_payload
 from lambdad.runtime.invocation import InvokeResult, Outcome, new_request_id
@@ -49,6 +49,8 @@ MAX_HOPS = 16
 LEASE_MARGIN_S = 60.0
 #: Longest sleep between rounds: events written by another process (the CLI) are noticed this fast.
 POLL_S = 0.25
+#: How often events of functions that left the manifest are checked for their age.
+ORPHAN_SWEEP_S = 60.0
 #: At most this many events are claimed for one concurrency limit in one round.
 CLAIM_BATCH = 256
 #: A folder that cannot be written is retried after 1 s, 2 s, 4 s ... at most this long apart.
@@ -97,11 +99,23 @@ class Dispatcher:
         capacity = self.manifest.concurrency  # reservations are part of it
         self._executor = executor or ThreadPoolExecutor(max_workers=max(1, capacity), thread_name_prefix="async")
         self._thread: threading.Thread | None = None
+        self._groups = self._limit_groups()
+        self._next_orphan_sweep = 0.0
+
+    def _limit_groups(self) -> list[tuple[tuple[str, ...], Limiter]]:
+        """The functions that share each concurrency limit."""
         groups: dict[int, tuple[list[str], Limiter]] = {}
         for name in self.manifest.functions:
-            limiter = functions.pool(name).limiter
+            limiter = self.functions.pool(name).limiter
             groups.setdefault(id(limiter), ([], limiter))[0].append(name)
-        self._groups = [(tuple(names), limiter) for names, limiter in groups.values()]
+        return [(tuple(names), limiter) for names, limiter in groups.values()]
+
+    def apply(self, manifest: Manifest) -> None:
+        """A reload (after `Functions.apply`): the new functions, limits and async settings."""
+        with self._lock:
+            self.manifest = manifest
+            self._groups = self._limit_groups()
+        self._wake.set()
 
     # -- accepting ------------------------------------------------------------------------------------
 
@@ -155,6 +169,9 @@ class Dispatcher:
 
     def _step(self, now: float) -> float:
         self._deliver_files(now)
+        if now >= self._next_orphan_sweep:
+            self._expire_orphans(now)
+            self._next_orphan_sweep = now + ORPHAN_SWEEP_S
         if self._claiming:
             for function, event in self._claim(now):
                 self._start(function, event, now)
@@ -166,18 +183,21 @@ class Dispatcher:
 
     def _claim(self, now: float) -> list[tuple[Function, QueuedEvent]]:
         claimed: list[tuple[Function, QueuedEvent]] = []
-        for names, free in self._free_capacity().items():
+        with self._lock:  # one configuration for the whole round, whatever a reload does meanwhile
+            manifest, groups = self.manifest, self._groups
+        for names, free in self._free_capacity(groups).items():
             if free <= 0:
                 continue
+            lease_s = max(manifest.functions[n].timeout_s for n in names) + LEASE_MARGIN_S
             with self.store.transaction() as tx:
-                batch = events.claim(tx, names, now, self._lease_s(names), free)
+                batch = events.claim(tx, names, now, lease_s, free)
             with self._lock:
                 for ev in batch:
                     self._claimed[ev.function] = self._claimed.get(ev.function, 0) + 1
-            claimed += [(self.manifest.functions[ev.function], ev) for ev in batch]
+            claimed += [(manifest.functions[ev.function], ev) for ev in batch]
         return claimed
 
-    def _free_capacity(self) -> dict[tuple[str, ...], int]:
+    def _free_capacity(self, groups: list[tuple[tuple[str, ...], Limiter]]) -> dict[tuple[str, ...], int]:
         """Free slots per concurrency limit (one shared by the unreserved functions, one per reservation).
 
         Events of functions that are not in the manifest are never claimed: they wait (see the
@@ -185,16 +205,13 @@ class Dispatcher:
         """
         free = {}
         with self._lock:
-            for names, limiter in self._groups:
+            for names, limiter in groups:
                 if limiter.capacity == 0:
                     free[names] = CLAIM_BATCH
                     continue
                 claimed = sum(self._claimed.get(n, 0) for n in names)
                 free[names] = min(CLAIM_BATCH, limiter.capacity - max(limiter.in_use, claimed))
         return free
-
-    def _lease_s(self, names: tuple[str, ...]) -> float:
-        return max(self.manifest.functions[n].timeout_s for n in names) + LEASE_MARGIN_S
 
     def _start(self, fn: Function, ev: QueuedEvent, now: float) -> None:
         final = on_claim(fn.async_config, fn.reserved_concurrency, ev.enqueued_at, now)
@@ -331,6 +348,17 @@ class Dispatcher:
     def _note(self, fn: Function, ev: QueuedEvent, message: str, now: float) -> None:
         """A line in the function's log about the async event's fate (AWS shows this only in metrics)."""
         self.functions.logbook.function(fn.name).write([LogRecord(now, ev.request_id, f"[lambdad] async {message}")])
+
+    def _expire_orphans(self, now: float) -> None:
+        """Events of a function no longer in the manifest wait (it may come back) until Lambda's
+        longest event age has passed; then they become dead letters (EventAgeExceeded)."""
+        with self.store.transaction() as tx:
+            for ev in events.orphans(tx, list(self.manifest.functions), now - DEFAULT_MAX_EVENT_AGE_S):
+                events.delete(tx, ev.id)
+                deadletters.add(tx, DeadLetter(0, ev.request_id, ev.function, ev.payload,
+                                               Condition.event_age_exceeded.value, ev.invocations, ev.last_error,
+                                               "the function was removed from the manifest", ev.last_response, "",
+                                               None, ev.enqueued_at, now))
 
     # -- files ----------------------------------------------------------------------------------------
 

@@ -54,6 +54,11 @@ class SignalInbox:
         except BlockingIOError:
             pass
 
+    def wake(self) -> None:
+        """From another thread: end the current `wait` now (something needs the loop's attention)."""
+        with contextlib.suppress(OSError):  # a full pipe already wakes it; a closed one has no loop
+            os.write(self._w, b"\0")
+
     def take(self) -> list[signal.Signals]:
         received, self._received = self._received, []
         return received

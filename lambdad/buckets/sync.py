@@ -75,6 +75,11 @@ class BucketSync:
         #: When the watcher began (file-system clock): the quiet first scan leaves newer files to their events.
         self.watching_since_ns = 0
 
+    def retarget(self, manifest: Manifest) -> None:
+        """A reload changed which functions this bucket notifies: the watch goes on untouched."""
+        self.region = manifest.region
+        self.subs = subscriptions(manifest, self.name)
+
     # -- paths --------------------------------------------------------------------------------------
 
     def key_of(self, path: str) -> str | None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from watchdog.observers.inotify_c import InotifyConstants, InotifyEvent, InotifyFD, Mask, WatchDescriptor
 
 from lambdad.buckets.sync import RECENT_S, BucketSync
+from lambdad.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +56,13 @@ class Hint:
 class TreeWatch:
     """Recursive watches below one bucket folder; implements watchdog's WatchCallback protocol."""
 
-    def __init__(self, fd: InotifyFD, root: str, emit: Callable[[Hint], None]) -> None:
+    def __init__(
+        self, fd: InotifyFD, root: str, emit: Callable[[Hint], None], skip: Callable[[str], bool] = lambda p: False
+    ) -> None:
         self.root = root
         self._fd = fd
         self._emit = emit
+        self._skip = skip  #: folders not to watch (a code folder's __pycache__, .venv, ...)
         self._id = id(self)
         self._lock = threading.Lock()
         self._path_of: dict[WatchDescriptor, str] = {}
@@ -84,6 +88,8 @@ class TreeWatch:
         pending = [top]
         while pending:
             folder = pending.pop()
+            if folder != top and self._skip(folder):
+                continue
             if folder not in watched:
                 try:
                     wd = self._fd.add_callback(os.fsencode(folder), MASK, self, self._id)
@@ -127,6 +133,8 @@ class TreeWatch:
             else:
                 self._emit(Hint("moved", path, src[0]))
         elif mask & InotifyConstants.IN_CREATE and is_dir:
+            if self._skip(path):
+                return
             # Files may land in it before its watch exists: look once the watch is in place.
             self._watch_tree(path)
             self._emit(Hint("scan", path))
@@ -182,12 +190,13 @@ class BucketWatcher:
     def __init__(
         self,
         syncs: list[BucketSync],
+        store: Store,
         warn: Callable[[str], None] = log.warning,
         on_commit: Callable[[], None] = lambda: None,
     ) -> None:
         self._on_commit = on_commit  #: called after each batch of changes is committed
         self._syncs = {s.root: s for s in syncs}
-        self._store = syncs[0].store if syncs else None
+        self._store = store
         self._warn = warn
         self._queue: queue.SimpleQueue[tuple[BucketSync, Hint] | None] = queue.SimpleQueue()
         self._fd: InotifyFD | None = None
@@ -200,18 +209,40 @@ class BucketWatcher:
         """Watch every bucket, then compare each with its index (the watch first: nothing slips between)."""
         self._fd = InotifyFD()
         self._fd.start()
-        for root, sync in self._syncs.items():
-            watch = TreeWatch(self._fd, root, lambda hint, s=sync: self._queue.put((s, hint)))
-            sync.watching_since_ns = time.time_ns()
-            watch.start()
-            self._watches[root] = watch
-            if reconcile:
-                self._queue.put((sync, Hint("startup", root)))
+        for sync in list(self._syncs.values()):
+            self._watch(sync, reconcile)
         self._thread = threading.Thread(target=self._run, name="buckets", daemon=True)
         self._thread.start()
 
+    def apply(self, gone: list[str], new: list[BucketSync]) -> None:
+        """A reload: `gone` buckets (by name) stop being watched, `new` ones are watched and then
+        compared with their index. The other buckets' watches never stop, so a file dropped into
+        one of them during a reload is seen as at any other time."""
+        for name in gone:
+            for root, sync in list(self._syncs.items()):
+                if sync.name == name:
+                    del self._syncs[root]
+                    watch = self._watches.pop(root, None)
+                    if watch is not None:
+                        watch.stop()
+        for sync in new:
+            self._watch(sync, reconcile=True)
+
+    def syncs(self) -> list[BucketSync]:
+        return list(self._syncs.values())
+
+    def _watch(self, sync: BucketSync, reconcile: bool) -> None:
+        assert self._fd is not None
+        self._syncs[sync.root] = sync
+        watch = TreeWatch(self._fd, sync.root, lambda hint, s=sync: self._queue.put((s, hint)))
+        sync.watching_since_ns = time.time_ns()
+        watch.start()
+        self._watches[sync.root] = watch
+        if reconcile:
+            self._queue.put((sync, Hint("startup", sync.root)))
+
     def stop(self) -> None:
-        for watch in self._watches.values():
+        for watch in list(self._watches.values()):
             watch.stop()
         self._queue.put(None)
         if self._thread is not None:
@@ -230,27 +261,28 @@ class BucketWatcher:
             while batch and batch[-1] is not None and len(batch) < BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             stop = None in batch
-            if batch and self._store is not None:
+            if batch:
                 with self._store.batch():  # a burst of files: one commit, not one per file
                     for item in batch:
-                        if item is not None:
+                        if item is not None and self._syncs.get(item[0].root) is item[0]:  # not removed
                             self._apply(*item)
                 self._on_commit()
             if stop:
                 return
             now = time.monotonic()
-            for watch in self._watches.values():
+            watches = list(self._watches.values())  # a reload may change the dict meanwhile
+            for watch in watches:
                 if watch.has_pending_moves:
                     watch.expire_moves(now)
             self._recheck(now)
-            if self._queue.empty() and not self._later and not any(w.has_pending_moves for w in self._watches.values()):
+            if self._queue.empty() and not self._later and not any(w.has_pending_moves for w in watches):
                 self.idle.set()
             else:
                 self.idle.clear()
 
     def _next_timeout(self) -> float | None:
         waits = []
-        if any(w.has_pending_moves for w in self._watches.values()):
+        if any(w.has_pending_moves for w in list(self._watches.values())):
             waits.append(0.01)
         if self._later:
             waits.append(max(0.0, min(t for t, _, _ in self._later) - time.monotonic()))

@@ -8,16 +8,21 @@ import argparse
 import base64
 import json
 import time
+from pathlib import Path
 from typing import Any
 
-from lambdad.cli.common import load, open_store, print_json, print_table, state_dir
+from lambdad.cli.common import STATE_DIR_NAME, load, open_store, print_json, print_table, state_dir
 from lambdad.clock import iso_millis
-from lambdad.errors import EXIT_OK, FunctionNotFound, UsageError
+from lambdad.errors import EXIT_OK, FunctionNotFound, ManifestError, UsageError
+from lambdad.statedir import StateDir
 from lambdad.store import deadletters, events, queues
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    manifest = load(args)
+    try:
+        manifest = load(args)
+    except ManifestError:
+        return _status_of_invalid_manifest(args)
     state = state_dir(args, manifest)
     daemon = state.running_daemon()
     store = open_store(args, manifest)
@@ -43,8 +48,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print_json(report)
         return EXIT_OK
-    info = report["daemon"]
-    print(f"daemon: running, pid {info['pid']}" if info["running"] else "daemon: not running")
+    _print_daemon(report["daemon"])
     print()
     print_table(
         ["FUNCTION", "IN FLIGHT", "QUEUED", "RETRYING", "DEAD-LETTERED", "SUCCEEDED", "FAILED"],
@@ -56,6 +60,37 @@ def cmd_status(args: argparse.Namespace) -> int:
         print_table(["QUEUE", "VISIBLE", "IN FLIGHT", "DELAYED"],
                     [[q, d["visible"], d["in_flight"], d["delayed"]] for q, d in queue_rows.items()])
     return EXIT_OK
+
+
+def _status_of_invalid_manifest(args: argparse.Namespace) -> int:
+    """The manifest on disk is invalid: say what the daemon runs (if one runs) and what is wrong."""
+    from lambdad.manifest import find_manifest, load_manifest
+
+    path = find_manifest(args.file)
+    state = StateDir(Path(args.state_dir).absolute() if args.state_dir else path.parent.absolute() / STATE_DIR_NAME)
+    info = _daemon_info(state.running_daemon())
+    if not info["running"]:
+        load_manifest(path)  # raises: every problem, one per line, and exit code 2, as any command
+    if args.json:
+        print_json({"daemon": info})
+    else:
+        _print_daemon(info)  # the daemon's own account of the problems of the last save
+    return EXIT_OK
+
+
+def _print_daemon(info: dict[str, Any]) -> None:
+    if not info["running"]:
+        print("daemon: not running")
+        return
+    print(f"daemon: running, pid {info['pid']}")
+    if info.get("config") == "stale":
+        errors = info.get("config_errors", [])
+        print(f"configuration: stale: the last save of the manifest has {len(errors)} problem(s); "
+              "the previous configuration keeps running until it is fixed")
+        for line in errors:
+            print(f"  {line}")
+    else:
+        print("configuration: current")
 
 
 def _daemon_info(info: dict[str, Any] | None) -> dict[str, Any]:

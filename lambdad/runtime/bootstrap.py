@@ -261,12 +261,22 @@ def _load_handler(name: str):
     except ValueError as e:
         raise Fault("Runtime.MalformedHandlerName", "Bad handler '%s': %s" % (name, e)) from None
     module_name = module_name.replace("/", ".")
+    # No .pyc of the handler's code, as on Lambda (read-only /var/task): a .pyc records its source's
+    # mtime in whole seconds, so a second save within the same second would run the first one's code.
+    sys.dont_write_bytecode = True
     if module_name.split(".")[0] in sys.builtin_module_names:
         raise Fault("Runtime.BuiltInModuleConflict", "Cannot use built-in module %s as a handler module" % module_name)
     try:
         module = importlib.import_module(module_name)
     except ImportError as e:
-        raise Fault("Runtime.ImportModuleError", "Unable to import module '%s': %s" % (module_name, e)) from None
+        # AWS sends no stack trace here; the handler's own lines (which import failed) help more.
+        frames = traceback.extract_tb(sys.exc_info()[2])
+        internal = (__file__, importlib.__file__)
+        trace = traceback.format_list(
+            [f for f in frames if f.filename not in internal and not f.filename.startswith("<frozen")]
+        )
+        message = "Unable to import module '%s': %s" % (module_name, e)
+        raise Fault("Runtime.ImportModuleError", message, trace) from None
     except SyntaxError as e:
         trace = ['  File "%s" Line %s\n    %s' % (e.filename, e.lineno, (e.text or "").strip())]
         message = "Syntax error in module '%s': %s" % (module_name, e)

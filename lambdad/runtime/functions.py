@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from lambdad.clock import SYSTEM_CLOCK, Clock
 from lambdad.errors import FunctionNotFound, InvalidRequestContent, LambdadError, RequestTooLarge
 from lambdad.logs import LogBook
+from lambdad.manifest.diff import ManifestDiff
 from lambdad.manifest.model import Function, Manifest
 from lambdad.runtime.invocation import MAX_SYNC_PAYLOAD_BYTES, InvokeRequest, InvokeResult, new_request_id
 from lambdad.runtime.launcher import LaunchError, Launchers
@@ -67,25 +68,59 @@ class Functions:
         self._clock = clock
         zygote_env = {k: inherited[k] for k in ("PATH", "HOME", "LANG", "LC_ALL") if k in inherited}
         self._launchers = Launchers(zygote_env)
-        # Reservations come out of the shared pool, as they come out of AWS's account limit.
-        reserved = sum(fn.reserved_concurrency or 0 for fn in manifest.functions.values())
-        self._account = Limiter(max(0, manifest.concurrency - reserved), ACCOUNT_LIMIT)
-
-        def spawn_from_zygote(fn: Function) -> Environment:
-            return spawn_worker(self._launchers.get(fn.python), fn, manifest.region, inherited, clock.time())
-
-        self._pools: dict[str, FunctionPool] = {}
-        for fn in manifest.functions.values():
-            limiter = (
-                self._account
-                if fn.reserved_concurrency is None
-                else Limiter(fn.reserved_concurrency, RESERVED_LIMIT)
-            )
-            spawn = spawn_from_zygote if spawn_override is None else spawn_override
-            self._pools[fn.name] = FunctionPool(fn, spawn, logbook.function(fn.name), limiter, clock)
+        self._inherited = inherited
+        self._spawn = spawn_override or self._spawn_from_zygote
+        self._account = Limiter(self._shared_capacity(manifest), ACCOUNT_LIMIT)
+        self._pools: dict[str, FunctionPool] = {fn.name: self._new_pool(fn) for fn in manifest.functions.values()}
+        self._retired: list[FunctionPool] = []
         self._accepting = True
         self._in_flight = 0
         self._idle = threading.Condition(threading.Lock())
+
+    @staticmethod
+    def _shared_capacity(manifest: Manifest) -> int:
+        """Reservations come out of the shared pool, as they come out of AWS's account limit."""
+        reserved = sum(fn.reserved_concurrency or 0 for fn in manifest.functions.values())
+        return max(0, manifest.concurrency - reserved)
+
+    def _spawn_from_zygote(self, fn: Function) -> Environment:
+        zygote = self._launchers.get(fn.python)
+        return spawn_worker(zygote, fn, self.manifest.region, self._inherited, self._clock.time())
+
+    def _new_pool(self, fn: Function, limiter: Limiter | None = None) -> FunctionPool:
+        if limiter is None:
+            limiter = self._account if fn.reserved_concurrency is None else Limiter(fn.reserved_concurrency,
+                                                                                   RESERVED_LIMIT)
+        return FunctionPool(fn, self._spawn, self.logbook.function(fn.name), limiter, self._clock)
+
+    def apply(self, manifest: Manifest, diff: ManifestDiff) -> None:
+        """A reload: new pools for added and changed functions; removed and replaced pools retire once
+        their running invocations finish (they finish on the configuration they started with)."""
+        self.manifest = manifest
+        self._account.capacity = self._shared_capacity(manifest)
+        for name in diff.functions_removed:
+            self._retire(self._pools.pop(name))
+        for name in diff.functions_recycled:
+            old, fn = self._pools[name], manifest.functions[name]
+            same_limit = fn.reserved_concurrency == old.fn.reserved_concurrency
+            self._pools[name] = self._new_pool(fn, old.limiter if same_limit else None)
+            self._retire(old)
+        for name in diff.functions_added:
+            self._pools[name] = self._new_pool(manifest.functions[name])
+        for name in diff.functions_updated:
+            self._pools[name].fn = manifest.functions[name]  # triggers or async settings: workers stay warm
+
+    def _retire(self, pool: FunctionPool) -> None:
+        pool.retire()
+        self._retired = [p for p in self._retired if p.in_flight] + ([pool] if pool.in_flight else [])
+
+    def _all_pools(self) -> list[FunctionPool]:
+        """Current pools and retired ones whose invocations still run (a stop must reach them too)."""
+        return [*self._pools.values(), *self._retired]
+
+    def recycle(self, names: list[str]) -> int:
+        """Their code changed: the next invocation of each is a cold start on the new code."""
+        return sum(self._pools[n].recycle() for n in names if n in self._pools)
 
     def pool(self, name: str) -> FunctionPool:
         try:
@@ -163,7 +198,7 @@ class Functions:
     def kill_running(self) -> None:
         """Force: kill every running environment; their invocations end as Runtime.ExitError."""
         self.stop_accepting()
-        for pool in self._pools.values():
+        for pool in self._all_pools():
             pool.kill_busy()
         self.wait_idle(5.0)
 
@@ -172,7 +207,7 @@ class Functions:
         self.stop_accepting()
         if force:
             self.kill_running()
-        for pool in self._pools.values():
+        for pool in self._all_pools():
             pool.close_idle()
         self._launchers.close()
         self.logbook.close()

@@ -79,7 +79,10 @@ class FunctionPool:
         self._clock = clock
         self._limits = Limits(timeout_s=fn.timeout_s, memory_mb=fn.memory_mb)
         self._idle: list[tuple[Environment, float]] = []  #: (environment, idle since), most recent last
-        self._busy: set[Environment] = set()
+        self._busy: dict[Environment, int] = {}  #: running environment -> generation it was born in
+        self._born: dict[Environment, int] = {}
+        self.generation = 0  #: bumped when the function's code changes
+        self.retired = False
         self._lock = threading.Lock()
         self.cold_starts = 0
 
@@ -91,19 +94,22 @@ class FunctionPool:
             ilog = InvocationLog(self._flog, req.request_id, self._clock)
             env = self._checkout()
             if env is None:
+                generation = self.generation  # code that changes while it starts makes it stale at once
                 try:
                     env = self._spawn(self.fn)
                 except LaunchError as e:
                     return self._launch_failed(req, ilog, e)
                 self.cold_starts += 1
+                with self._lock:
+                    self._born[env] = generation
             with self._lock:
-                self._busy.add(env)
+                self._busy[env] = self._born.get(env, self.generation)
             try:
                 result = env.invoke(req, self._limits, ilog)
             finally:
                 with self._lock:
-                    self._busy.discard(env)
-            self._checkin(env)
+                    born = self._busy.pop(env)
+            self._checkin(env, born)
             return result
         finally:
             self.limiter.release()
@@ -118,10 +124,36 @@ class FunctionPool:
         with self._lock:
             return self._idle.pop()[0] if self._idle else None
 
-    def _checkin(self, env: Environment) -> None:
-        if env.alive:
-            with self._lock:
+    def _checkin(self, env: Environment, born: int) -> None:
+        """Back to the warm set, unless the code changed (or the pool retired) while it ran."""
+        if not env.alive:
+            self._born.pop(env, None)
+            return
+        with self._lock:
+            keep = not self.retired and born == self.generation
+            if keep:
+                self._born[env] = born
                 self._idle.append((env, self._clock.monotonic()))
+            else:
+                self._born.pop(env, None)
+        if not keep:
+            env.close()
+
+    def recycle(self) -> int:
+        """New code: warm environments end now, running ones when their invocation finishes; the next
+        invocation is a cold start. Returns how many environments are affected."""
+        with self._lock:
+            self.generation += 1
+            idle, self._idle = self._idle, []
+            running = len(self._busy)
+        for env, _ in idle:
+            env.close()
+        return len(idle) + running
+
+    def retire(self) -> None:
+        """The function was removed or replaced: running invocations finish here, nothing new starts."""
+        self.retired = True
+        self.recycle()
 
     # -- housekeeping ---------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -33,6 +33,8 @@ class Scheduler(Protocol):
     def start(self) -> None: ...
 
     def shutdown(self, wait: bool = True) -> None: ...
+
+    def remove_job(self, job_id: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -94,28 +96,51 @@ class Schedules:
     def start(self) -> None:
         now = self.clock.time()
         for rule in self.rules.values():
-            if not rule.trigger.enabled:
-                continue
-            state = self.store.write(lambda tx, r=rule: rules.ensure(tx, r.name, r.function, r.schedule.expression,
-                                                                      r.schedule.timezone, now))
-            created = datetime.fromtimestamp(state.created_at, UTC)
-            self._created[rule.name] = created
-            if state.last_fire is not None:  # it ran before: did it miss a run while lambdad was down?
-                missed = rule.schedule.latest_at_or_before(created, datetime.fromtimestamp(now, UTC))
-                if missed is not None and missed.timestamp() > state.last_fire:
-                    log.info("schedule %s missed %s while lambdad was down: running it once now", rule.name, missed)
-                    self.fire(rule.name, missed.timestamp())
-            self.scheduler.add_job(
-                self._job, trigger=rule.schedule.trigger(created), id=rule.name, name=rule.name, args=(rule.name,)
-            )
+            self._add(rule, now)
         self.scheduler.start()
         self._started = True
 
+    def _add(self, rule: Rule, now: float) -> None:
+        """Schedule one rule's job; a rule that ran before and missed a run while lambdad was down
+        (or while it was out of the manifest) runs once now."""
+        if not rule.trigger.enabled:
+            return
+        state = self.store.write(lambda tx: rules.ensure(tx, rule.name, rule.function, rule.schedule.expression,
+                                                          rule.schedule.timezone, now))
+        created = datetime.fromtimestamp(state.created_at, UTC)
+        self._created[rule.name] = created
+        if state.last_fire is not None:
+            missed = rule.schedule.latest_at_or_before(created, datetime.fromtimestamp(now, UTC))
+            if missed is not None and missed.timestamp() > state.last_fire:
+                log.info("schedule %s missed %s while lambdad was down: running it once now", rule.name, missed)
+                self.fire(rule.name, missed.timestamp())
+        self.scheduler.add_job(
+            self._job, trigger=rule.schedule.trigger(created), id=rule.name, name=rule.name, args=(rule.name,)
+        )
+
+    def _remove(self, name: str) -> None:
+        if self._created.pop(name, None) is not None:
+            self.scheduler.remove_job(name)
+
+    def apply(self, manifest: Manifest, added: Iterable[str], removed: Iterable[str], changed: Iterable[str]) -> None:
+        """A reload: only the named rules are touched. An unchanged rule keeps its job, so it neither
+        fires twice nor skips a run; a changed one starts over (a rate counts from the change)."""
+        now = self.clock.time()
+        fresh = {r.name: r for r in manifest_rules(manifest)}
+        for name in [*removed, *changed]:
+            self._remove(name)
+        self.manifest = manifest
+        self.rules = fresh
+        for name in [*changed, *added]:
+            self._add(fresh[name], now)
+
     def _job(self, name: str) -> None:
         """APScheduler calls this when a rule is due: queue the event for the scheduled time."""
-        rule = self.rules[name]
+        rule, created = self.rules.get(name), self._created.get(name)
+        if rule is None or created is None:  # removed by a reload while this run was starting
+            return
         now = datetime.fromtimestamp(self.clock.time(), UTC)
-        scheduled = rule.schedule.latest_at_or_before(self._created[name], now) or now
+        scheduled = rule.schedule.latest_at_or_before(created, now) or now
         self.fire(name, scheduled.timestamp())
 
     def fire(self, name: str, scheduled_at: float) -> str | None:

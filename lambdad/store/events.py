@@ -73,6 +73,16 @@ def claim(
     return [QueuedEvent.from_row(r) for r in rows]
 
 
+def orphans(tx: sqlite3.Connection, known: list[str], enqueued_before: float) -> list[QueuedEvent]:
+    """Waiting events of functions not in `known`, accepted before `enqueued_before`."""
+    marks = ",".join("?" * len(known)) or "''"
+    rows = tx.execute(
+        f"SELECT {_COLUMNS} FROM events WHERE leased_until IS NULL AND function NOT IN ({marks}) AND enqueued_at < ?",
+        (*known, enqueued_before),
+    ).fetchall()
+    return [QueuedEvent.from_row(r) for r in rows]
+
+
 def next_due(tx: sqlite3.Connection) -> float | None:
     row = tx.execute("SELECT MIN(due_at) FROM events WHERE leased_until IS NULL").fetchone()
     return row[0]

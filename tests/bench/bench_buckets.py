@@ -166,7 +166,7 @@ def announce_rate(folder: Path, n: int, mode: str) -> tuple[float, float]:
     manifest = Manifest(folder / "lambdad.yaml", functions={"f": Function("f", "a.h", folder, "python3",
                         events=(trigger,))}, buckets={"b": Bucket("b", bucket)})
     store = Store.in_state_folder(folder / "state")
-    watcher = BucketWatcher([BucketSync(manifest.buckets["b"], manifest, store, SYSTEM_CLOCK)])
+    watcher = BucketWatcher([BucketSync(manifest.buckets["b"], manifest, store, SYSTEM_CLOCK)], store)
     watcher.start()
     try:
         watcher.wait_idle(10)

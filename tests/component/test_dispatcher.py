@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import Executor, Future
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -343,3 +344,39 @@ def test_bad_submissions_are_refused_before_anything_is_queued(make, function, p
     with pytest.raises(error):
         w.dispatcher.submit(function, payload)
     assert w.waiting() == {}
+
+
+def reload_to(w: World, manifest: Manifest) -> None:
+    from lambdad.manifest.diff import manifest_diff
+
+    w.functions.apply(manifest, manifest_diff(w.manifest, manifest))
+    w.dispatcher.apply(manifest)
+    w.manifest = manifest
+
+
+def test_events_of_a_removed_function_wait_and_run_if_it_comes_back(make):
+    w = make()
+    full = w.manifest
+    reload_to(w, replace(full, functions={"audit": full.functions["audit"]}))
+    with w.store.transaction() as tx:  # queued before the reload (or by a CLI that read the old manifest)
+        events.enqueue(tx, "rid-1", "f", b'{"n": 1}', w.clock.time(), "invoke")
+    w.step()
+    w.advance_and_step(3600)
+    assert w.calls == [] and w.waiting()["f"].queued == 1 and w.dead_letters() == []
+    reload_to(w, full)
+    w.step()
+    assert [c[0] for c in w.calls] == ["rid-1"]
+
+
+def test_events_of_a_removed_function_become_dead_letters_after_six_hours(make):
+    w = make()
+    with w.store.transaction() as tx:
+        events.enqueue(tx, "rid-1", "f", b'{"n": 1}', w.clock.time(), "invoke")
+    reload_to(w, replace(w.manifest, functions={"audit": w.manifest.functions["audit"]}))
+    w.advance_and_step(6 * 3600 - 120)
+    assert w.waiting()["f"].queued == 1
+    w.advance_and_step(180)
+    (dead,) = w.dead_letters()
+    assert (dead.request_id, dead.function, dead.condition) == ("rid-1", "f", "EventAgeExceeded")
+    assert dead.error_message == "the function was removed from the manifest"
+    assert "f" not in w.waiting() and w.calls == []

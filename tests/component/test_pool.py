@@ -154,3 +154,54 @@ def test_limiter_counts():
     assert limiter.in_use == 2
     limiter.release()
     assert limiter.try_acquire()
+
+
+def test_recycling_ends_warm_environments_and_running_ones_after_their_invocation(tmp_path, clock):
+    gate = threading.Event()
+    spawner = FakeSpawner(gate=gate)
+    functions = make(tmp_path, spawner, clock, f={}, g={})
+    gate.set()
+    functions.invoke("f", b"{}")
+    functions.invoke("g", b"{}")
+    warm_f, warm_g = spawner.spawned
+    gate.clear()
+    running = threading.Thread(target=functions.invoke, args=("f", b"{}"))
+    running.start()
+    wait_for(lambda: warm_f.entered.is_set() and len(warm_f.invocations) == 2, what="f running")
+    assert functions.recycle(["f"]) == 1  # the running one; it ends when its invocation does
+    assert not warm_f.closed
+    gate.set()
+    running.join(5)
+    assert warm_f.closed and not warm_g.closed
+    functions.invoke("f", b"{}")
+    functions.invoke("g", b"{}")
+    assert len(spawner.spawned) == 3  # f started cold; g stayed warm
+    assert spawner.spawned[2].invocations and len(warm_g.invocations) == 2
+    functions.close()
+
+
+def test_apply_replaces_changed_functions_and_leaves_the_rest_warm(tmp_path, spawner, clock):
+    from dataclasses import replace
+
+    from lambdad.manifest.diff import manifest_diff
+
+    functions = make(tmp_path, spawner, clock, f={}, g={}, gone={})
+    for name in ("f", "g", "gone"):
+        functions.invoke(name, b"{}")
+    old = functions.manifest
+    new = replace(old, functions={
+        "f": replace(old.functions["f"], memory_mb=512),  # runtime setting: new environments
+        "g": old.functions["g"],
+        "added": replace(old.functions["g"], name="added"),
+    })
+    diff = manifest_diff(old, new)
+    assert (diff.functions_recycled, diff.functions_removed, diff.functions_added) == (("f",), ("gone",), ("added",))
+    functions.apply(new, diff)
+    f_env, g_env, gone_env = spawner.spawned
+    assert f_env.closed and gone_env.closed and not g_env.closed
+    with pytest.raises(FunctionNotFound):
+        functions.invoke("gone", b"{}")
+    functions.invoke("g", b"{}")
+    functions.invoke("added", b"{}")
+    assert len(g_env.invocations) == 2 and functions.pool("f").fn.memory_mb == 512
+    functions.close()

@@ -30,6 +30,9 @@ class FakeScheduler:
     def shutdown(self, wait: bool = True) -> None:
         self.started = False
 
+    def remove_job(self, job_id: str) -> None:
+        del self.jobs[job_id]
+
     def run(self, job_id: str) -> None:
         func, _, kwargs = self.jobs[job_id]
         func(*kwargs.get("args", ()))
@@ -142,3 +145,32 @@ def test_time_zones_are_the_rules_not_the_hosts(tmp_path: Path, zone: str):
     _, trigger, _ = w.scheduler.jobs["nine"]
     nxt = trigger.get_next_fire_time(None, datetime.fromtimestamp(T0, UTC))
     assert (nxt.hour, nxt.minute, str(nxt.tzinfo)) == (9, 0, zone)
+
+
+def test_a_reload_touches_only_the_rules_that_changed(tmp_path: Path):
+    every5 = ScheduleTrigger("every5", "rate(5 minutes)")
+    w = World(tmp_path, HOURLY, every5, ScheduleTrigger("gone", "rate(1 minute)"))
+    w.service.start()
+    hourly_job = w.scheduler.jobs["hourly"]
+    w.clock.advance(120)
+    new = manifest(tmp_path, HOURLY, ScheduleTrigger("every5", "rate(10 minutes)"), ScheduleTrigger("new", "rate(2 minutes)"))
+    w.service.apply(new, added=["new"], removed=["gone"], changed=["every5"])
+    assert set(w.scheduler.jobs) == {"hourly", "every5", "new"}
+    assert w.scheduler.jobs["hourly"] is hourly_job  # untouched: it neither fires twice nor skips a run
+    now = datetime.fromtimestamp(w.clock.time(), UTC)
+    _, trigger, _ = w.scheduler.jobs["every5"]
+    assert trigger.get_next_fire_time(None, now) == datetime.fromtimestamp(w.clock.time() + 600, UTC)  # from the change
+    w.clock.advance(30)
+    w.scheduler.run("hourly")  # 10:00, as before the reload
+    assert [e["time"] for e in w.queued()] == ["2024-01-01T10:00:00Z"]
+
+
+def test_a_run_that_starts_as_its_rule_is_removed_queues_nothing(tmp_path: Path):
+    w = World(tmp_path, HOURLY)
+    w.service.start()
+    func, _, kwargs = w.scheduler.jobs["hourly"]
+    w.service.apply(manifest(tmp_path), added=[], removed=["hourly"], changed=[])
+    assert w.scheduler.jobs == {}
+    w.clock.advance(30)
+    func(*kwargs["args"])  # APScheduler's thread was already calling it
+    assert w.queued() == []

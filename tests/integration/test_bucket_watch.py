@@ -22,7 +22,7 @@ def make(tmp_path: Path) -> tuple[BucketWatcher, Store, Path, list[str]]:
     store = Store.in_state_folder(tmp_path / "state")
     warnings: list[str] = []
     sync = BucketSync(manifest.buckets["b"], manifest, store, FakeClock(), warn=warnings.append)
-    return BucketWatcher([sync], warn=warnings.append), store, root, warnings
+    return BucketWatcher([sync], store, warn=warnings.append), store, root, warnings
 
 
 def announced(store: Store) -> Counter:
@@ -63,7 +63,7 @@ def test_files_written_fast_into_new_folders_are_all_seen(tmp_path: Path):
             for f in range(5):
                 (folder / f"{f}.txt").write_text("x")
                 expected.add(("ObjectCreated:Put", f"d{d}/inner/{f}.txt"))
-        wait_for(lambda: set(announced(store)) >= expected, timeout=30, what="every file in the new folders")
+        wait_for(lambda: set(announced(store)) >= expected, timeout=30, what=f"every file in the new folders (missing {sorted(k for _, k in expected - set(announced(store)))})")
         assert watcher.wait_idle(10)
         assert set(announced(store).values()) == {1}
     finally:

@@ -170,6 +170,13 @@ def test_init_failures(runtime: Functions, tmp_path: Path, function: str, error_
     assert again.init_ms is not None  # every call retries the init: fix the code and it works
 
 
+def test_an_import_error_points_at_the_line_that_imports(runtime: Functions, tmp_path: Path):
+    _, body = call(runtime, "broken_import")
+    (frame,) = body["stackTrace"]  # the handler's line only, not importlib's
+    assert frame.startswith(f'  File "{tmp_path / "functions" / "broken_import.py"}", line 1, in <module>\n'
+                            "    import module_that_does_not_exist  # noqa: F401\n")
+
+
 def test_marshal_error(runtime: Functions):
     result, body = call(runtime, action="unserialisable")
     assert result.outcome is Outcome.error
