@@ -141,7 +141,8 @@ class Daemon:
         self.reload_watch = ReloadWatch(self.manifest.file, wake=lambda: self._wake(), monotonic=self.clock.monotonic)
         self.reload_watch.start(*self._code_folders())
         elapsed_ms = (time.monotonic() - self._started_at) * 1000
-        self.console.say(f"ready in {elapsed_ms:.0f} ms (Ctrl-C to stop)")
+        hint = f"save {self.manifest.file.name} or a handler to reload; Ctrl-C stops"
+        self.console.say(f"ready in {elapsed_ms:.0f} ms ({hint})")
         self.status = DaemonState.running
 
     def _make_schedules(self) -> Schedules | None:
