@@ -7,14 +7,18 @@ work, let running invocations finish within the grace period), forced on a secon
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import importlib.util
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -23,11 +27,14 @@ from lambdad.buckets.sync import BucketSync, bucket_root
 from lambdad.buckets.watch import BucketWatcher
 from lambdad.clock import SYSTEM_CLOCK, Clock
 from lambdad.dispatcher import Dispatcher
-from lambdad.errors import EXIT_INTERRUPTED, EXIT_OK, ManifestError
+from lambdad.errors import EXIT_INTERRUPTED, EXIT_OK, LambdadError, ManifestError
+from lambdad.http.api import LambdaApi
+from lambdad.http.listener import AlbListener
+from lambdad.http.server import HttpServers, bind, is_loopback
 from lambdad.logs import LogBook
 from lambdad.manifest import load_manifest
 from lambdad.manifest.diff import ManifestDiff, manifest_diff, pin_restart_only
-from lambdad.manifest.model import Manifest, ScheduleTrigger, TargetKind
+from lambdad.manifest.model import Endpoint, Manifest, ScheduleTrigger, TargetKind
 from lambdad.reload import ReloadWatch
 from lambdad.runtime.functions import Functions
 from lambdad.signals import SignalInbox
@@ -78,6 +85,19 @@ class Console:
         self.say("\n".join(prefix + line for line in lines))
 
 
+def forget_bytecode(path: str) -> None:
+    """Remove the cached bytecode of a changed module. A .pyc records its source's mtime in whole
+    seconds and its size, so a second save within the same second (same size) would otherwise run
+    the first save's code."""
+    if path.endswith(".py"):
+        with contextlib.suppress(OSError, ValueError):
+            os.unlink(importlib.util.cache_from_source(path))
+
+
+class _Refused(Exception):
+    """A reload that cannot be applied, found before anything changed."""
+
+
 class Daemon:
     def __init__(
         self,
@@ -88,6 +108,7 @@ class Daemon:
         grace_s: float = DEFAULT_GRACE_S,
         started_at: float | None = None,
         make_functions: Callable[[Manifest, LogBook, Clock], Functions] = Functions,
+        expose: bool = False,
     ) -> None:
         self.manifest = manifest
         self.state = state
@@ -108,11 +129,17 @@ class Daemon:
         self.config_errors: list[str] = []
         self._wake: Callable[[], None] = lambda: None  #: ends the loop's wait (set by `run`)
         self._make_functions = make_functions
+        self.expose = expose  #: may the API and listeners bind to addresses other than loopback
+        self.http = HttpServers()
+        self.api: LambdaApi | None = None
+        self.listeners: dict[str, AlbListener] = {}
+        self._http_pool: ThreadPoolExecutor | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
     def start(self) -> None:
         self.state.lock()
+        sockets = self._bind_endpoints()  # first: a port in use is a start-up error
         self.console.width = max((len(n) for n in self.manifest.functions), default=8)
         logbook = LogBook(self.state.logs, echo=self.console.function_line)
         self.functions = self._make_functions(self.manifest, logbook, self.clock)
@@ -129,9 +156,10 @@ class Daemon:
         ]
         self.buckets = BucketWatcher(syncs, self.store, warn=self._warn, on_commit=self.dispatcher.poke)
         self.schedules = self._make_schedules()
+        self._serve_http(sockets)
         self._started_wall = self.clock.time()
         self._write_info()
-        self.console.say(describe_manifest(self.manifest, self.state.path))
+        self.console.say(describe_manifest(self.manifest, self.state.path, self.http.addresses))
         if waiting:
             self.console.say(f"resuming {waiting} queued async event(s)")
         self.dispatcher.start()
@@ -154,6 +182,48 @@ class Daemon:
         assert self.store is not None and self.dispatcher is not None
         return Schedules(self.manifest, self.store, self.clock, on_commit=self.dispatcher.poke)
 
+    # -- http -----------------------------------------------------------------------------------------
+
+    def _endpoint_allowed(self, what: str, endpoint: Endpoint) -> None:
+        if is_loopback(endpoint.host):
+            return
+        if not self.expose:
+            raise LambdadError(f"{what} would listen on {endpoint.host}, which is not a loopback address: anyone who "
+                               "can reach it could run your functions; pass --expose to allow it")
+        self._warn(f"{what} listens on {endpoint.host}: anyone who can reach it can run your functions")
+
+    def _bind_endpoints(self) -> dict[str, socket.socket]:
+        endpoints = {"api": ("the API", self.manifest.api)}
+        endpoints |= {f"listener:{n}": (f"listener {n!r}", li.endpoint) for n, li in self.manifest.listeners.items()}
+        sockets: dict[str, socket.socket] = {}
+        try:
+            for key, (what, endpoint) in endpoints.items():
+                self._endpoint_allowed(what, endpoint)
+                sockets[key] = bind(endpoint, what)
+        except LambdadError:
+            for sock in sockets.values():
+                sock.close()
+            self.state.unlock()
+            raise
+        return sockets
+
+    def _serve_http(self, sockets: dict[str, socket.socket]) -> None:
+        assert self.functions is not None and self.dispatcher is not None
+        self._http_pool = ThreadPoolExecutor(max_workers=self.manifest.concurrency + 4, thread_name_prefix="http")
+        self.api = LambdaApi(self.manifest, self.functions, self.dispatcher, self._http_pool,
+                             python_version=self.functions.python_version)
+        self.http.add("api", sockets.pop("api"), self.api)
+        for key, sock in sockets.items():
+            self._add_listener(key.removeprefix("listener:"), sock)
+        self.http.start()
+
+    def _add_listener(self, name: str, sock: socket.socket) -> None:
+        assert self.functions is not None and self._http_pool is not None
+        app = AlbListener(name, self.manifest, self.functions, self._http_pool)
+        app.port = sock.getsockname()[1]
+        self.listeners[name] = app
+        self.http.add(f"listener:{name}", sock, app)
+
     def _code_folders(self) -> tuple[list[Path], list[Path]]:
         """The functions' code folders, and what lambdad itself writes that may sit inside one of
         them (the state folder, buckets, folder targets): changes there are not code changes."""
@@ -172,6 +242,8 @@ class Daemon:
             "manifest": str(self.manifest.file),
             "started": self._started_wall,
             "config": "stale" if self.config_errors else "current",
+            "api": self.http.addresses.get("api"),
+            "listeners": {k.removeprefix("listener:"): v for k, v in self.http.addresses.items() if k != "api"},
         }
         if self.config_errors:
             info["config_errors"] = self.config_errors
@@ -237,7 +309,19 @@ class Daemon:
             return None
         new, restart_only = pin_restart_only(self.manifest, new)
         diff = manifest_diff(self.manifest, new)
-        self._apply(new, diff)
+        try:
+            self._apply(new, diff)
+        except _Refused as e:  # before anything changed: as an invalid manifest
+            self.config_errors = [str(e)]
+            self._write_info()
+            self.console.say(f"reload ({why}): {e}; the previous configuration keeps running")
+            return None
+        except Exception as e:  # a bug or the machine (inotify, SQLite): say so, keep serving
+            log.exception("applying the new manifest failed")
+            self.config_errors = [f"the new manifest was only partly applied: {e}; restart lambdad"]
+            self._write_info()
+            self.console.say(f"reload ({why}) failed: {e}; restart lambdad to be sure of its configuration")
+            return None
         if self.config_errors:
             self.config_errors = []
             self._write_info()
@@ -250,17 +334,20 @@ class Daemon:
     def _apply(self, new: Manifest, diff: ManifestDiff) -> None:
         """Each part gets only its own changes; unchanged triggers are not touched."""
         assert self.functions and self.dispatcher and self.buckets and self.store and self.reload_watch
+        new_syncs = []
+        for name in diff.buckets_added + diff.buckets_changed:  # what can fail comes first
+            try:
+                bucket_root(new.buckets[name])
+            except OSError as e:
+                raise _Refused(f"bucket {name}: cannot create {new.buckets[name].path}: {e.strerror}") from None
+            new_syncs.append(BucketSync(new.buckets[name], new, self.store, self.clock, warn=self._warn))
         self.functions.apply(new, diff)
         self.dispatcher.apply(new)
         rewatched = set(diff.buckets_removed + diff.buckets_changed)
         for sync in self.buckets.syncs():
             if sync.name not in rewatched:
                 sync.retarget(new)
-        self.buckets.apply(
-            list(rewatched),
-            [BucketSync(new.buckets[n], new, self.store, self.clock, warn=self._warn)
-             for n in diff.buckets_added + diff.buckets_changed if bucket_root(new.buckets[n])],
-        )
+        self.buckets.apply(list(rewatched), new_syncs)
         self.manifest = new
         if self.schedules is not None:
             self.schedules.apply(new, diff.rules_added, diff.rules_removed, diff.rules_changed)
@@ -268,15 +355,37 @@ class Daemon:
             self.schedules = self._make_schedules()
             if self.schedules is not None:
                 self.schedules.start()
+        self._apply_listeners(new, diff)
         self.reload_watch.watch_code(*self._code_folders())
         self.console.width = max((len(n) for n in new.functions), default=8)
 
-    def recycle_code(self, folders: list[str]) -> None:
+    def _apply_listeners(self, new: Manifest, diff: ManifestDiff) -> None:
+        """A listener whose address changed is served anew; the others only get the new rules."""
+        assert self.api is not None
+        self.api.manifest = new
+        for name in diff.listeners_removed + diff.listeners_changed:
+            self.http.remove(f"listener:{name}")
+            self.listeners.pop(name, None)
+        for name in diff.listeners_added + diff.listeners_changed:
+            what, endpoint = f"listener {name!r}", new.listeners[name].endpoint
+            try:
+                self._endpoint_allowed(what, endpoint)
+                self._add_listener(name, bind(endpoint, what))
+            except LambdadError as e:
+                self._warn(f"{e} (not served until fixed)")
+        for app in self.listeners.values():
+            app.update(new)
+        if diff.listeners_added or diff.listeners_removed or diff.listeners_changed:
+            self._write_info()
+
+    def recycle_code(self, folders: dict[str, set[str]]) -> None:
         """Code changed: those functions' next invocations start cold on it; others stay warm."""
         assert self.functions is not None
         names = [fn.name for fn in self.manifest.functions.values() if os.path.realpath(fn.code) in folders]
         if not names:
             return
+        for path in set().union(*folders.values()):
+            forget_bytecode(path)
         ended = self.functions.recycle(names)
         where = ", ".join(os.path.relpath(f) for f in folders)
         self.console.say(f"code changed in {where}: {', '.join(names)} will start cold on the new code "
@@ -311,6 +420,9 @@ class Daemon:
         if self.functions is not None:
             if force and self.functions.in_flight:
                 self.console.say(f"grace period over: killing {self.functions.in_flight} running invocation(s)")
+            self.http.stop()  # first: no new requests (those in progress get a few seconds)
+            if self._http_pool is not None:
+                self._http_pool.shutdown(wait=False)
             if self.reload_watch is not None:
                 self.reload_watch.stop()
             if self.schedules is not None:

@@ -101,6 +101,9 @@ class Dispatcher:
         self._thread: threading.Thread | None = None
         self._groups = self._limit_groups()
         self._next_orphan_sweep = 0.0
+        #: Every bucket's folder, including buckets a reload removed: an invocation that started
+        #: before the reload delivers its dead letter or record where its configuration said.
+        self._bucket_paths = {n: str(b.path) for n, b in self.manifest.buckets.items()}
 
     def _limit_groups(self) -> list[tuple[tuple[str, ...], Limiter]]:
         """The functions that share each concurrency limit."""
@@ -115,6 +118,7 @@ class Dispatcher:
         with self._lock:
             self.manifest = manifest
             self._groups = self._limit_groups()
+            self._bucket_paths |= {n: str(b.path) for n, b in manifest.buckets.items()}
         self._wake.set()
 
     # -- accepting ------------------------------------------------------------------------------------
@@ -233,12 +237,18 @@ class Dispatcher:
         else:
             if self._abandon:  # killed by a forced stop: not the function's fault, run it again next time
                 self._settle(fn, ev, lambda tx: events.release(tx, [ev.id]))
-            else:
-                self._on_result(fn, ev, result)
+                return
+            self._on_result(fn, ev, result)
 
     def _settle(self, fn: Function, ev: QueuedEvent, apply: Callable) -> None:
         try:
             self.store.write(apply)
+        except Exception:  # never leave the event leased with nobody to settle it
+            log.exception("settling %s for %s failed; it will run again", fn.name, ev.request_id)
+            try:
+                self.store.write(lambda tx: events.release(tx, [ev.id]))
+            except Exception:  # the store itself fails: the lease runs out, then it runs again
+                log.exception("releasing %s failed", ev.request_id)
         finally:
             with self._lock:
                 self._claimed[fn.name] = self._claimed.get(fn.name, 1) - 1
@@ -342,7 +352,7 @@ class Dispatcher:
 
     def _folder_of(self, target: Target) -> tuple[str, str]:
         if target.kind is TargetKind.bucket:
-            return str(self.manifest.buckets[target.name].path), f"bucket:{target.name}"
+            return self._bucket_paths[target.name], f"bucket:{target.name}"
         return target.name, f"folder:{target.name}"
 
     def _note(self, fn: Function, ev: QueuedEvent, message: str, now: float) -> None:

@@ -54,6 +54,14 @@ class InvalidRequestContent(LambdadError):
     STATUS = 400
 
 
+class UnknownOperation(LambdadError):
+    """An API path or method lambdad does not implement."""
+
+    EXIT = EXIT_USAGE
+    CODE = "UnknownOperationException"
+    STATUS = 404
+
+
 class RequestTooLarge(LambdadError):
     EXIT = EXIT_USAGE
     CODE = "RequestEntityTooLargeException"

@@ -61,6 +61,7 @@ class ReloadWatch:
         self._lock = threading.Lock()
         self._manifest_at: float | None = None  #: last change to the manifest not yet reloaded
         self._code_at: dict[str, float] = {}  #: code folder -> last change not yet acted on
+        self._changed: dict[str, set[str]] = {}  #: code folder -> the files that changed
         self._code: dict[str, TreeWatch] = {}
         self._not_code: tuple[str, ...] = ()
         self._fd: InotifyFD | None = None
@@ -84,6 +85,7 @@ class ReloadWatch:
             self._code.pop(folder).stop()
             with self._lock:
                 self._code_at.pop(folder, None)
+                self._changed.pop(folder, None)
         for folder in sorted(wanted - set(self._code)):
             watch = TreeWatch(self._fd, folder, lambda hint, f=folder: self._code_changed(f, hint), self._skip)
             watch.start()
@@ -99,9 +101,9 @@ class ReloadWatch:
 
     # -- what changed ---------------------------------------------------------------------------------
 
-    def due(self, now: float) -> tuple[bool, list[str]]:
-        """(the manifest changed, code folders that changed), each settled for DEBOUNCE_S; forgotten
-        once returned."""
+    def due(self, now: float) -> tuple[bool, dict[str, set[str]]]:
+        """(the manifest changed, {code folder: its changed files}), each settled for DEBOUNCE_S;
+        forgotten once returned."""
         for watch in self._code.values():
             if watch.has_pending_moves:
                 watch.expire_moves(now)
@@ -109,7 +111,7 @@ class ReloadWatch:
             manifest = self._manifest_at is not None and now - self._manifest_at >= DEBOUNCE_S
             if manifest:
                 self._manifest_at = None
-            folders = [f for f, at in self._code_at.items() if now - at >= DEBOUNCE_S]
+            folders = {f: self._changed.pop(f, set()) for f, at in self._code_at.items() if now - at >= DEBOUNCE_S}
             for folder in folders:
                 del self._code_at[folder]
         return manifest, folders
@@ -133,6 +135,7 @@ class ReloadWatch:
             return
         with self._lock:
             self._code_at[folder] = self._monotonic()
+            self._changed.setdefault(folder, set()).update(p for p in (hint.path, hint.src) if p)
         self._wake()
 
     def _skip(self, folder: str) -> bool:

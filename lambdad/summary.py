@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from lambdad import __version__
 from lambdad.durations import format_duration
-from lambdad.manifest.model import AlbTrigger, Function, Manifest, S3Trigger, ScheduleTrigger, Trigger
-
-#: Triggers this version validates and shows but does not run yet.
-INACTIVE = "(not active yet)"
+from lambdad.manifest.model import Function, Manifest, S3Trigger, ScheduleTrigger, Trigger
 
 
 def _rel(path: Path) -> str:
@@ -37,7 +35,7 @@ def describe_function(fn: Function, manifest: Manifest) -> str:
     )
 
 
-def describe_trigger(trigger: Trigger) -> str:
+def describe_trigger(trigger: Trigger, addresses: Mapping[str, str] | None = None) -> str:
     if isinstance(trigger, S3Trigger):
         parts = [f"s3       {trigger.bucket}", " ".join(e.removeprefix("s3:") for e in trigger.events)]
         if trigger.prefix:
@@ -50,17 +48,25 @@ def describe_trigger(trigger: Trigger) -> str:
             parts.append(trigger.timezone)
         if not trigger.enabled:
             parts.append("(disabled)")
-    elif isinstance(trigger, AlbTrigger):
-        parts = [f"alb      {trigger.listener}", trigger.path]
+    else:
+        base = (addresses or {}).get(f"listener:{trigger.listener}", "")
+        parts = [f"alb      {trigger.listener}", base + trigger.path]
         if trigger.methods:
             parts.append(",".join(trigger.methods))
-    active = isinstance(trigger, S3Trigger | ScheduleTrigger)
-    return "    " + "  ".join(parts) + ("" if active else f"  {INACTIVE}")
+        if trigger.host:
+            parts.append(f"host {trigger.host}")
+        if trigger.priority is not None:
+            parts.append(f"priority {trigger.priority}")
+        if trigger.multi_value_headers:
+            parts.append("(multi-value headers)")
+    return "    " + "  ".join(parts)
 
 
-def describe_manifest(manifest: Manifest, state: Path) -> str:
-    lines = [f"lambdad {__version__}  manifest {_rel(manifest.file)}  state {_rel(state)}"]
+def describe_manifest(manifest: Manifest, state: Path, addresses: Mapping[str, str] | None = None) -> str:
+    """`addresses`: where the API and each listener (`listener:NAME`) actually listen."""
+    api = (addresses or {}).get("api", str(manifest.api))
+    lines = [f"lambdad {__version__}  manifest {_rel(manifest.file)}  state {_rel(state)}  api {api}"]
     for fn in manifest.functions.values():
         lines.append(describe_function(fn, manifest))
-        lines += [describe_trigger(t) for t in fn.events]
+        lines += [describe_trigger(t, addresses) for t in fn.events]
     return "\n".join(lines)

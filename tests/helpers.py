@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -60,10 +62,24 @@ def wait_for(predicate: Callable[[], T], timeout: float = 10.0, interval: float 
         time.sleep(interval)
 
 
+def any_free_port(text: str) -> str:
+    """A manifest whose API listens on a free port (unless it says where): tests never take fixed
+    ports, so they run beside `make up` and beside each other."""
+    text = textwrap.dedent(text).lstrip()
+    if not re.search(r"^api:", text, re.MULTILINE):
+        text = text.rstrip("\n") + "\napi: {port: 0}\n"
+    return text
+
+
 def write_manifest(folder: Path, text: str, name: str = "lambdad.yaml") -> Path:
     path = folder / name
-    path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+    path.write_text(any_free_port(text), encoding="utf-8")
     return path
+
+
+def daemon_info(project: Path) -> dict:
+    """What the running daemon wrote about itself: pid, and where its API and listeners listen."""
+    return json.loads((project / ".lambdad" / "daemon.json").read_text())
 
 
 def lambdad_cmd(*args: str) -> list[str]:
@@ -74,3 +90,11 @@ def run_cli(*args: str, cwd: Path, timeout: float = 60, env: dict[str, str] | No
     return subprocess.run(
         lambdad_cmd(*args), cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env or os.environ.copy()
     )
+
+
+def all_settled(project: Path) -> bool:
+    """Every accepted async event reached its outcome: nothing queued, retrying or running."""
+    done = run_cli("status", "--json", cwd=project)
+    assert done.returncode == 0, done.stderr
+    counts = json.loads(done.stdout)["functions"].values()
+    return all(c["queued"] == c["retrying"] == c["in_flight"] == 0 for c in counts)

@@ -67,12 +67,14 @@ class TreeWatch:
         self._lock = threading.Lock()
         self._path_of: dict[WatchDescriptor, str] = {}
         self._pending: dict[int, tuple[str, bool, float]] = {}  #: cookie -> (path, is_dir, seen at)
+        self._stopped = False
 
     def start(self) -> None:
         self._watch_tree(self.root)
 
     def stop(self) -> None:
         with self._lock:
+            self._stopped = True  # a folder being added on the inotify thread right now is removed again
             watches = [(wd, self._id) for wd in self._path_of]
             self._path_of.clear()
         self._fd.remove_callbacks(watches)
@@ -96,7 +98,12 @@ class TreeWatch:
                 except OSError:  # vanished meanwhile, or not a folder any more
                     continue
                 with self._lock:
-                    self._path_of[wd] = folder
+                    stopped = self._stopped
+                    if not stopped:
+                        self._path_of[wd] = folder
+                if stopped:
+                    self._fd.remove_callbacks([(wd, self._id)])
+                    return
             try:
                 with os.scandir(folder) as entries:
                     pending += [e.path for e in entries if e.is_dir(follow_symlinks=False)]

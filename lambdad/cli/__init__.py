@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("up", parents=common, help="run the daemon in the foreground")
     p.add_argument("--grace", default="10s", help="time running invocations get to finish on Ctrl-C (default 10s)")
+    p.add_argument("--expose", action="store_true",
+                   help="allow the API and listeners to listen on addresses other than loopback")
     p.set_defaults(command=run.cmd_up)
 
     p = sub.add_parser("invoke", parents=common, help="invoke a function (like aws lambda invoke)")

@@ -29,7 +29,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise UsageError(f"--grace: {e}") from None
     manifest = load(args)
-    return Daemon(manifest, state_dir(args, manifest), grace_s=grace_s, started_at=args.started).run()
+    return Daemon(manifest, state_dir(args, manifest), grace_s=grace_s, started_at=args.started,
+                  expose=args.expose).run()
 
 
 def cmd_invoke(args: argparse.Namespace) -> int:

@@ -261,8 +261,8 @@ def _load_handler(name: str):
     except ValueError as e:
         raise Fault("Runtime.MalformedHandlerName", "Bad handler '%s': %s" % (name, e)) from None
     module_name = module_name.replace("/", ".")
-    # No .pyc of the handler's code, as on Lambda (read-only /var/task): a .pyc records its source's
-    # mtime in whole seconds, so a second save within the same second would run the first one's code.
+    # No .pyc of the handler's code, as on Lambda (read-only /var/task); the daemon also removes the
+    # .pyc of a file it sees change (a .pyc is trusted if its source's mtime, in seconds, and size match).
     sys.dont_write_bytecode = True
     if module_name.split(".")[0] in sys.builtin_module_names:
         raise Fault("Runtime.BuiltInModuleConflict", "Cannot use built-in module %s as a handler module" % module_name)

@@ -111,8 +111,10 @@ class Functions:
             self._pools[name].fn = manifest.functions[name]  # triggers or async settings: workers stay warm
 
     def _retire(self, pool: FunctionPool) -> None:
+        """Kept while anything may still run in it (a caller may have looked it up just before), so
+        that a forced stop reaches it; forgotten at a later reload once idle."""
         pool.retire()
-        self._retired = [p for p in self._retired if p.in_flight] + ([pool] if pool.in_flight else [])
+        self._retired = [p for p in self._retired if p.in_flight] + [pool]
 
     def _all_pools(self) -> list[FunctionPool]:
         """Current pools and retired ones whose invocations still run (a stop must reach them too)."""
@@ -121,6 +123,11 @@ class Functions:
     def recycle(self, names: list[str]) -> int:
         """Their code changed: the next invocation of each is a cold start on the new code."""
         return sum(self._pools[n].recycle() for n in names if n in self._pools)
+
+    def python_version(self, name: str) -> str | None:
+        """The Python version a function runs on (`3.11.7`), once its interpreter has started."""
+        fn = self.manifest.functions.get(name)
+        return None if fn is None else self._launchers.get(fn.python).python_version
 
     def pool(self, name: str) -> FunctionPool:
         try:

@@ -78,9 +78,10 @@ class FunctionPool:
         self._flog = flog
         self._clock = clock
         self._limits = Limits(timeout_s=fn.timeout_s, memory_mb=fn.memory_mb)
-        self._idle: list[tuple[Environment, float]] = []  #: (environment, idle since), most recent last
-        self._busy: dict[Environment, int] = {}  #: running environment -> generation it was born in
-        self._born: dict[Environment, int] = {}
+        #: (environment, idle since, generation of the code it loaded), most recent last
+        self._idle: list[tuple[Environment, float, int]] = []
+        self._busy: dict[Environment, int] = {}  #: running environment -> generation of its code
+        self._active = 0  #: invocations between taking a slot and giving it back (cold starts included)
         self.generation = 0  #: bumped when the function's code changes
         self.retired = False
         self._lock = threading.Lock()
@@ -90,28 +91,32 @@ class FunctionPool:
         """Run `req` on a warm environment, or a new one. Raises TooManyRequests when at the limit."""
         if not self.limiter.try_acquire():
             raise TooManyRequests(self.limiter.reason, self.fn.name)
+        with self._lock:
+            self._active += 1
         try:
             ilog = InvocationLog(self._flog, req.request_id, self._clock)
-            env = self._checkout()
-            if env is None:
+            warm = self._checkout()
+            if warm is None:
                 generation = self.generation  # code that changes while it starts makes it stale at once
                 try:
                     env = self._spawn(self.fn)
                 except LaunchError as e:
                     return self._launch_failed(req, ilog, e)
                 self.cold_starts += 1
-                with self._lock:
-                    self._born[env] = generation
+            else:
+                env, generation = warm
             with self._lock:
-                self._busy[env] = self._born.get(env, self.generation)
+                self._busy[env] = generation
             try:
                 result = env.invoke(req, self._limits, ilog)
             finally:
                 with self._lock:
-                    born = self._busy.pop(env)
-            self._checkin(env, born)
+                    del self._busy[env]
+            self._checkin(env, generation)
             return result
         finally:
+            with self._lock:
+                self._active -= 1
             self.limiter.release()
 
     def _launch_failed(self, req: InvokeRequest, ilog: InvocationLog, error: LaunchError) -> InvokeResult:
@@ -120,22 +125,21 @@ class FunctionPool:
         body = runtime_error("Runtime.ExitError", req.request_id, f"Runtime exited with error: {error}")
         return InvokeResult(req.request_id, Outcome.crashed, body, "Runtime.ExitError", log_tail=ilog.tail())
 
-    def _checkout(self) -> Environment | None:
+    def _checkout(self) -> tuple[Environment, int] | None:
         with self._lock:
-            return self._idle.pop()[0] if self._idle else None
+            if not self._idle:
+                return None
+            env, _, generation = self._idle.pop()
+            return env, generation
 
-    def _checkin(self, env: Environment, born: int) -> None:
+    def _checkin(self, env: Environment, generation: int) -> None:
         """Back to the warm set, unless the code changed (or the pool retired) while it ran."""
         if not env.alive:
-            self._born.pop(env, None)
             return
         with self._lock:
-            keep = not self.retired and born == self.generation
+            keep = not self.retired and generation == self.generation
             if keep:
-                self._born[env] = born
-                self._idle.append((env, self._clock.monotonic()))
-            else:
-                self._born.pop(env, None)
+                self._idle.append((env, self._clock.monotonic(), generation))
         if not keep:
             env.close()
 
@@ -146,7 +150,7 @@ class FunctionPool:
             self.generation += 1
             idle, self._idle = self._idle, []
             running = len(self._busy)
-        for env, _ in idle:
+        for env, _, _ in idle:
             env.close()
         return len(idle) + running
 
@@ -161,9 +165,9 @@ class FunctionPool:
         """Shut down environments idle past the keep-alive; return seconds until the next one is due."""
         keep = self.fn.keep_alive_s
         with self._lock:
-            expired = [env for env, since in self._idle if now - since >= keep]
-            self._idle = [(w, since) for w, since in self._idle if now - since < keep]
-            next_due = min((since + keep - now for _, since in self._idle), default=keep)
+            expired = [env for env, since, _ in self._idle if now - since >= keep]
+            self._idle = [entry for entry in self._idle if now - entry[1] < keep]
+            next_due = min((since + keep - now for _, since, _ in self._idle), default=keep)
         for env in expired:
             log.debug("%s: environment %d idle for %.0fs, shutting it down", self.fn.name, env.pid, keep)
             env.close()
@@ -171,7 +175,8 @@ class FunctionPool:
 
     @property
     def in_flight(self) -> int:
-        return len(self._busy)
+        """Invocations that hold a slot: running, or starting their environment."""
+        return self._active
 
     @property
     def idle(self) -> int:
@@ -179,12 +184,12 @@ class FunctionPool:
 
     def worker_pids(self) -> list[int]:
         with self._lock:
-            return [w.pid for w, _ in self._idle] + [w.pid for w in self._busy]
+            return [w.pid for w, _, _ in self._idle] + [w.pid for w in self._busy]
 
     def close_idle(self) -> None:
         with self._lock:
             idle, self._idle = self._idle, []
-        for env, _ in idle:
+        for env, _, _ in idle:
             env.close()
 
     def kill_busy(self) -> None:

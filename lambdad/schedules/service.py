@@ -8,6 +8,7 @@ once, for the latest run it missed within the last day.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -96,31 +97,34 @@ class Schedules:
     def start(self) -> None:
         now = self.clock.time()
         for rule in self.rules.values():
-            self._add(rule, now)
+            self._add(rule, now, catch_up=True)
         self.scheduler.start()
         self._started = True
 
-    def _add(self, rule: Rule, now: float) -> None:
-        """Schedule one rule's job; a rule that ran before and missed a run while lambdad was down
-        (or while it was out of the manifest) runs once now."""
+    def _add(self, rule: Rule, now: float, catch_up: bool) -> None:
+        """Schedule one rule's job; with `catch_up`, a rule that ran before and missed a run while
+        lambdad was down runs once now."""
         if not rule.trigger.enabled:
             return
         state = self.store.write(lambda tx: rules.ensure(tx, rule.name, rule.function, rule.schedule.expression,
                                                           rule.schedule.timezone, now))
         created = datetime.fromtimestamp(state.created_at, UTC)
         self._created[rule.name] = created
-        if state.last_fire is not None:
+        if catch_up and state.last_fire is not None:
             missed = rule.schedule.latest_at_or_before(created, datetime.fromtimestamp(now, UTC))
             if missed is not None and missed.timestamp() > state.last_fire:
                 log.info("schedule %s missed %s while lambdad was down: running it once now", rule.name, missed)
-                self.fire(rule.name, missed.timestamp())
+                self.fire(rule, missed.timestamp())
         self.scheduler.add_job(
             self._job, trigger=rule.schedule.trigger(created), id=rule.name, name=rule.name, args=(rule.name,)
         )
 
     def _remove(self, name: str) -> None:
+        from apscheduler.jobstores.base import JobLookupError
+
         if self._created.pop(name, None) is not None:
-            self.scheduler.remove_job(name)
+            with contextlib.suppress(JobLookupError):  # an at() rule that ran: APScheduler dropped its job
+                self.scheduler.remove_job(name)
 
     def apply(self, manifest: Manifest, added: Iterable[str], removed: Iterable[str], changed: Iterable[str]) -> None:
         """A reload: only the named rules are touched. An unchanged rule keeps its job, so it neither
@@ -131,8 +135,8 @@ class Schedules:
             self._remove(name)
         self.manifest = manifest
         self.rules = fresh
-        for name in [*changed, *added]:
-            self._add(fresh[name], now)
+        for name in [*changed, *added]:  # no catch-up: a rule (re)defined now starts from now
+            self._add(fresh[name], now, catch_up=False)
 
     def _job(self, name: str) -> None:
         """APScheduler calls this when a rule is due: queue the event for the scheduled time."""
@@ -141,11 +145,14 @@ class Schedules:
             return
         now = datetime.fromtimestamp(self.clock.time(), UTC)
         scheduled = rule.schedule.latest_at_or_before(created, now) or now
-        self.fire(name, scheduled.timestamp())
+        self.fire(rule, scheduled.timestamp())
 
-    def fire(self, name: str, scheduled_at: float) -> str | None:
-        """Queue the rule's event for `scheduled_at`; None if that run already happened."""
-        rule = self.rules[name]
+    def fire(self, rule: Rule, scheduled_at: float) -> str | None:
+        """Queue the rule's event for `scheduled_at`; None if that run already happened, or if a
+        reload replaced the rule meanwhile (its own job fires the new one)."""
+        if self.rules.get(rule.name) is not rule:
+            return None
+        name = rule.name
         payload = rule_payload(self.manifest, rule, scheduled_at)
         request_id = new_request_id()
 

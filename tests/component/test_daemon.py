@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 from lambdad.daemon import Daemon, DaemonState
-from lambdad.manifest.model import Function, Manifest
+from lambdad.manifest.model import Endpoint, Function, Manifest
 from lambdad.runtime.functions import Functions
 from lambdad.runtime.invocation import Outcome
 from lambdad.statedir import StateDir
@@ -17,7 +17,7 @@ from tests.helpers import FakeClock, TextSink, wait_for
 
 def start(tmp_path: Path, clock: FakeClock, spawner: FakeSpawner) -> tuple[Daemon, TextSink]:
     fn = Function(name="f", handler="app.handler", code=tmp_path, python="python3")
-    manifest = Manifest(file=tmp_path / "lambdad.yaml", functions={"f": fn})
+    manifest = Manifest(file=tmp_path / "lambdad.yaml", functions={"f": fn}, api=Endpoint("127.0.0.1", 0))
     out = TextSink()
     daemon = Daemon(
         manifest, StateDir(tmp_path / "state"), out=out, clock=clock, grace_s=10.0,

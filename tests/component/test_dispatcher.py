@@ -380,3 +380,17 @@ def test_events_of_a_removed_function_become_dead_letters_after_six_hours(make):
     assert (dead.request_id, dead.function, dead.condition) == ("rid-1", "f", "EventAgeExceeded")
     assert dead.error_message == "the function was removed from the manifest"
     assert "f" not in w.waiting() and w.calls == []
+
+
+def test_a_bucket_removed_while_an_invocation_runs_still_gets_its_record(make, tmp_path: Path):
+    def fail_after_a_reload(req):
+        reload_to(w, replace(w.manifest, buckets={}))  # the save lands while the function runs
+        return failing(req)
+
+    w = make(fail_after_a_reload, maximum_retry_attempts=0, on_failure=Target(TargetKind.bucket, "failed"))
+    w.dispatcher.submit("f", b'{"n": 3}')
+    w.step()
+    w.step()
+    (record_file,) = (tmp_path / "buckets" / "failed").rglob("*-*")  # where its configuration said
+    assert json.loads(record_file.read_text())["requestPayload"] == {"n": 3}
+    assert "f" not in w.waiting()  # settled, not left leased

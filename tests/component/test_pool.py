@@ -205,3 +205,23 @@ def test_apply_replaces_changed_functions_and_leaves_the_rest_warm(tmp_path, spa
     functions.invoke("added", b"{}")
     assert len(g_env.invocations) == 2 and functions.pool("f").fn.memory_mb == 512
     functions.close()
+
+
+def test_a_forced_stop_reaches_invocations_of_a_replaced_function(tmp_path, clock):
+    from dataclasses import replace
+
+    from lambdad.manifest.diff import manifest_diff
+
+    spawner = FakeSpawner(gate=threading.Event())
+    functions = make(tmp_path, spawner, clock, f={})
+    results = []
+    running = threading.Thread(target=lambda: results.append(functions.invoke("f", b"{}")))
+    running.start()
+    wait_for(lambda: spawner.spawned and spawner.spawned[0].entered.is_set(), what="f running")
+    old = functions.manifest
+    new = replace(old, functions={"f": replace(old.functions["f"], memory_mb=256)})
+    functions.apply(new, manifest_diff(old, new))
+    functions.kill_running()  # the old pool's invocation is still running: it must be reached
+    running.join(5)
+    assert spawner.spawned[0].killed and results[0].outcome is Outcome.crashed
+    functions.close()

@@ -31,6 +31,10 @@ class FakeScheduler:
         self.started = False
 
     def remove_job(self, job_id: str) -> None:
+        from apscheduler.jobstores.base import JobLookupError
+
+        if job_id not in self.jobs:
+            raise JobLookupError(job_id)
         del self.jobs[job_id]
 
     def run(self, job_id: str) -> None:
@@ -174,3 +178,29 @@ def test_a_run_that_starts_as_its_rule_is_removed_queues_nothing(tmp_path: Path)
     w.clock.advance(30)
     func(*kwargs["args"])  # APScheduler's thread was already calling it
     assert w.queued() == []
+
+
+def test_removing_an_at_rule_that_already_ran_is_fine(tmp_path: Path):
+    once = ScheduleTrigger("once", "at(2024-01-01T10:00:00)")
+    w = World(tmp_path, once)
+    w.service.start()
+    w.clock.advance(30)
+    w.scheduler.run("once")
+    del w.scheduler.jobs["once"]  # APScheduler drops a date trigger's job once it ran
+    w.service.apply(manifest(tmp_path), added=[], removed=["once"], changed=[])
+    assert w.scheduler.jobs == {} and len(w.queued()) == 1
+
+
+def test_a_rule_enabled_again_by_a_reload_does_not_catch_up_at_once(tmp_path: Path):
+    store = Store.in_state_folder(tmp_path / "state")
+    w = World(tmp_path, HOURLY, store=store)
+    w.service.start()
+    w.clock.advance(30)
+    w.scheduler.run("hourly")  # 10:00 ran
+    off = ScheduleTrigger("hourly", "cron(0 * * * ? *)", enabled=False)
+    w.service.apply(manifest(tmp_path, off), added=[], removed=[], changed=["hourly"])
+    w.clock.advance(3 * 3600)  # 11:00, 12:00 and 13:00 pass while it is disabled
+    w.service.apply(manifest(tmp_path, HOURLY), added=[], removed=[], changed=["hourly"])
+    assert [e["time"] for e in w.queued()] == ["2024-01-01T10:00:00Z"]  # no burst, no catch-up
+    assert "hourly" in w.scheduler.jobs
+    store.close()

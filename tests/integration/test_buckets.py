@@ -13,7 +13,7 @@ from urllib.parse import unquote_plus
 import pytest
 from aws_lambda_powertools.utilities.parser.models import S3Model
 
-from tests.helpers import wait_for, write_manifest
+from tests.helpers import all_settled, wait_for, write_manifest
 from tests.integration.test_daemon import Running
 
 MANIFEST = """
@@ -243,6 +243,7 @@ def test_a_killed_daemon_misses_nothing(project: Path):
     daemon.wait_line("ready in ")
     (up / "a.txt").write_text("a")
     wait_seen(project, 1)
+    wait_for(lambda: all_settled(project), what="a.txt's event settled")  # else it rightly runs again
     daemon.stop(signal.SIGKILL)
     (up / "b.txt").write_text("b")
     again = Running(project)

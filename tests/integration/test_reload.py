@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from lambdad.store import Store, rules
-from tests.helpers import run_cli, wait_for, write_manifest
+from tests.helpers import all_settled, any_free_port, run_cli, wait_for, write_manifest
 from tests.integration.test_daemon import Running
 
 #: A handler that records which code version ran it, in which process, on which event.
@@ -32,7 +32,7 @@ def handler(event, context):
 def save(path: Path, text: str) -> None:
     """Save as editors do: write a temporary file, then rename it over the original."""
     tmp = path.with_name(f".{path.name}.swp")
-    tmp.write_text(text)
+    tmp.write_text(any_free_port(text) if path.suffix == ".yaml" else text)
     os.replace(tmp, path)
 
 
@@ -52,14 +52,6 @@ def records(project: Path) -> list[dict]:
 def keys(project: Path, fn: str) -> list[str]:
     return [r["event"]["Records"][0]["s3"]["object"]["key"] for r in records(project) if r["fn"] == fn
             and "Records" in r["event"]]
-
-
-def settled(project: Path) -> bool:
-    """Nothing queued, retrying or running: every accepted event reached its outcome."""
-    done = run_cli("status", "--json", cwd=project)
-    assert done.returncode == 0, done.stderr
-    counts = json.loads(done.stdout)["functions"].values()
-    return all(c["queued"] == c["retrying"] == c["in_flight"] == 0 for c in counts)
 
 
 def invoke_async(project: Path, fn: str, payload: dict) -> None:
@@ -158,7 +150,7 @@ def test_a_changed_filter_applies_and_the_other_bucket_keeps_its_watch(project: 
         (project / "buckets" / "other" / "x.txt").write_text("x")
         wait_for(lambda: keys(project, "app") == ["a/1.txt", "b/3.txt"] and keys(project, "other") == ["x.txt"],
                  what="the new filter at work")
-        wait_for(lambda: settled(project), what="every event settled")
+        wait_for(lambda: all_settled(project), what="every event settled")
         assert keys(project, "app") == ["a/1.txt", "b/3.txt"]
         assert {r["pid"] for r in records(project) if r["fn"] == "app"} == {app_pid}  # a trigger edit: still warm
     finally:
@@ -173,9 +165,9 @@ SCHEDULED = BASE + """
 
 
 def test_a_removed_schedule_stops_and_the_unchanged_one_fires_once(project: Path):
-    # Both rules were created 56 s ago (as if by an earlier run): both are due in about 4 s.
+    # Both rules were created 50 s ago (as if by an earlier run): both are due in about 10 s.
     store = Store.in_state_folder(project / ".lambdad")
-    created = time.time() - 56
+    created = time.time() - 50
     for name in ("keep", "gone"):
         store.write(lambda tx, n=name: rules.ensure(tx, n, "other", "rate(1 minute)", "UTC", created))
     store.close()
@@ -185,7 +177,7 @@ def test_a_removed_schedule_stops_and_the_unchanged_one_fires_once(project: Path
             '      - schedule: {name: gone, expression: "rate(1 minute)", input: {"rule": "gone"}}\n', ""))
         assert reloaded(daemon).startswith("reload (saved): ~function other, -schedule gone in ")
         wait_for(lambda: [r for r in records(project) if r["fn"] == "other"], timeout=20, what="the kept rule's run")
-        wait_for(lambda: settled(project), what="every event settled")
+        wait_for(lambda: all_settled(project), what="every event settled")
         fired = [r["event"] for r in records(project)]
         assert len(fired) == 1 and fired[0]["resources"][0].endswith(":rule/keep")  # `gone` was due too
     finally:
@@ -201,8 +193,8 @@ def test_an_invalid_save_keeps_the_running_configuration_until_fixed(project: Pa
         errors = wait_for(lambda: [ln for ln in daemon.lines if ln.startswith("lambdad.yaml:")] or None,
                           what="the errors")
         assert sorted(errors) == sorted([
-            "lambdad.yaml:13:14: functions.other.timeout: 9000 is greater than the maximum of 900",
-            "lambdad.yaml:14:5: functions.other.memroy: unknown key 'memroy' (did you mean 'memory'?)",
+            "lambdad.yaml:12:14: functions.other.timeout: 9000 is greater than the maximum of 900",
+            "lambdad.yaml:13:5: functions.other.memroy: unknown key 'memroy' (did you mean 'memory'?)",
         ])
         status = run_cli("status", cwd=project)
         assert status.returncode == 0, status.stderr
@@ -287,16 +279,25 @@ def test_files_dropped_during_reloads_are_each_handled_exactly_once(project: Pat
     writer = threading.Thread(target=drop)
     try:
         writer.start()
-        for i in range(1, 6):  # five reloads while files keep landing, each adding and removing a function
+        edits = [  # while files keep landing: the bucket watched anew, retargeted, its function recycled...
+            DROPS.replace("{path: ./buckets/inbox}", "{path: ./buckets/inbox, ignore: ['*.bak']}"),
+            DROPS.replace('events: ["s3:ObjectCreated:*"]', 'events: ["s3:ObjectCreated:Put", "s3:ObjectCreated:Copy"]'),
+            DROPS.replace("    code: ./b\n", "    code: ./b\n    memory: 256\n"),
+            DROPS.replace("\nbuckets:", "\n  extra:\n    handler: app.handler\n    code: ./b\nbuckets:"),
+            DROPS,
+        ]
+        expected = [  # (each edit is made to the original)
+            "~bucket inbox", "~function other, ~bucket inbox", "~function other (new environments), ~bucket inbox",
+            "+function extra, ~function other (new environments)", "-function extra"]
+        for i, (text, summary) in enumerate(zip(edits, expected, strict=True), 1):
             wait_for(lambda n=i: len(written) >= 100 * n, what="more files dropped")
-            extra = f"\n  extra{i}:\n    handler: app.handler\n    code: ./b\n"
-            save(project / "lambdad.yaml", DROPS.replace("\nbuckets:", extra + "buckets:"))
-            reloaded(daemon, i)
+            save(project / "lambdad.yaml", text)
+            assert reloaded(daemon, i).startswith(f"reload (saved): {summary} in ")
         stop.set()
         writer.join()
         wait_for(lambda: len(keys(project, "other")) >= len(written), timeout=60,
                  what=f"{len(written)} files handled (have {len(keys(project, 'other'))})")
-        wait_for(lambda: settled(project), what="every event settled")
+        wait_for(lambda: all_settled(project), what="every event settled")
         assert sorted(keys(project, "other")) == sorted(written)  # each exactly once
     finally:
         stop.set()

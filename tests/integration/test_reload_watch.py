@@ -30,8 +30,9 @@ def world(tmp_path: Path, clock: FakeClock) -> Iterator[tuple[ReloadWatch, Path,
 def noticed(watch: ReloadWatch, clock: FakeClock) -> tuple[bool, list[str]]:
     """Wait until the watch heard of a change, then return what is due once it settled."""
     wait_for(lambda: watch.next_check(clock.monotonic()) is not None, timeout=5, what="the change to be noticed")
-    assert watch.due(clock.monotonic() + DEBOUNCE_S / 2) == (False, [])  # not settled yet
-    return watch.due(clock.monotonic() + DEBOUNCE_S)
+    assert watch.due(clock.monotonic() + DEBOUNCE_S / 2) == (False, {})  # not settled yet
+    manifest, folders = watch.due(clock.monotonic() + DEBOUNCE_S)
+    return manifest, sorted(folders)
 
 
 def test_a_manifest_saved_by_rename_counts_once_settled(world, tmp_path: Path):
@@ -39,7 +40,7 @@ def test_a_manifest_saved_by_rename_counts_once_settled(world, tmp_path: Path):
     (tmp_path / ".lambdad.yaml.swp").write_text("version: 1\nregion: eu-west-1\n")
     os.replace(tmp_path / ".lambdad.yaml.swp", tmp_path / "lambdad.yaml")
     assert noticed(watch, clock) == (True, [])
-    assert watch.due(clock.monotonic() + 10) == (False, [])  # reported once
+    assert watch.due(clock.monotonic() + 10) == (False, {})  # reported once
 
 
 def test_a_manifest_written_in_place_counts(world, tmp_path: Path):
@@ -54,7 +55,9 @@ def test_code_changes_count(world, path: str):
     target = code / path
     target.parent.mkdir(exist_ok=True)
     target.write_text("x = 1\n")
-    assert noticed(watch, clock) == (False, [str(code)])
+    wait_for(lambda: watch.next_check(clock.monotonic()) is not None, timeout=5, what="the change to be noticed")
+    _, folders = watch.due(clock.monotonic() + DEBOUNCE_S)
+    assert list(folders) == [str(code)] and str(target) in folders[str(code)]  # which files: their .pyc goes
 
 
 @pytest.mark.parametrize("path", ["__pycache__/app.cpython-311.pyc", ".venv/lib/site.py", ".lambdad/events.db",

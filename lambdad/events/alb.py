@@ -1,0 +1,148 @@
+"""The request event an Application Load Balancer sends a Lambda target, and what it makes of the
+function's response. Pure functions: the listener (lambdad/http/listener.py) does the I/O.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+#: ALB refuses a request body over 1 MB (413) and a response over 1 MB (502).
+MAX_BODY_BYTES = 1024 * 1024
+MAX_RESPONSE_BYTES = 1024 * 1024
+#: Sent raw; every other content type is base64 (as is any body with a content-encoding).
+TEXT_TYPES = ("text/", "application/json", "application/javascript", "application/xml")
+#: ALB drops these from a function's response and computes Content-Length itself.
+HOP_BY_HOP = frozenset({"connection", "transfer-encoding", "keep-alive", "content-length", "upgrade",
+                        "proxy-connection", "te", "trailer"})
+
+
+def is_text(headers: Iterable[tuple[str, str]]) -> bool:
+    """Whether ALB passes the body as text (`isBase64Encoded: false`)."""
+    content_type = ""
+    for name, value in headers:
+        if name == "content-encoding":
+            return False
+        if name == "content-type":
+            content_type = value.strip().lower()
+    return not content_type or content_type.startswith(TEXT_TYPES)
+
+
+def query_pairs(raw: str) -> list[tuple[str, str]]:
+    """`a=1&b=%20x&flag` → [("a", "1"), ("b", "%20x"), ("flag", "")]: ALB does not decode them."""
+    pairs = []
+    for part in raw.split("&"):
+        if part:
+            name, _, value = part.partition("=")
+            pairs.append((name, value))
+    return pairs
+
+
+def alb_event(
+    *,
+    target_group_arn: str,
+    method: str,
+    path: str,
+    query: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    multi_value: bool,
+) -> dict:
+    """The event, with `headers` already lower-cased and in arrival order (ALB's own included)."""
+    text = is_text(headers)
+    event: dict = {
+        "requestContext": {"elb": {"targetGroupArn": target_group_arn}},
+        "httpMethod": method,
+        "path": path,
+    }
+    pairs = query_pairs(query)
+    if multi_value:
+        event["multiValueQueryStringParameters"] = _grouped(pairs)
+        event["multiValueHeaders"] = _grouped(headers)
+    else:
+        event["queryStringParameters"] = dict(pairs)  # the last value wins
+        event["headers"] = dict(headers)
+    try:
+        event["body"] = body.decode() if text else base64.b64encode(body).decode()
+        event["isBase64Encoded"] = not text
+    except UnicodeDecodeError:  # text by its type, not by its bytes: base64 keeps it intact
+        event["body"], event["isBase64Encoded"] = base64.b64encode(body).decode(), True
+    return event
+
+
+def _grouped(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for name, value in pairs:
+        out.setdefault(name, []).append(value)
+    return out
+
+
+class InvalidResponse(ValueError):
+    """The function's response is not one ALB can send (the client gets a 502)."""
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+def alb_response(payload: bytes, multi_value: bool) -> HttpResponse:
+    """The HTTP response ALB makes of a function's result.
+
+    Raises:
+        InvalidResponse: too large, not a JSON object, or missing what ALB requires.
+    """
+    if len(payload) > MAX_RESPONSE_BYTES:
+        raise InvalidResponse(f"the response is {len(payload)} bytes; ALB accepts at most {MAX_RESPONSE_BYTES}")
+    try:
+        doc = json.loads(payload)
+    except ValueError:
+        raise InvalidResponse("the response is not JSON") from None
+    if not isinstance(doc, dict):
+        raise InvalidResponse(f"the response must be a JSON object, not {type(doc).__name__}")
+    status = doc.get("statusCode")
+    if isinstance(status, str) and status.isdigit():
+        status = int(status)
+    if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
+        raise InvalidResponse("statusCode must be an integer from 100 to 599")
+    # ALB's contract: "must include the Base64 encoding status, status code, and headers".
+    encoded = doc.get("isBase64Encoded")
+    if not isinstance(encoded, bool):
+        raise InvalidResponse("isBase64Encoded is required: true or false")
+    key = "multiValueHeaders" if multi_value else "headers"
+    if key not in doc:
+        why = " (the target has multi-value headers enabled)" if multi_value else ""
+        raise InvalidResponse(f"{key} is required{why}")
+    headers = _response_headers(doc[key] or {}, multi_value, key)
+    body = doc.get("body") or ""
+    if not isinstance(body, str):
+        raise InvalidResponse("body must be a string")
+    if encoded:
+        try:
+            data = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidResponse("body is not valid base64, but isBase64Encoded is true") from None
+    else:
+        data = body.encode()
+    return HttpResponse(status, headers, data)
+
+
+def _response_headers(raw: object, multi_value: bool, key: str) -> list[tuple[str, str]]:
+    if not isinstance(raw, dict):
+        raise InvalidResponse(f"{key} must be an object")
+    headers = []
+    for name, value in raw.items():
+        values = value if multi_value else [value]
+        if not isinstance(values, list):
+            raise InvalidResponse(f"{key}.{name} must be a list of strings")
+        for v in values:
+            if isinstance(v, bool) or not isinstance(v, str | int | float):
+                raise InvalidResponse(f"{key}.{name} must be a string")
+            if name.lower() not in HOP_BY_HOP:
+                headers.append((str(name), str(v)))
+    return headers
