@@ -86,12 +86,13 @@ class Console:
 
 
 def forget_bytecode(path: str) -> None:
-    """Remove the cached bytecode of a changed module. A .pyc records its source's mtime in whole
-    seconds and its size, so a second save within the same second (same size) would otherwise run
-    the first save's code."""
-    if path.endswith(".py"):
+    """Remove the cached bytecode of a changed module (or of every module in a folder that appeared).
+    A .pyc records its source's mtime in whole seconds and its size, so a second save within the
+    same second (same size) would otherwise run the first save's code."""
+    sources = [Path(path)] if path.endswith(".py") else Path(path).rglob("*.py") if os.path.isdir(path) else []
+    for source in sources:
         with contextlib.suppress(OSError, ValueError):
-            os.unlink(importlib.util.cache_from_source(path))
+            os.unlink(importlib.util.cache_from_source(str(source)))
 
 
 class _Refused(Exception):

@@ -42,6 +42,10 @@ MASK = Mask(
 BATCH = 256
 #: An IN_MOVED_FROM whose IN_MOVED_TO has not come after this long was a move out of the bucket.
 MOVE_PAIR_S = 0.05
+#: File times come from the kernel's coarse clock, up to a tick (1-10 ms) behind `time.time_ns()`:
+#: a file written just after the watch began can look older than the watch. Erring this way costs
+#: at worst an extra event for a file changed just before a new bucket's first start, never a lost one.
+FS_CLOCK_SLACK_NS = 50_000_000
 
 
 @dataclass(frozen=True)
@@ -242,7 +246,7 @@ class BucketWatcher:
         assert self._fd is not None
         self._syncs[sync.root] = sync
         watch = TreeWatch(self._fd, sync.root, lambda hint, s=sync: self._queue.put((s, hint)))
-        sync.watching_since_ns = time.time_ns()
+        sync.watching_since_ns = time.time_ns() - FS_CLOCK_SLACK_NS  # on the file-system clock's side
         watch.start()
         self._watches[sync.root] = watch
         if reconcile:

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from lambdad.cli.common import load, open_store, read_payload, shown, state_dir
-from lambdad.errors import EXIT_OK, FunctionNotFound, LambdadError, TooManyRequests, UsageError
+from lambdad.errors import EXIT_OK, EXIT_USAGE, FunctionNotFound, LambdadError, TooManyRequests, UsageError
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -40,6 +40,9 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     payload = read_payload(args.payload)
     if args.function not in manifest.functions:
         raise FunctionNotFound(args.function, list(manifest.functions))
+    api = (state_dir(args, manifest).running_daemon() or {}).get("api")
+    if api:
+        return _invoke_through(api, args, payload)
     if args.invocation_type == "Event":
         return _invoke_event(args, manifest, payload)
     payload = check_payload(payload)
@@ -61,6 +64,62 @@ def cmd_invoke(args: argparse.Namespace) -> int:
         sys.stdout.flush()
         _print_status(status, to_stderr=True)
     return EXIT_OK
+
+
+def _invoke_through(api: str, args: argparse.Namespace, payload: bytes) -> int:
+    """The running daemon's Invoke API does the call: its warm environments, its queue."""
+    import http.client
+    from urllib.parse import quote, urlsplit
+
+    _decode_client_context(args.client_context)  # a bad one is a usage error here too
+    headers = {"X-Amz-Invocation-Type": args.invocation_type}
+    if args.log_type == "Tail":
+        headers["X-Amz-Log-Type"] = "Tail"
+    if args.client_context:
+        headers["X-Amz-Client-Context"] = args.client_context
+    where = urlsplit(api)
+    conn = http.client.HTTPConnection(where.hostname, where.port, timeout=None)
+    try:
+        conn.request("POST", f"/2015-03-31/functions/{quote(args.function, safe='')}/invocations", payload, headers)
+        response = conn.getresponse()
+        body = response.read()
+    except OSError as e:
+        raise LambdadError(f"cannot reach the running daemon's API at {api}: {e}") from None
+    finally:
+        conn.close()
+    if response.status >= 300:
+        raise _api_error(response.status, response.getheader("x-amzn-ErrorType", ""), body)
+    status: dict[str, object] = {"StatusCode": response.status}
+    if response.getheader("X-Amz-Function-Error"):
+        status["FunctionError"] = response.getheader("X-Amz-Function-Error")
+    if response.getheader("X-Amz-Log-Result"):
+        status["LogResult"] = response.getheader("X-Amz-Log-Result")
+    if response.getheader("X-Amz-Executed-Version"):
+        status["ExecutedVersion"] = response.getheader("X-Amz-Executed-Version")
+    if response.status != 200:
+        if args.outfile and args.outfile != "-":
+            _write_outfile(args.outfile, b"")
+        _print_status(status, to_stderr=False)
+    elif args.outfile and args.outfile != "-":
+        _write_outfile(args.outfile, body)
+        _print_status(status, to_stderr=False)
+    else:
+        sys.stdout.buffer.write(body + b"\n")
+        sys.stdout.flush()
+        _print_status(status, to_stderr=True)
+    return EXIT_OK
+
+
+def _api_error(status: int, code: str, body: bytes) -> LambdadError:
+    try:
+        doc = json.loads(body)
+        message = doc.get("Message") or doc.get("message") or ""
+    except ValueError:
+        message = body.decode(errors="replace")
+    error = LambdadError(f"{code or status}: {message}")
+    if 400 <= status < 500 and status != 429:
+        error.EXIT = EXIT_USAGE
+    return error
 
 
 def _invoke_here(args, manifest, payload: bytes, client_context: str | None):

@@ -90,8 +90,15 @@ class HttpServers:
         if pending is not None:
             pending[0].close()
         server = self._servers.pop(name, None)
-        if server is not None:
+        if server is None or self._loop is None:
+            return
+
+        async def stop_listening() -> None:  # at once; requests in progress finish in the background
+            for listening in getattr(server, "servers", []):
+                listening.close()
             server.should_exit = True
+
+        asyncio.run_coroutine_threadsafe(stop_listening(), self._loop).result(10)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="http", daemon=True)
@@ -121,6 +128,7 @@ class HttpServers:
 
         config = uvicorn.Config(app, http="httptools", loop="none", lifespan="off", log_config=None,
                                 access_log=False, server_header=False, ws="none", timeout_keep_alive=60,
+                                proxy_headers=False,  # X-Forwarded-For is the client's to send, as on ALB
                                 timeout_graceful_shutdown=5)
         server = uvicorn.Server(config)
         self._servers[name] = server

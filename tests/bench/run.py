@@ -8,7 +8,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.bench import bench_async, bench_buckets, bench_reload, bench_runtime, bench_schedules, bench_startup
+from tests.bench import (
+    bench_async,
+    bench_buckets,
+    bench_http,
+    bench_reload,
+    bench_runtime,
+    bench_schedules,
+    bench_startup,
+)
 
 if __name__ == "__main__":
     reps = int(os.environ.get("BENCH_REPS", "5"))
@@ -18,3 +26,4 @@ if __name__ == "__main__":
     bench_buckets.main(max(1, reps // 2))
     bench_schedules.main(1)
     bench_reload.main(1)
+    bench_http.main(max(1, reps // 2))

@@ -63,7 +63,13 @@ def test_files_written_fast_into_new_folders_are_all_seen(tmp_path: Path):
             for f in range(5):
                 (folder / f"{f}.txt").write_text("x")
                 expected.add(("ObjectCreated:Put", f"d{d}/inner/{f}.txt"))
-        wait_for(lambda: set(announced(store)) >= expected, timeout=30, what=f"every file in the new folders (missing {sorted(k for _, k in expected - set(announced(store)))})")
+        def missing() -> list[str]:
+            return sorted(k for _, k in expected - set(announced(store)))
+
+        try:
+            wait_for(lambda: not missing(), timeout=30, what="every file in the new folders")
+        except AssertionError as e:  # what is missing at the end, not at the start of the wait
+            raise AssertionError(f"{e} (missing {missing()})") from None
         assert watcher.wait_idle(10)
         assert set(announced(store).values()) == {1}
     finally:

@@ -1,0 +1,159 @@
+"""ALB's request events, its reading of function responses, and its rule matching: pure and table-driven."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+from aws_lambda_powertools.utilities.parser.models import AlbModel
+
+from lambdad.events.alb import InvalidResponse, alb_event, alb_response, is_text, query_pairs
+from lambdad.http.routing import listener_rules, pattern, route
+from lambdad.manifest.model import AlbTrigger, Function, Manifest
+
+ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-f/0123456789abcdef"
+
+
+def event(headers=(), query="", body=b"", multi=False, method="GET", path="/"):
+    return alb_event(target_group_arn=ARN, method=method, path=path, query=query, headers=list(headers), body=body,
+                     multi_value=multi)
+
+
+@pytest.mark.parametrize(
+    ("raw", "pairs"),
+    [
+        ("", []),
+        ("a=1", [("a", "1")]),
+        ("a=1&a=2&b", [("a", "1"), ("a", "2"), ("b", "")]),
+        ("q=a%20b&x=%2F", [("q", "a%20b"), ("x", "%2F")]),  # ALB leaves them URL-encoded
+        ("k%20ey=v=w&&", [("k%20ey", "v=w")]),
+    ],
+)
+def test_query_strings_stay_encoded(raw, pairs):
+    assert query_pairs(raw) == pairs
+
+
+@pytest.mark.parametrize(
+    ("headers", "text"),
+    [
+        ([], True),
+        ([("content-type", "text/html; charset=utf-8")], True),
+        ([("content-type", "application/json")], True),
+        ([("content-type", "application/xml")], True),
+        ([("content-type", "application/javascript")], True),
+        ([("content-type", "application/octet-stream")], False),
+        ([("content-type", "image/png")], False),
+        ([("content-type", "text/plain"), ("content-encoding", "gzip")], False),
+    ],
+)
+def test_which_bodies_are_base64(headers, text):
+    assert is_text(headers) is text
+
+
+def test_single_value_event_matches_albs_shape():
+    e = event([("host", "h"), ("x-a", "1"), ("x-a", "2")], "n=1&n=2", b'{"k": 1}', method="POST", path="/p")
+    AlbModel(**e)
+    assert e == {
+        "requestContext": {"elb": {"targetGroupArn": ARN}}, "httpMethod": "POST", "path": "/p",
+        "queryStringParameters": {"n": "2"}, "headers": {"host": "h", "x-a": "2"},
+        "body": '{"k": 1}', "isBase64Encoded": False,
+    }
+
+
+def test_multi_value_event_keeps_every_value_and_nothing_else():
+    e = event([("x-a", "1"), ("x-a", "2")], "n=1&n=2", multi=True)
+    assert e["multiValueHeaders"] == {"x-a": ["1", "2"]} and e["multiValueQueryStringParameters"] == {"n": ["1", "2"]}
+    assert "headers" not in e and "queryStringParameters" not in e
+
+
+def test_binary_and_undecodable_bodies_are_base64():
+    png = b"\x89PNG\r\n\x1a\n\xff"
+    e = event([("content-type", "image/png")], body=png)
+    assert e["isBase64Encoded"] and base64.b64decode(e["body"]) == png
+    e = event([("content-type", "text/plain")], body=b"\xff\xfe")  # says text, is not UTF-8
+    assert e["isBase64Encoded"] and base64.b64decode(e["body"]) == b"\xff\xfe"
+
+
+def doc(**fields) -> bytes:
+    return json.dumps(fields).encode()
+
+
+@pytest.mark.parametrize(
+    ("payload", "multi", "status", "headers", "body"),
+    [
+        (doc(statusCode=200, isBase64Encoded=False, headers={"A": "1"}, body="hi"), False, 200, [("A", "1")], b"hi"),
+        (doc(statusCode="404", isBase64Encoded=False, headers={}), False, 404, [], b""),
+        (doc(statusCode=200, isBase64Encoded=True, headers={}, body=base64.b64encode(b"\x00\x01").decode()), False,
+         200, [], b"\x00\x01"),
+        (doc(statusCode=200, isBase64Encoded=False, multiValueHeaders={"Set-Cookie": ["a=1", "b=2"]}), True, 200,
+         [("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")], b""),
+        (doc(statusCode=200, isBase64Encoded=False, headers={"Connection": "close", "Content-Length": "9", "B": 2}),
+         False, 200, [("B", "2")], b""),
+    ],
+)
+def test_responses_alb_accepts(payload, multi, status, headers, body):
+    got = alb_response(payload, multi)
+    assert (got.status, got.headers, got.body) == (status, headers, body)
+
+
+@pytest.mark.parametrize(
+    ("payload", "multi", "message"),
+    [
+        (b"not json", False, "the response is not JSON"),
+        (b'"a string"', False, "the response must be a JSON object, not str"),
+        (doc(body="x"), False, "statusCode must be an integer from 100 to 599"),
+        (doc(statusCode=700, isBase64Encoded=False, headers={}), False, "statusCode must be an integer from 100 to 599"),
+        (doc(statusCode=200, headers={}), False, "isBase64Encoded is required: true or false"),
+        (doc(statusCode=200, isBase64Encoded=False), False, "headers is required"),
+        (doc(statusCode=200, isBase64Encoded=False, headers={"A": "1"}), True,
+         "multiValueHeaders is required (the target has multi-value headers enabled)"),
+        (doc(statusCode=200, isBase64Encoded=False, multiValueHeaders={"A": "1"}), True,
+         "multiValueHeaders.A must be a list of strings"),
+        (doc(statusCode=200, isBase64Encoded=True, headers={}, body="%%%"), False,
+         "body is not valid base64, but isBase64Encoded is true"),
+        (doc(statusCode=200, isBase64Encoded=False, headers={}, body="x" * (1024 * 1024)), False,
+         "the response is 1048648 bytes; ALB accepts at most 1048576"),
+    ],
+)
+def test_responses_alb_answers_with_502(payload, multi, message):
+    with pytest.raises(InvalidResponse) as e:
+        alb_response(payload, multi)
+    assert str(e.value) == message
+
+
+@pytest.mark.parametrize(
+    ("glob", "text", "ignore_case", "matches"),
+    [
+        ("/img/*", "/img/", False, True),
+        ("/img/*", "/img/a/b.png", False, True),
+        ("/img/*", "/IMG/a", False, False),  # paths are case-sensitive
+        ("/a?c", "/abc", False, True),
+        ("/a?c", "/ac", False, False),
+        ("/a.c", "/abc", False, False),  # only * and ? are special
+        ("*.example.com", "API.Example.COM", True, True),  # hosts are not
+        ("*.example.com", "example.com", True, False),
+    ],
+)
+def test_patterns_match_as_albs(glob, text, ignore_case, matches):
+    assert (pattern(glob, ignore_case).match(text) is not None) is matches
+
+
+def test_rules_are_tried_by_priority_then_manifest_order(tmp_path: Path):
+    def fn(name, *triggers):
+        return Function(name, "a.h", tmp_path, "python3", events=triggers)
+
+    m = Manifest(tmp_path / "lambdad.yaml", functions={
+        "late": fn("late", AlbTrigger("web", "/*")),
+        "post": fn("post", AlbTrigger("web", "/x/*", methods=("POST",), priority=2)),
+        "host": fn("host", AlbTrigger("web", "/x/*", host="*.example.com", priority=1)),
+        "any": fn("any", AlbTrigger("web", "/x/*", priority=3), AlbTrigger("other", "/*")),
+    })
+    rules = listener_rules(m, "web")
+    assert [r.function for r in rules] == ["host", "post", "any", "late"]
+    assert route(rules, "GET", "/x/1", "a.example.com:8080").function == "host"
+    assert route(rules, "POST", "/x/1", "localhost").function == "post"
+    assert route(rules, "GET", "/x/1", "localhost").function == "any"
+    assert route(rules, "GET", "/y", "localhost").function == "late"
+    assert route(listener_rules(m, "nobody"), "GET", "/", "h") is None
