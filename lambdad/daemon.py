@@ -172,6 +172,8 @@ class Daemon:
         elapsed_ms = (time.monotonic() - self._started_at) * 1000
         hint = f"save {self.manifest.file.name} or a handler to reload; Ctrl-C stops"
         self.console.say(f"ready in {elapsed_ms:.0f} ms ({hint})")
+        # After "ready": the sockets already accept, and uvicorn's import (100 ms) need not delay it.
+        self.http.start()
         self.status = DaemonState.running
 
     def _make_schedules(self) -> Schedules | None:
@@ -216,7 +218,6 @@ class Daemon:
         self.http.add("api", sockets.pop("api"), self.api)
         for key, sock in sockets.items():
             self._add_listener(key.removeprefix("listener:"), sock)
-        self.http.start()
 
     def _add_listener(self, name: str, sock: socket.socket) -> None:
         assert self.functions is not None and self._http_pool is not None

@@ -8,7 +8,6 @@ loopback unless the daemon was told otherwise.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import hashlib
@@ -39,6 +38,8 @@ from lambdad.runtime.functions import ShuttingDown, check_payload
 from lambdad.runtime.invocation import MAX_SYNC_PAYLOAD_BYTES, InvokeResult, new_request_id
 
 if TYPE_CHECKING:
+    import asyncio
+
     from lambdad.dispatcher import Dispatcher
     from lambdad.runtime.functions import Functions
 
@@ -254,6 +255,8 @@ class LambdaApi:
     async def _invoke(
         self, scope: Scope, receive: Receive, manifest: Manifest, name: str, qualifier: str | None
     ) -> tuple[int, list[tuple[str, str]], bytes]:
+        import asyncio  # (here: asyncio costs 20 ms of start-up, and the HTTP thread imports it anyway)
+
         fn = resolve(name, qualifier, manifest)
         kind = header(scope, b"x-amz-invocation-type") or "RequestResponse"
         if kind not in ("RequestResponse", "Event", "DryRun"):
@@ -292,6 +295,8 @@ class LambdaApi:
     async def _run(
         self, fn: Function, kind: str, payload: bytes, scope: Scope, client_context: str | None, manifest: Manifest
     ) -> tuple[int, list[tuple[str, str]], bytes]:
+        import asyncio
+
         loop = asyncio.get_running_loop()
         if kind == "Event":
             request_id = await loop.run_in_executor(self._executor, self.dispatcher.submit, fn.name, payload)

@@ -7,7 +7,6 @@ here too, and the function's log says which it was, since the client only sees "
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import os
@@ -99,6 +98,8 @@ class AlbListener:
         return headers
 
     async def _forward(self, send: Send, rule: Rule, payload: bytes) -> None:
+        import asyncio
+
         loop = asyncio.get_running_loop()
         try:
             result = await loop.run_in_executor(self._executor, self.functions.invoke, rule.function, payload)

@@ -12,17 +12,19 @@ server thread, and a request that arrives before it runs waits in the listen bac
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import logging
 import socket
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lambdad.errors import LambdadError
 from lambdad.manifest.model import Endpoint
+
+if TYPE_CHECKING:
+    import asyncio
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,8 @@ class HttpServers:
 
     def add(self, name: str, sock: socket.socket, app: App) -> None:
         """Serve `app` on the bound `sock` (before `start`, or on the running loop after it)."""
+        import asyncio
+
         self.addresses[name] = address_of(sock)
         with self._lock:
             if self._loop is None:
@@ -84,6 +88,8 @@ class HttpServers:
 
     def remove(self, name: str) -> None:
         """Stop serving `name`: no new connections; requests in progress finish."""
+        import asyncio
+
         self.addresses.pop(name, None)
         with self._lock:
             pending = self._pending.pop(name, None)
@@ -105,6 +111,8 @@ class HttpServers:
         self._thread.start()
 
     def _run(self) -> None:
+        import asyncio
+
         try:
             import uvloop
 
@@ -124,6 +132,8 @@ class HttpServers:
         loop.run_forever()
 
     async def _serve(self, name: str, sock: socket.socket, app: App) -> None:
+        import asyncio
+
         import uvicorn
 
         config = uvicorn.Config(app, http="httptools", loop="none", lifespan="off", log_config=None,
@@ -140,6 +150,8 @@ class HttpServers:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop every server (requests in progress get `timeout` to finish) and the loop."""
+        import asyncio
+
         with self._lock:
             self._stopped = True
             loop, pending, self._pending = self._loop, self._pending, {}
