@@ -422,7 +422,11 @@ class Daemon:
         if self.functions is not None:
             if force and self.functions.in_flight:
                 self.console.say(f"grace period over: killing {self.functions.in_flight} running invocation(s)")
-            self.http.stop()  # first: no new requests (those in progress get a few seconds)
+            if force:  # running invocations end now, so that HTTP requests waiting on them are answered
+                if self.dispatcher is not None:
+                    self.dispatcher.abandon()  # killed async invocations run again at the next start
+                self.functions.kill_running()
+            self.http.stop()  # no new requests; those still in progress get a few seconds
             if self._http_pool is not None:
                 self._http_pool.shutdown(wait=False)
             if self.reload_watch is not None:
@@ -432,9 +436,6 @@ class Daemon:
             if self.buckets is not None:
                 self.buckets.stop()
             if self.dispatcher is not None:
-                if force:
-                    self.dispatcher.abandon()  # killed async invocations run again at the next start
-                    self.functions.kill_running()
                 self.dispatcher.close()
             self.functions.close(force=force)
         if self.store is not None:

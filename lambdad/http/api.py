@@ -307,11 +307,8 @@ class LambdaApi:
         request_id = new_request_id()
         arn = manifest.function_arn(fn.name, "$LATEST" if self._qualified(scope) else None)
         try:
-            result: InvokeResult = await loop.run_in_executor(
-                self._executor,
-                lambda: self.functions.invoke(fn.name, payload, request_id=request_id, invoked_arn=arn,
-                                              client_context=client_context),
-            )
+            result: InvokeResult = await self.functions.invoke_async(
+                fn.name, payload, self._executor, request_id=request_id, invoked_arn=arn, client_context=client_context)
         except ShuttingDown:
             raise LambdadError("lambdad is stopping") from None
         headers = [("content-type", "application/json"), ("x-amzn-RequestId", request_id),

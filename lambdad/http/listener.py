@@ -98,11 +98,8 @@ class AlbListener:
         return headers
 
     async def _forward(self, send: Send, rule: Rule, payload: bytes) -> None:
-        import asyncio
-
-        loop = asyncio.get_running_loop()
         try:
-            result = await loop.run_in_executor(self._executor, self.functions.invoke, rule.function, payload)
+            result = await self.functions.invoke_async(rule.function, payload, self._executor)
         except TooManyRequests as e:
             return await self._bad_gateway(send, rule, f"throttled ({e.reason})")
         except (FunctionNotFound, ShuttingDown):

@@ -8,6 +8,7 @@ import os
 import threading
 import time
 from collections.abc import Mapping
+from concurrent.futures import Executor
 
 from lambdad.clock import SYSTEM_CLOCK, Clock
 from lambdad.errors import FunctionNotFound, InvalidRequestContent, LambdadError, RequestTooLarge
@@ -151,23 +152,55 @@ class Functions:
     ) -> InvokeResult:
         """Invoke synchronously. Raises FunctionNotFound, TooManyRequests or ShuttingDown."""
         pool = self.pool(name)
-        req = InvokeRequest(
+        req = self._request(name, payload, request_id, invoked_arn, client_context, identity)
+        self._enter()
+        try:
+            return pool.invoke(req)
+        finally:
+            self._leave()
+
+    async def invoke_async(
+        self,
+        name: str,
+        payload: bytes,
+        executor: Executor,
+        *,
+        request_id: str | None = None,
+        invoked_arn: str | None = None,
+        client_context: str | None = None,
+    ) -> InvokeResult:
+        """`invoke` from an event loop; what has to block runs on `executor`."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        pool = self.pool(name)
+        req = self._request(name, payload, request_id, invoked_arn, client_context, None)
+        self._enter()
+        try:
+            return await pool.invoke_async(req, lambda fn, *args: loop.run_in_executor(executor, fn, *args))
+        finally:
+            self._leave()
+
+    def _request(self, name: str, payload: bytes, request_id: str | None, invoked_arn: str | None,
+                 client_context: str | None, identity: str | None) -> InvokeRequest:
+        return InvokeRequest(
             request_id=request_id or new_request_id(),
             payload=payload,
             invoked_arn=invoked_arn or self.manifest.function_arn(name),
             client_context=client_context,
             identity=identity,
         )
+
+    def _enter(self) -> None:
         with self._idle:
             if not self._accepting:
                 raise ShuttingDown()
             self._in_flight += 1
-        try:
-            return pool.invoke(req)
-        finally:
-            with self._idle:
-                self._in_flight -= 1
-                self._idle.notify_all()
+
+    def _leave(self) -> None:
+        with self._idle:
+            self._in_flight -= 1
+            self._idle.notify_all()
 
     def start_runtimes(self) -> list[str]:
         """Start every interpreter's zygote now, so the first cold start only pays for a fork."""

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 from lambdad.clock import Clock
 from lambdad.errors import TooManyRequests
@@ -89,35 +89,69 @@ class FunctionPool:
 
     def invoke(self, req: InvokeRequest) -> InvokeResult:
         """Run `req` on a warm environment, or a new one. Raises TooManyRequests when at the limit."""
+        self._acquire()
+        try:
+            return self._run(req, self._checkout())
+        finally:
+            self._release()
+
+    async def invoke_async(self, req: InvokeRequest, run_blocking: Callable[..., Awaitable[Any]]) -> InvokeResult:
+        """`invoke` from an event loop: a ready warm environment is driven from the loop itself;
+        a cold start (or an environment that cannot be) runs through `run_blocking`."""
+        self._acquire()
+        try:
+            warm = self._checkout()
+            if warm is None or not getattr(warm[0], "ready", False):
+                return await run_blocking(self._run, req, warm)
+            env, generation = warm
+            with self._lock:
+                self._busy[env] = generation
+            try:
+                ilog = InvocationLog(self._flog, req.request_id, self._clock)
+                result = await env.invoke_ready(req, self._limits, ilog, run_blocking)  # type: ignore[attr-defined]
+            finally:
+                with self._lock:
+                    del self._busy[env]
+            if self._keeps(env, generation):
+                self._checkin(env, generation)
+            else:  # closing waits for the process: not on the loop
+                await run_blocking(self._checkin, env, generation)
+            return result
+        finally:
+            self._release()
+
+    def _acquire(self) -> None:
         if not self.limiter.try_acquire():
             raise TooManyRequests(self.limiter.reason, self.fn.name)
         with self._lock:
             self._active += 1
-        try:
-            ilog = InvocationLog(self._flog, req.request_id, self._clock)
-            warm = self._checkout()
-            if warm is None:
-                generation = self.generation  # code that changes while it starts makes it stale at once
-                try:
-                    env = self._spawn(self.fn)
-                except LaunchError as e:
-                    return self._launch_failed(req, ilog, e)
-                self.cold_starts += 1
-            else:
-                env, generation = warm
-            with self._lock:
-                self._busy[env] = generation
+
+    def _release(self) -> None:
+        with self._lock:
+            self._active -= 1
+        self.limiter.release()
+
+    def _run(self, req: InvokeRequest, warm: tuple[Environment, int] | None) -> InvokeResult:
+        """One invocation, in a slot already taken: on `warm`, or on a new environment."""
+        ilog = InvocationLog(self._flog, req.request_id, self._clock)
+        if warm is None:
+            generation = self.generation  # code that changes while it starts makes it stale at once
             try:
-                result = env.invoke(req, self._limits, ilog)
-            finally:
-                with self._lock:
-                    del self._busy[env]
-            self._checkin(env, generation)
-            return result
+                env = self._spawn(self.fn)
+            except LaunchError as e:
+                return self._launch_failed(req, ilog, e)
+            self.cold_starts += 1
+        else:
+            env, generation = warm
+        with self._lock:
+            self._busy[env] = generation
+        try:
+            result = env.invoke(req, self._limits, ilog)
         finally:
             with self._lock:
-                self._active -= 1
-            self.limiter.release()
+                del self._busy[env]
+        self._checkin(env, generation)
+        return result
 
     def _launch_failed(self, req: InvokeRequest, ilog: InvocationLog, error: LaunchError) -> InvokeResult:
         ilog.line(f"[ERROR] Runtime.ExitError: {error}")
@@ -131,6 +165,9 @@ class FunctionPool:
                 return None
             env, _, generation = self._idle.pop()
             return env, generation
+
+    def _keeps(self, env: Environment, generation: int) -> bool:
+        return not env.alive or (not self.retired and generation == self.generation)
 
     def _checkin(self, env: Environment, generation: int) -> None:
         """Back to the warm set, unless the code changed (or the pool retired) while it ran."""

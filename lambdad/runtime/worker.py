@@ -17,8 +17,9 @@ import os
 import select
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from lambdad.logs import MAX_LINE_BYTES, InvocationLog
 from lambdad.manifest.model import Function
@@ -131,6 +132,40 @@ class Worker:
         if init_ms is None:
             log.line(start_line(req.request_id))
         start = time.monotonic()
+        try:
+            self._send(req, deadline, start)
+        except OSError:
+            return self._failed(None, req, limits, log, init_ms, start)
+        frame = self._wait_frame(deadline, limits, log)
+        result = self._result(frame, req, limits, log, init_ms, start)
+        return result if isinstance(result, InvokeResult) else self._failed(result, req, limits, log, init_ms, start)
+
+    @property
+    def ready(self) -> bool:
+        """Initialised and warm: `invoke_ready` can serve it."""
+        return self._ready and self.alive
+
+    async def invoke_ready(
+        self, req: InvokeRequest, limits: Limits, log: InvocationLog, run_blocking: Callable[..., Awaitable[Any]]
+    ) -> InvokeResult:
+        """`invoke` for a ready worker, waiting on the caller's event loop rather than in a thread (the
+        HTTP faces save two thread hand-offs per call). Endings that block (killing a worker that
+        timed out, ran out of memory or died) go to `run_blocking`."""
+        self.invocations += 1
+        log.line(start_line(req.request_id))
+        start = time.monotonic()
+        deadline = start + limits.timeout_s
+        try:
+            self._send(req, deadline, start)
+            frame = await self._wait_frame_async(deadline, limits, log)
+        except OSError:
+            frame = None
+        result = self._result(frame, req, limits, log, None, start)
+        if isinstance(result, InvokeResult):
+            return result
+        return await run_blocking(self._failed, result, req, limits, log, None, start)
+
+    def _send(self, req: InvokeRequest, deadline: float, start: float) -> None:
         head = {"t": "invoke", "id": req.request_id, "arn": req.invoked_arn,
                 "deadline_ms": int((time.time() + (deadline - start)) * 1000)}
         if req.client_context:
@@ -139,18 +174,21 @@ class Worker:
             head["identity"] = req.identity
         if req.trace_id:
             head["trace_id"] = req.trace_id
-        try:
-            wire.send(self._ctrl_fd, head, req.payload)
-        except OSError:
-            return self._failed(None, req, limits, log, init_ms, start)
-        frame = self._wait_frame(deadline, limits, log)
+        wire.send(self._ctrl_fd, head, req.payload)
+
+    def _result(
+        self, frame: _Frame | Outcome | None, req: InvokeRequest, limits: Limits, log: InvocationLog,
+        init_ms: float | None, start: float,
+    ) -> InvokeResult | Outcome | None:
+        """The invocation's result from the worker's reply; otherwise why the environment is lost
+        (an Outcome, or None for a crash), for `_failed`."""
         if frame is None or isinstance(frame, Outcome):
-            return self._failed(frame, req, limits, log, init_ms, start)
+            return frame
         head, body = frame
         duration_ms = (time.monotonic() - start) * 1000
         if _kb_to_mb(head.get("maxrss_kb", 0)) > limits.memory_mb:
             # The peak passed the limit between two samples: on Lambda the process would be dead.
-            return self._failed(Outcome.out_of_memory, req, limits, log, init_ms, start)
+            return Outcome.out_of_memory
         outcome = Outcome.success if head.get("ok") else Outcome.error
         return self._finish(req, limits, outcome, body, log, init_ms, duration_ms, head)
 
@@ -185,6 +223,62 @@ class Worker:
                 # The process is gone (even if something it started still holds the socket open);
                 # a reply it sent just before dying is still in the socket.
                 return self._read_frame()
+
+    async def _wait_frame_async(self, deadline: float, limits: Limits, log: InvocationLog) -> _Frame | Outcome | None:
+        """`_wait_frame` on an event loop: the same descriptors and timers, as callbacks."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future = loop.create_future()
+        timers: list[asyncio.TimerHandle] = []
+
+        def settle(value: _Frame | Outcome | None) -> None:
+            if not done.done():
+                done.set_result(value)
+
+        def on_reply() -> None:
+            if self._out_open:  # output first, so that the log keeps its order
+                self._pump_output(log)
+            frame = self._read_frame()
+            if frame is not None or not self._ctrl_open:
+                settle(frame)
+
+        def on_output() -> None:
+            self._pump_output(log)
+            if not self._out_open:  # end of file: readable for ever after
+                loop.remove_reader(self._out)
+
+        def on_exit() -> None:
+            if self._out_open:
+                self._pump_output(log)
+            settle(self._read_frame())
+
+        def sample() -> None:
+            if self._rss_mb() > limits.memory_mb:
+                settle(Outcome.out_of_memory)
+            else:
+                timers.append(loop.call_later(MEMORY_POLL_S, sample))
+
+        def flush() -> None:
+            log.flush()
+            timers.append(loop.call_later(LOG_FLUSH_S, flush))
+
+        watched = [(self._ctrl_fd, on_reply)]
+        if self._out_open:
+            watched.append((self._out, on_output))
+        if self._pidfd is not None:
+            watched.append((self._pidfd, on_exit))
+        for fd, callback in watched:
+            loop.add_reader(fd, callback)
+        timers += [loop.call_later(max(0.0, deadline - time.monotonic()), settle, Outcome.timeout),
+                   loop.call_later(MEMORY_POLL_S, sample), loop.call_later(LOG_FLUSH_S, flush)]
+        try:
+            return await done
+        finally:
+            for fd, _ in watched:
+                loop.remove_reader(fd)
+            for timer in timers:
+                timer.cancel()
 
     def _read_frame(self) -> _Frame | None:
         """A whole frame if one has arrived; None otherwise (and `_ctrl_open` is False at end-of-file)."""

@@ -5,9 +5,10 @@ library (uvicorn + httptools + uvloop), measured in the same run.
   round trip (a length-prefixed JSON exchange over a Unix socketpair with a persistent child);
   goal p50 ≤ 1.5x that sum. The same for the ALB listener.
 - boto3 `invoke`: daemon vs boto3 against the echo server + a worker round trip; goal p50 ≤ 1.2x.
-- throughput: 4 client processes with one keep-alive connection each for 5 s; the daemon's function
-  has two warm workers (reserved_concurrency 2; a 429 is retried at once and not counted); goal
-  ≥ 0.6x the echo server saturated the same way.
+- throughput: client processes with one keep-alive connection each, for 5 s, against a function
+  with two warm workers (reserved_concurrency 2): 2 clients (one per worker), and 4 (Lambda
+  does not queue a sync call: a 429 is retried at once and not counted); goal ≥ 0.6x the echo
+  server saturated by 4 clients.
 """
 
 from __future__ import annotations
@@ -154,7 +155,8 @@ def main(reps: int = 3, n: int = 3000, boto_n: int = 1000) -> list[dict]:
     api = Figure("API warm invoke (http.client keep-alive)", "µs", goal="p50 ≤ 1.5× (echo + worker RT)")
     alb = Figure("ALB listener request (http.client keep-alive)", "µs", goal="p50 ≤ 1.5× (echo + worker RT)")
     boto = Figure("boto3 invoke", "µs", goal="p50 ≤ 1.2× (boto3→echo + worker RT)")
-    rate = Figure("throughput, 4 clients, 2 warm workers", "req/s", goal="≥ 0.6× echo saturated")
+    rate = Figure("throughput, 2 warm workers, 2 clients", "req/s", goal="≥ 0.6× echo saturated (4 clients)")
+    rate4 = Figure("throughput, 2 warm workers, 4 clients", "req/s", goal="(429s retried, not counted)")
     payload = json.dumps(EVENT).encode()
     for _ in range(reps):
         base = Path(tempfile.mkdtemp(prefix="lambdad-bench-http-"))
@@ -189,13 +191,15 @@ def main(reps: int = 3, n: int = 3000, boto_n: int = 1000) -> list[dict]:
                 b_ours.append(timed(partial(invoke, to_daemon, payload)))
             boto.add(b_ours, [x + y for x, y in zip(b_echo, b_rt, strict=True)])
             echo_rate, _ = saturation(echo_port, INVOKE_PATH)
-            ours_rate, throttled = saturation(api_port, INVOKE_PATH)
-            rate.subject.append(ours_rate)
-            rate.subject_p99.append(ours_rate)
-            rate.baseline.append(echo_rate)
-            rate.baseline_p99.append(echo_rate)
-            print(f"[http] {ours_rate:.0f} req/s through the daemon ({throttled} throttled and retried), "
-                  f"echo {echo_rate:.0f} req/s", flush=True)
+            two, _ = saturation(api_port, INVOKE_PATH, clients=2)  # one per worker: no throttles
+            four, throttled = saturation(api_port, INVOKE_PATH)
+            for figure, ours in ((rate, two), (rate4, four)):
+                figure.subject.append(ours)
+                figure.subject_p99.append(ours)
+                figure.baseline.append(echo_rate)
+                figure.baseline_p99.append(echo_rate)
+            print(f"[http] through the daemon: {two:.0f} req/s with 2 clients, {four:.0f} with 4 ({throttled} "
+                  f"throttled and retried); echo {echo_rate:.0f} req/s", flush=True)
         finally:
             bare.close()
             echo.terminate()
@@ -203,7 +207,7 @@ def main(reps: int = 3, n: int = 3000, boto_n: int = 1000) -> list[dict]:
             daemon.wait(30)
             echo.wait(30)
             shutil.rmtree(base, ignore_errors=True)
-    return report([api, alb, boto, rate], "http")
+    return report([api, alb, boto, rate, rate4], "http")
 
 
 if __name__ == "__main__":

@@ -249,3 +249,22 @@ def test_no_process_outlives_the_daemon(project: Path, how: str):
         assert daemon.stop(signal.SIGTERM) == 0
         assert any(line.startswith("grace period over: killing 1 running invocation(s)") for line in daemon.lines)
     wait_for(lambda: gone(tree), what="every process of the daemon's tree to exit")
+
+
+def test_a_forced_stop_answers_http_calls_in_progress(project: Path):
+    from tests.helpers import daemon_info
+
+    daemon = Running(project, "--grace", "60s")
+    daemon.wait_line("ready in ")
+    api = daemon_info(project)["api"]
+    answers: list[str] = []
+    call = threading.Thread(target=lambda: answers.append(subprocess.run(
+        ["curl", "-s", "-X", "POST", "--data", '{"action": "sleep", "seconds": 60}',
+         f"{api}/2015-03-31/functions/behave/invocations"], capture_output=True, text=True, timeout=60).stdout))
+    call.start()
+    wait_for(lambda: any("START RequestId" in line for line in daemon.lines), what="the call to start")
+    daemon.proc.send_signal(signal.SIGINT)
+    daemon.wait_line("SIGINT: stopping")
+    assert daemon.stop(signal.SIGINT, timeout=20) == 130  # the second Ctrl-C: no waiting out the grace period
+    call.join(20)
+    assert json.loads(answers[0])["errorType"] == "Runtime.ExitError"  # answered, not left hanging

@@ -39,6 +39,10 @@ functions:
     handler: behave.handler
     code: ./functions
     reserved_concurrency: 1
+  brief:
+    handler: behave.handler
+    code: ./functions
+    timeout: 1
 """
 
 
@@ -115,6 +119,23 @@ def test_a_function_error_is_a_200_with_the_error_document(api: str):
     assert response["StatusCode"] == 200 and response["FunctionError"] == "Unhandled"
     assert (body["errorType"], body["errorMessage"]) == ("ValueError", "intentional")
     assert body["requestId"] == response["ResponseMetadata"]["RequestId"]
+
+
+@pytest.mark.parametrize(
+    ("event", "error_type", "message"),
+    [
+        ({"action": "sleep", "seconds": 5}, "Sandbox.Timedout", "Task timed out after 1.00 seconds"),
+        ({"action": "allocate", "mb": 300}, "Runtime.OutOfMemory", "Runtime exited with error: signal: killed"),
+        ({"action": "exit", "code": 3}, "Runtime.ExitError", "Runtime exited with error: exit status 3"),
+    ],
+)
+def test_a_lost_environment_is_reported_and_replaced(api: str, event: dict, error_type: str, message: str):
+    _, before = call(api, "brief")
+    response, body = call(api, "brief", **event)
+    assert response["FunctionError"] == "Unhandled" and body["errorType"] == error_type
+    assert body["errorMessage"].endswith(message)
+    _, after = call(api, "brief")
+    assert after["pid"] != before["pid"] and after["calls"] == 1  # a cold start in a new environment
 
 
 def test_unknown_functions_raise_resource_not_found(api: str):
@@ -215,10 +236,10 @@ def test_client_context_reaches_the_handler(api: str):
 def test_list_and_get_functions_show_the_manifest(api: str):
     lam = client(api)
     names = [f["FunctionName"] for f in lam.list_functions()["Functions"]]
-    assert names == ["behave", "recorder", "single"]
+    assert names == ["behave", "recorder", "single", "brief"]
     page = lam.list_functions(MaxItems=2)
-    assert len(page["Functions"]) == 2 and lam.list_functions(Marker=page["NextMarker"])["Functions"][0][
-        "FunctionName"] == "single"
+    assert len(page["Functions"]) == 2 and [f["FunctionName"] for f in lam.list_functions(
+        Marker=page["NextMarker"])["Functions"]] == ["single", "brief"]
     got = lam.get_function(FunctionName="single")
     config = got["Configuration"]
     assert (config["FunctionArn"], config["Handler"], config["Timeout"], config["MemorySize"]) == (
@@ -265,7 +286,8 @@ def test_the_aws_cli_invokes(api: str, project: Path, tmp_path: Path):
     done = aws("invoke", "--function-name", "nope", str(out), api=api)
     assert done.returncode == 255 and "ResourceNotFoundException" in done.stderr
     done = aws("list-functions", api=api)
-    assert [f["FunctionName"] for f in json.loads(done.stdout)["Functions"]] == ["behave", "recorder", "single"]
+    assert [f["FunctionName"] for f in json.loads(done.stdout)["Functions"]] == ["behave", "recorder", "single",
+                                                                               "brief"]
 
 
 def test_curl_sends_a_chunked_body(api: str):

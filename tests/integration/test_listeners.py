@@ -206,10 +206,15 @@ def test_failures_are_502_and_the_log_says_why(daemon: Running, web: str, path: 
 
 
 def test_a_throttled_target_is_502(daemon: Running, web: str):
+    def starts() -> int:
+        return sum(1 for line in daemon.lines if line.lstrip().startswith("second | START RequestId"))
+
+    before = starts()
     slow = threading.Thread(target=curl, args=(f"{web}/busy/slow",))  # holds the one reserved environment
     slow.start()
     try:
-        wait_for(lambda: curl(f"{web}/busy/x")[0] == 502, timeout=10, what="a 502 while the slot is taken")
+        wait_for(lambda: starts() > before, what="the slow call to hold the slot")  # (3 s, then it times out)
+        assert curl(f"{web}/busy/x")[0] == 502
         wait_for(lambda: any("502 Bad Gateway: throttled (ReservedFunctionConcurrentInvocationLimitExceeded)" in ln
                              for ln in daemon.lines), what="the reason in the log")
     finally:
