@@ -161,14 +161,12 @@ def _write_outfile(path: str, payload: bytes) -> None:
 
 
 def _decode_client_context(text: str | None) -> str | None:
-    if not text:
-        return None
+    from lambdad.runtime.invocation import decode_client_context
+
     try:
-        decoded = base64.b64decode(text, validate=True).decode()
-        json.loads(decoded)
-    except (ValueError, UnicodeDecodeError):
-        raise UsageError("--client-context must be base64 of a JSON object") from None
-    return decoded
+        return decode_client_context(text)
+    except UsageError as e:
+        raise UsageError(f"--client-context: {e}") from None
 
 
 def _print_status(status: dict[str, object], to_stderr: bool) -> None:

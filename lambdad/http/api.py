@@ -9,7 +9,6 @@ loopback unless the daemon was told otherwise.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import json
 import sys
@@ -35,7 +34,7 @@ from lambdad.http.asgi import BodyTooLarge, Receive, Scope, Send, header, read_b
 from lambdad.manifest.checks import handler_module_file
 from lambdad.manifest.model import Function, Manifest, TargetKind
 from lambdad.runtime.functions import ShuttingDown, check_payload
-from lambdad.runtime.invocation import MAX_SYNC_PAYLOAD_BYTES, InvokeResult, new_request_id
+from lambdad.runtime.invocation import MAX_SYNC_PAYLOAD_BYTES, InvokeResult, decode_client_context, new_request_id
 
 if TYPE_CHECKING:
     import asyncio
@@ -144,18 +143,6 @@ def error_response(error: LambdadError) -> tuple[int, list[tuple[str, str]], byt
         body = {"Reason": error.reason, "Type": "User", "message": str(error)}
     headers = [("x-amzn-ErrorType", error.CODE), ("content-type", "application/json")]
     return error.STATUS, headers, json.dumps(body).encode()
-
-
-def decode_client_context(text: str | None) -> str | None:
-    """The base64 JSON of `X-Amz-Client-Context`, as the JSON text the runtime passes on."""
-    if not text:
-        return None
-    try:
-        decoded = base64.b64decode(text, validate=True).decode()
-        json.loads(decoded)
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise UsageError("Client context must be a valid Base64-encoded JSON object.") from None
-    return decoded
 
 
 # -- the app ------------------------------------------------------------------------------------------

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import enum
 import json
 import math
 import os
 from dataclasses import dataclass
+
+from lambdad.errors import UsageError
 
 #: Version reported in START lines, context and responses; lambdad runs the manifest's code as $LATEST.
 VERSION = "$LATEST"
@@ -108,3 +112,20 @@ def new_request_id() -> str:
     b[8] = (b[8] & 0x3F) | 0x80
     h = b.hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def decode_client_context(text: str | None) -> str | None:
+    """The base64 JSON of a client context (`X-Amz-Client-Context`), as the JSON text the runtime
+    hands to `context.client_context`.
+
+    Raises:
+        UsageError: not base64 of a JSON object.
+    """
+    if not text:
+        return None
+    try:
+        decoded = base64.b64decode(text, validate=True).decode()
+        json.loads(decoded)
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise UsageError("Client context must be a valid Base64-encoded JSON object.") from None
+    return decoded

@@ -118,12 +118,18 @@ def bare_observer(folder: Path, n: int) -> list[float]:
     return samples
 
 
-def manifest_saves(folder: Path, n: int) -> list[float]:
+def setup(folder: Path) -> tuple[Path, str]:
+    """The project both figures use; returns where handlers record and the manifest's text."""
     out = folder / "out.txt"
     (folder / "functions").mkdir(parents=True)
     (folder / "functions" / "app.py").write_text(HANDLER.format(version=0))
-    base = MANIFEST.format(out=out)
-    (folder / "lambdad.yaml").write_text(base)
+    text = MANIFEST.format(out=out)
+    (folder / "lambdad.yaml").write_text(text)
+    return out, text
+
+
+def manifest_saves(folder: Path, n: int) -> list[float]:
+    _, base = setup(folder)
     daemon = Daemon(folder)
     samples = []
     try:
@@ -140,10 +146,7 @@ def manifest_saves(folder: Path, n: int) -> list[float]:
 
 
 def handler_saves(folder: Path, n: int) -> list[float]:
-    out = folder / "out.txt"
-    (folder / "functions").mkdir(parents=True)
-    (folder / "functions" / "app.py").write_text(HANDLER.format(version=0))
-    (folder / "lambdad.yaml").write_text(MANIFEST.format(out=out))
+    out, _ = setup(folder)
     daemon = Daemon(folder)
     samples = []
     bucket = folder / "bucket"

@@ -141,7 +141,7 @@ def test_invoke_dry_run(project: Path):
             ["invoke", "behave", "--payload", "file://missing.json"],
             "lambdad: cannot read payload file 'missing.json': No such file or directory\n",
         ),
-        (["invoke", "behave", "--client-context", "%%%"], "lambdad: --client-context must be base64 of a JSON object\n"),
+        (["invoke", "behave", "--client-context", "%%%"], "lambdad: --client-context: Client context must be a valid Base64-encoded JSON object.\n"),
         (["logs", "nobody"], "lambdad: Function not found: 'nobody' (functions: behave)\n"),
         (["logs", "behave", "--since", "yesterday"], "lambdad: --since: 'yesterday' is not a duration: use seconds (90) "
                                                       "or a string such as 90s, 5m, 6h\n"),

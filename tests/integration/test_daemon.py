@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -71,6 +73,17 @@ class Running:
         assert self.proc.stdout is not None
         self.proc.stdout.close()
         return code
+
+
+@contextlib.contextmanager
+def serving(project: Path, *args: str) -> Iterator[Running]:
+    """A daemon that is ready, stopped cleanly (exit 0) at the end."""
+    running = Running(project, *args)
+    try:
+        running.wait_line("ready in ")
+        yield running
+    finally:
+        assert running.stop() == 0
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import pytest
 from botocore.config import Config
 
 from tests.helpers import daemon_info, run_cli, wait_for, write_manifest
-from tests.integration.test_daemon import Running
+from tests.integration.test_daemon import Running, serving
 
 MANIFEST = """
 version: 1
@@ -66,10 +66,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def daemon(project: Path) -> Iterator[Running]:
-    running = Running(project)
-    running.wait_line("ready in ")
-    yield running
-    assert running.stop() == 0
+    with serving(project) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.parser.models import AlbModel
 from pydantic import BaseModel
 
 from tests.helpers import FIXTURE_FUNCTIONS, daemon_info, wait_for, write_manifest
-from tests.integration.test_daemon import Running
+from tests.integration.test_daemon import Running, serving
 
 MANIFEST = """
 version: 1
@@ -79,10 +79,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def daemon(project: Path) -> Iterator[Running]:
-    running = Running(project)
-    running.wait_line("ready in ")
-    yield running
-    assert running.stop() == 0
+    with serving(project) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
