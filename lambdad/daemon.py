@@ -31,6 +31,7 @@ from lambdad.errors import EXIT_INTERRUPTED, EXIT_OK, LambdadError, ManifestErro
 from lambdad.http.api import LambdaApi
 from lambdad.http.listener import AlbListener
 from lambdad.http.server import HttpServers, bind, is_loopback
+from lambdad.http.sqs_api import SqsApi
 from lambdad.logs import LogBook
 from lambdad.manifest import load_manifest
 from lambdad.manifest.diff import ManifestDiff, manifest_diff, pin_restart_only
@@ -38,6 +39,7 @@ from lambdad.manifest.model import Endpoint, Manifest, ScheduleTrigger, TargetKi
 from lambdad.reload import ReloadWatch
 from lambdad.runtime.functions import Functions
 from lambdad.signals import SignalInbox
+from lambdad.sources.sqs import SqsPoller
 from lambdad.statedir import StateDir
 from lambdad.store import Durability, Store, events
 from lambdad.summary import describe_manifest
@@ -125,6 +127,7 @@ class Daemon:
         self.dispatcher: Dispatcher | None = None
         self.buckets: BucketWatcher | None = None
         self.schedules: Schedules | None = None
+        self.sqs: SqsPoller | None = None
         self.reload_watch: ReloadWatch | None = None
         #: While the manifest on disk is invalid: its problems (the previous configuration runs on).
         self.config_errors: list[str] = []
@@ -150,6 +153,7 @@ class Daemon:
         with self.store.reading() as tx:
             waiting = sum(c.queued + c.retrying + c.in_flight for c in events.counts(tx).values())
         self.dispatcher = Dispatcher(self.store, self.functions, self.clock, on_warning=self._warn)
+        self.sqs = SqsPoller(self.manifest, self.store, self.functions, self.clock)
         syncs = [
             BucketSync(b, self.manifest, self.store, self.clock, warn=self._warn)
             for b in self.manifest.buckets.values()
@@ -161,9 +165,12 @@ class Daemon:
         self._started_wall = self.clock.time()
         self._write_info()
         self.console.say(describe_manifest(self.manifest, self.state.path, self.http.addresses))
+        for warning in self.manifest.warnings:
+            self._warn(warning)
         if waiting:
             self.console.say(f"resuming {waiting} queued async event(s)")
         self.dispatcher.start()
+        self.sqs.start()
         self.buckets.start()
         if self.schedules is not None:
             self.schedules.start()
@@ -213,8 +220,10 @@ class Daemon:
     def _serve_http(self, sockets: dict[str, socket.socket]) -> None:
         assert self.functions is not None and self.dispatcher is not None
         self._http_pool = ThreadPoolExecutor(max_workers=self.manifest.concurrency + 4, thread_name_prefix="http")
+        assert self.store is not None and self.sqs is not None
+        sqs_api = SqsApi(self.manifest, self.store, self._http_pool, on_sent=self.sqs.poke)
         self.api = LambdaApi(self.manifest, self.functions, self.dispatcher, self._http_pool,
-                             python_version=self.functions.python_version)
+                             python_version=self.functions.python_version, sqs=sqs_api)
         self.http.add("api", sockets.pop("api"), self.api)
         for key, sock in sockets.items():
             self._add_listener(key.removeprefix("listener:"), sock)
@@ -331,6 +340,8 @@ class Daemon:
         self.console.say(f"reload ({why}): {diff.summary()} in {elapsed_ms:.0f} ms")
         if restart_only:
             self._warn(f"{', '.join(restart_only)} changed: takes effect when lambdad is restarted")
+        for warning in new.warnings:
+            self._warn(warning)
         return diff
 
     def _apply(self, new: Manifest, diff: ManifestDiff) -> None:
@@ -345,6 +356,8 @@ class Daemon:
             new_syncs.append(BucketSync(new.buckets[name], new, self.store, self.clock, warn=self._warn))
         self.functions.apply(new, diff)
         self.dispatcher.apply(new)
+        if self.sqs is not None:
+            self.sqs.apply(new)
         rewatched = set(diff.buckets_removed + diff.buckets_changed)
         for sync in self.buckets.syncs():
             if sync.name not in rewatched:
@@ -365,6 +378,8 @@ class Daemon:
         """A listener whose address changed is served anew; the others only get the new rules."""
         assert self.api is not None
         self.api.manifest = new
+        if self.api.sqs is not None:
+            self.api.sqs.manifest = new
         for name in diff.listeners_removed + diff.listeners_changed:
             self.http.remove(f"listener:{name}")
             self.listeners.pop(name, None)
@@ -411,6 +426,8 @@ class Daemon:
         assert self.functions is not None and self.dispatcher is not None
         self.status = DaemonState.stopping
         self.dispatcher.stop_claiming()
+        if self.sqs is not None:
+            self.sqs.stop_receiving()
         self.functions.stop_accepting()
         self._stop_deadline = self.clock.monotonic() + self.grace_s
         running = self.functions.in_flight
@@ -435,6 +452,8 @@ class Daemon:
                 self.schedules.stop()
             if self.buckets is not None:
                 self.buckets.stop()
+            if self.sqs is not None:
+                self.sqs.stop(wait=not force)
             if self.dispatcher is not None:
                 self.dispatcher.close()
             self.functions.close(force=force)

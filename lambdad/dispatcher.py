@@ -30,7 +30,7 @@ from lambdad.events.destinations import (
     object_key,
 )
 from lambdad.logs import LogRecord
-from lambdad.manifest.model import DEFAULT_MAX_EVENT_AGE_S, Function, Manifest, Target, TargetKind
+from lambdad.manifest.model import DEFAULT_MAX_EVENT_AGE_S, Function, Manifest, Queue, Target, TargetKind
 from lambdad.retry import RetryAt, after_function_error, after_throttle, on_claim
 from lambdad.runtime.functions import Functions, ShuttingDown, check_payload
 from lambdad.runtime.invocation import InvokeResult, Outcome, new_request_id
@@ -314,7 +314,8 @@ class Dispatcher:
     def _dead_letter(self, tx, fn: Function, ev: QueuedEvent, target: Target, attributes: dict,
                      now: float) -> tuple[str, str | None]:
         if target.kind is TargetKind.queue:
-            return f"queue:{target.name}", queues.send(tx, target.name, ev.payload, now, attributes)
+            sent = queues.send(tx, self._queue(target.name), ev.payload, now, attributes)
+            return f"queue:{target.name}", sent.message_id
         folder, label = self._folder_of(target)
         name = f"{iso_millis(now).replace(':', '.')}-{ev.request_id}.json"
         if target.kind is TargetKind.bucket:
@@ -345,10 +346,14 @@ class Dispatcher:
             events.enqueue(tx, new_request_id(), target.name, record, now, "destination", ev.hops + 1)
             self._wake.set()
         elif target.kind is TargetKind.queue:
-            queues.send(tx, target.name, record, now)
+            queues.send(tx, self._queue(target.name), record, now)
         else:
             folder, _ = self._folder_of(target)
             outbox.add(tx, folder, object_key(fn.name, now, str(uuid.uuid4())), record, fn.name, now)
+
+    def _queue(self, name: str) -> Queue | str:
+        """The queue's settings (its delay applies), or just its name if a reload removed it."""
+        return self.manifest.queues.get(name) or name
 
     def _folder_of(self, target: Target) -> tuple[str, str]:
         if target.kind is TargetKind.bucket:

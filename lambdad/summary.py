@@ -9,7 +9,7 @@ from pathlib import Path
 
 from lambdad import __version__
 from lambdad.durations import format_duration
-from lambdad.manifest.model import Function, Manifest, S3Trigger, ScheduleTrigger, Trigger
+from lambdad.manifest.model import Function, Manifest, S3Trigger, ScheduleTrigger, SqsTrigger, Trigger
 
 
 def _rel(path: Path) -> str:
@@ -46,6 +46,14 @@ def describe_trigger(trigger: Trigger, addresses: Mapping[str, str] | None = Non
         parts = [f"schedule {trigger.name}", trigger.expression]
         if trigger.timezone != "UTC":
             parts.append(trigger.timezone)
+        if not trigger.enabled:
+            parts.append("(disabled)")
+    elif isinstance(trigger, SqsTrigger):
+        parts = [f"sqs      {trigger.queue}", f"batch {trigger.batch_size}"]
+        if trigger.maximum_batching_window_s:
+            parts.append(f"window {format_duration(trigger.maximum_batching_window_s)}")
+        if trigger.report_batch_item_failures:
+            parts.append("(partial batch responses)")
         if not trigger.enabled:
             parts.append("(disabled)")
     else:

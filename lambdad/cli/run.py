@@ -17,6 +17,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     manifest = load(args)
     triggers = sum(len(fn.events) for fn in manifest.functions.values())
     print(f"{shown(manifest.file)}: ok ({len(manifest.functions)} functions, {triggers} triggers)")
+    for warning in manifest.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     return EXIT_OK
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from lambdad.errors import ManifestError
 from lambdad.manifest.build import Builder
-from lambdad.manifest.checks import run_checks
+from lambdad.manifest.checks import WARNINGS, run_checks
 from lambdad.manifest.model import Function, Manifest
 from lambdad.manifest.problems import Problem, format_problems
 from lambdad.manifest.schema import schema_problems
@@ -53,7 +54,10 @@ def parse_manifest(
     for finding in run_checks(manifest):
         mark = marks.key(finding.where) if finding.on_key else marks.value(finding.where)
         problems.append(Problem(shown, mark, finding.where, finding.message))
-    return (None if problems else manifest), problems
+    if problems:
+        return None, problems
+    warnings = [str(Problem(shown, marks.value(f.where), f.where, f.message)) for f in run_checks(manifest, WARNINGS)]
+    return replace(manifest, warnings=tuple(warnings)), problems
 
 
 def load_manifest(path: Path, env: Mapping[str, str] | None = None) -> Manifest:

@@ -217,6 +217,18 @@ class Builder:
                 description=spec.get("description", ""),
                 where=where,
             )
+        if kind == "sqs":
+            window = self.duration(spec.get("maximum_batching_window", 0), (*where, "maximum_batching_window"),
+                                   hi=300.0)
+            return m.SqsTrigger(
+                queue=spec["queue"],
+                batch_size=spec.get("batch_size", 10),
+                maximum_batching_window_s=window or 0.0,
+                report_batch_item_failures=spec.get("report_batch_item_failures", False),
+                maximum_concurrency=spec.get("maximum_concurrency"),
+                enabled=spec.get("enabled", True),
+                where=where,
+            )
         return m.AlbTrigger(
             listener=spec["listener"],
             path=spec.get("path", "/*"),

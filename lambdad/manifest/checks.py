@@ -135,6 +135,9 @@ def check_references(man: m.Manifest) -> Iterator[Finding]:
         for target in (cfg.dead_letter, cfg.on_success, cfg.on_failure):
             if target and target.kind in sections and target.name not in sections[target.kind]:
                 yield Finding(target.where, _missing(target.kind.value, target.name, sections[target.kind]))
+            elif target and target.kind is m.TargetKind.queue and man.queues[target.name].fifo:
+                yield Finding(target.where, f"queue {target.name!r} is FIFO: Lambda sends dead letters and "
+                                            "destination records to standard queues only")
         for trigger in fn.events:
             if isinstance(trigger, m.S3Trigger) and trigger.bucket not in man.buckets:
                 yield Finding((*trigger.where, "bucket"), _missing("bucket", trigger.bucket, dict(man.buckets)))
@@ -142,6 +145,8 @@ def check_references(man: m.Manifest) -> Iterator[Finding]:
                 yield Finding(
                     (*trigger.where, "listener"), _missing("listener", trigger.listener, dict(man.listeners))
                 )
+            if isinstance(trigger, m.SqsTrigger) and trigger.queue not in man.queues:
+                yield Finding((*trigger.where, "queue"), _missing("queue", trigger.queue, dict(man.queues)))
     for queue in man.queues.values():
         dlq = queue.redrive_dead_letter_queue
         if dlq is None:
@@ -261,6 +266,35 @@ def check_concurrency(man: m.Manifest) -> Iterator[Finding]:
                              f"least 1 for the {len(unreserved)} function(s) without a reservation")
 
 
+def _sqs_mappings(man: m.Manifest) -> Iterator[tuple[m.Function, m.SqsTrigger, m.Queue]]:
+    for fn in man.functions.values():
+        for trigger in fn.events:
+            if isinstance(trigger, m.SqsTrigger) and trigger.queue in man.queues:
+                yield fn, trigger, man.queues[trigger.queue]
+
+
+def check_sqs_mappings(man: m.Manifest) -> Iterator[Finding]:
+    """What Lambda refuses when the event source mapping is created."""
+    for fn, trigger, queue in _sqs_mappings(man):
+        if queue.visibility_timeout_s < fn.timeout_s:
+            yield Finding((*trigger.where, "queue"), f"Queue visibility timeout: {queue.visibility_timeout_s:g} "
+                                                     f"seconds is less than Function timeout: {fn.timeout_s:g} seconds")
+        if queue.fifo and trigger.batch_size > 10:
+            yield Finding((*trigger.where, "batch_size"), "a FIFO queue's batch_size is at most 10")
+        elif trigger.batch_size > 10 and trigger.maximum_batching_window_s < 1:
+            yield Finding((*trigger.where, "batch_size"), "a batch_size over 10 needs maximum_batching_window of at "
+                                                          "least 1s")
+
+
+def sqs_warnings(man: m.Manifest) -> Iterator[Finding]:
+    """What Lambda accepts but advises against."""
+    for fn, trigger, queue in _sqs_mappings(man):
+        if fn.timeout_s <= queue.visibility_timeout_s < 6 * fn.timeout_s:
+            yield Finding((*trigger.where, "queue"), f"queue {queue.name!r} has a visibility timeout of "
+                          f"{queue.visibility_timeout_s:g}s; AWS recommends at least 6 times the function's timeout "
+                          f"({6 * fn.timeout_s:g}s), so that retries of throttled batches do not reappear early")
+
+
 CHECKS: tuple[Check, ...] = (
     check_names,
     check_code,
@@ -272,7 +306,10 @@ CHECKS: tuple[Check, ...] = (
     check_concurrency,
     check_s3_overlaps,
     check_schedules,
+    check_sqs_mappings,
 )
+#: Findings that do not make the manifest invalid: printed as warnings.
+WARNINGS: tuple[Check, ...] = (sqs_warnings,)
 
 
 def run_checks(man: m.Manifest, checks: tuple[Check, ...] = CHECKS) -> list[Finding]:

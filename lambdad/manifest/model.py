@@ -91,7 +91,20 @@ class AlbTrigger:
     where: DocPath = field(default=(), compare=False)
 
 
-Trigger = S3Trigger | ScheduleTrigger | AlbTrigger
+@dataclass(frozen=True)
+class SqsTrigger:
+    """An event source mapping from a local queue (Lambda polls, then invokes synchronously)."""
+
+    queue: str
+    batch_size: int = 10
+    maximum_batching_window_s: float = 0.0
+    report_batch_item_failures: bool = False
+    maximum_concurrency: int | None = None
+    enabled: bool = True
+    where: DocPath = field(default=(), compare=False)
+
+
+Trigger = S3Trigger | ScheduleTrigger | AlbTrigger | SqsTrigger
 
 
 @dataclass(frozen=True)
@@ -161,6 +174,8 @@ class Manifest:
     queues: Mapping[str, Queue] = field(default_factory=dict)
     listeners: Mapping[str, Listener] = field(default_factory=dict)
     functions: Mapping[str, Function] = field(default_factory=dict)
+    #: Advice on a valid manifest, one `FILE:LINE:COL: path: message` line each.
+    warnings: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def folder(self) -> Path:

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from lambdad.errors import LambdadError
 
 #: Bumped when the schema changes; an older file is migrated forward, a newer one refused.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: How long a connection waits for another process's write lock before failing.
 BUSY_TIMEOUT_MS = 10_000
 
@@ -53,9 +53,27 @@ CREATE TABLE IF NOT EXISTS messages (
     sent_at          REAL NOT NULL,
     visible_at       REAL NOT NULL,
     receive_count    INTEGER NOT NULL DEFAULT 0,
-    first_receive_at REAL
+    first_receive_at REAL,
+    group_id         TEXT,
+    dedup_id         TEXT,
+    sequence         INTEGER,
+    receipt          TEXT
 );
 CREATE INDEX IF NOT EXISTS messages_visible ON messages (queue, visible_at);
+
+CREATE TABLE IF NOT EXISTS dedup (
+    queue      TEXT NOT NULL,
+    dedup_id   TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    sequence   INTEGER,
+    expires_at REAL NOT NULL,
+    PRIMARY KEY (queue, dedup_id)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS queue_sequences (
+    queue TEXT PRIMARY KEY,
+    last  INTEGER NOT NULL
+);
 
 CREATE TABLE IF NOT EXISTS dead_letters (
     id            INTEGER PRIMARY KEY,
@@ -175,6 +193,12 @@ class Store:
             version = int(row[0]) if row else 0
             if version > SCHEMA_VERSION:
                 raise StoreError(f"the store {self.path} was written by a newer lambdad (schema {version})")
+            # Schema 2: FIFO groups, deduplication, sequence numbers and receipt handles for messages.
+            have = {r[1] for r in tx.execute("PRAGMA table_info(messages)")}
+            for column, kind in (("group_id", "TEXT"), ("dedup_id", "TEXT"), ("sequence", "INTEGER"),
+                                 ("receipt", "TEXT")):
+                if column not in have:
+                    tx.execute(f"ALTER TABLE messages ADD COLUMN {column} {kind}")
             tx.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
 
     @contextmanager

@@ -1,13 +1,40 @@
-"""Local queues: durable messages with SQS's visibility rules (dead-letter and destination targets)."""
+"""Local queues with SQS's rules: visibility timeouts, receive counts, redrive to a dead-letter
+queue, retention, delays, and for FIFO queues order per message group, groups held while one of
+their messages is in flight, and deduplication within five minutes.
+
+Every function takes `now`: the rules are pure time arithmetic over rows, so the component tests
+drive them with a fake clock.
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import os
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from lambdad.manifest.model import Queue
 from lambdad.runtime.invocation import new_request_id
+
+#: SQS remembers a FIFO queue's deduplication ids for five minutes.
+DEDUP_WINDOW_S = 300.0
+#: SQS limits: per-message delay, visibility timeout, messages per receive.
+MAX_DELAY_S = 900
+MAX_VISIBILITY_S = 12 * 3600
+MAX_RECEIVE = 10
+#: The `SenderId` attribute of messages sent locally.
+SENDER_ID = "AIDALAMBDADLOCAL"
+
+
+class QueueError(Exception):
+    """A request SQS would refuse; `code` is SQS's error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -15,43 +42,211 @@ class Message:
     message_id: str
     queue: str
     body: bytes
-    attributes: dict[str, Any]  #: SQS message attributes: {"Name": {"DataType": ..., "StringValue": ...}}
+    attributes: dict[str, Any]  #: message attributes: {"Name": {"DataType": ..., "StringValue": ...}}
     sent_at: float
     receive_count: int
     first_receive_at: float | None
+    group_id: str | None = None
+    dedup_id: str | None = None
+    sequence: int | None = None
+    receipt: str | None = None
 
     @classmethod
     def from_row(cls, row: tuple) -> Message:
-        return cls(row[0], row[1], bytes(row[2]), json.loads(row[3]), row[4], row[5], row[6])
+        return cls(row[0], row[1], bytes(row[2]), json.loads(row[3]), row[4], row[5], row[6], row[7], row[8], row[9],
+                   row[10])
+
+    @property
+    def md5_of_body(self) -> str:
+        return hashlib.md5(self.body).hexdigest()
+
+    def system_attributes(self) -> dict[str, str]:
+        """SQS's attributes of the message, as ReceiveMessage and Lambda's records carry them."""
+        attrs = {
+            "ApproximateReceiveCount": str(self.receive_count),
+            "SentTimestamp": str(int(self.sent_at * 1000)),
+            "SenderId": SENDER_ID,
+            "ApproximateFirstReceiveTimestamp": str(int((self.first_receive_at or self.sent_at) * 1000)),
+        }
+        if self.group_id is not None:
+            attrs["SequenceNumber"] = f"{self.sequence:020d}"
+            attrs["MessageGroupId"] = self.group_id
+            attrs["MessageDeduplicationId"] = self.dedup_id or ""
+        return attrs
 
 
-_COLUMNS = "message_id, queue, body, attributes, sent_at, receive_count, first_receive_at"
+@dataclass(frozen=True)
+class Sent:
+    message_id: str
+    sequence: int | None
+    duplicate: bool = False  #: a FIFO send whose deduplication id was seen in the last five minutes
 
 
-def send(tx: sqlite3.Connection, queue: str, body: bytes, now: float, attributes: dict[str, Any] | None = None,
-         delay_s: float = 0.0) -> str:
+_COLUMNS = ("message_id, queue, body, attributes, sent_at, receive_count, first_receive_at, group_id, dedup_id, "
+            "sequence, receipt")
+
+
+def send(
+    tx: sqlite3.Connection,
+    queue: Queue | str,
+    body: bytes,
+    now: float,
+    attributes: dict[str, Any] | None = None,
+    delay_s: float | None = None,
+    group: str | None = None,
+    dedup_id: str | None = None,
+) -> Sent:
+    """SendMessage. A bare queue name stands for a standard queue with default settings (what
+    dead-letter and destination targets need).
+
+    Raises:
+        QueueError: a FIFO send without a group (or a deduplication id on a queue without
+            content-based deduplication), a per-message delay on a FIFO queue, a delay out of range.
+    """
+    q = queue if isinstance(queue, Queue) else Queue(queue)
+    if q.fifo:
+        if not group:
+            raise QueueError("MissingParameter", "The request must contain the parameter MessageGroupId.")
+        if delay_s:
+            raise QueueError("InvalidParameterValue", "Value " + f"{delay_s:g}" + " for parameter DelaySeconds is "
+                             "invalid. Reason: The request include parameter that is not valid for this queue type.")
+        if dedup_id is None:
+            if not q.content_based_deduplication:
+                raise QueueError("InvalidParameterValue", "The queue should either have ContentBasedDeduplication "
+                                 "enabled or MessageDeduplicationId provided explicitly")
+            dedup_id = hashlib.sha256(body).hexdigest()
+        earlier = tx.execute(
+            "SELECT message_id, sequence FROM dedup WHERE queue = ? AND dedup_id = ? AND expires_at > ?",
+            (q.name, dedup_id, now),
+        ).fetchone()
+        if earlier:
+            return Sent(earlier[0], earlier[1], duplicate=True)
+    elif group is not None:
+        group = None  # standard queues ignore it (SQS accepts it for fair queues)
+    delay = q.delay_s if delay_s is None else delay_s
+    if not 0 <= delay <= MAX_DELAY_S:
+        raise QueueError("InvalidParameterValue", f"Value {delay:g} for parameter DelaySeconds is invalid. Reason: "
+                         "must be between 0 and 900, if provided.")
     message_id = new_request_id()
+    sequence = _next_sequence(tx, q.name) if q.fifo else None
     tx.execute(
-        "INSERT INTO messages (message_id, queue, body, attributes, sent_at, visible_at) VALUES (?, ?, ?, ?, ?, ?)",
-        (message_id, queue, body, json.dumps(attributes or {}), now, now + delay_s),
+        "INSERT INTO messages (message_id, queue, body, attributes, sent_at, visible_at, group_id, dedup_id, sequence) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (message_id, q.name, body, json.dumps(attributes or {}), now, now + delay, group,
+         dedup_id if q.fifo else None, sequence),
     )
-    return message_id
+    if q.fifo:
+        tx.execute("INSERT OR REPLACE INTO dedup (queue, dedup_id, message_id, sequence, expires_at) "
+                   "VALUES (?, ?, ?, ?, ?)", (q.name, dedup_id, message_id, sequence, now + DEDUP_WINDOW_S))
+    return Sent(message_id, sequence)
 
 
-def receive(tx: sqlite3.Connection, queue: str, now: float, visibility_s: float, limit: int) -> list[Message]:
-    """SQS ReceiveMessage: visible messages become invisible for `visibility_s`; each receive is counted."""
-    rows = tx.execute(
-        f"SELECT id, {_COLUMNS} FROM messages WHERE queue = ? AND visible_at <= ? ORDER BY id LIMIT ?",
-        (queue, now, limit),
-    ).fetchall()
-    tx.executemany(
-        "UPDATE messages SET visible_at = ?, receive_count = receive_count + 1, "
-        "first_receive_at = COALESCE(first_receive_at, ?) WHERE id = ?",
-        [(now + visibility_s, now, r[0]) for r in rows],
+def _next_sequence(tx: sqlite3.Connection, queue: str) -> int:
+    tx.execute("INSERT INTO queue_sequences (queue, last) VALUES (?, 1) "
+               "ON CONFLICT (queue) DO UPDATE SET last = last + 1", (queue,))
+    return int(tx.execute("SELECT last FROM queue_sequences WHERE queue = ?", (queue,)).fetchone()[0])
+
+
+def receive(
+    tx: sqlite3.Connection,
+    queue: Queue,
+    now: float,
+    limit: int,
+    visibility_s: float | None = None,
+    dead_letter_queue: Queue | None = None,
+) -> list[Message]:
+    """ReceiveMessage: up to `limit` messages become invisible for the visibility timeout, each
+    receive counted. A message already received `max_receive_count` times goes to the dead-letter
+    queue instead; one older than the retention is dropped. A FIFO queue hands out each group's
+    messages in order, and none of a group while one of its messages is in flight."""
+    expire(tx, queue, now)
+    visibility = queue.visibility_timeout_s if visibility_s is None else visibility_s
+    max_receives = queue.redrive_max_receive_count if dead_letter_queue is not None else None
+    taken: list[Message] = []
+    candidates = _fifo_candidates(tx, queue.name, now) if queue.fifo else _standard_candidates(tx, queue.name, now)
+    for message in candidates:
+        if len(taken) >= limit:
+            break
+        if max_receives is not None and message.receive_count >= max_receives:
+            assert dead_letter_queue is not None
+            _move(tx, message, dead_letter_queue, now)
+            continue
+        receipt = base64.b64encode(os.urandom(24)).decode()
+        tx.execute(
+            "UPDATE messages SET visible_at = ?, receive_count = receive_count + 1, "
+            "first_receive_at = COALESCE(first_receive_at, ?), receipt = ? WHERE message_id = ?",
+            (now + visibility, now, receipt, message.message_id),
+        )
+        taken.append(Message(message.message_id, message.queue, message.body, message.attributes, message.sent_at,
+                             message.receive_count + 1, message.first_receive_at or now, message.group_id,
+                             message.dedup_id, message.sequence, receipt))
+    return taken
+
+
+def _standard_candidates(tx: sqlite3.Connection, queue: str, now: float) -> list[Message]:
+    rows = tx.execute(f"SELECT {_COLUMNS} FROM messages WHERE queue = ? AND visible_at <= ? ORDER BY id LIMIT 10000",
+                      (queue, now)).fetchall()
+    return [Message.from_row(r) for r in rows]
+
+
+def _fifo_candidates(tx: sqlite3.Connection, queue: str, now: float) -> list[Message]:
+    """Visible messages of the groups whose oldest message is not in flight, group by group, oldest
+    group first, each group in order."""
+    rows = tx.execute(f"SELECT {_COLUMNS}, visible_at FROM messages WHERE queue = ? ORDER BY id LIMIT 100000",
+                      (queue,)).fetchall()
+    groups: dict[str, list[tuple[Message, float]]] = {}
+    for row in rows:
+        message = Message.from_row(row[:-1])
+        groups.setdefault(message.group_id or "", []).append((message, row[-1]))
+    out: list[Message] = []
+    for members in groups.values():
+        if members[0][1] > now:  # the group's oldest message is in flight (or delayed): the group waits
+            continue
+        for message, visible_at in members:
+            if visible_at > now:
+                break
+            out.append(message)
+    return out
+
+
+def _move(tx: sqlite3.Connection, message: Message, dead_letter_queue: Queue, now: float) -> None:
+    """Redrive: the message moves with its id, body and attributes; SQS keeps its original send time."""
+    sequence = _next_sequence(tx, dead_letter_queue.name) if dead_letter_queue.fifo else None
+    tx.execute(
+        "UPDATE messages SET queue = ?, visible_at = ?, receive_count = 0, first_receive_at = NULL, receipt = NULL, "
+        "sequence = ? WHERE message_id = ?",
+        (dead_letter_queue.name, now, sequence, message.message_id),
     )
-    return [
-        Message.from_row((*r[1:6], r[6] + 1, r[7] if r[7] is not None else now)) for r in rows
-    ]
+
+
+def expire(tx: sqlite3.Connection, queue: Queue, now: float) -> int:
+    """Drop messages older than the queue's retention period."""
+    return tx.execute("DELETE FROM messages WHERE queue = ? AND sent_at <= ?",
+                      (queue.name, now - queue.message_retention_s)).rowcount
+
+
+def delete(tx: sqlite3.Connection, queue: str, receipt: str) -> bool:
+    """DeleteMessage by receipt handle; False if no message has that handle (any more)."""
+    return tx.execute("DELETE FROM messages WHERE queue = ? AND receipt = ?", (queue, receipt)).rowcount == 1
+
+
+def delete_ids(tx: sqlite3.Connection, message_ids: list[str]) -> int:
+    return sum(tx.execute("DELETE FROM messages WHERE message_id = ?", (m,)).rowcount for m in message_ids)
+
+
+def change_visibility(tx: sqlite3.Connection, queue: str, receipt: str, timeout_s: float, now: float) -> None:
+    """ChangeMessageVisibility of a received message: visible again after `timeout_s` from now.
+
+    Raises:
+        QueueError: no in-flight message has that receipt handle, or the timeout is out of range.
+    """
+    if not 0 <= timeout_s <= MAX_VISIBILITY_S:
+        raise QueueError("InvalidParameterValue", f"Value {timeout_s:g} for parameter VisibilityTimeout is invalid. "
+                         "Reason: must be between 0 and 43200.")
+    cur = tx.execute("UPDATE messages SET visible_at = ? WHERE queue = ? AND receipt = ? AND visible_at > ?",
+                     (now + timeout_s, queue, receipt, now))
+    if cur.rowcount != 1:
+        raise QueueError("MessageNotInflight", "The message referred to is not in flight.")
 
 
 def peek(tx: sqlite3.Connection, queue: str, limit: int) -> list[Message]:
@@ -59,12 +254,13 @@ def peek(tx: sqlite3.Connection, queue: str, limit: int) -> list[Message]:
     return [Message.from_row(r) for r in rows]
 
 
-def delete(tx: sqlite3.Connection, message_ids: list[str]) -> int:
-    return sum(tx.execute("DELETE FROM messages WHERE message_id = ?", (m,)).rowcount for m in message_ids)
-
-
 def purge(tx: sqlite3.Connection, queue: str) -> int:
     return tx.execute("DELETE FROM messages WHERE queue = ?", (queue,)).rowcount
+
+
+def next_visible(tx: sqlite3.Connection, queue: str) -> float | None:
+    """When the next message of `queue` becomes visible (for pollers that sleep until then)."""
+    return tx.execute("SELECT MIN(visible_at) FROM messages WHERE queue = ?", (queue,)).fetchone()[0]
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from lambdad.manifest.model import Queue
 from lambdad.store import Store, StoreError, deadletters, events, outbox, queues
 from lambdad.store.deadletters import DeadLetter
 
@@ -85,37 +86,10 @@ class TestEvents:
             assert events.stats(tx) == {"f": (2, 1)}
             assert events.next_due(tx) == T0 + 5
 
-class TestQueues:
-    def test_receive_hides_for_the_visibility_timeout_and_counts(self, store):
-        with store.transaction() as tx:
-            first = queues.send(tx, "q", b"one", T0, {"K": {"DataType": "String", "StringValue": "v"}})
-            queues.send(tx, "q", b"two", T0)
-            queues.send(tx, "other", b"x", T0)
-        with store.transaction() as tx:
-            got = queues.receive(tx, "q", T0 + 1, visibility_s=30, limit=1)
-        assert [(m.message_id, m.body, m.receive_count) for m in got] == [(first, b"one", 1)]
-        assert got[0].attributes == {"K": {"DataType": "String", "StringValue": "v"}}
-        with store.reading() as tx:
-            assert queues.depths(tx, T0 + 1)["q"] == queues.QueueDepth(visible=1, in_flight=1, delayed=0)
-        with store.transaction() as tx:
-            assert [m.body for m in queues.receive(tx, "q", T0 + 2, 30, 10)] == [b"two"]
-            again = queues.receive(tx, "q", T0 + 31, 30, 10)
-            assert [(m.body, m.receive_count, m.first_receive_at) for m in again] == [(b"one", 2, T0 + 1)]
-            assert queues.delete(tx, [first]) == 1
-            assert queues.purge(tx, "q") == 1
-
-    def test_delayed_messages(self, store):
-        with store.transaction() as tx:
-            queues.send(tx, "q", b"later", T0, delay_s=10)
-            assert queues.receive(tx, "q", T0 + 5, 30, 10) == []
-            assert queues.depths(tx, T0 + 5)["q"] == queues.QueueDepth(0, 0, 1)
-            assert [m.body for m in queues.receive(tx, "q", T0 + 10, 30, 10)] == [b"later"]
-
-
 class TestDeadLettersAndOutbox:
     def test_dead_letters_list_filter_and_remove_with_their_queue_copy(self, store):
         with store.transaction() as tx:
-            mid = queues.send(tx, "dlq", b"{}", T0)
+            mid = queues.send(tx, "dlq", b"{}", T0).message_id
             a = deadletters.add(tx, DeadLetter(0, "r1", "f", b'{"a":1}', "RetriesExhausted", 3, "ValueError", "boom",
                                                b"{}", "queue:dlq", mid, T0, T0 + 1))
             deadletters.add(tx, DeadLetter(0, "r2", "g", b"{}", "EventAgeExceeded", 0, None, "", None, "", None,
@@ -204,3 +178,24 @@ def wait_for_threads_waiting(s: Store, n: int) -> None:
     from tests.helpers import wait_for
 
     wait_for(lambda: len(s._queue) >= n, what=f"{n} writers queued behind the commit")
+
+
+def test_a_store_from_schema_1_gains_the_queue_columns(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "store.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript("""
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO meta VALUES ('schema', '1');
+        CREATE TABLE messages (id INTEGER PRIMARY KEY, message_id TEXT NOT NULL, queue TEXT NOT NULL,
+            body BLOB NOT NULL, attributes TEXT NOT NULL DEFAULT '{}', sent_at REAL NOT NULL,
+            visible_at REAL NOT NULL, receive_count INTEGER NOT NULL DEFAULT 0, first_receive_at REAL);
+        INSERT INTO messages (message_id, queue, body, sent_at, visible_at) VALUES ('m1', 'dlq', X'7B7D', 1, 1);
+    """)
+    old.close()
+    store = Store(path)
+    with store.transaction() as tx:
+        (m,) = queues.receive(tx, Queue("dlq"), 2.0, 10)
+        assert (m.message_id, m.body, m.group_id) == ("m1", b"{}", None)
+    store.close()

@@ -133,8 +133,8 @@ def test_cli_listing_commands_and_their_errors(project: Path):
     assert table.stdout.splitlines()[0] == "daemon: not running"
     assert "recorder" in table.stdout and "QUEUED" in table.stdout
     assert run_cli("dlq", "list", cwd=project).stdout == "no dead letters\n"
-    assert run_cli("queue", "list", cwd=project).stdout.splitlines()[0].split() == ["QUEUE", "VISIBLE", "IN", "FLIGHT",
-                                                                                    "DELAYED"]
+    assert run_cli("queue", "list", cwd=project).stdout.splitlines()[0].split() == [
+        "QUEUE", "VISIBLE", "IN", "FLIGHT", "DELAYED", "DEAD-LETTER", "QUEUE"]
     for args, message in [
         (["dlq", "show", "42"], "lambdad: no dead letter with id 42 (see lambdad dlq list)\n"),
         (["dlq", "redrive"], "lambdad: give dead-letter ids, or --all\n"),

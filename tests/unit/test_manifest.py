@@ -230,16 +230,37 @@ BASE = "version: 1\nfunctions:\n  f:\n    handler: app.handler\n    code: ./func
             id="unknown-listener",
         ),
         pytest.param(
-            BASE + "    events:\n      - sqs: {queue: q}\n      - s4: {bucket: b}\n",
+            BASE + "    events:\n      - sqs: {queue: nope}\n",
+            ["lambdad.yaml:7:22: functions.f.events[0].sqs.queue: queue 'nope' is not defined (known: none defined)"],
+            id="unknown-queue",
+        ),
+        pytest.param(
+            "version: 1\nqueues:\n  q: {visibility_timeout: 10}\n  o.fifo: {fifo: true}\nfunctions:\n  f:\n"
+            "    handler: app.handler\n    code: ./functions\n    timeout: 20\n    events:\n"
+            "      - sqs: {queue: q, batch_size: 50}\n      - sqs: {queue: o.fifo, batch_size: 20, "
+            "maximum_batching_window: 5s}\n    async: {dead_letter: {queue: o.fifo}}\n",
             [
-                "lambdad.yaml:7:9: functions.f.events[0].sqs: unknown key 'sqs'",
+                "lambdad.yaml:11:22: functions.f.events[0].sqs.queue: Queue visibility timeout: 10 seconds is less "
+                "than Function timeout: 20 seconds",
+                "lambdad.yaml:11:37: functions.f.events[0].sqs.batch_size: a batch_size over 10 needs "
+                "maximum_batching_window of at least 1s",
+                "lambdad.yaml:12:42: functions.f.events[1].sqs.batch_size: a FIFO queue's batch_size is at most 10",
+                "lambdad.yaml:13:34: functions.f.async.dead_letter.queue: queue 'o.fifo' is FIFO: Lambda sends dead "
+                "letters and destination records to standard queues only",
+            ],
+            id="sqs-mappings-lambda-refuses",
+        ),
+        pytest.param(
+            BASE + "    events:\n      - kinesis: {stream: q}\n      - s4: {bucket: b}\n",
+            [
+                "lambdad.yaml:7:9: functions.f.events[0].kinesis: unknown key 'kinesis'",
                 "lambdad.yaml:8:9: functions.f.events[1].s4: unknown key 's4' (did you mean 's3'?)",
             ],
             id="unknown-trigger",
         ),
         pytest.param(
             BASE + "    events:\n      - {}\n",
-            ["lambdad.yaml:7:9: functions.f.events[0]: give exactly one of: s3, schedule, alb"],
+            ["lambdad.yaml:7:9: functions.f.events[0]: give exactly one of: s3, schedule, alb, sqs"],
             id="empty-trigger",
         ),
         pytest.param(
@@ -414,3 +435,14 @@ def test_schema_is_valid_draft_2020_12():
 )
 def test_bucket_names_follow_s3_rules(name: str, ok: bool):
     assert (bucket_name_error(name) is None) == ok
+
+
+def test_a_visibility_timeout_under_six_times_the_function_timeout_is_a_warning(project: Path):
+    text = ("version: 1\nqueues:\n  q: {visibility_timeout: 30}\nfunctions:\n  f:\n    handler: app.handler\n"
+            "    code: ./functions\n    timeout: 10\n    events:\n      - sqs: {queue: q}\n")
+    manifest, problems = parse_manifest(text, project / "lambdad.yaml")
+    assert problems == [] and manifest is not None
+    assert manifest.warnings == (
+        "lambdad.yaml:10:22: functions.f.events[0].sqs.queue: queue 'q' has a visibility timeout of 30s; AWS "
+        "recommends at least 6 times the function's timeout (60s), so that retries of throttled batches do not "
+        "reappear early",)

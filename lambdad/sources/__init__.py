@@ -1,0 +1,1 @@
+"""Event source mappings: pollers that invoke functions with batches (SQS-style queues)."""

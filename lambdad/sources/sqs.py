@@ -1,0 +1,244 @@
+"""SQS event source mappings: poll local queues and invoke functions synchronously with batches.
+
+As Lambda's mapping does: a received batch stays in the queue, invisible; a successful invocation
+deletes it; a failed one leaves it to reappear after the visibility timeout (so the queue's
+redrive policy, not the mapping, decides when a message is given up). With
+`report_batch_item_failures` only the listed messages stay. The poller only receives a batch when
+the function has a free slot, so a busy function makes messages wait rather than fail.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+
+from lambdad.clock import Clock
+from lambdad.errors import FunctionNotFound, TooManyRequests
+from lambdad.events.sqs import BatchFailure, failed_items, queue_arn, sqs_event
+from lambdad.logs import LogRecord
+from lambdad.manifest.model import Function, Manifest, Queue, SqsTrigger
+from lambdad.runtime.functions import Functions, ShuttingDown
+from lambdad.runtime.invocation import InvokeResult, Outcome
+from lambdad.store import Store, queues
+
+log = logging.getLogger(__name__)
+
+#: Messages sent by another process (the CLI) are noticed this fast.
+POLL_S = 0.25
+#: A batch is at most 6 MB, Lambda's synchronous payload limit (records add about 1 KB each).
+MAX_BATCH_BYTES = 6 * 1024 * 1024 - 64 * 1024
+
+
+@dataclass(frozen=True)
+class Mapping:
+    function: str
+    trigger: SqsTrigger
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.function, self.trigger.queue
+
+
+@dataclass
+class _State:
+    running: int = 0  #: batches in flight
+    waiting_since: float | None = None  #: when messages were first seen, for the batching window
+
+
+def manifest_mappings(manifest: Manifest) -> dict[tuple[str, str], Mapping]:
+    found = {}
+    for fn in manifest.functions.values():
+        for trigger in fn.events:
+            if isinstance(trigger, SqsTrigger) and trigger.enabled:
+                mapping = Mapping(fn.name, trigger)
+                found[mapping.key] = mapping
+    return found
+
+
+def batch_visibility(queue: Queue, fn: Function, trigger: SqsTrigger) -> float:
+    """Lambda stretches the visibility timeout when window + function timeout would outlast it."""
+    needed = trigger.maximum_batching_window_s + fn.timeout_s
+    return needed + 30 if needed > queue.visibility_timeout_s else queue.visibility_timeout_s
+
+
+class SqsPoller:
+    def __init__(
+        self,
+        manifest: Manifest,
+        store: Store,
+        functions: Functions,
+        clock: Clock,
+        executor: ThreadPoolExecutor | None = None,
+    ) -> None:
+        self.manifest = manifest
+        self.store = store
+        self.functions = functions
+        self.clock = clock
+        self.mappings = manifest_mappings(manifest)
+        self._states: dict[tuple[str, str], _State] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._executor = executor or ThreadPoolExecutor(max_workers=max(1, manifest.concurrency),
+                                                        thread_name_prefix="sqs")
+        self._thread: threading.Thread | None = None
+
+    # -- life -----------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="sqs", daemon=True)
+        self._thread.start()
+
+    def poke(self) -> None:
+        """A message was sent: look now."""
+        self._wake.set()
+
+    def stop_receiving(self) -> None:
+        """A graceful stop: no new batches; those in flight finish (or return after their timeout)."""
+        with self._lock:
+            self.mappings = {}
+
+    def apply(self, manifest: Manifest) -> None:
+        """A reload: mappings added, removed or changed; batches in flight finish as they started."""
+        with self._lock:
+            self.manifest = manifest
+            self.mappings = manifest_mappings(manifest)
+        self._wake.set()
+
+    def stop(self, wait: bool = True) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(10)
+        self._executor.shutdown(wait=wait)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                wait = self.step(self.clock.time())
+            except Exception:  # a poller that dies silently loses nothing but stops delivering: say so
+                log.exception("the SQS poller failed; retrying")
+                wait = 1.0
+            self._wake.wait(wait)
+            self._wake.clear()
+
+    # -- one round ------------------------------------------------------------------------------------
+
+    def step(self, now: float) -> float:
+        """Start every batch that is due; return how long to sleep."""
+        with self._lock:
+            manifest, mappings = self.manifest, list(self.mappings.values())
+        wait = POLL_S
+        for mapping in mappings:
+            wait = min(wait, self._poll(manifest, mapping, now))
+        return max(0.005, wait)
+
+    def _poll(self, manifest: Manifest, mapping: Mapping, now: float) -> float:
+        fn = manifest.functions.get(mapping.function)
+        queue = manifest.queues.get(mapping.trigger.queue)
+        if fn is None or queue is None:
+            return POLL_S
+        state = self._states.setdefault(mapping.key, _State())
+        trigger = mapping.trigger
+        while state.running < self._concurrency(mapping, fn):
+            with self.store.reading() as tx:
+                available = queues.depths(tx, now).get(queue.name, queues.QueueDepth()).visible
+            if not available:
+                state.waiting_since = None
+                return POLL_S
+            if trigger.maximum_batching_window_s and available < trigger.batch_size:
+                state.waiting_since = state.waiting_since or now
+                due = state.waiting_since + trigger.maximum_batching_window_s
+                if now < due:
+                    return due - now
+            state.waiting_since = None
+            receive = partial(queues.receive, queue=queue, now=now, limit=trigger.batch_size,
+                              visibility_s=batch_visibility(queue, fn, trigger),
+                              dead_letter_queue=manifest.queues.get(queue.redrive_dead_letter_queue or ""))
+            batch = self.store.write(receive)
+            batch = self._fit(batch)
+            if not batch:
+                return POLL_S
+            state.running += 1
+            self._executor.submit(self._deliver, manifest, mapping, fn, queue, batch, state)
+        return POLL_S
+
+    def _concurrency(self, mapping: Mapping, fn: Function) -> int:
+        """Batches in flight at once: the mapping's maximum, within the function's concurrency (0
+        with `reserved_concurrency: 0`: the mapping does not poll)."""
+        capacity = self.functions.pool(fn.name).limiter.capacity
+        return min(mapping.trigger.maximum_concurrency or capacity, capacity)
+
+    @staticmethod
+    def _fit(batch: list[queues.Message]) -> list[queues.Message]:
+        """A batch never exceeds the synchronous payload limit (the rest stays invisible, then returns)."""
+        size, fitted = 0, []
+        for message in batch:
+            size += len(message.body) + 1024
+            if fitted and size > MAX_BATCH_BYTES:
+                break
+            fitted.append(message)
+        return fitted
+
+    # -- one batch ------------------------------------------------------------------------------------
+
+    def _deliver(self, manifest: Manifest, mapping: Mapping, fn: Function, queue: Queue,
+                 batch: list[queues.Message], state: _State) -> None:
+        try:
+            payload = sqs_event(batch, queue_arn(manifest.region, manifest.account, queue.name), manifest.region)
+            try:
+                result = self._invoke(fn, payload, self.clock.monotonic() + queue.visibility_timeout_s - fn.timeout_s)
+            except (TooManyRequests, ShuttingDown, FunctionNotFound) as e:
+                self._note(fn.name, f"sqs {queue.name}: batch of {len(batch)} not delivered ({type(e).__name__}); "
+                                    "its messages return after the visibility timeout")
+                return
+            keep = self._judge(mapping, queue, batch, result, fn.name)
+            done = [m for m in batch if m not in keep]
+            if done:
+                self.store.write(lambda tx: [queues.delete(tx, queue.name, m.receipt) for m in done if m.receipt])
+        except Exception:
+            log.exception("delivering a batch from %s to %s failed", queue.name, fn.name)
+        finally:
+            with self._lock:
+                state.running -= 1
+            self._wake.set()
+
+    def _invoke(self, fn: Function, payload: bytes, give_up_at: float) -> InvokeResult:
+        """Invoke; a throttle (a synchronous call took the slot) is retried with backoff while the
+        batch's visibility timeout still leaves room for a whole invocation, as Lambda's poller does."""
+        wait = 0.01
+        while True:
+            try:
+                return self.functions.invoke(fn.name, payload)
+            except TooManyRequests:
+                if self._stop.is_set() or self.clock.monotonic() + wait >= give_up_at:
+                    raise
+                self._stop.wait(wait)
+                wait = min(wait * 2, 1.0)
+
+    def _judge(self, mapping: Mapping, queue: Queue, batch: list[queues.Message], result: InvokeResult,
+               function: str) -> list[queues.Message]:
+        """The messages that stay in the queue (to reappear after the visibility timeout)."""
+        if result.outcome is not Outcome.success:
+            self._note(function, f"sqs {queue.name}: batch of {len(batch)} failed ({result.error_type}); its "
+                                 "messages return after the visibility timeout")
+            return batch
+        if not mapping.trigger.report_batch_item_failures:
+            return []
+        try:
+            failed = failed_items(result.payload, batch, queue.fifo)
+        except BatchFailure as e:
+            self._note(function, f"sqs {queue.name}: the whole batch of {len(batch)} returns: {e}")
+            return batch
+        if failed:
+            self._note(function, f"sqs {queue.name}: {len(failed)} of {len(batch)} message(s) reported as failed "
+                                 "return after the visibility timeout")
+        return failed
+
+    def _note(self, function: str, message: str) -> None:
+        self.functions.logbook.function(function).write([LogRecord(time.time(), "", f"[lambdad] {message}")])
+

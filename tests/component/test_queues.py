@@ -1,0 +1,157 @@
+"""Local queues on a fake clock: SQS's visibility, receive counts, redrive, retention, delays, and
+FIFO order, group holding and deduplication."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from lambdad.manifest.model import Queue
+from lambdad.store import Store, queues
+from lambdad.store.queues import QueueError
+
+T0 = 1_700_000_000.0
+Q = Queue("q", visibility_timeout_s=30)
+DLQ = Queue("dlq")
+REDRIVEN = Queue("q", visibility_timeout_s=30, redrive_dead_letter_queue="dlq", redrive_max_receive_count=2)
+FIFO = Queue("f.fifo", fifo=True, visibility_timeout_s=30)
+FIFO_CBD = Queue("c.fifo", fifo=True, content_based_deduplication=True)
+
+
+@pytest.fixture
+def tx():
+    store = Store(":memory:")
+    with store.transaction() as conn:
+        yield conn
+    store.close()
+
+
+def bodies(messages) -> list[bytes]:
+    return [m.body for m in messages]
+
+
+def test_a_received_message_is_invisible_for_the_timeout_and_counted(tx):
+    first = queues.send(tx, Q, b"one", T0, {"K": {"DataType": "String", "StringValue": "v"}}).message_id
+    queues.send(tx, Q, b"two", T0)
+    queues.send(tx, Queue("other"), b"x", T0)
+    (got,) = queues.receive(tx, Q, T0 + 1, limit=1)
+    assert (got.message_id, got.body, got.receive_count, got.first_receive_at) == (first, b"one", 1, T0 + 1)
+    assert got.attributes == {"K": {"DataType": "String", "StringValue": "v"}}
+    assert queues.depths(tx, T0 + 1)["q"] == queues.QueueDepth(visible=1, in_flight=1, delayed=0)
+    assert bodies(queues.receive(tx, Q, T0 + 2, 10)) == [b"two"]
+    assert queues.receive(tx, Q, T0 + 30.9, 10) == []  # both in flight
+    again = queues.receive(tx, Q, T0 + 31, 10)
+    assert [(m.body, m.receive_count, m.first_receive_at) for m in again] == [(b"one", 2, T0 + 1)]
+    assert again[0].receipt != got.receipt  # each receive has its own handle
+
+
+def test_delete_needs_the_latest_receipt_handle(tx):
+    queues.send(tx, Q, b"one", T0)
+    (old,) = queues.receive(tx, Q, T0, 1)
+    (new,) = queues.receive(tx, Q, T0 + 31, 1)
+    assert not queues.delete(tx, "q", old.receipt)
+    assert queues.delete(tx, "q", new.receipt)
+    assert queues.peek(tx, "q", 10) == []
+
+
+def test_change_visibility(tx):
+    queues.send(tx, Q, b"one", T0)
+    (m,) = queues.receive(tx, Q, T0, 1)
+    queues.change_visibility(tx, "q", m.receipt, 0, T0 + 1)  # give it back at once
+    (again,) = queues.receive(tx, Q, T0 + 1, 1)
+    queues.change_visibility(tx, "q", again.receipt, 100, T0 + 2)
+    assert queues.receive(tx, Q, T0 + 50, 1) == []
+    assert bodies(queues.receive(tx, Q, T0 + 102, 1)) == [b"one"]
+    with pytest.raises(QueueError) as e:
+        queues.change_visibility(tx, "q", again.receipt, 10, T0 + 103)  # stale handle
+    assert e.value.code == "MessageNotInflight"
+
+
+def test_delays_per_message_and_per_queue(tx):
+    queues.send(tx, Q, b"later", T0, delay_s=10)
+    queues.send(tx, Queue("slow", delay_s=5), b"queue delay", T0)
+    assert queues.receive(tx, Q, T0 + 5, 10) == []
+    assert queues.depths(tx, T0 + 5)["q"] == queues.QueueDepth(0, 0, 1)
+    assert bodies(queues.receive(tx, Q, T0 + 10, 10)) == [b"later"]
+    assert queues.receive(tx, Queue("slow", delay_s=5), T0 + 4, 10) == []
+    assert bodies(queues.receive(tx, Queue("slow", delay_s=5), T0 + 5, 10)) == [b"queue delay"]
+    with pytest.raises(QueueError):
+        queues.send(tx, Q, b"x", T0, delay_s=901)
+
+
+def test_messages_older_than_the_retention_are_dropped(tx):
+    short = Queue("q", message_retention_s=60)
+    queues.send(tx, short, b"old", T0)
+    queues.send(tx, short, b"new", T0 + 30)
+    assert bodies(queues.receive(tx, short, T0 + 60, 10)) == [b"new"]
+    assert [m.body for m in queues.peek(tx, "q", 10)] == [b"new"]
+
+
+def test_past_max_receive_count_a_message_moves_to_the_dead_letter_queue(tx):
+    mid = queues.send(tx, REDRIVEN, b"poison", T0).message_id
+    for i in range(2):  # received twice (maxReceiveCount 2), never deleted
+        (m,) = queues.receive(tx, REDRIVEN, T0 + 31 * i, 1, dead_letter_queue=DLQ)
+        assert m.receive_count == i + 1
+    assert queues.receive(tx, REDRIVEN, T0 + 62, 1, dead_letter_queue=DLQ) == []  # the third receive moves it
+    (dead,) = queues.receive(tx, DLQ, T0 + 63, 1)
+    assert (dead.message_id, dead.body, dead.receive_count, dead.sent_at) == (mid, b"poison", 1, T0)
+
+
+def test_fifo_keeps_each_groups_order_and_holds_a_group_in_flight(tx):
+    for body, group in [(b"a1", "a"), (b"b1", "b"), (b"a2", "a"), (b"b2", "b"), (b"a3", "a")]:
+        queues.send(tx, FIFO, body, T0, group=group, dedup_id=body.decode())
+    first = queues.receive(tx, FIFO, T0, 2)
+    assert bodies(first) == [b"a1", b"a2"]  # a group's messages together, in order
+    assert bodies(queues.receive(tx, FIFO, T0, 10)) == [b"b1", b"b2"]  # group a is held while a1/a2 are out
+    assert queues.receive(tx, FIFO, T0, 10) == []
+    for m in first:
+        queues.delete(tx, "f.fifo", m.receipt)
+    assert bodies(queues.receive(tx, FIFO, T0 + 1, 10)) == [b"a3"]
+    seqs = [m.sequence for m in first]
+    assert seqs == sorted(seqs) and first[0].system_attributes()["SequenceNumber"] == f"{seqs[0]:020d}"
+    assert first[0].system_attributes()["MessageGroupId"] == "a"
+
+
+def test_a_failed_fifo_message_comes_back_first_in_its_group(tx):
+    for n in range(3):
+        queues.send(tx, FIFO, f"m{n}".encode(), T0, group="g", dedup_id=str(n))
+    assert bodies(queues.receive(tx, FIFO, T0, 1)) == [b"m0"]
+    assert queues.receive(tx, FIFO, T0 + 1, 10) == []  # m1 waits behind m0
+    assert bodies(queues.receive(tx, FIFO, T0 + 31, 10)) == [b"m0", b"m1", b"m2"]
+
+
+def test_fifo_deduplication_within_five_minutes(tx):
+    a = queues.send(tx, FIFO, b"x", T0, group="g", dedup_id="d1")
+    again = queues.send(tx, FIFO, b"x", T0 + 299, group="g", dedup_id="d1")
+    assert again.duplicate and again.message_id == a.message_id
+    later = queues.send(tx, FIFO, b"x", T0 + 300, group="g", dedup_id="d1")
+    assert not later.duplicate and later.message_id != a.message_id
+    assert len(queues.peek(tx, "f.fifo", 10)) == 2
+    c = queues.send(tx, FIFO_CBD, b"body", T0, group="g")
+    assert queues.send(tx, FIFO_CBD, b"body", T0 + 1, group="g").duplicate
+    (m,) = queues.receive(tx, FIFO_CBD, T0 + 2, 10)
+    assert m.message_id == c.message_id and m.dedup_id == hashlib.sha256(b"body").hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "code"),
+    [
+        ({"dedup_id": "d"}, "MissingParameter"),
+        ({"group": "g"}, "InvalidParameterValue"),  # no deduplication id and no content-based deduplication
+        ({"group": "g", "dedup_id": "d", "delay_s": 5}, "InvalidParameterValue"),  # FIFO: only queue delays
+    ],
+)
+def test_fifo_sends_sqs_refuses(tx, kwargs, code):
+    with pytest.raises(QueueError) as e:
+        queues.send(tx, FIFO, b"x", T0, **kwargs)
+    assert e.value.code == code
+
+
+def test_system_attributes_as_sqs_sends_them(tx):
+    queues.send(tx, Q, b"x", T0)
+    (m,) = queues.receive(tx, Q, T0 + 1.5, 1)
+    assert m.system_attributes() == {"ApproximateReceiveCount": "1", "SentTimestamp": str(int(T0 * 1000)),
+                                     "SenderId": queues.SENDER_ID,
+                                     "ApproximateFirstReceiveTimestamp": str(int((T0 + 1.5) * 1000))}
+    assert m.md5_of_body == hashlib.md5(b"x").hexdigest()

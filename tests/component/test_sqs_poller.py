@@ -1,0 +1,187 @@
+"""The SQS event source mapping on a fake clock with in-memory environments: batches, deletes,
+visibility, redrive, partial batch responses, FIFO order, batching windows."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import Executor, Future
+from pathlib import Path
+
+import pytest
+from aws_lambda_powertools.utilities.parser.models import SqsModel
+
+from lambdad.logs import LogBook
+from lambdad.manifest.model import Function, Manifest, Queue, SqsTrigger
+from lambdad.runtime.functions import Functions
+from lambdad.runtime.invocation import Outcome
+from lambdad.sources.sqs import SqsPoller
+from lambdad.store import Store, queues
+from tests.component.twins import FakeSpawner
+from tests.helpers import FakeClock
+
+ERROR = b'{"errorMessage": "x", "errorType": "ValueError", "requestId": "", "stackTrace": []}'
+
+
+class InlineExecutor(Executor):
+    def submit(self, fn, /, *args, **kwargs):
+        future: Future = Future()
+        future.set_result(fn(*args, **kwargs))
+        return future
+
+    def shutdown(self, wait=True, **kwargs):
+        pass
+
+
+class World:
+    def __init__(self, tmp_path: Path, queue: Queue, trigger: SqsTrigger, reply=None, reserved=None) -> None:
+        self.clock = FakeClock()
+        self.events: list[dict] = []
+        self.reply = reply or (lambda event: (Outcome.success, b"null"))
+
+        def run(req):
+            event = json.loads(req.payload)
+            self.events.append(event)
+            return self.reply(event)
+
+        fn = Function("f", "app.handler", tmp_path, "python3", timeout_s=3, events=(trigger,),
+                      reserved_concurrency=reserved)
+        dlq = Queue("dlq", fifo=queue.fifo) if not queue.fifo else Queue("dlq.fifo", fifo=True)
+        self.manifest = Manifest(tmp_path / "lambdad.yaml", region="eu-west-1", account="111122223333",
+                                 functions={"f": fn}, queues={queue.name: queue, dlq.name: dlq})
+        self.queue = queue
+        self.functions = Functions(self.manifest, LogBook(tmp_path / "logs"), self.clock, {},
+                                   spawn_override=FakeSpawner(run))
+        self.store = Store(":memory:")
+        self.poller = SqsPoller(self.manifest, self.store, self.functions, self.clock, InlineExecutor())
+
+    def send(self, *bodies: str, group: str | None = None) -> list[str]:
+        return [self.store.write(lambda tx, b=b: queues.send(
+            tx, self.queue, b.encode(), self.clock.time(), group=group, dedup_id=b if self.queue.fifo else None)
+        ).message_id for b in bodies]
+
+    def step(self, advance: float = 0.0) -> float:
+        self.clock.advance(advance)
+        return self.poller.step(self.clock.time())
+
+    def left(self, queue: str | None = None) -> list[str]:
+        with self.store.reading() as tx:
+            return [m.body.decode() for m in queues.peek(tx, queue or self.queue.name, 1000)]
+
+    def bodies(self) -> list[list[str]]:
+        return [[r["body"] for r in e["Records"]] for e in self.events]
+
+    def close(self) -> None:
+        self.functions.close()
+        self.store.close()
+
+
+STANDARD = Queue("q", visibility_timeout_s=30)
+
+
+def make_world(tmp_path, queue=STANDARD, reply=None, reserved=None, **trigger) -> World:
+    return World(tmp_path, queue, SqsTrigger(queue.name, **trigger), reply, reserved)
+
+
+def test_a_successful_batch_is_deleted_and_shaped_as_lambdas(tmp_path: Path):
+    w = make_world(tmp_path, batch_size=2)
+    ids = w.send("a", "b", "c")
+    w.step()
+    assert w.bodies() == [["a", "b"], ["c"]] and w.left() == []
+    SqsModel(**w.events[0])
+    record = w.events[0]["Records"][0]
+    assert record["messageId"] == ids[0] and record["eventSource"] == "aws:sqs"
+    assert record["eventSourceARN"] == "arn:aws:sqs:eu-west-1:111122223333:q" and record["awsRegion"] == "eu-west-1"
+    assert record["attributes"]["ApproximateReceiveCount"] == "1"
+    w.close()
+
+
+def test_a_failed_batch_returns_after_the_visibility_timeout_then_goes_to_the_dlq(tmp_path: Path):
+    queue = Queue("q", visibility_timeout_s=30, redrive_dead_letter_queue="dlq", redrive_max_receive_count=2)
+    w = make_world(tmp_path, queue, reply=lambda e: (Outcome.error, ERROR))
+    w.send("poison")
+    w.step()
+    w.step(29)
+    assert len(w.events) == 1 and w.left() == ["poison"]  # still invisible
+    w.step(1)
+    assert len(w.events) == 2 and w.events[1]["Records"][0]["attributes"]["ApproximateReceiveCount"] == "2"
+    w.step(30)  # a third receive would exceed maxReceiveCount 2: redriven instead
+    assert len(w.events) == 2 and w.left() == [] and w.left("dlq") == ["poison"]
+    w.close()
+
+
+@pytest.mark.parametrize(
+    ("answer", "left"),
+    [
+        (lambda ids: {"batchItemFailures": [{"itemIdentifier": ids[1]}]}, ["b"]),
+        (lambda ids: {"batchItemFailures": []}, []),
+        (lambda ids: {"batchItemFailures": None}, []),
+        (lambda ids: None, []),
+        (lambda ids: {"other": 1}, []),
+        (lambda ids: {"batchItemFailures": [{"itemIdentifier": "not-in-batch"}]}, ["a", "b", "c"]),
+        (lambda ids: {"batchItemFailures": [{"itemIdentifier": ""}]}, ["a", "b", "c"]),
+        (lambda ids: {"batchItemFailures": [{"id": ids[0]}]}, ["a", "b", "c"]),
+    ],
+)
+def test_partial_batch_responses(tmp_path: Path, answer, left):
+    w = make_world(tmp_path, report_batch_item_failures=True,
+                   reply=lambda e: (Outcome.success, json.dumps(answer([r["messageId"] for r in e["Records"]])).encode()))
+    w.send("a", "b", "c")
+    w.step()
+    assert w.left() == left
+    w.close()
+
+
+def test_partial_responses_are_ignored_unless_enabled(tmp_path: Path):
+    w = make_world(tmp_path, reply=lambda e: (Outcome.success, json.dumps(
+        {"batchItemFailures": [{"itemIdentifier": e["Records"][0]["messageId"]}]}).encode()))
+    w.send("a")
+    w.step()
+    assert w.left() == []
+    w.close()
+
+
+def test_fifo_groups_stay_in_order_across_failures(tmp_path: Path):
+    fifo = Queue("q.fifo", fifo=True, visibility_timeout_s=30)
+    failing = {"a2"}
+
+    def reply(event):
+        bodies = [r["body"] for r in event["Records"]]
+        bad = [r["messageId"] for r in event["Records"] if r["body"] in failing]
+        failing.clear()
+        return Outcome.success, json.dumps({"batchItemFailures": [{"itemIdentifier": i} for i in bad]}).encode() \
+            if bodies else b"null"
+
+    w = make_world(tmp_path, fifo, reply=reply, report_batch_item_failures=True, batch_size=10)
+    w.send("a1", "a2", "a3", group="a")
+    w.send("b1", group="b")
+    w.step()
+    assert w.bodies() == [["a1", "a2", "a3", "b1"]]
+    assert w.left() == ["a2", "a3"]  # a3 stays behind the failed a2
+    w.step(30)
+    assert w.bodies()[1] == ["a2", "a3"] and w.left() == []
+    assert [r["attributes"]["MessageGroupId"] for r in w.events[0]["Records"]] == ["a", "a", "a", "b"]
+    SqsModel(**w.events[0])
+    w.close()
+
+
+def test_a_batching_window_gathers_until_full_or_due(tmp_path: Path):
+    w = make_world(tmp_path, batch_size=3, maximum_batching_window_s=5)
+    w.send("a", "b")
+    w.step()
+    assert w.events == []  # waits for more
+    w.step(4)
+    assert w.events == []
+    w.step(1)
+    assert w.bodies() == [["a", "b"]]
+    w.send("c", "d", "e")
+    w.step()
+    assert w.bodies()[1] == ["c", "d", "e"]  # a full batch goes at once
+    w.close()
+
+
+def test_zero_reserved_concurrency_does_not_poll(tmp_path: Path):
+    w = make_world(tmp_path, reserved=0)
+    w.send("a")
+    w.step()
+    assert w.events == [] and w.left() == ["a"]
+    w.close()

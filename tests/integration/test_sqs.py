@@ -1,0 +1,205 @@
+"""Local SQS-style queues through a running daemon: boto3's sqs client and the aws CLI send, the
+event source mapping delivers, failures are retried by visibility timeout and redriven, FIFO
+groups stay in order, and a daemon killed mid-batch loses nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+
+from tests.helpers import FIXTURE_FUNCTIONS, daemon_info, run_cli, wait_for, write_manifest
+from tests.integration.test_daemon import Running, serving
+
+MANIFEST = """
+version: 1
+defaults:
+  environment: {RECORD_FILE: "${RECORD_FILE}"}
+queues:
+  jobs: {visibility_timeout: 1, redrive: {dead_letter_queue: jobs-dlq, max_receive_count: 2}}
+  jobs-dlq: {}
+  orders.fifo: {fifo: true, visibility_timeout: 1, content_based_deduplication: true,
+                redrive: {dead_letter_queue: orders-dlq.fifo, max_receive_count: 2}}
+  orders-dlq.fifo: {fifo: true}
+  idle: {}
+functions:
+  consume:
+    handler: consumer.handler
+    code: ./functions
+    timeout: 1
+    events:
+      - sqs: {queue: jobs, batch_size: 10, report_batch_item_failures: true}
+  ordered:
+    handler: consumer.handler
+    code: ./functions
+    timeout: 1
+    environment: {RECORD_FILE: "${RECORD_FILE}.fifo"}
+    events:
+      - sqs: {queue: orders.fifo, batch_size: 10, report_batch_item_failures: true}
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    shutil.copytree(FIXTURE_FUNCTIONS, tmp_path / "functions")
+    monkeypatch.setenv("RECORD_FILE", str(tmp_path / "handled.jsonl"))
+    write_manifest(tmp_path, MANIFEST)
+    return tmp_path
+
+
+@pytest.fixture
+def daemon(project: Path) -> Iterator[Running]:
+    with serving(project) as running:
+        yield running
+
+
+def handled(project: Path, suffix: str = "") -> list[dict]:
+    path = project / f"handled.jsonl{suffix}"
+    if not path.exists():
+        return []
+    text = path.read_text()
+    return [json.loads(line) for line in text[: text.rfind("\n") + 1].splitlines()]
+
+
+def sqs_client(project: Path):
+    return boto3.client("sqs", endpoint_url=daemon_info(project)["api"], region_name="us-east-1",
+                        aws_access_key_id="any", aws_secret_access_key="any")
+
+
+def queue_depth(sqs, url: str) -> int:
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+
+
+def test_a_thousand_messages_each_handled_once_or_dead_lettered(project: Path, daemon: Running):
+    sqs = sqs_client(project)
+    url = sqs.get_queue_url(QueueName="jobs")["QueueUrl"]
+    bodies = [f"bad-{i}" if i % 50 == 0 else f"ok-{i}" for i in range(1000)]
+    for start in range(0, 1000, 10):
+        result = sqs.send_message_batch(QueueUrl=url, Entries=[
+            {"Id": str(i), "MessageBody": b} for i, b in enumerate(bodies[start:start + 10])])
+        assert len(result["Successful"]) == 10 and not result.get("Failed")
+    ok = {b for b in bodies if b.startswith("ok")}
+    wait_for(lambda: len({r["body"] for r in handled(project)}) >= len(ok), timeout=60, what="every good message")
+    dlq = sqs.get_queue_url(QueueName="jobs-dlq")["QueueUrl"]
+    wait_for(lambda: queue_depth(sqs, dlq) == 20 and queue_depth(sqs, url) == 0, timeout=30,
+             what="the bad messages in the dead-letter queue")
+    counts = Counter(r["body"] for r in handled(project))
+    assert set(counts) == ok and set(counts.values()) == {1}  # each good one once, no bad one ever "handled"
+    dead = []
+    while len(dead) < 20:
+        got = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, AttributeNames=["All"])["Messages"]
+        dead += got
+        sqs.delete_message_batch(QueueUrl=dlq, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                                                        for i, m in enumerate(got)])
+    assert sorted(m["Body"] for m in dead) == sorted(b for b in bodies if b.startswith("bad"))
+
+
+def test_fifo_groups_are_handled_in_order(project: Path, daemon: Running):
+    sqs = sqs_client(project)
+    url = sqs.get_queue_url(QueueName="orders.fifo")["QueueUrl"]
+    dlq = sqs.get_queue_url(QueueName="orders-dlq.fifo")["QueueUrl"]
+    sent = []
+    for start in range(0, 1000, 10):
+        entries = []
+        for i in range(start, start + 10):
+            group = f"g{i % 10}"
+            body = f"bad-{i:04d}-{group}" if i % 97 == 0 else f"ok-{i:04d}-{group}"
+            entries.append({"Id": str(i - start), "MessageBody": body, "MessageGroupId": group})
+            sent.append(body)
+        sqs.send_message_batch(QueueUrl=url, Entries=entries)
+    wait_for(lambda: queue_depth(sqs, url) == 0, timeout=90, what="the FIFO queue worked off")
+    dead = []
+    while True:
+        got = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", [])
+        if not got:
+            break
+        dead += [m["Body"] for m in got]
+        for m in got:
+            sqs.delete_message(QueueUrl=dlq, ReceiptHandle=m["ReceiptHandle"])
+    records = handled(project, ".fifo")
+    bodies = [r["body"] for r in records]
+    assert len(bodies) == len(set(bodies))  # none twice
+    assert sorted(bodies + dead) == sorted(sent)  # each handled once or dead-lettered
+    assert {b for b in sent if b.startswith("bad")} <= set(dead)
+    # (a message held behind a poison one in its group uses up receives too: it may follow it to the DLQ)
+    for group in {r["group"] for r in records}:
+        mine = [r["body"] for r in records if r["group"] == group]
+        assert mine == sorted(mine), f"group {group} out of order"
+
+
+def test_clients_send_and_receive(project: Path, daemon: Running):
+    sqs = sqs_client(project)
+    assert sorted(u.rsplit("/", 1)[1] for u in sqs.list_queues()["QueueUrls"]) == sorted(
+        ["jobs", "jobs-dlq", "orders.fifo", "orders-dlq.fifo", "idle"])
+    url = sqs.get_queue_url(QueueName="idle")["QueueUrl"]
+    sent = sqs.send_message(QueueUrl=url, MessageBody="hello",
+                            MessageAttributes={"Kind": {"DataType": "String", "StringValue": "greeting"}})
+    assert sent["MD5OfMessageBody"] == "5d41402abc4b2a76b9719d911017c592"
+    got = sqs.receive_message(QueueUrl=url, MessageAttributeNames=["All"], AttributeNames=["All"],
+                              VisibilityTimeout=5)["Messages"]
+    assert got[0]["Body"] == "hello" and got[0]["MessageAttributes"]["Kind"]["StringValue"] == "greeting"
+    assert got[0]["Attributes"]["ApproximateReceiveCount"] == "1"
+    assert sqs.receive_message(QueueUrl=url).get("Messages") is None  # invisible
+    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=got[0]["ReceiptHandle"], VisibilityTimeout=0)
+    again = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=2)["Messages"]
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=again[0]["ReceiptHandle"])
+    assert queue_depth(sqs, url) == 0
+    with pytest.raises(sqs.exceptions.QueueDoesNotExist):
+        sqs.get_queue_url(QueueName="nope")
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "any", "AWS_SECRET_ACCESS_KEY": "any", "AWS_DEFAULT_REGION": "us-east-1"}
+    done = subprocess.run([str(Path(sys.executable).parent / "aws"), "sqs", "send-message", "--queue-url", url,
+                           "--message-body", "from the cli", "--endpoint-url", daemon_info(project)["api"]],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["MD5OfMessageBody"]
+    sent = run_cli("queue", "send", "idle", "from lambdad", "--attr", "k=v", cwd=project)
+    assert sent.returncode == 0 and sent.stdout.startswith("sent to idle: MessageId ")
+    bodies = set()
+    wait_for(lambda: bodies.update(m["Body"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+                                   .get("Messages", [])) or bodies >= {"from the cli", "from lambdad"},
+             what="both messages")
+
+
+def test_long_polling_returns_as_soon_as_a_message_arrives(project: Path, daemon: Running):
+    import threading
+    import time
+
+    sqs = sqs_client(project)
+    url = sqs.get_queue_url(QueueName="idle")["QueueUrl"]
+    got: list = []
+    waiter = threading.Thread(target=lambda: got.append(sqs.receive_message(QueueUrl=url, WaitTimeSeconds=20)))
+    started = time.monotonic()
+    waiter.start()
+    wait_for(lambda: waiter.is_alive())
+    sqs.send_message(QueueUrl=url, MessageBody="now")
+    waiter.join(25)
+    assert got[0]["Messages"][0]["Body"] == "now"
+    assert time.monotonic() - started < 15  # not the full 20 s
+
+
+def test_a_daemon_killed_mid_batch_loses_nothing(project: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("SLOW", "0.05")
+    daemon = Running(project)
+    daemon.wait_line("ready in ")
+    assert run_cli("queue", "send", "jobs", "ok-0", cwd=project).returncode == 0
+    sqs = sqs_client(project)
+    url = sqs.get_queue_url(QueueName="jobs")["QueueUrl"]
+    for start in range(0, 300, 10):
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"m-{start + i}"}
+                                                      for i in range(10)])
+    wait_for(lambda: len(handled(project)) >= 50, what="some batches handled")
+    daemon.stop(signal.SIGKILL)
+    with serving(project):
+        expected = {f"m-{i}" for i in range(300)} | {"ok-0"}
+        wait_for(lambda: {r["body"] for r in handled(project)} >= expected, timeout=60,
+                 what="every message handled after the restart")
