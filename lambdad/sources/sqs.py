@@ -146,7 +146,7 @@ class SqsPoller:
         trigger = mapping.trigger
         while state.running < self._concurrency(mapping, fn):
             with self.store.reading() as tx:
-                available = queues.depths(tx, now).get(queue.name, queues.QueueDepth()).visible
+                available = queues.visible_count(tx, queue.name, now, trigger.batch_size)
             if not available:
                 state.waiting_since = None
                 return POLL_S

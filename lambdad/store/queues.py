@@ -163,7 +163,8 @@ def receive(
     visibility = queue.visibility_timeout_s if visibility_s is None else visibility_s
     max_receives = queue.redrive_max_receive_count if dead_letter_queue is not None else None
     taken: list[Message] = []
-    candidates = _fifo_candidates(tx, queue.name, now) if queue.fifo else _standard_candidates(tx, queue.name, now)
+    candidates = (_fifo_candidates(tx, queue.name, now) if queue.fifo
+                  else _standard_candidates(tx, queue.name, now, limit * 2 + 16))
     for message in candidates:
         if len(taken) >= limit:
             break
@@ -183,9 +184,10 @@ def receive(
     return taken
 
 
-def _standard_candidates(tx: sqlite3.Connection, queue: str, now: float) -> list[Message]:
-    rows = tx.execute(f"SELECT {_COLUMNS} FROM messages WHERE queue = ? AND visible_at <= ? ORDER BY id LIMIT 10000",
-                      (queue, now)).fetchall()
+def _standard_candidates(tx: sqlite3.Connection, queue: str, now: float, n: int) -> list[Message]:
+    """The oldest visible messages (a few more than asked for, in case some go to the dead-letter queue)."""
+    rows = tx.execute(f"SELECT {_COLUMNS} FROM messages WHERE queue = ? AND visible_at <= ? ORDER BY id LIMIT ?",
+                      (queue, now, n)).fetchall()
     return [Message.from_row(r) for r in rows]
 
 
@@ -256,6 +258,12 @@ def peek(tx: sqlite3.Connection, queue: str, limit: int) -> list[Message]:
 
 def purge(tx: sqlite3.Connection, queue: str) -> int:
     return tx.execute("DELETE FROM messages WHERE queue = ?", (queue,)).rowcount
+
+
+def visible_count(tx: sqlite3.Connection, queue: str, now: float, cap: int) -> int:
+    """How many messages could be received now, counting to `cap` at most (cheap on a long queue)."""
+    return tx.execute("SELECT COUNT(*) FROM (SELECT 1 FROM messages WHERE queue = ? AND visible_at <= ? LIMIT ?)",
+                      (queue, now, cap)).fetchone()[0]
 
 
 def next_visible(tx: sqlite3.Connection, queue: str) -> float | None:

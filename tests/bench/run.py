@@ -15,6 +15,7 @@ from tests.bench import (
     bench_reload,
     bench_runtime,
     bench_schedules,
+    bench_sqs,
     bench_startup,
 )
 
@@ -27,3 +28,4 @@ if __name__ == "__main__":
     bench_schedules.main(1)
     bench_reload.main(1)
     bench_http.main(max(1, reps // 2))
+    bench_sqs.main(1)

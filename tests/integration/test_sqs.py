@@ -203,3 +203,16 @@ def test_a_daemon_killed_mid_batch_loses_nothing(project: Path, monkeypatch: pyt
         expected = {f"m-{i}" for i in range(300)} | {"ok-0"}
         wait_for(lambda: {r["body"] for r in handled(project)} >= expected, timeout=60,
                  what="every message handled after the restart")
+
+
+def test_a_mapping_added_by_a_reload_drains_the_queue(project: Path, daemon: Running):
+    assert run_cli("queue", "send", "idle", "waiting", cwd=project).returncode == 0
+    manifest = project / "lambdad.yaml"
+    text = manifest.read_text().replace(
+        "      - sqs: {queue: jobs, batch_size: 10, report_batch_item_failures: true}\n",
+        "      - sqs: {queue: jobs, batch_size: 10, report_batch_item_failures: true}\n      - sqs: {queue: idle}\n")
+    tmp = project / ".lambdad.yaml.swp"
+    tmp.write_text(text)
+    os.replace(tmp, manifest)
+    daemon.wait_line("reload (saved): ~function consume in ")
+    wait_for(lambda: any(r["body"] == "waiting" for r in handled(project)), what="the waiting message handled")
