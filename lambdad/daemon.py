@@ -29,6 +29,7 @@ from lambdad.clock import SYSTEM_CLOCK, Clock
 from lambdad.dispatcher import Dispatcher
 from lambdad.errors import EXIT_INTERRUPTED, EXIT_OK, LambdadError, ManifestError
 from lambdad.http.api import LambdaApi
+from lambdad.http.kinesis_api import KinesisApi
 from lambdad.http.listener import AlbListener
 from lambdad.http.server import HttpServers, bind, is_loopback
 from lambdad.http.sqs_api import SqsApi
@@ -40,6 +41,7 @@ from lambdad.reload import ReloadWatch
 from lambdad.runtime.functions import Functions
 from lambdad.signals import SignalInbox
 from lambdad.sources.sqs import SqsPoller
+from lambdad.sources.streams import StreamPoller
 from lambdad.statedir import StateDir
 from lambdad.store import Durability, Store, events
 from lambdad.summary import describe_manifest
@@ -128,6 +130,7 @@ class Daemon:
         self.buckets: BucketWatcher | None = None
         self.schedules: Schedules | None = None
         self.sqs: SqsPoller | None = None
+        self.streams: StreamPoller | None = None
         self.reload_watch: ReloadWatch | None = None
         #: While the manifest on disk is invalid: its problems (the previous configuration runs on).
         self.config_errors: list[str] = []
@@ -154,6 +157,8 @@ class Daemon:
             waiting = sum(c.queued + c.retrying + c.in_flight for c in events.counts(tx).values())
         self.dispatcher = Dispatcher(self.store, self.functions, self.clock, on_warning=self._warn)
         self.sqs = SqsPoller(self.manifest, self.store, self.functions, self.clock)
+        self.streams = StreamPoller(self.manifest, self.store, self.functions, self.clock,
+                                    on_files=self.dispatcher.poke)
         syncs = [
             BucketSync(b, self.manifest, self.store, self.clock, warn=self._warn)
             for b in self.manifest.buckets.values()
@@ -171,6 +176,7 @@ class Daemon:
             self.console.say(f"resuming {waiting} queued async event(s)")
         self.dispatcher.start()
         self.sqs.start()
+        self.streams.start()
         self.buckets.start()
         if self.schedules is not None:
             self.schedules.start()
@@ -222,8 +228,11 @@ class Daemon:
         self._http_pool = ThreadPoolExecutor(max_workers=self.manifest.concurrency + 4, thread_name_prefix="http")
         assert self.store is not None and self.sqs is not None
         sqs_api = SqsApi(self.manifest, self.store, self._http_pool, on_sent=self.sqs.poke)
+        assert self.streams is not None
+        kinesis_api = KinesisApi(self.manifest, self.store, self._http_pool, self.clock.time(),
+                                 on_put=self.streams.poke)
         self.api = LambdaApi(self.manifest, self.functions, self.dispatcher, self._http_pool,
-                             python_version=self.functions.python_version, sqs=sqs_api)
+                             python_version=self.functions.python_version, sqs=sqs_api, kinesis=kinesis_api)
         self.http.add("api", sockets.pop("api"), self.api)
         for key, sock in sockets.items():
             self._add_listener(key.removeprefix("listener:"), sock)
@@ -358,6 +367,8 @@ class Daemon:
         self.dispatcher.apply(new)
         if self.sqs is not None:
             self.sqs.apply(new)
+        if self.streams is not None:
+            self.streams.apply(new)
         rewatched = set(diff.buckets_removed + diff.buckets_changed)
         for sync in self.buckets.syncs():
             if sync.name not in rewatched:
@@ -380,6 +391,8 @@ class Daemon:
         self.api.manifest = new
         if self.api.sqs is not None:
             self.api.sqs.manifest = new
+        if self.api.kinesis is not None:
+            self.api.kinesis.manifest = new
         for name in diff.listeners_removed + diff.listeners_changed:
             self.http.remove(f"listener:{name}")
             self.listeners.pop(name, None)
@@ -428,6 +441,8 @@ class Daemon:
         self.dispatcher.stop_claiming()
         if self.sqs is not None:
             self.sqs.stop_receiving()
+        if self.streams is not None:
+            self.streams.stop_receiving()
         self.functions.stop_accepting()
         self._stop_deadline = self.clock.monotonic() + self.grace_s
         running = self.functions.in_flight
@@ -454,6 +469,8 @@ class Daemon:
                 self.buckets.stop()
             if self.sqs is not None:
                 self.sqs.stop(wait=not force)
+            if self.streams is not None:
+                self.streams.stop(wait=not force)
             if self.dispatcher is not None:
                 self.dispatcher.close()
             self.functions.close(force=force)

@@ -9,7 +9,15 @@ from pathlib import Path
 
 from lambdad import __version__
 from lambdad.durations import format_duration
-from lambdad.manifest.model import Function, Manifest, S3Trigger, ScheduleTrigger, SqsTrigger, Trigger
+from lambdad.manifest.model import (
+    Function,
+    Manifest,
+    S3Trigger,
+    ScheduleTrigger,
+    SqsTrigger,
+    StreamTrigger,
+    Trigger,
+)
 
 
 def _rel(path: Path) -> str:
@@ -46,6 +54,14 @@ def describe_trigger(trigger: Trigger, addresses: Mapping[str, str] | None = Non
         parts = [f"schedule {trigger.name}", trigger.expression]
         if trigger.timezone != "UTC":
             parts.append(trigger.timezone)
+        if not trigger.enabled:
+            parts.append("(disabled)")
+    elif isinstance(trigger, StreamTrigger):
+        parts = [f"{trigger.kind:<8} {trigger.stream}", f"batch {trigger.batch_size}", trigger.starting_position]
+        if trigger.parallelization_factor > 1:
+            parts.append(f"parallelization {trigger.parallelization_factor}")
+        if trigger.bisect_batch_on_function_error:
+            parts.append("(bisect on error)")
         if not trigger.enabled:
             parts.append("(disabled)")
     elif isinstance(trigger, SqsTrigger):

@@ -130,6 +130,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = queue.add_parser("purge", parents=common, help="delete every message of a queue")
     p.add_argument("name", metavar="NAME")
     p.set_defaults(command=inspect.cmd_queue_purge)
+
+    stream = sub.add_parser("stream", help="put records into local streams")
+    stream = stream.add_subparsers(metavar="ACTION", required=True)
+    p = stream.add_parser("put", parents=[*common, json_opts], help="put a record, as Kinesis PutRecord")
+    p.add_argument("name")
+    p.add_argument("data", nargs="?", help="the record's data (text)")
+    p.add_argument("--partition-key", help="picks the shard (default: the data itself)")
+    p.add_argument("--data-file", help="read the data from this file (bytes; -f names the manifest)")
+    p.add_argument("--change", metavar="FILE", help="a DynamoDB change (JSON: eventName, Keys, NewImage, OldImage) "
+                   "for a dynamodb stream")
+    p.set_defaults(command=inspect.cmd_stream_put)
     p = sub.add_parser("schedules", parents=[manifest_opts, state_opts, json_opts],
                        help="every schedule rule and its next fire times")
     p.add_argument("--next", type=int, default=5, help="how many fire times (default 5)")

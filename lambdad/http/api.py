@@ -40,13 +40,14 @@ if TYPE_CHECKING:
     import asyncio
 
     from lambdad.dispatcher import Dispatcher
+    from lambdad.http.kinesis_api import KinesisApi
     from lambdad.http.sqs_api import SqsApi
     from lambdad.runtime.functions import Functions
 
 PREFIX = "/2015-03-31/functions"
 #: The largest body read at all (the async limit, 1 MB, is checked once the type is known).
 MAX_BODY = MAX_SYNC_PAYLOAD_BYTES
-#: A SendMessageBatch of ten 1 MiB messages, with room for the JSON around them.
+#: A SendMessageBatch of ten 1 MiB messages (or a PutRecords of 5 MiB), with room for the JSON around them.
 SQS_MAX_REQUEST = 12 * 1024 * 1024
 #: ListFunctions returns at most this many per page, as Lambda does.
 PAGE = 50
@@ -171,9 +172,11 @@ class LambdaApi:
         executor: Executor,
         python_version: Callable[[str], str | None] = lambda name: None,
         sqs: SqsApi | None = None,
+        kinesis: KinesisApi | None = None,
     ) -> None:
         self.manifest = manifest
         self.sqs = sqs  #: the SQS API, served on the same port (requests with `X-Amz-Target: AmazonSQS.*`)
+        self.kinesis = kinesis  #: and the Kinesis API (`X-Amz-Target: Kinesis_20131202.*`)
         self.functions = functions
         self.dispatcher = dispatcher
         self._executor = executor
@@ -200,6 +203,9 @@ class LambdaApi:
         if method == "POST" and target.startswith("AmazonSQS.") and self.sqs is not None:
             body = await read_body(scope, receive, SQS_MAX_REQUEST)
             return await self.sqs.handle(target.removeprefix("AmazonSQS."), body, header(scope, b"host") or "")
+        if method == "POST" and target.startswith("Kinesis_20131202.") and self.kinesis is not None:
+            body = await read_body(scope, receive, SQS_MAX_REQUEST)
+            return await self.kinesis.handle(target.removeprefix("Kinesis_20131202."), body)
         query = {k: v[-1] for k, v in parse_qs(scope["query_string"].decode()).items()}
         if not path.startswith(PREFIX):
             raise _unknown(method, path)

@@ -10,6 +10,7 @@ import os
 import shutil
 import sys
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,7 @@ class Builder:
             buckets={name: self.bucket(name, b) for name, b in d.get("buckets", {}).items()},
             queues={name: self.queue(name, q) for name, q in d.get("queues", {}).items()},
             listeners={name: self.listener(name, li) for name, li in d.get("listeners", {}).items()},
+            streams={name: self.stream(name, st) for name, st in d.get("streams", {}).items()},
             functions={name: self.function(name, f, defaults) for name, f in d.get("functions", {}).items()},
         )
 
@@ -115,6 +117,13 @@ class Builder:
             redrive_max_receive_count=redrive.get("max_receive_count"),
             where=where,
         )
+
+    def stream(self, name: str, st: Mapping[str, Any]) -> m.Stream:
+        where: DocPath = ("streams", name)
+        retention = self.duration(st["retention"], (*where, "retention"), 60.0, 365 * 86400.0) \
+            if "retention" in st else None
+        return m.Stream(name=name, shards=st.get("shards", 1), retention_s=retention or 86400.0,
+                        format=st.get("format", "kinesis"), where=where)
 
     def listener(self, name: str, li: Mapping[str, Any]) -> m.Listener:
         endpoint = m.Endpoint(li.get("host", m.DEFAULT_API_HOST), li.get("port", 0))
@@ -217,6 +226,8 @@ class Builder:
                 description=spec.get("description", ""),
                 where=where,
             )
+        if kind in ("kinesis", "dynamodb"):
+            return self.stream_trigger(kind, spec, where)
         if kind == "sqs":
             window = self.duration(spec.get("maximum_batching_window", 0), (*where, "maximum_batching_window"),
                                    hi=300.0)
@@ -236,5 +247,34 @@ class Builder:
             host=spec.get("host"),
             priority=spec.get("priority"),
             multi_value_headers=spec.get("multi_value_headers", False),
+            where=where,
+        )
+
+    def stream_trigger(self, kind: str, spec: Mapping[str, Any], where: DocPath) -> m.StreamTrigger:
+        age = spec.get("maximum_record_age", -1)
+        age_s = -1.0 if age == -1 else self.duration(age, (*where, "maximum_record_age"), 60.0, 7 * 86400.0)
+        stamp = None
+        if "starting_position_timestamp" in spec:
+            try:
+                when = datetime.fromisoformat(spec["starting_position_timestamp"])
+                stamp = (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()  # naive: UTC
+            except ValueError:
+                self.problem((*where, "starting_position_timestamp"),
+                             f"{spec['starting_position_timestamp']!r} is not an ISO 8601 time")
+        window = self.duration(spec.get("maximum_batching_window", 0), (*where, "maximum_batching_window"), hi=300.0)
+        return m.StreamTrigger(
+            kind=kind,
+            stream=spec["stream"],
+            batch_size=spec.get("batch_size", 100),
+            starting_position=spec.get("starting_position", "TRIM_HORIZON"),
+            starting_position_timestamp=stamp,
+            maximum_batching_window_s=window or 0.0,
+            maximum_retry_attempts=spec.get("maximum_retry_attempts", -1),
+            maximum_record_age_s=-1.0 if age_s is None else age_s,
+            bisect_batch_on_function_error=spec.get("bisect_batch_on_function_error", False),
+            report_batch_item_failures=spec.get("report_batch_item_failures", False),
+            parallelization_factor=spec.get("parallelization_factor", 1),
+            on_failure=self.target(spec.get("on_failure"), (*where, "on_failure")),
+            enabled=spec.get("enabled", True),
             where=where,
         )

@@ -29,6 +29,7 @@ _FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _LISTENER_NAME = _FUNCTION_NAME
+_STREAM_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 
 #: Environment variables the Lambda runtime sets itself; a function cannot override them.
 RESERVED_ENV = frozenset(
@@ -87,6 +88,9 @@ def check_names(man: m.Manifest) -> Iterator[Finding]:
             yield Finding(
                 queue.where, f"queue {name!r}: a FIFO queue's name must end in .fifo, and only a FIFO's", True
             )
+    for name, stream in man.streams.items():
+        if not _STREAM_NAME.match(name):
+            yield Finding(stream.where, f"stream name {name!r} must be 1 to 128 letters, digits, ., - or _", True)
     for name in man.listeners:
         if not _LISTENER_NAME.match(name):
             yield Finding(("listeners", name), f"listener name {name!r} must be 1 to 64 letters, digits, - or _", True)
@@ -147,6 +151,8 @@ def check_references(man: m.Manifest) -> Iterator[Finding]:
                 )
             if isinstance(trigger, m.SqsTrigger) and trigger.queue not in man.queues:
                 yield Finding((*trigger.where, "queue"), _missing("queue", trigger.queue, dict(man.queues)))
+            if isinstance(trigger, m.StreamTrigger):
+                yield from _stream_trigger(man, trigger, sections)
     for queue in man.queues.values():
         dlq = queue.redrive_dead_letter_queue
         if dlq is None:
@@ -264,6 +270,22 @@ def check_concurrency(man: m.Manifest) -> Iterator[Finding]:
         where = (*reserved[-1].where, "reserved_concurrency")
         yield Finding(where, f"reserved_concurrency adds up to {total} of concurrency {man.concurrency}: leave at "
                              f"least 1 for the {len(unreserved)} function(s) without a reservation")
+
+
+def _stream_trigger(man: m.Manifest, trigger: m.StreamTrigger, sections: dict) -> Iterator[Finding]:
+    stream = man.streams.get(trigger.stream)
+    if stream is None:
+        yield Finding((*trigger.where, "stream"), _missing("stream", trigger.stream, dict(man.streams)))
+    elif stream.format != trigger.kind:
+        yield Finding((*trigger.where, "stream"), f"stream {stream.name!r} has format {stream.format}: use a "
+                                                  f"{stream.format} event for it, not {trigger.kind}")
+    if trigger.starting_position == "AT_TIMESTAMP" and trigger.starting_position_timestamp is None:
+        yield Finding((*trigger.where, "starting_position"), "AT_TIMESTAMP needs starting_position_timestamp")
+    target = trigger.on_failure
+    if target and target.kind in sections and target.name not in sections[target.kind]:
+        yield Finding(target.where, _missing(target.kind.value, target.name, sections[target.kind]))
+    elif target and target.kind is m.TargetKind.queue and man.queues[target.name].fifo:
+        yield Finding(target.where, f"queue {target.name!r} is FIFO: on-failure records go to standard queues only")
 
 
 def _sqs_mappings(man: m.Manifest) -> Iterator[tuple[m.Function, m.SqsTrigger, m.Queue]]:

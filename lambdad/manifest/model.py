@@ -104,7 +104,27 @@ class SqsTrigger:
     where: DocPath = field(default=(), compare=False)
 
 
-Trigger = S3Trigger | ScheduleTrigger | AlbTrigger | SqsTrigger
+@dataclass(frozen=True)
+class StreamTrigger:
+    """An event source mapping from a local stream (`kinesis` or `dynamodb` events)."""
+
+    kind: str  #: "kinesis" | "dynamodb"
+    stream: str
+    batch_size: int = 100
+    starting_position: str = "TRIM_HORIZON"
+    starting_position_timestamp: float | None = None
+    maximum_batching_window_s: float = 0.0
+    maximum_retry_attempts: int = -1  #: -1: until the records expire
+    maximum_record_age_s: float = -1.0  #: -1: no limit but the stream's retention
+    bisect_batch_on_function_error: bool = False
+    report_batch_item_failures: bool = False
+    parallelization_factor: int = 1
+    on_failure: Target | None = None
+    enabled: bool = True
+    where: DocPath = field(default=(), compare=False)
+
+
+Trigger = S3Trigger | ScheduleTrigger | AlbTrigger | SqsTrigger | StreamTrigger
 
 
 @dataclass(frozen=True)
@@ -147,6 +167,15 @@ class Queue:
 
 
 @dataclass(frozen=True)
+class Stream:
+    name: str
+    shards: int = 1
+    retention_s: float = 86400.0
+    format: str = "kinesis"  #: "kinesis" | "dynamodb"
+    where: DocPath = field(default=(), compare=False)
+
+
+@dataclass(frozen=True)
 class Endpoint:
     host: str
     port: int
@@ -173,6 +202,7 @@ class Manifest:
     buckets: Mapping[str, Bucket] = field(default_factory=dict)
     queues: Mapping[str, Queue] = field(default_factory=dict)
     listeners: Mapping[str, Listener] = field(default_factory=dict)
+    streams: Mapping[str, Stream] = field(default_factory=dict)
     functions: Mapping[str, Function] = field(default_factory=dict)
     #: Advice on a valid manifest, one `FILE:LINE:COL: path: message` line each.
     warnings: tuple[str, ...] = field(default=(), compare=False)

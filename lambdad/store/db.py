@@ -70,6 +70,32 @@ CREATE TABLE IF NOT EXISTS dedup (
     PRIMARY KEY (queue, dedup_id)
 ) WITHOUT ROWID;
 
+CREATE TABLE IF NOT EXISTS stream_records (
+    stream        TEXT NOT NULL,
+    shard         INTEGER NOT NULL,
+    seq           INTEGER NOT NULL,
+    partition_key TEXT NOT NULL,
+    key_hash      INTEGER NOT NULL,
+    data          BLOB NOT NULL,
+    arrived_at    REAL NOT NULL,
+    PRIMARY KEY (stream, shard, seq)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS stream_sequences (
+    stream TEXT NOT NULL,
+    shard  INTEGER NOT NULL,
+    last   INTEGER NOT NULL,
+    PRIMARY KEY (stream, shard)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS stream_positions (
+    mapping TEXT NOT NULL,
+    shard   INTEGER NOT NULL,
+    lane    INTEGER NOT NULL,
+    seq     INTEGER NOT NULL,
+    PRIMARY KEY (mapping, shard, lane)
+) WITHOUT ROWID;
+
 CREATE TABLE IF NOT EXISTS queue_sequences (
     queue TEXT PRIMARY KEY,
     last  INTEGER NOT NULL

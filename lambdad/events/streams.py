@@ -1,0 +1,159 @@
+"""What Lambda's Kinesis and DynamoDB Streams mappings send a function, what they make of its
+answer, and the on-failure record they send when they give records up. Pure functions.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from typing import Any
+
+from lambdad.clock import iso_millis
+from lambdad.events.sqs import BatchFailure
+from lambdad.manifest.model import Manifest, Stream
+from lambdad.runtime.invocation import new_request_id
+from lambdad.store.streams import StreamRecord, parse_sequence_number
+
+#: The time DynamoDB stream ARNs carry as their label (fixed: the local table never changes).
+DDB_STREAM_LABEL = "1970-01-01T00:00:00.000"
+
+
+def stream_arn(manifest: Manifest, stream: Stream) -> str:
+    if stream.format == "dynamodb":
+        return f"arn:aws:dynamodb:{manifest.region}:{manifest.account}:table/{stream.name}/stream/{DDB_STREAM_LABEL}"
+    return f"arn:aws:kinesis:{manifest.region}:{manifest.account}:stream/{stream.name}"
+
+
+def kinesis_record(record: StreamRecord, manifest: Manifest, stream: Stream) -> dict:
+    return {
+        "kinesis": {
+            "kinesisSchemaVersion": "1.0",
+            "partitionKey": record.partition_key,
+            "sequenceNumber": record.sequence_number,
+            "data": base64.b64encode(record.data).decode(),
+            "approximateArrivalTimestamp": round(record.arrived_at, 3),
+        },
+        "eventSource": "aws:kinesis",
+        "eventVersion": "1.0",
+        "eventID": f"{record.shard_id}:{record.sequence_number}",
+        "eventName": "aws:kinesis:record",
+        "invokeIdentityArn": f"arn:aws:iam::{manifest.account}:role/lambdad",
+        "awsRegion": manifest.region,
+        "eventSourceARN": stream_arn(manifest, stream),
+    }
+
+
+def change_record(change: dict) -> dict:
+    """Validate a DynamoDB change (`eventName`, `Keys`, `NewImage`, `OldImage` in attribute-value
+    JSON) as it is put into a `dynamodb` stream.
+
+    Raises:
+        ValueError: not such a change.
+    """
+    if not isinstance(change, dict):
+        raise ValueError("a change is a JSON object")
+    name = change.get("eventName")
+    if name not in ("INSERT", "MODIFY", "REMOVE"):
+        raise ValueError("eventName must be INSERT, MODIFY or REMOVE")
+    keys = change.get("Keys")
+    if not isinstance(keys, dict) or not keys:
+        raise ValueError("Keys must be an object of DynamoDB attribute values, such as {\"Id\": {\"N\": \"1\"}}")
+    for image in ("NewImage", "OldImage"):
+        if image in change and not isinstance(change[image], dict):
+            raise ValueError(f"{image} must be an object of DynamoDB attribute values")
+    if name == "INSERT" and "NewImage" not in change:
+        raise ValueError("an INSERT needs its NewImage")
+    if name == "REMOVE" and "OldImage" not in change:
+        raise ValueError("a REMOVE needs its OldImage")
+    return {k: change[k] for k in ("eventName", "Keys", "NewImage", "OldImage") if k in change}
+
+
+def dynamodb_partition_key(change: dict) -> str:
+    """Changes to one item go to one shard, in order: the key is the item's keys."""
+    return json.dumps(change["Keys"], sort_keys=True)
+
+
+def dynamodb_record(record: StreamRecord, manifest: Manifest, stream: Stream) -> dict:
+    change = json.loads(record.data)
+    has_new, has_old = "NewImage" in change, "OldImage" in change
+    view = "NEW_AND_OLD_IMAGES" if (has_new and has_old) or change["eventName"] == "MODIFY" else (
+        "NEW_IMAGE" if has_new else "OLD_IMAGE")
+    body: dict[str, Any] = {
+        "ApproximateCreationDateTime": int(record.arrived_at),
+        "Keys": change["Keys"],
+        "SequenceNumber": record.sequence_number,
+        "SizeBytes": len(record.data),
+        "StreamViewType": view,
+    }
+    for image in ("NewImage", "OldImage"):
+        if image in change:
+            body[image] = change[image]
+    return {
+        "eventID": hashlib.md5(record.sequence_number.encode()).hexdigest(),
+        "eventName": change["eventName"],
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": manifest.region,
+        "dynamodb": body,
+        "eventSourceARN": stream_arn(manifest, stream),
+    }
+
+
+def stream_event(records: list[StreamRecord], manifest: Manifest, stream: Stream) -> bytes:
+    build = dynamodb_record if stream.format == "dynamodb" else kinesis_record
+    return json.dumps({"Records": [build(r, manifest, stream) for r in records]}).encode()
+
+
+def first_failure(response: bytes, batch: list[StreamRecord]) -> StreamRecord | None:
+    """The record a partial batch response says to resume from (the lowest failed sequence number),
+    or None for full success; judged as for SQS.
+
+    Raises:
+        BatchFailure: the whole batch failed (not JSON; an identifier empty or not in the batch).
+    """
+    if not response.strip():
+        return None
+    try:
+        doc = json.loads(response)
+    except ValueError:
+        raise BatchFailure("the response is not valid JSON") from None
+    if not isinstance(doc, dict) or doc.get("batchItemFailures") is None:
+        return None
+    entries = doc["batchItemFailures"]
+    if not isinstance(entries, list):
+        raise BatchFailure("batchItemFailures must be a list")
+    by_number = {r.sequence_number: r for r in batch}
+    failed = []
+    for entry in entries:
+        ident = entry.get("itemIdentifier") if isinstance(entry, dict) else None
+        if not isinstance(ident, str) or ident not in by_number:
+            raise BatchFailure(f"itemIdentifier {ident!r} is not the sequence number of a record in the batch")
+        failed.append(by_number[ident])
+    return min(failed, key=lambda r: parse_sequence_number(r.sequence_number)) if failed else None
+
+
+def on_failure_record(
+    manifest: Manifest, stream: Stream, function: str, records: list[StreamRecord], condition: str,
+    invocations: int, now: float,
+) -> bytes:
+    """What the on-failure destination receives: metadata about the discarded records, not them."""
+    doc: dict[str, Any] = {
+        "requestContext": {"requestId": new_request_id(), "functionArn": manifest.function_arn(function),
+                           "condition": condition, "approximateInvokeCount": invocations},
+        "version": "1.0",
+        "timestamp": iso_millis(now),
+    }
+    if condition == "RetryAttemptsExhausted":
+        doc["responseContext"] = {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"}
+    info = {
+        "shardId": records[0].shard_id,
+        "startSequenceNumber": records[0].sequence_number,
+        "endSequenceNumber": records[-1].sequence_number,
+        "approximateArrivalOfFirstRecord": iso_millis(records[0].arrived_at),
+        "approximateArrivalOfLastRecord": iso_millis(records[-1].arrived_at),
+        "batchSize": len(records),
+        "streamArn": stream_arn(manifest, stream),
+    }
+    doc["DDBStreamBatchInfo" if stream.format == "dynamodb" else "KinesisBatchInfo"] = info
+    return json.dumps(doc).encode()

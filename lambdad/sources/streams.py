@@ -1,0 +1,331 @@
+"""Kinesis- and DynamoDB-Streams-style event source mappings over local streams.
+
+Each shard (each lane of it, with a parallelization factor: records are split by partition key, so
+a key's records stay in order) has a cursor: its stored position and, while a batch fails, the
+batch and what the error handling made of it. As Lambda does it:
+
+- a failed batch is retried, and the lane waits (order is kept), until it succeeds,
+  `maximum_retry_attempts` is used up, or its records pass `maximum_record_age` (or expire);
+- `bisect_batch_on_function_error` splits a failed batch in two, without counting a retry, until
+  the bad record is alone;
+- with `report_batch_item_failures`, the records before the lowest reported sequence number are
+  done, and processing resumes from it;
+- records given up are reported to `on_failure` (metadata, not the records) and the lane moves on.
+
+The position advances in the same transaction that sends an on-failure record, so a restart never
+skips a record and never reports one twice; a batch in flight when the daemon dies runs again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from lambdad.clock import Clock, utc
+from lambdad.errors import FunctionNotFound, TooManyRequests
+from lambdad.events.sqs import BatchFailure
+from lambdad.events.streams import first_failure, on_failure_record, stream_event
+from lambdad.logs import LogRecord
+from lambdad.manifest.model import Function, Manifest, Stream, StreamTrigger, Target, TargetKind
+from lambdad.runtime.functions import Functions, ShuttingDown
+from lambdad.runtime.invocation import Outcome
+from lambdad.store import Store, outbox, queues, streams
+from lambdad.store.streams import StreamRecord
+
+log = logging.getLogger(__name__)
+
+POLL_S = 0.25
+#: Waits before retrying a failed batch: 0.5 s, 1 s, 2 s ... at most this long.
+MAX_BACKOFF_S = 10.0
+#: Records expired by retention are dropped this often.
+EXPIRE_EVERY_S = 60.0
+
+
+def mapping_id(function: str, stream: str) -> str:
+    return f"{function}/{stream}"
+
+
+def backoff(retries: int) -> float:
+    return min(MAX_BACKOFF_S, 0.5 * 2 ** max(0, retries - 1))
+
+
+@dataclass
+class Cursor:
+    """One lane of one shard of one mapping."""
+
+    shard: int
+    lane: int
+    position: int  #: the last record done
+    #: Batches still to run before the position can move past them (a bisected batch's halves),
+    #: each with the retries it has used.
+    pending: list[tuple[list[StreamRecord], int]] = field(default_factory=list)
+    busy: bool = False
+    not_before: float = 0.0  #: retry backoff
+    waiting_since: float | None = None  #: batching window
+
+
+@dataclass(frozen=True)
+class StreamMapping:
+    function: str
+    trigger: StreamTrigger
+
+    @property
+    def id(self) -> str:
+        return mapping_id(self.function, self.trigger.stream)
+
+
+def manifest_mappings(manifest: Manifest) -> dict[str, StreamMapping]:
+    return {
+        m.id: m
+        for fn in manifest.functions.values()
+        for t in fn.events
+        if isinstance(t, StreamTrigger) and t.enabled
+        for m in [StreamMapping(fn.name, t)]
+    }
+
+
+class StreamPoller:
+    def __init__(self, manifest: Manifest, store: Store, functions: Functions, clock: Clock,
+                 executor: Executor | None = None, on_files: Callable[[], None] = lambda: None) -> None:
+        self.manifest = manifest
+        self.store = store
+        self.functions = functions
+        self.clock = clock
+        self.mappings = manifest_mappings(manifest)
+        self._cursors: dict[str, dict[tuple[int, int], Cursor]] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._executor = executor or ThreadPoolExecutor(max_workers=max(1, manifest.concurrency),
+                                                        thread_name_prefix="streams")
+        self._on_files = on_files  #: on-failure files were queued in the outbox
+        self._thread: threading.Thread | None = None
+        self._next_expiry = 0.0
+
+    # -- life -----------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="streams", daemon=True)
+        self._thread.start()
+
+    def poke(self) -> None:
+        self._wake.set()
+
+    def apply(self, manifest: Manifest) -> None:
+        with self._lock:
+            self.manifest = manifest
+            self.mappings = manifest_mappings(manifest)
+            for gone in set(self._cursors) - set(self.mappings):
+                del self._cursors[gone]
+        self._wake.set()
+
+    def stop_receiving(self) -> None:
+        with self._lock:
+            self.mappings = {}
+
+    def stop(self, wait: bool = True) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(10)
+        self._executor.shutdown(wait=wait)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                wait = self.step(self.clock.time())
+            except Exception:
+                log.exception("the stream poller failed; retrying")
+                wait = 1.0
+            self._wake.wait(wait)
+            self._wake.clear()
+
+    # -- rounds ---------------------------------------------------------------------------------------
+
+    def step(self, now: float) -> float:
+        with self._lock:
+            manifest, mappings = self.manifest, list(self.mappings.values())
+        if now >= self._next_expiry:
+            self._next_expiry = now + EXPIRE_EVERY_S
+            self.store.write(lambda tx: [streams.expire(tx, s, now) for s in manifest.streams.values()])
+        wait = POLL_S
+        for mapping in mappings:
+            stream = manifest.streams.get(mapping.trigger.stream)
+            fn = manifest.functions.get(mapping.function)
+            if stream is None or fn is None:
+                continue
+            for cursor in self._cursors_of(mapping, stream):
+                wait = min(wait, self._advance(manifest, mapping, stream, fn, cursor, now))
+        return max(0.002, wait)
+
+    def cursors(self, mapping: str) -> list[Cursor]:
+        return list(self._cursors.get(mapping, {}).values())
+
+    def _cursors_of(self, mapping: StreamMapping, stream: Stream) -> list[Cursor]:
+        """The mapping's cursors, made from the stored positions (or the starting position) once."""
+        lanes = mapping.trigger.parallelization_factor
+        known = self._cursors.get(mapping.id)
+        if known is not None and len(known) == stream.shards * lanes:
+            return list(known.values())
+        with self.store.reading() as tx:
+            stored = streams.positions(tx, mapping.id)
+        cursors: dict[tuple[int, int], Cursor] = {}
+        start: dict[int, int] = {}
+        for shard in range(stream.shards):
+            for lane in range(lanes):
+                if (shard, lane) in stored:
+                    cursors[(shard, lane)] = Cursor(shard, lane, stored[(shard, lane)])
+                    continue
+                if shard not in start:  # a new lane, or a new mapping: where does it begin?
+                    in_shard = [seq for (s, _), seq in stored.items() if s == shard]
+                    start[shard] = min(in_shard) if in_shard else self._starting(mapping.trigger, stream, shard)
+                cursors[(shard, lane)] = Cursor(shard, lane, start[shard])
+        fresh = [c for key, c in cursors.items() if key not in stored]
+        if fresh:
+            self.store.write(lambda tx: [streams.checkpoint(tx, mapping.id, c.shard, c.lane, c.position)
+                                         for c in fresh])
+        self._cursors[mapping.id] = cursors
+        return list(cursors.values())
+
+    def _starting(self, trigger: StreamTrigger, stream: Stream, shard: int) -> int:
+        with self.store.reading() as tx:
+            if trigger.starting_position == "LATEST":
+                return streams.last_seq(tx, stream.name, shard)
+            if trigger.starting_position == "AT_TIMESTAMP" and trigger.starting_position_timestamp is not None:
+                return streams.seq_before(tx, stream.name, shard, trigger.starting_position_timestamp)
+        return 0
+
+    def _advance(self, manifest: Manifest, mapping: StreamMapping, stream: Stream, fn: Function, cursor: Cursor,
+                 now: float) -> float:
+        if cursor.busy:
+            return POLL_S
+        if now < cursor.not_before:
+            return cursor.not_before - now
+        trigger = mapping.trigger
+        if cursor.pending:
+            batch, retries = cursor.pending[0]
+        else:
+            with self.store.reading() as tx:
+                batch = streams.read(tx, stream.name, cursor.shard, cursor.position, trigger.batch_size,
+                                     cursor.lane, trigger.parallelization_factor)
+            retries = 0
+            if not batch:
+                cursor.waiting_since = None
+                return POLL_S
+            if trigger.maximum_batching_window_s and len(batch) < trigger.batch_size:
+                cursor.waiting_since = cursor.waiting_since or now
+                due = cursor.waiting_since + trigger.maximum_batching_window_s
+                if now < due:
+                    return due - now
+            cursor.waiting_since = None
+            cursor.pending = [(batch, 0)]
+        if trigger.maximum_record_age_s >= 0:
+            old = [r for r in batch if now - r.arrived_at > trigger.maximum_record_age_s]
+            if old:  # records only arrive later within a lane: the old ones lead the batch
+                self._give_up(manifest, mapping, stream, cursor, old, "RecordAgeExceeded", retries, now)
+                rest = batch[len(old):]
+                cursor.pending[0:1] = [(rest, retries)] if rest else []
+                return 0.0
+        cursor.busy = True
+        self._executor.submit(self._run_batch, manifest, mapping, stream, fn, cursor, batch, retries)
+        return POLL_S
+
+    # -- one batch ------------------------------------------------------------------------------------
+
+    def _run_batch(self, manifest: Manifest, mapping: StreamMapping, stream: Stream, fn: Function, cursor: Cursor,
+                   batch: list[StreamRecord], retries: int) -> None:
+        try:
+            try:
+                result = self.functions.invoke(fn.name, stream_event(batch, manifest, stream))
+            except (TooManyRequests, ShuttingDown, FunctionNotFound):
+                cursor.not_before = self.clock.time() + backoff(1)  # a throttle uses no retry
+                return
+            self._settle(manifest, mapping, stream, cursor, batch, retries, result.outcome, result.payload,
+                         result.error_type)
+        except Exception:
+            log.exception("a batch of %s for %s failed", stream.name, fn.name)
+        finally:
+            cursor.busy = False
+            self._wake.set()
+
+    def _settle(self, manifest: Manifest, mapping: StreamMapping, stream: Stream, cursor: Cursor,
+                batch: list[StreamRecord], retries: int, outcome: Outcome, payload: bytes,
+                error_type: str | None) -> None:
+        """Decide what a batch's result means for the lane (the component tests call this directly)."""
+        now = self.clock.time()
+        trigger = mapping.trigger
+        failed_from: StreamRecord | None = None
+        whole = outcome is not Outcome.success
+        if not whole and trigger.report_batch_item_failures:
+            try:
+                failed_from = first_failure(payload, batch)
+            except BatchFailure as e:
+                self._note(mapping.function, f"{stream.name}: the whole batch fails: {e}")
+                whole = True
+        if not whole and failed_from is None:  # done: the position moves past the batch
+            cursor.pending.pop(0)
+            self._checkpoint(mapping, cursor, batch[-1].seq)
+            return
+        if failed_from is not None:  # the records before the failed one are done
+            done = [r for r in batch if r.seq < failed_from.seq]
+            batch = [r for r in batch if r.seq >= failed_from.seq]
+            if done:
+                self._checkpoint(mapping, cursor, done[-1].seq)
+        elif trigger.bisect_batch_on_function_error and len(batch) > 1:
+            half = len(batch) // 2
+            cursor.pending[0:1] = [(batch[:half], retries), (batch[half:], retries)]  # a split is not a retry
+            self._note(mapping.function, f"{stream.name}: batch of {len(batch)} failed ({error_type}); split in two")
+            return
+        retries += 1
+        limit = trigger.maximum_retry_attempts
+        if limit != -1 and retries > limit:
+            self._give_up(manifest, mapping, stream, cursor, batch, "RetryAttemptsExhausted", retries, now)
+            cursor.pending.pop(0)
+            return
+        cursor.pending[0] = (batch, retries)
+        cursor.not_before = now + backoff(retries)
+        why = error_type or "reported failures"
+        self._note(mapping.function, f"{stream.name} {batch[0].shard_id}: batch of {len(batch)} failed ({why}); "
+                                     f"retry {retries}{'' if limit == -1 else f' of {limit}'}; the shard waits")
+
+    def _checkpoint(self, mapping: StreamMapping, cursor: Cursor, seq: int) -> None:
+        self.store.write(lambda tx: streams.checkpoint(tx, mapping.id, cursor.shard, cursor.lane, seq))
+        cursor.position = max(cursor.position, seq)
+
+    def _give_up(self, manifest: Manifest, mapping: StreamMapping, stream: Stream, cursor: Cursor,
+                 records: list[StreamRecord], condition: str, invocations: int, now: float) -> None:
+        """Records are discarded: the on-failure record and the new position commit together."""
+        target = mapping.trigger.on_failure
+        record = on_failure_record(manifest, stream, mapping.function, records, condition, invocations, now)
+
+        def settle(tx) -> None:
+            if target is not None:
+                self._send(tx, manifest, mapping, target, records[0], record, now)
+            streams.checkpoint(tx, mapping.id, cursor.shard, cursor.lane, records[-1].seq)
+
+        self.store.write(settle)
+        cursor.position = max(cursor.position, records[-1].seq)
+        where = f" -> {target.kind.value}:{target.name}" if target else ""
+        self._note(mapping.function, f"{stream.name} {records[0].shard_id}: {len(records)} record(s) given up "
+                                     f"({condition}){where}; the shard moves on")
+        if target is not None and target.kind is not TargetKind.queue:
+            self._on_files()
+
+    def _send(self, tx, manifest: Manifest, mapping: StreamMapping, target: Target, first: StreamRecord,
+              record: bytes, now: float) -> None:
+        if target.kind is TargetKind.queue:
+            queues.send(tx, manifest.queues.get(target.name) or target.name, record, now)
+            return
+        folder = str(manifest.buckets[target.name].path) if target.kind is TargetKind.bucket else target.name
+        t = utc(now)
+        esm = uuid.uuid5(uuid.NAMESPACE_URL, mapping.id)
+        name = f"aws/lambda/{esm}/{first.shard_id}/{t:%Y/%m/%d}/{t:%Y-%m-%dT%H.%M.%S}-{uuid.uuid4()}"
+        outbox.add(tx, folder, name, record, mapping.function, now)
+
+    def _note(self, function: str, message: str) -> None:
+        self.functions.logbook.function(function).write([LogRecord(time.time(), "", f"[lambdad] {message}")])

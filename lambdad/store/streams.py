@@ -1,0 +1,138 @@
+"""Local streams: ordered shards of records, Kinesis-style, and the positions mappings reached.
+
+A partition key picks its shard as Kinesis does: the MD5 of the key, as a 128-bit number, falls
+in one shard's share of the hash key range. Sequence numbers only grow within a shard, even when
+old records expire. A mapping's position is the last record it finished in a shard (or, with a
+parallelization factor, in one of the shard's lanes); it is stored with the same transaction that
+settles the batch, so a restart resumes exactly there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from dataclasses import dataclass
+
+from lambdad.manifest.model import Stream
+
+HASH_SPACE = 2**128
+#: Sequence numbers look like Kinesis's 56-digit ones: a constant, the shard, the record's number.
+_SEQ_BASE = 4959 * 10**52
+_SHARD_FACTOR = 10**40
+
+
+def key_hash(partition_key: str) -> int:
+    return int.from_bytes(hashlib.md5(partition_key.encode()).digest(), "big")
+
+
+def shard_of(partition_key: str, shards: int, explicit_hash_key: int | None = None) -> int:
+    h = key_hash(partition_key) if explicit_hash_key is None else explicit_hash_key
+    return min(shards - 1, h * shards // HASH_SPACE)
+
+
+def hash_range(shard: int, shards: int) -> tuple[int, int]:
+    """The (starting, ending) hash keys of `shard`, as DescribeStream lists them."""
+    start = -(-shard * HASH_SPACE // shards)
+    end = -(-(shard + 1) * HASH_SPACE // shards) - 1
+    return start, min(end, HASH_SPACE - 1)
+
+
+def shard_id(shard: int) -> str:
+    return f"shardId-{shard:012d}"
+
+
+def sequence_number(shard: int, seq: int) -> str:
+    return str(_SEQ_BASE + shard * _SHARD_FACTOR + seq)
+
+
+def parse_sequence_number(text: str) -> tuple[int, int]:
+    """(shard, seq) of a sequence number this module made."""
+    value = int(text) - _SEQ_BASE
+    return value // _SHARD_FACTOR, value % _SHARD_FACTOR
+
+
+@dataclass(frozen=True)
+class StreamRecord:
+    stream: str
+    shard: int
+    seq: int
+    partition_key: str
+    key_hash: int
+    data: bytes
+    arrived_at: float
+
+    @property
+    def sequence_number(self) -> str:
+        return sequence_number(self.shard, self.seq)
+
+    @property
+    def shard_id(self) -> str:
+        return shard_id(self.shard)
+
+    def lane(self, lanes: int) -> int:
+        return self.key_hash % lanes
+
+
+_COLUMNS = "stream, shard, seq, partition_key, key_hash, data, arrived_at"
+
+
+def put(tx: sqlite3.Connection, stream: Stream, partition_key: str, data: bytes, now: float,
+        explicit_hash_key: int | None = None) -> StreamRecord:
+    shard = shard_of(partition_key, stream.shards, explicit_hash_key)
+    tx.execute("INSERT INTO stream_sequences (stream, shard, last) VALUES (?, ?, 1) "
+               "ON CONFLICT (stream, shard) DO UPDATE SET last = last + 1", (stream.name, shard))
+    seq = int(tx.execute("SELECT last FROM stream_sequences WHERE stream = ? AND shard = ?",
+                         (stream.name, shard)).fetchone()[0])
+    small_hash = key_hash(partition_key) % 2**62  # (SQLite integers are 64-bit)
+    record = StreamRecord(stream.name, shard, seq, partition_key, small_hash, data, now)
+    tx.execute(f"INSERT INTO stream_records ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+               (stream.name, shard, seq, partition_key, small_hash, data, now))
+    return record
+
+
+def read(tx: sqlite3.Connection, stream: str, shard: int, after: int, limit: int, lane: int = 0,
+         lanes: int = 1) -> list[StreamRecord]:
+    """Up to `limit` records after sequence `after`, in order (only `lane`'s with several lanes)."""
+    if lanes == 1:
+        rows = tx.execute(f"SELECT {_COLUMNS} FROM stream_records WHERE stream = ? AND shard = ? AND seq > ? "
+                          "ORDER BY seq LIMIT ?", (stream, shard, after, limit)).fetchall()
+    else:
+        rows = tx.execute(f"SELECT {_COLUMNS} FROM stream_records WHERE stream = ? AND shard = ? AND seq > ? "
+                          "AND key_hash % ? = ? ORDER BY seq LIMIT ?", (stream, shard, after, lanes, lane, limit)
+                          ).fetchall()
+    return [StreamRecord(r[0], r[1], r[2], r[3], r[4], bytes(r[5]), r[6]) for r in rows]
+
+
+def expire(tx: sqlite3.Connection, stream: Stream, now: float) -> int:
+    """Drop records older than the stream's retention."""
+    return tx.execute("DELETE FROM stream_records WHERE stream = ? AND arrived_at <= ?",
+                      (stream.name, now - stream.retention_s)).rowcount
+
+
+def last_seq(tx: sqlite3.Connection, stream: str, shard: int) -> int:
+    row = tx.execute("SELECT last FROM stream_sequences WHERE stream = ? AND shard = ?", (stream, shard)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def seq_before(tx: sqlite3.Connection, stream: str, shard: int, timestamp: float) -> int:
+    """The position just before the first record that arrived at or after `timestamp`."""
+    row = tx.execute("SELECT MIN(seq) FROM stream_records WHERE stream = ? AND shard = ? AND arrived_at >= ?",
+                     (stream, shard, timestamp)).fetchone()
+    return (row[0] - 1) if row and row[0] is not None else last_seq(tx, stream, shard)
+
+
+def positions(tx: sqlite3.Connection, mapping: str) -> dict[tuple[int, int], int]:
+    rows = tx.execute("SELECT shard, lane, seq FROM stream_positions WHERE mapping = ?", (mapping,)).fetchall()
+    return {(shard, lane): seq for shard, lane, seq in rows}
+
+
+def checkpoint(tx: sqlite3.Connection, mapping: str, shard: int, lane: int, seq: int) -> None:
+    tx.execute("INSERT INTO stream_positions (mapping, shard, lane, seq) VALUES (?, ?, ?, ?) "
+               "ON CONFLICT (mapping, shard, lane) DO UPDATE SET seq = MAX(seq, excluded.seq)",
+               (mapping, shard, lane, seq))
+
+
+def lag(tx: sqlite3.Connection, stream: str, shard: int, after: int) -> int:
+    """Records of the shard after position `after`."""
+    return tx.execute("SELECT COUNT(*) FROM stream_records WHERE stream = ? AND shard = ? AND seq > ?",
+                      (stream, shard, after)).fetchone()[0]

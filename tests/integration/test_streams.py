@@ -1,0 +1,157 @@
+"""Local streams through a running daemon: boto3's kinesis client and the aws CLI put records,
+the mapping delivers them in order per shard, a killed daemon resumes with nothing skipped, and
+DynamoDB-style change records."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamModel, KinesisDataStreamModel
+
+from tests.helpers import FIXTURE_FUNCTIONS, daemon_info, run_cli, wait_for, write_manifest
+from tests.integration.test_daemon import Running, serving
+
+MANIFEST = """
+version: 1
+defaults:
+  environment: {RECORD_FILE: "${RECORD_FILE}", EVENT_FILE: "${RECORD_FILE}.event"}
+streams:
+  clicks: {shards: 4}
+  table: {format: dynamodb}
+functions:
+  reader:
+    handler: stream_reader.handler
+    code: ./functions
+    events:
+      - kinesis: {stream: clicks, batch_size: 100}
+  changes:
+    handler: stream_reader.handler
+    code: ./functions
+    environment: {RECORD_FILE: "${RECORD_FILE}.ddb", EVENT_FILE: "${RECORD_FILE}.ddb.event"}
+    events:
+      - dynamodb: {stream: table}
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    shutil.copytree(FIXTURE_FUNCTIONS, tmp_path / "functions")
+    monkeypatch.setenv("RECORD_FILE", str(tmp_path / "handled.jsonl"))
+    write_manifest(tmp_path, MANIFEST)
+    return tmp_path
+
+
+@pytest.fixture
+def daemon(project: Path) -> Iterator[Running]:
+    with serving(project) as running:
+        yield running
+
+
+def handled(project: Path, suffix: str = "") -> list[dict]:
+    path = project / f"handled.jsonl{suffix}"
+    if not path.exists():
+        return []
+    text = path.read_text()
+    return [json.loads(line) for line in text[: text.rfind("\n") + 1].splitlines()]
+
+
+def kinesis(project: Path):
+    return boto3.client("kinesis", endpoint_url=daemon_info(project)["api"], region_name="us-east-1",
+                        aws_access_key_id="any", aws_secret_access_key="any")
+
+
+def put_many(client, n: int, prefix: str = "r") -> list[str]:
+    data = [f"{prefix}-{i}" for i in range(n)]
+    for start in range(0, n, 500):
+        result = client.put_records(StreamName="clicks", Records=[
+            {"Data": d.encode(), "PartitionKey": f"user-{i % 97}"} for i, d in enumerate(data[start:start + 500],
+                                                                                   start)])
+        assert result["FailedRecordCount"] == 0
+    return data
+
+
+def assert_in_order_per_shard(records: list[dict]) -> None:
+    by_shard: dict[str, list[int]] = {}
+    for r in records:
+        by_shard.setdefault(r["shard"], []).append(int(r["seq"]))
+    for shard, seqs in by_shard.items():
+        assert seqs == sorted(seqs), f"{shard} out of order"
+
+
+def test_thousands_of_records_in_order_per_shard(project: Path, daemon: Running):
+    client = kinesis(project)
+    data = put_many(client, 3000)
+    wait_for(lambda: len(handled(project)) >= 3000, timeout=60, what="every record handled")
+    records = handled(project)
+    assert sorted(r["data"] for r in records) == sorted(data)  # each once
+    assert_in_order_per_shard(records)
+    assert len({r["shard"] for r in records}) == 4
+    KinesisDataStreamModel(**json.loads((project / "handled.jsonl.event").read_text()))
+    status = json.loads(run_cli("status", "--json", cwd=project).stdout)
+    lanes = status["stream_mappings"]["reader/clicks"]
+    assert len(lanes) == 4 and all(lane["lag"] == 0 for lane in lanes)
+
+
+def test_clients_describe_and_put(project: Path, daemon: Running):
+    client = kinesis(project)
+    assert client.list_streams()["StreamNames"] == ["clicks"]
+    shards = client.list_shards(StreamName="clicks")["Shards"]
+    assert [s["ShardId"] for s in shards] == [f"shardId-00000000000{i}" for i in range(4)]
+    assert shards[0]["HashKeyRange"]["StartingHashKey"] == "0"
+    assert client.describe_stream_summary(StreamName="clicks")["StreamDescriptionSummary"]["OpenShardCount"] == 4
+    described = client.describe_stream(StreamName="clicks")["StreamDescription"]
+    assert described["StreamStatus"] == "ACTIVE" and len(described["Shards"]) == 4
+    put = client.put_record(StreamName="clicks", Data=b"one", PartitionKey="k")
+    with pytest.raises(client.exceptions.ResourceNotFoundException):
+        client.put_record(StreamName="nope", Data=b"x", PartitionKey="k")
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "any", "AWS_SECRET_ACCESS_KEY": "any", "AWS_DEFAULT_REGION": "us-east-1"}
+    done = subprocess.run([str(Path(sys.executable).parent / "aws"), "kinesis", "put-record", "--stream-name", "clicks",
+                           "--partition-key", "k", "--data", "two", "--endpoint-url", daemon_info(project)["api"]],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["ShardId"] == put["ShardId"]  # the same key, the same shard
+    cli = run_cli("stream", "put", "clicks", "three", "--partition-key", "k", cwd=project)
+    assert cli.returncode == 0 and put["ShardId"] in cli.stdout
+    wait_for(lambda: [r["data"] for r in handled(project)] == ["one", "two", "three"], what="the three, in order")
+
+
+def test_a_killed_daemon_resumes_without_skipping(project: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("SLOW", "0.05")
+    daemon = Running(project)
+    daemon.wait_line("ready in ")
+    data = put_many(kinesis(project), 2000, "k")
+    wait_for(lambda: len(handled(project)) >= 300, what="some records handled")
+    daemon.stop(signal.SIGKILL)
+    before = len(handled(project))
+    with serving(project):
+        wait_for(lambda: {r["data"] for r in handled(project)} >= set(data), timeout=90,
+                 what="every record handled after the restart")
+    records = handled(project)
+    assert_in_order_per_shard(records[:before])
+    assert_in_order_per_shard(records[before:])  # the batch the kill cut runs again, from its start, in order
+
+
+def test_dynamodb_change_records(project: Path, daemon: Running, tmp_path: Path):
+    change = tmp_path / "change.json"
+    change.write_text(json.dumps({"eventName": "INSERT", "Keys": {"Id": {"N": "7"}},
+                                  "NewImage": {"Id": {"N": "7"}, "name": {"S": "ada"}}}))
+    done = run_cli("stream", "put", "table", "--change", str(change), cwd=project)
+    assert done.returncode == 0, done.stderr
+    (record,) = wait_for(lambda: handled(project, ".ddb"), what="the change record")
+    DynamoDBStreamModel(**json.loads((project / "handled.jsonl.ddb.event").read_text()))
+    body = record["change"]
+    assert body["eventName"] == "INSERT" and body["dynamodb"]["NewImage"]["name"] == {"S": "ada"}
+    assert body["eventSourceARN"].startswith("arn:aws:dynamodb:us-east-1:123456789012:table/table/stream/")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"eventName": "UPSERT", "Keys": {}}')
+    refused = run_cli("stream", "put", "table", "--change", str(bad), cwd=project)
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1
