@@ -79,7 +79,7 @@ def sqs_record(message: Message, arn: str, region: str) -> dict:
 
 
 def sqs_event(messages: list[Message], arn: str, region: str) -> bytes:
-    return json.dumps({"Records": [sqs_record(m, arn, region) for m in messages]}).encode()
+    return json.dumps({"Records": [sqs_record(m, arn, region) for m in messages]}, ensure_ascii=False).encode()
 
 
 class BatchFailure(ValueError):

@@ -146,7 +146,7 @@ class SqsApi:
 
     async def _op_SendMessage(self, request: dict, host: str) -> dict:
         queue = self._queue(request)
-        entry = self._entry(request)
+        entry = self._entry(request, queue)
         sent = await self._write(lambda tx: queues.send(tx, queue, entry["body"], time.time(), entry["attributes"],
                                                         entry["delay"], entry["group"], entry["dedup"]))
         self._sent(queue.name)
@@ -155,22 +155,29 @@ class SqsApi:
     async def _op_SendMessageBatch(self, request: dict, host: str) -> dict:
         queue = self._queue(request)
         entries = self._batch(request)
-        ok, failed = [], []
-        for raw in entries:
-            try:
-                entry = self._entry(raw)
-                sent = await self._write(lambda tx, e=entry: queues.send(
-                    tx, queue, e["body"], time.time(), e["attributes"], e["delay"], e["group"], e["dedup"]))
-            except QueueError as e:
-                failed.append({"Id": raw["Id"], "SenderFault": True, "Code": e.code, "Message": str(e)})
-                continue
-            ok.append({"Id": raw["Id"], **self._sent_doc(sent, entry)})
+
+        def send_all(tx) -> tuple[list, list]:  # one transaction for the batch
+            ok, failed = [], []
+            now = time.time()
+            for raw in entries:
+                try:
+                    entry = self._entry(raw, queue)
+                    sent = queues.send(tx, queue, entry["body"], now, entry["attributes"], entry["delay"],
+                                       entry["group"], entry["dedup"])
+                except QueueError as e:
+                    failed.append({"Id": raw["Id"], "SenderFault": True, "Code": e.code, "Message": str(e)})
+                    continue
+                ok.append({"Id": raw["Id"], **self._sent_doc(sent, entry)})
+            return ok, failed
+
+        ok, failed = await self._write(send_all)
         if ok:
             self._sent(queue.name)
         return {"Successful": ok, "Failed": failed}
 
     @staticmethod
-    def _entry(raw: dict) -> dict:
+    def _entry(raw: dict, queue: Queue) -> dict:
+        """A message to send, checked before anything is written."""
         body = raw.get("MessageBody")
         if body is None:
             raise SqsApiError("MissingParameter", "The request must contain the parameter MessageBody.")
@@ -178,7 +185,16 @@ class SqsApi:
         if len(data) > MAX_BODY:
             raise SqsApiError("InvalidParameterValue", "One or more parameters are invalid. Reason: Message must be "
                               "shorter than 1048576 bytes.")
-        return {"body": data, "attributes": raw.get("MessageAttributes") or {}, "delay": raw.get("DelaySeconds"),
+        attributes = raw.get("MessageAttributes") or {}
+        for name, attr in attributes.items():
+            if not isinstance(attr, dict) or not attr.get("DataType") or not (
+                    "StringValue" in attr or "BinaryValue" in attr):
+                raise SqsApiError("InvalidParameterValue", f"The message attribute '{name}' must contain a "
+                                  "non-empty message attribute value and type.")
+        if raw.get("MessageDeduplicationId") is not None and not queue.fifo:
+            raise SqsApiError("InvalidParameterValue", "The request include parameter that is not valid for this "
+                              "queue type")
+        return {"body": data, "attributes": attributes, "delay": raw.get("DelaySeconds"),
                 "group": raw.get("MessageGroupId"), "dedup": raw.get("MessageDeduplicationId")}
 
     @staticmethod
@@ -196,6 +212,8 @@ class SqsApi:
     @staticmethod
     def _batch(request: dict) -> list[dict]:
         entries = request.get("Entries") or []
+        if any(not isinstance(e, dict) or not e.get("Id") for e in entries):
+            raise SqsApiError("MissingParameter", "The request must contain the parameter Entries.N.Id.")
         if not entries:
             raise SqsApiError("EmptyBatchRequest", "There should be at least one SendMessageBatchRequestEntry in the "
                               "request.")
@@ -221,6 +239,9 @@ class SqsApi:
             raise SqsApiError("InvalidParameterValue", f"Value {wait} for parameter WaitTimeSeconds is invalid. "
                               "Reason: Must be >= 0 and <= 20, if provided.")
         visibility = request.get("VisibilityTimeout")
+        if visibility is not None and not 0 <= int(visibility) <= queues.MAX_VISIBILITY_S:
+            raise SqsApiError("InvalidParameterValue", f"Value {visibility} for parameter VisibilityTimeout is "
+                              "invalid. Reason: Must be >= 0 and <= 43200, if provided.")
         dlq = self.manifest.queues.get(queue.redrive_dead_letter_queue or "")
         deadline = time.monotonic() + wait
         while True:
@@ -261,10 +282,20 @@ class SqsApi:
     async def _op_DeleteMessageBatch(self, request: dict, host: str) -> dict:
         queue = self._queue(request)
         entries = self._batch(request)
-        for entry in entries:
-            receipt = self._receipt(entry)
-            await self._write(lambda tx, r=receipt: queues.delete(tx, queue.name, r))
-        return {"Successful": [{"Id": e["Id"]} for e in entries], "Failed": []}
+
+        def delete_all(tx) -> dict:  # one transaction; a bad entry fails alone
+            ok, failed = [], []
+            for entry in entries:
+                receipt = entry.get("ReceiptHandle")
+                if not receipt:
+                    failed.append({"Id": entry["Id"], "SenderFault": True, "Code": "ReceiptHandleIsInvalid",
+                                   "Message": "The input receipt handle is invalid."})
+                    continue
+                queues.delete(tx, queue.name, str(receipt))
+                ok.append({"Id": entry["Id"]})
+            return {"Successful": ok, "Failed": failed}
+
+        return await self._write(delete_all)
 
     @staticmethod
     def _receipt(request: dict) -> str:

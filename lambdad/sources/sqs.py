@@ -9,6 +9,7 @@ the function has a free slot, so a busy function makes messages wait rather than
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -29,8 +30,16 @@ log = logging.getLogger(__name__)
 
 #: Messages sent by another process (the CLI) are noticed this fast.
 POLL_S = 0.25
-#: A batch is at most 6 MB, Lambda's synchronous payload limit (records add about 1 KB each).
+#: A batch is at most 6 MB, Lambda's synchronous payload limit.
 MAX_BATCH_BYTES = 6 * 1024 * 1024 - 64 * 1024
+#: After a batch could not be delivered, the mapping waits this long before it receives again.
+PAUSE_S = 1.0
+#: Expired messages are dropped this often.
+EXPIRE_EVERY_S = 60.0
+
+
+#: What a record adds to its message's body in the event (ids, receipt handle, attributes, ARN).
+RECORD_BYTES = 1024
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,7 @@ class Mapping:
 class _State:
     running: int = 0  #: batches in flight
     waiting_since: float | None = None  #: when messages were first seen, for the batching window
+    paused_until: float = 0.0  #: after a batch could not be delivered (throttled, stopping)
 
 
 def manifest_mappings(manifest: Manifest) -> dict[tuple[str, str], Mapping]:
@@ -83,8 +93,10 @@ class SqsPoller:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._executor = executor or ThreadPoolExecutor(max_workers=max(1, manifest.concurrency),
+        # Batches in flight are bounded by the functions' concurrency; a throttle retry holds a thread.
+        self._executor = executor or ThreadPoolExecutor(max_workers=max(4, 2 * manifest.concurrency),
                                                         thread_name_prefix="sqs")
+        self._next_expiry = 0.0
         self._thread: threading.Thread | None = None
 
     # -- life -----------------------------------------------------------------------------------------
@@ -132,6 +144,9 @@ class SqsPoller:
         """Start every batch that is due; return how long to sleep."""
         with self._lock:
             manifest, mappings = self.manifest, list(self.mappings.values())
+        if now >= self._next_expiry:  # reclaim expired messages and deduplication ids now and then
+            self._next_expiry = now + EXPIRE_EVERY_S
+            self.store.write(lambda tx: [queues.expire(tx, q, now) for q in manifest.queues.values()])
         wait = POLL_S
         for mapping in mappings:
             wait = min(wait, self._poll(manifest, mapping, now))
@@ -145,8 +160,10 @@ class SqsPoller:
         state = self._states.setdefault(mapping.key, _State())
         trigger = mapping.trigger
         while state.running < self._concurrency(mapping, fn):
+            if now < state.paused_until:
+                return state.paused_until - now
             with self.store.reading() as tx:
-                available = queues.visible_count(tx, queue.name, now, trigger.batch_size)
+                available = queues.visible_count(tx, queue, now, trigger.batch_size)
             if not available:
                 state.waiting_since = None
                 return POLL_S
@@ -156,15 +173,24 @@ class SqsPoller:
                 if now < due:
                     return due - now
             state.waiting_since = None
-            receive = partial(queues.receive, queue=queue, now=now, limit=trigger.batch_size,
-                              visibility_s=batch_visibility(queue, fn, trigger),
-                              dead_letter_queue=manifest.queues.get(queue.redrive_dead_letter_queue or ""))
+            visibility = batch_visibility(queue, fn, trigger)
+            receive = partial(queues.receive, queue=queue, now=now, limit=trigger.batch_size, visibility_s=visibility,
+                              dead_letter_queue=manifest.queues.get(queue.redrive_dead_letter_queue or ""),
+                              max_bytes=MAX_BATCH_BYTES, per_message=RECORD_BYTES)
             batch = self.store.write(receive)
-            batch = self._fit(batch)
             if not batch:
                 return POLL_S
-            state.running += 1
-            self._executor.submit(self._deliver, manifest, mapping, fn, queue, batch, state)
+            # The batch may run only while its messages are surely still invisible (and ours).
+            deadline = self.clock.monotonic() + visibility - fn.timeout_s
+            with self._lock:
+                state.running += 1
+            try:
+                self._executor.submit(self._deliver, manifest, mapping, fn, queue, batch, state, deadline)
+            except RuntimeError:  # stopping: the executor takes no more work
+                with self._lock:
+                    state.running -= 1
+                self._release(queue, batch)
+                return POLL_S
         return POLL_S
 
     def _concurrency(self, mapping: Mapping, fn: Function) -> int:
@@ -173,28 +199,35 @@ class SqsPoller:
         capacity = self.functions.pool(fn.name).limiter.capacity
         return min(mapping.trigger.maximum_concurrency or capacity, capacity)
 
-    @staticmethod
-    def _fit(batch: list[queues.Message]) -> list[queues.Message]:
-        """A batch never exceeds the synchronous payload limit (the rest stays invisible, then returns)."""
-        size, fitted = 0, []
-        for message in batch:
-            size += len(message.body) + 1024
-            if fitted and size > MAX_BATCH_BYTES:
-                break
-            fitted.append(message)
-        return fitted
+    def _release(self, queue: Queue, batch: list[queues.Message]) -> None:
+        """Messages the function never saw are visible again at once."""
+        now = self.clock.time()
+
+        def release(tx) -> None:
+            for m in batch:
+                if m.receipt:
+                    with contextlib.suppress(queues.QueueError):
+                        queues.change_visibility(tx, queue.name, m.receipt, 0, now)
+
+        self.store.write(release)
 
     # -- one batch ------------------------------------------------------------------------------------
 
     def _deliver(self, manifest: Manifest, mapping: Mapping, fn: Function, queue: Queue,
-                 batch: list[queues.Message], state: _State) -> None:
+                 batch: list[queues.Message], state: _State, deadline: float) -> None:
         try:
+            if self.clock.monotonic() > deadline:  # waited too long for a thread: it may be received again
+                self._note(fn.name, f"sqs {queue.name}: batch of {len(batch)} waited past its visibility timeout; "
+                                    "not delivered (its messages return)")
+                return
             payload = sqs_event(batch, queue_arn(manifest.region, manifest.account, queue.name), manifest.region)
             try:
-                result = self._invoke(fn, payload, self.clock.monotonic() + queue.visibility_timeout_s - fn.timeout_s)
+                result = self._invoke(fn, payload, deadline)
             except (TooManyRequests, ShuttingDown, FunctionNotFound) as e:
                 self._note(fn.name, f"sqs {queue.name}: batch of {len(batch)} not delivered ({type(e).__name__}); "
-                                    "its messages return after the visibility timeout")
+                                    "its messages are visible again")
+                state.paused_until = self.clock.time() + PAUSE_S
+                self._release(queue, batch)
                 return
             keep = self._judge(mapping, queue, batch, result, fn.name)
             done = [m for m in batch if m not in keep]

@@ -60,6 +60,7 @@ CREATE TABLE IF NOT EXISTS messages (
     receipt          TEXT
 );
 CREATE INDEX IF NOT EXISTS messages_visible ON messages (queue, visible_at);
+CREATE INDEX IF NOT EXISTS messages_visible_order ON messages (queue, visible_at, id);
 
 CREATE TABLE IF NOT EXISTS dedup (
     queue      TEXT NOT NULL,
@@ -162,6 +163,15 @@ CREATE TABLE IF NOT EXISTS stats (
 """
 
 
+#: Indexes on columns an older store gains by migration: created after it.
+INDEXES = """
+CREATE INDEX IF NOT EXISTS messages_by_id ON messages (message_id);
+CREATE INDEX IF NOT EXISTS messages_by_receipt ON messages (receipt) WHERE receipt IS NOT NULL;
+CREATE INDEX IF NOT EXISTS messages_by_group ON messages (queue, group_id, id) WHERE group_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS dedup_expiry ON dedup (expires_at);
+"""
+
+
 class Durability(enum.StrEnum):
     """`normal` survives a killed process; `full` also survives a power cut, at one fsync per commit."""
 
@@ -225,6 +235,8 @@ class Store:
                                  ("receipt", "TEXT")):
                 if column not in have:
                     tx.execute(f"ALTER TABLE messages ADD COLUMN {column} {kind}")
+            for statement in INDEXES.strip().splitlines():
+                tx.execute(statement)
             tx.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
 
     @contextmanager

@@ -154,17 +154,22 @@ def receive(
     limit: int,
     visibility_s: float | None = None,
     dead_letter_queue: Queue | None = None,
+    max_bytes: int | None = None,
+    per_message: int = 0,
 ) -> list[Message]:
-    """ReceiveMessage: up to `limit` messages become invisible for the visibility timeout, each
-    receive counted. A message already received `max_receive_count` times goes to the dead-letter
-    queue instead; one older than the retention is dropped. A FIFO queue hands out each group's
-    messages in order, and none of a group while one of its messages is in flight."""
-    expire(tx, queue, now)
+    """ReceiveMessage: up to `limit` messages (within `max_bytes`, each counted as twice its body,
+    for JSON escaping, plus `per_message`) become invisible
+    for the visibility timeout, each receive counted. A message already received
+    `max_receive_count` times goes to the dead-letter queue instead; one older than the retention
+    is left out (and dropped by `expire`). A FIFO queue hands out each group's messages in order,
+    and none of a group while any of its messages is in flight."""
     visibility = queue.visibility_timeout_s if visibility_s is None else visibility_s
     max_receives = queue.redrive_max_receive_count if dead_letter_queue is not None else None
+    oldest = now - queue.message_retention_s
     taken: list[Message] = []
-    candidates = (_fifo_candidates(tx, queue.name, now) if queue.fifo
-                  else _standard_candidates(tx, queue.name, now, limit * 2 + 16))
+    size = 0
+    candidates = (_fifo_candidates(tx, queue.name, now, oldest, limit * 2 + 16) if queue.fifo
+                  else _standard_candidates(tx, queue.name, now, oldest, limit * 2 + 16))
     for message in candidates:
         if len(taken) >= limit:
             break
@@ -172,6 +177,10 @@ def receive(
             assert dead_letter_queue is not None
             _move(tx, message, dead_letter_queue, now)
             continue
+        cost = 2 * len(message.body) + per_message
+        if max_bytes is not None and taken and size + cost > max_bytes:
+            break  # left as it is: not received, not counted
+        size += cost
         receipt = base64.b64encode(os.urandom(24)).decode()
         tx.execute(
             "UPDATE messages SET visible_at = ?, receive_count = receive_count + 1, "
@@ -184,45 +193,47 @@ def receive(
     return taken
 
 
-def _standard_candidates(tx: sqlite3.Connection, queue: str, now: float, n: int) -> list[Message]:
+def _standard_candidates(tx: sqlite3.Connection, queue: str, now: float, oldest: float, n: int) -> list[Message]:
     """The oldest visible messages (a few more than asked for, in case some go to the dead-letter queue)."""
-    rows = tx.execute(f"SELECT {_COLUMNS} FROM messages WHERE queue = ? AND visible_at <= ? ORDER BY id LIMIT ?",
-                      (queue, now, n)).fetchall()
+    # By the time they became visible (SQS promises no order here): the index gives them in that order.
+    rows = tx.execute(f"SELECT {_COLUMNS} FROM messages WHERE queue = ? AND visible_at <= ? AND sent_at > ? "
+                      "ORDER BY visible_at, id LIMIT ?", (queue, now, oldest, n)).fetchall()
     return [Message.from_row(r) for r in rows]
 
 
-def _fifo_candidates(tx: sqlite3.Connection, queue: str, now: float) -> list[Message]:
-    """Visible messages of the groups whose oldest message is not in flight, group by group, oldest
-    group first, each group in order."""
-    rows = tx.execute(f"SELECT {_COLUMNS}, visible_at FROM messages WHERE queue = ? ORDER BY id LIMIT 100000",
-                      (queue,)).fetchall()
-    groups: dict[str, list[tuple[Message, float]]] = {}
-    for row in rows:
-        message = Message.from_row(row[:-1])
-        groups.setdefault(message.group_id or "", []).append((message, row[-1]))
+def _fifo_candidates(tx: sqlite3.Connection, queue: str, now: float, oldest: float, n: int) -> list[Message]:
+    """The messages of groups with none in flight, group by group (oldest group first), each in order."""
+    held = {g for g, in tx.execute("SELECT DISTINCT group_id FROM messages WHERE queue = ? AND visible_at > ?",
+                                   (queue, now))}  # (the visibility index finds the few in flight)
+    heads = tx.execute("SELECT group_id, MIN(id) AS head FROM messages WHERE queue = ? AND group_id IS NOT NULL "
+                       "GROUP BY group_id ORDER BY head", (queue,)).fetchall()  # (the group index covers it)
+    groups = [g for g, _ in heads if g not in held][:n]
     out: list[Message] = []
-    for members in groups.values():
-        if members[0][1] > now:  # the group's oldest message is in flight (or delayed): the group waits
-            continue
-        for message, visible_at in members:
-            if visible_at > now:
-                break
-            out.append(message)
+    for group in groups:
+        rows = tx.execute(f"SELECT {_COLUMNS} FROM messages WHERE queue = ? AND group_id = ? AND sent_at > ? "
+                          "ORDER BY id LIMIT ?", (queue, group, oldest, n - len(out))).fetchall()
+        out += [Message.from_row(r) for r in rows]
+        if len(out) >= n:
+            break
     return out
 
 
 def _move(tx: sqlite3.Connection, message: Message, dead_letter_queue: Queue, now: float) -> None:
-    """Redrive: the message moves with its id, body and attributes; SQS keeps its original send time."""
+    """Redrive: the message moves with its id, body, attributes and original send time, to the end
+    of the dead-letter queue."""
     sequence = _next_sequence(tx, dead_letter_queue.name) if dead_letter_queue.fifo else None
     tx.execute(
-        "UPDATE messages SET queue = ?, visible_at = ?, receive_count = 0, first_receive_at = NULL, receipt = NULL, "
-        "sequence = ? WHERE message_id = ?",
+        "INSERT INTO messages (message_id, queue, body, attributes, sent_at, visible_at, group_id, dedup_id, sequence) "
+        "SELECT message_id, ?, body, attributes, sent_at, ?, group_id, dedup_id, ? FROM messages WHERE message_id = ?",
         (dead_letter_queue.name, now, sequence, message.message_id),
     )
+    tx.execute("DELETE FROM messages WHERE message_id = ? AND queue = ?", (message.message_id, message.queue))
 
 
 def expire(tx: sqlite3.Connection, queue: Queue, now: float) -> int:
-    """Drop messages older than the queue's retention period."""
+    """Drop messages older than the queue's retention period, and deduplication ids past their window
+    (receives already leave expired messages out: this only reclaims the space)."""
+    tx.execute("DELETE FROM dedup WHERE queue = ? AND expires_at <= ?", (queue.name, now))
     return tx.execute("DELETE FROM messages WHERE queue = ? AND sent_at <= ?",
                       (queue.name, now - queue.message_retention_s)).rowcount
 
@@ -260,10 +271,13 @@ def purge(tx: sqlite3.Connection, queue: str) -> int:
     return tx.execute("DELETE FROM messages WHERE queue = ?", (queue,)).rowcount
 
 
-def visible_count(tx: sqlite3.Connection, queue: str, now: float, cap: int) -> int:
-    """How many messages could be received now, counting to `cap` at most (cheap on a long queue)."""
-    return tx.execute("SELECT COUNT(*) FROM (SELECT 1 FROM messages WHERE queue = ? AND visible_at <= ? LIMIT ?)",
-                      (queue, now, cap)).fetchone()[0]
+def visible_count(tx: sqlite3.Connection, queue: Queue, now: float, cap: int) -> int:
+    """How many messages could be received now, counting to `cap` at most (cheap on a long queue;
+    on a FIFO queue, only those of groups with nothing in flight)."""
+    if queue.fifo:
+        return len(_fifo_candidates(tx, queue.name, now, now - queue.message_retention_s, cap))
+    return tx.execute("SELECT COUNT(*) FROM (SELECT 1 FROM messages WHERE queue = ? AND visible_at <= ? "
+                      "AND sent_at > ? LIMIT ?)", (queue.name, now, now - queue.message_retention_s, cap)).fetchone()[0]
 
 
 def next_visible(tx: sqlite3.Connection, queue: str) -> float | None:

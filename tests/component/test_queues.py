@@ -84,7 +84,8 @@ def test_messages_older_than_the_retention_are_dropped(tx):
     short = Queue("q", message_retention_s=60)
     queues.send(tx, short, b"old", T0)
     queues.send(tx, short, b"new", T0 + 30)
-    assert bodies(queues.receive(tx, short, T0 + 60, 10)) == [b"new"]
+    assert bodies(queues.receive(tx, short, T0 + 60, 10)) == [b"new"]  # never handed out once too old
+    assert queues.expire(tx, short, T0 + 60) == 1  # and dropped by the periodic sweep
     assert [m.body for m in queues.peek(tx, "q", 10)] == [b"new"]
 
 
@@ -155,3 +156,28 @@ def test_system_attributes_as_sqs_sends_them(tx):
                                      "SenderId": queues.SENDER_ID,
                                      "ApproximateFirstReceiveTimestamp": str(int((T0 + 1.5) * 1000))}
     assert m.md5_of_body == hashlib.md5(b"x").hexdigest()
+
+
+def test_a_fifo_group_is_held_while_any_of_its_messages_is_in_flight(tx):
+    for n in range(2):
+        queues.send(tx, FIFO, f"a{n}".encode(), T0, group="a", dedup_id=str(n))
+    a0, _a1 = queues.receive(tx, FIFO, T0, 2)
+    queues.change_visibility(tx, "f.fifo", a0.receipt, 0, T0 + 1)  # a0 back, a1 still in flight
+    assert queues.receive(tx, FIFO, T0 + 1, 10) == []
+
+
+def test_redriven_messages_join_the_end_of_the_dead_letter_queue(tx):
+    queues.send(tx, DLQ, b"already there", T0)
+    queues.send(tx, REDRIVEN, b"poison", T0)
+    for i in range(3):
+        queues.receive(tx, REDRIVEN, T0 + 31 * i, 1, dead_letter_queue=DLQ)
+    assert bodies(queues.receive(tx, DLQ, T0 + 100, 10)) == [b"already there", b"poison"]
+
+
+def test_a_byte_budget_leaves_the_rest_untouched(tx):
+    for _ in range(5):
+        queues.send(tx, REDRIVEN, b"x" * 1000, T0)
+    got = queues.receive(tx, REDRIVEN, T0, 10, dead_letter_queue=DLQ, max_bytes=5000, per_message=100)
+    assert len(got) == 2  # 2 x (2 x 1000 + 100) fits in 5,000, a third would not
+    rest = queues.receive(tx, REDRIVEN, T0, 10, dead_letter_queue=DLQ)
+    assert [m.receive_count for m in rest] == [1, 1, 1]  # the others were never counted as received

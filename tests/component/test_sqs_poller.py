@@ -185,3 +185,44 @@ def test_zero_reserved_concurrency_does_not_poll(tmp_path: Path):
     w.step()
     assert w.events == [] and w.left() == ["a"]
     w.close()
+
+
+class DeferredExecutor(InlineExecutor):
+    """Runs nothing until told: a batch waiting for a free thread."""
+
+    def __init__(self) -> None:
+        self.jobs: list = []
+
+    def submit(self, fn, /, *args, **kwargs):
+        self.jobs.append((fn, args, kwargs))
+        return Future()
+
+    def run_all(self) -> None:
+        jobs, self.jobs = self.jobs, []
+        for fn, args, kwargs in jobs:
+            fn(*args, **kwargs)
+
+
+def test_a_batch_that_waited_past_its_visibility_timeout_is_not_delivered(tmp_path: Path):
+    w = make_world(tmp_path)
+    deferred = DeferredExecutor()
+    w.poller = SqsPoller(w.manifest, w.store, w.functions, w.clock, deferred)
+    w.send("a")
+    w.step()
+    w.clock.advance(28)  # 30 s visibility, 3 s function timeout: too late to start it
+    deferred.run_all()
+    assert w.events == []  # not run: it may already be someone else's
+    w.step(2)  # visible again at 30 s
+    deferred.run_all()
+    assert w.bodies() == [["a"]] and w.left() == []
+    w.close()
+
+
+def test_a_batch_the_function_never_saw_is_visible_again_at_once(tmp_path: Path):
+    w = make_world(tmp_path)
+    w.send("a")
+    w.functions.stop_accepting()
+    w.step()  # ShuttingDown: not delivered
+    with w.store.reading() as tx:
+        assert queues.depths(tx, w.clock.time())["q"].visible == 1
+    w.close()

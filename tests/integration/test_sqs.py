@@ -25,7 +25,7 @@ version: 1
 defaults:
   environment: {RECORD_FILE: "${RECORD_FILE}"}
 queues:
-  jobs: {visibility_timeout: 1, redrive: {dead_letter_queue: jobs-dlq, max_receive_count: 2}}
+  jobs: {visibility_timeout: 3, redrive: {dead_letter_queue: jobs-dlq, max_receive_count: 2}}
   jobs-dlq: {}
   orders.fifo: {fifo: true, visibility_timeout: 1, content_based_deduplication: true,
                 redrive: {dead_letter_queue: orders-dlq.fifo, max_receive_count: 2}}
@@ -180,11 +180,12 @@ def test_long_polling_returns_as_soon_as_a_message_arrives(project: Path, daemon
     waiter = threading.Thread(target=lambda: got.append(sqs.receive_message(QueueUrl=url, WaitTimeSeconds=20)))
     started = time.monotonic()
     waiter.start()
-    wait_for(lambda: waiter.is_alive())
+    wait_for(lambda: time.monotonic() - started > 1.0, what="the receive to be waiting")  # (the queue is empty)
+    sent_at = time.monotonic()
     sqs.send_message(QueueUrl=url, MessageBody="now")
     waiter.join(25)
     assert got[0]["Messages"][0]["Body"] == "now"
-    assert time.monotonic() - started < 15  # not the full 20 s
+    assert time.monotonic() - sent_at < 5  # it came back with the message, not after 20 s
 
 
 def test_a_daemon_killed_mid_batch_loses_nothing(project: Path, monkeypatch: pytest.MonkeyPatch):
@@ -216,3 +217,18 @@ def test_a_mapping_added_by_a_reload_drains_the_queue(project: Path, daemon: Run
     os.replace(tmp, manifest)
     daemon.wait_line("reload (saved): ~function consume in ")
     wait_for(lambda: any(r["body"] == "waiting" for r in handled(project)), what="the waiting message handled")
+
+
+def test_batch_requests_fail_entry_by_entry(project: Path, daemon: Running):
+    sqs = sqs_client(project)
+    url = sqs.get_queue_url(QueueName="idle")["QueueUrl"]
+    sent = sqs.send_message_batch(QueueUrl=url, Entries=[
+        {"Id": "ok", "MessageBody": "fine"},
+        {"Id": "bad", "MessageBody": "x", "MessageDeduplicationId": "d"},  # not for a standard queue
+    ])
+    assert [e["Id"] for e in sent["Successful"]] == ["ok"] and sent["Failed"][0]["Id"] == "bad"
+    got = sqs.receive_message(QueueUrl=url)["Messages"]
+    deleted = sqs.delete_message_batch(QueueUrl=url, Entries=[{"Id": "a", "ReceiptHandle": got[0]["ReceiptHandle"]}])
+    assert deleted["Successful"] == [{"Id": "a"}] and queue_depth(sqs, url) == 0
+    with pytest.raises(sqs.exceptions.ClientError):
+        sqs.receive_message(QueueUrl=url, VisibilityTimeout=-1)
