@@ -63,7 +63,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if report["stream_mappings"]:
         print()
         print_table(["MAPPING", "SHARD", "LANE", "POSITION", "LAG"],
-                    [[m, p["shard"], p["lane"], p["position"], p["lag"]]
+                    [[m, p["shard"], p["lane"], p["position"] or "not started", "-" if p["lag"] is None else p["lag"]]
                      for m, rows in report["stream_mappings"].items() for p in rows])
     return EXIT_OK
 
@@ -83,10 +83,17 @@ def _stream_positions(args: argparse.Namespace, manifest) -> dict[str, list[dict
                     if not isinstance(t, StreamTrigger) or t.stream not in manifest.streams:
                         continue
                     key = mapping_id(fn.name, t.stream)
-                    out[key] = [{"shard": streams.shard_id(shard), "lane": lane,
-                                 "position": streams.sequence_number(shard, seq),
-                                 "lag": streams.lag(tx, t.stream, shard, seq)}
-                                for (shard, lane), seq in sorted(streams.positions(tx, key).items())]
+                    stored = streams.positions(tx, key)
+                    rows = [{"shard": streams.shard_id(shard), "lane": lane,
+                             "position": streams.sequence_number(shard, seq),
+                             "lag": streams.lag(tx, t.stream, shard, seq)}
+                            for (shard, lane), seq in sorted(stored.items())]
+                    if not stored:  # no daemon has run the mapping yet: where it will start is not known
+                        from_start = t.starting_position == "TRIM_HORIZON"
+                        rows = [{"shard": streams.shard_id(shard), "lane": 0, "position": None,
+                                 "lag": streams.lag(tx, t.stream, shard, 0) if from_start else None}
+                                for shard in range(manifest.streams[t.stream].shards)]
+                    out[key] = rows
     finally:
         store.close()
     return out

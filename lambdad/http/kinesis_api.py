@@ -4,6 +4,7 @@ enough for boto3's `kinesis` client and `aws kinesis put-record` to write to loc
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -89,8 +90,6 @@ class KinesisApi:
         return key, data, int(explicit) if explicit is not None else None
 
     async def _put(self, stream: Stream, items: list[tuple[str, bytes, int | None]]) -> list[streams.StreamRecord]:
-        import asyncio
-
         def write(tx) -> list[streams.StreamRecord]:
             now = time.time()
             return [streams.put(tx, stream, key, data, now, explicit) for key, data, explicit in items]

@@ -214,6 +214,10 @@ class StreamPoller:
                 batch = streams.read(tx, stream.name, cursor.shard, cursor.position, trigger.batch_size,
                                      cursor.lane, trigger.parallelization_factor)
             retries = 0
+            gone = [r for r in batch if now - r.arrived_at > stream.retention_s]
+            if gone:  # expired before anything read them: gone from the stream, as on Kinesis
+                self._checkpoint(mapping, cursor, gone[-1].seq)
+                return 0.0
             if not batch:
                 cursor.waiting_since = None
                 return POLL_S
@@ -224,13 +228,15 @@ class StreamPoller:
                     return due - now
             cursor.waiting_since = None
             cursor.pending = [(batch, 0)]
-        if trigger.maximum_record_age_s >= 0:
-            old = [r for r in batch if now - r.arrived_at > trigger.maximum_record_age_s]
-            if old:  # records only arrive later within a lane: the old ones lead the batch
-                self._give_up(manifest, mapping, stream, cursor, old, "RecordAgeExceeded", retries, now)
-                rest = batch[len(old):]
-                cursor.pending[0:1] = [(rest, retries)] if rest else []
-                return 0.0
+        max_age = stream.retention_s  # with maximum_record_age -1, a failing batch is retried until it expires
+        if 0 <= trigger.maximum_record_age_s < max_age:
+            max_age = trigger.maximum_record_age_s
+        old = [r for r in batch if now - r.arrived_at > max_age]
+        if old:  # records only arrive later within a lane: the old ones lead the batch
+            self._give_up(manifest, mapping, stream, cursor, old, "RecordAgeExceeded", retries, now)
+            rest = batch[len(old):]
+            cursor.pending[0:1] = [(rest, retries)] if rest else []
+            return 0.0
         cursor.busy = True
         self._executor.submit(self._run_batch, manifest, mapping, stream, fn, cursor, batch, retries)
         return POLL_S

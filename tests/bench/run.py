@@ -17,6 +17,7 @@ from tests.bench import (
     bench_schedules,
     bench_sqs,
     bench_startup,
+    bench_streams,
 )
 
 if __name__ == "__main__":
@@ -29,3 +30,4 @@ if __name__ == "__main__":
     bench_reload.main(1)
     bench_http.main(max(1, reps // 2))
     bench_sqs.main(1)
+    bench_streams.main(1)

@@ -219,3 +219,32 @@ def test_shards_follow_the_md5_of_the_partition_key():
     assert all(900 < c < 1100 for c in counts)
     assert streams.hash_range(0, 4) == (0, 2**126 - 1) and streams.hash_range(3, 4)[1] == 2**128 - 1
     assert streams.parse_sequence_number(streams.sequence_number(3, 42)) == (3, 42)
+
+
+def test_by_default_a_failing_batch_is_retried_until_its_records_expire(tmp_path: Path):
+    w = World(tmp_path, Stream("s", retention_s=3600.0), reply=lambda records: (Outcome.error, ERROR),
+              on_failure=ON_FAILURE)
+    w.put("bad", key="k")
+    w.run(rounds=400, advance=10.0)  # 4,000 s: retries every 10 s at most, then retention ends them
+    assert 300 < len(w.batches) < 400
+    (failure,) = w.failures()
+    assert failure["requestContext"]["condition"] == "RecordAgeExceeded"
+    w.reply = lambda records: (Outcome.success, b"null")
+    w.put("next", key="k")
+    w.run()
+    assert w.data()[-1] == ["next"]  # the shard moved on
+    w.close()
+
+
+def test_records_that_expired_unread_are_skipped_silently(tmp_path: Path):
+    w = World(tmp_path, Stream("s", retention_s=3600.0), on_failure=ON_FAILURE)
+    w.put("stale", key="k")
+    w.clock.advance(3601)  # the daemon was down longer than the retention
+    w.put("fresh", key="k")
+    w.run()
+    w.clock.advance(1)  # between two expiry passes: a record that aged out but is still stored
+    w.store.write(lambda tx: streams.put(tx, w.stream, "k", b"aged", w.clock.time() - 3601))
+    w.put("later", key="k")
+    w.run()
+    assert w.data() == [["fresh"], ["later"]] and w.failures() == []
+    w.close()
