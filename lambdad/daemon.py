@@ -30,7 +30,7 @@ from lambdad.dispatcher import Dispatcher
 from lambdad.errors import EXIT_INTERRUPTED, EXIT_OK, LambdadError, ManifestError
 from lambdad.http.api import LambdaApi
 from lambdad.http.kinesis_api import KinesisApi
-from lambdad.http.listener import AlbListener
+from lambdad.http.listener import ListenerApp
 from lambdad.http.server import HttpServers, bind, is_loopback
 from lambdad.http.sqs_api import SqsApi
 from lambdad.logs import LogBook
@@ -139,7 +139,7 @@ class Daemon:
         self.expose = expose  #: may the API and listeners bind to addresses other than loopback
         self.http = HttpServers()
         self.api: LambdaApi | None = None
-        self.listeners: dict[str, AlbListener] = {}
+        self.listeners: dict[str, ListenerApp] = {}
         self._http_pool: ThreadPoolExecutor | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------------
@@ -239,7 +239,7 @@ class Daemon:
 
     def _add_listener(self, name: str, sock: socket.socket) -> None:
         assert self.functions is not None and self._http_pool is not None
-        app = AlbListener(name, self.manifest, self.functions, self._http_pool)
+        app = ListenerApp(name, self.manifest, self.functions, self._http_pool)
         app.port = sock.getsockname()[1]
         self.listeners[name] = app
         self.http.add(f"listener:{name}", sock, app)
@@ -264,6 +264,8 @@ class Daemon:
             "config": "stale" if self.config_errors else "current",
             "api": self.http.addresses.get("api"),
             "listeners": {k.removeprefix("listener:"): v for k, v in self.http.addresses.items() if k != "api"},
+            "urls": {li.url_of: self.http.addresses.get(f"listener:{n}") for n, li in self.manifest.listeners.items()
+                     if li.url_of is not None},
         }
         if self.config_errors:
             info["config_errors"] = self.config_errors

@@ -10,6 +10,7 @@ from pathlib import Path
 from lambdad import __version__
 from lambdad.durations import format_duration
 from lambdad.manifest.model import (
+    ApiTrigger,
     Function,
     Manifest,
     S3Trigger,
@@ -72,6 +73,14 @@ def describe_trigger(trigger: Trigger, addresses: Mapping[str, str] | None = Non
             parts.append("(partial batch responses)")
         if not trigger.enabled:
             parts.append("(disabled)")
+    elif isinstance(trigger, ApiTrigger):
+        base = (addresses or {}).get(f"listener:{trigger.listener}", "")
+        if trigger.function_url:
+            parts = ["url     ", (base or trigger.listener) + "/"]
+        else:
+            parts = [f"api      {trigger.listener}", trigger.route, base, f"payload {trigger.payload_format}"]
+            if trigger.timeout_s != 29.0:
+                parts.append(f"timeout {format_duration(trigger.timeout_s)}")
     else:
         base = (addresses or {}).get(f"listener:{trigger.listener}", "")
         parts = [f"alb      {trigger.listener}", base + trigger.path]

@@ -1,31 +1,39 @@
-"""An ALB-style listener: route a request by its rules, invoke the function synchronously with the
-event ALB would build, and turn the result into the HTTP response ALB would send.
+"""A listener: one HTTP port serving ALB rules, API Gateway routes, or a function URL.
 
-Every failure ALB answers with 502 (function error, timeout, throttle, invalid response) is a 502
-here too, and the function's log says which it was, since the client only sees "Bad Gateway".
+ALB rules get the event ALB would build and ALB's answers to failures (a 502 for everything, the
+reason in the function's log). API routes and function URLs get API Gateway's events (payload 2.0
+or 1.0) and its answers: 502 `{"message": "Internal server error"}` for a function error or a bad
+response, 429 for a throttle, 504 past the integration timeout (the invocation runs on, as it
+does behind API Gateway). Manifest validation makes sure a request can only match one kind.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
 import time
+import uuid
 from concurrent.futures import Executor
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lambdad.errors import FunctionNotFound, TooManyRequests
+from lambdad.events import apigateway
 from lambdad.events.alb import MAX_BODY_BYTES, InvalidResponse, alb_event, alb_response
 from lambdad.http.asgi import BodyTooLarge, Receive, Scope, Send, header, read_body, respond
+from lambdad.http.routes import RouteKey, best_route, parse_route
 from lambdad.http.routing import Rule, listener_rules, route
 from lambdad.logs import LogRecord
-from lambdad.manifest.model import Manifest
+from lambdad.manifest.model import ApiTrigger, Manifest
 from lambdad.runtime.functions import ShuttingDown
 
 if TYPE_CHECKING:
     from lambdad.runtime.functions import Functions
 
 _PAGE = "<html>\r\n<head><title>{0}</title></head>\r\n<body>\r\n<center><h1>{0}</h1></center>\r\n</body>\r\n</html>\r\n"
+_JSON = [("content-type", "application/json")]
 
 
 def target_group_arn(manifest: Manifest, listener: str, function: str) -> str:
@@ -33,6 +41,13 @@ def target_group_arn(manifest: Manifest, listener: str, function: str) -> str:
     name = f"{listener}-{function}".replace("_", "-")[:32].strip("-")
     digest = hashlib.sha1(f"{listener}/{function}".encode()).hexdigest()[:16]
     return f"arn:aws:elasticloadbalancing:{manifest.region}:{manifest.account}:targetgroup/{name}/{digest}"
+
+
+def api_id(listener: str, length: int = 10) -> str:
+    """A stable id for the API a listener plays (10 characters as API Gateway's; 32 for a function URL)."""
+    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+    n = int.from_bytes(hashlib.sha256(listener.encode()).digest(), "big")
+    return "".join(alphabet[(n >> (6 * i)) % 36] for i in range(length))
 
 
 def trace_id() -> str:
@@ -46,45 +61,129 @@ def _text(raw: bytes) -> str:
         return raw.decode("latin-1")
 
 
-class AlbListener:
-    """ASGI app for one listener. A reload calls `update`; a request in progress keeps the rules it found."""
+@dataclass(frozen=True)
+class Routes:
+    manifest: Manifest
+    rules: list[Rule]  #: ALB
+    api: list[tuple[RouteKey, tuple[str, ApiTrigger]]]  #: API Gateway routes -> (function, trigger)
+    url: tuple[str, ApiTrigger] | None  #: a function URL takes every request
+
+
+def listener_routes(manifest: Manifest, listener: str) -> Routes:
+    api, url = [], None
+    for fn in manifest.functions.values():
+        for t in fn.events:
+            if isinstance(t, ApiTrigger) and t.listener == listener:
+                if t.function_url:
+                    url = (fn.name, t)
+                else:
+                    api.append((parse_route(t.route), (fn.name, t)))
+    return Routes(manifest, listener_rules(manifest, listener), api, url)
+
+
+class ListenerApp:
+    """ASGI app for one listener. A reload calls `update`; a request in progress keeps the routes it found."""
 
     def __init__(self, name: str, manifest: Manifest, functions: Functions, executor: Executor) -> None:
         self.name = name
         self.functions = functions
         self._executor = executor
         self.port = 0  #: the port it listens on (known once bound)
-        self._config: tuple[Manifest, list[Rule]] = (manifest, listener_rules(manifest, name))
+        self._routes = listener_routes(manifest, name)
 
     def update(self, manifest: Manifest) -> None:
-        self._config = (manifest, listener_rules(manifest, self.name))
+        self._routes = listener_routes(manifest, self.name)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        manifest, rules = self._config
+        routes = self._routes
         method, path = scope["method"], scope["path"]
-        rule = route(rules, method, path, header(scope, b"host") or "")
-        if rule is None:
+        if routes.url is not None:
+            fn, trigger = routes.url
+            return await self._api(scope, receive, send, routes.manifest, fn, trigger, "$default", "$default", {})
+        rule = route(routes.rules, method, path, header(scope, b"host") or "")
+        if rule is not None:
+            return await self._alb(scope, receive, send, routes.manifest, rule)
+        found = best_route(routes.api, method, path)
+        if found is not None:
+            key, (fn, trigger), params = found
+            resource = key.path or key.key
+            return await self._api(scope, receive, send, routes.manifest, fn, trigger, key.key, resource, params)
+        if routes.api:
+            await respond(send, 404, _JSON, apigateway.error_body("Not Found"))
+        else:
             await respond(send, 404, [("content-type", "text/plain; charset=utf-8")], b"Not Found\n")
-            return
+
+    # -- API Gateway routes and function URLs ---------------------------------------------------------
+
+    async def _api(self, scope: Scope, receive: Receive, send: Send, manifest: Manifest, fn: str,
+                   trigger: ApiTrigger, route_key: str, resource: str, params: dict[str, str]) -> None:
+        try:
+            body = await read_body(scope, receive, apigateway.MAX_BODY_BYTES)
+        except BodyTooLarge:
+            return await respond(send, 413, _JSON, apigateway.error_body("Request Entity Too Large"))
+        request = apigateway.Request(
+            method=scope["method"], raw_path=scope.get("raw_path", b"").decode("latin-1") or scope["path"],
+            raw_query=scope["query_string"].decode("latin-1"),
+            headers=tuple((k.decode("latin-1"), _text(v)) for k, v in scope["headers"]), body=body,
+            source_ip=(scope.get("client") or ("127.0.0.1", 0))[0], protocol=f"HTTP/{scope.get('http_version', '1.1')}")
+        request_id = str(uuid.uuid4())
+        ident = api_id(self.name, 32 if trigger.function_url else 10)
+        api = apigateway.Api(account=manifest.account, api_id=ident, request_id=request_id, now=time.time(),
+                             domain=header(scope, b"host") or f"127.0.0.1:{self.port}")
+        if trigger.payload_format == "1.0":
+            event = apigateway.v1_event(request, api, resource, params)
+        else:
+            event = apigateway.v2_event(request, api, route_key, params)
+        extra = [("apigw-requestid", request_id)] if trigger.payload_format == "2.0" else [
+            ("x-amzn-requestid", request_id)]
+        invocation = asyncio.ensure_future(
+            self.functions.invoke_async(fn, json.dumps(event).encode(), self._executor))
+        try:  # past the integration timeout the client is answered; the invocation runs on
+            result = await asyncio.wait_for(asyncio.shield(invocation), trigger.timeout_s)
+        except TimeoutError:
+            invocation.add_done_callback(lambda f: f.exception())  # collected, never "never retrieved"
+            self._note(fn, f"504: the integration timeout ({trigger.timeout_s:g} s) passed")
+            message = "Endpoint request timed out" if trigger.payload_format == "1.0" else "Service Unavailable"
+            return await respond(send, 504, _JSON + extra, apigateway.error_body(message))
+        except TooManyRequests as e:
+            self._note(fn, f"429: throttled ({e.reason})")
+            return await respond(send, 429, _JSON + extra, apigateway.error_body("Too Many Requests"))
+        except (FunctionNotFound, ShuttingDown):
+            return await respond(send, 500, _JSON + extra, apigateway.error_body("Internal Server Error"))
+        if result.function_error:
+            return await self._internal_error(send, fn, f"the function failed ({result.error_type})", extra)
+        try:
+            convert = apigateway.v1_response if trigger.payload_format == "1.0" else apigateway.v2_response
+            response = convert(result.payload)
+        except InvalidResponse as e:
+            return await self._internal_error(send, fn, f"invalid response: {e}", extra)
+        await respond(send, response.status, response.headers + extra, response.body)
+
+    async def _internal_error(self, send: Send, fn: str, why: str, extra: list[tuple[str, str]]) -> None:
+        self._note(fn, f"502: {why}")
+        await respond(send, 502, _JSON + extra, apigateway.error_body("Internal server error"))
+
+    # -- ALB ------------------------------------------------------------------------------------------
+
+    async def _alb(self, scope: Scope, receive: Receive, send: Send, manifest: Manifest, rule: Rule) -> None:
         try:
             body = await read_body(scope, receive, MAX_BODY_BYTES)
         except BodyTooLarge:
-            await self._page(send, 413, "413 Request Entity Too Large")
-            return
+            return await self._page(send, 413, "413 Request Entity Too Large")
         event = alb_event(
             target_group_arn=target_group_arn(manifest, self.name, rule.function),
-            method=method,
-            path=path,
+            method=scope["method"],
+            path=scope["path"],
             query=scope["query_string"].decode("latin-1"),
-            headers=self._headers(scope),
+            headers=self._alb_headers(scope),
             body=body,
             multi_value=rule.trigger.multi_value_headers,
         )
         await self._forward(send, rule, json.dumps(event).encode())
 
-    def _headers(self, scope: Scope) -> list[tuple[str, str]]:
+    def _alb_headers(self, scope: Scope) -> list[tuple[str, str]]:
         """The request's headers, lower-cased, with those ALB adds."""
         headers = [(k.decode("latin-1"), _text(v)) for k, v in scope["headers"]]
         client = (scope.get("client") or ("127.0.0.1", 0))[0]
@@ -113,9 +212,12 @@ class AlbListener:
         await respond(send, response.status, response.headers, response.body)
 
     async def _bad_gateway(self, send: Send, rule: Rule, why: str) -> None:
-        log = self.functions.logbook.function(rule.function)
-        log.write([LogRecord(time.time(), "", f"[lambdad] listener {self.name}: 502 Bad Gateway: {why}")])
+        self._note(rule.function, f"502 Bad Gateway: {why}")
         await self._page(send, 502, "502 Bad Gateway")
+
+    def _note(self, fn: str, message: str) -> None:
+        log = self.functions.logbook.function(fn)
+        log.write([LogRecord(time.time(), "", f"[lambdad] listener {self.name}: {message}")])
 
     @staticmethod
     async def _page(send: Send, status: int, title: str) -> None:

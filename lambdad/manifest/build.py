@@ -23,6 +23,11 @@ MIN_EVENT_AGE_S = 1.0
 MAX_EVENT_AGE_S = 6 * 3600.0
 
 
+
+def url_listener(function: str) -> str:
+    """The name of a function URL's own listener ("." keeps it apart from the manifest's listener names)."""
+    return f"{function}.url"
+
 class Builder:
     def __init__(self, data: Mapping[str, Any], marks: Marks, file: Path) -> None:
         self.data = data
@@ -83,7 +88,8 @@ class Builder:
             api=m.Endpoint(api.get("host", m.DEFAULT_API_HOST), api.get("port", m.DEFAULT_API_PORT)),
             buckets={name: self.bucket(name, b) for name, b in d.get("buckets", {}).items()},
             queues={name: self.queue(name, q) for name, q in d.get("queues", {}).items()},
-            listeners={name: self.listener(name, li) for name, li in d.get("listeners", {}).items()},
+            listeners={**{name: self.listener(name, li) for name, li in d.get("listeners", {}).items()},
+                       **self.url_listeners(d.get("functions", {}))},
             streams={name: self.stream(name, st) for name, st in d.get("streams", {}).items()},
             functions={name: self.function(name, f, defaults) for name, f in d.get("functions", {}).items()},
         )
@@ -128,6 +134,22 @@ class Builder:
     def listener(self, name: str, li: Mapping[str, Any]) -> m.Listener:
         endpoint = m.Endpoint(li.get("host", m.DEFAULT_API_HOST), li.get("port", 0))
         return m.Listener(name=name, endpoint=endpoint, where=("listeners", name))
+
+    def url_listeners(self, functions: Mapping[str, Any]) -> dict[str, m.Listener]:
+        """A function URL without a listener gets one of its own, on its own port."""
+        out = {}
+        for name, f in functions.items():
+            for i, item in enumerate(f.get("events") or ()):
+                spec = item.get("url") if isinstance(item, dict) else None
+                if isinstance(spec, dict) and not spec.get("listener"):
+                    endpoint = m.Endpoint(spec.get("host", m.DEFAULT_API_HOST), spec.get("port", 0))
+                    out[url_listener(name)] = m.Listener(url_listener(name), endpoint, url_of=name,
+                                                         where=("functions", name, "events", i, "url"))
+        return out
+
+    @staticmethod
+    def name_of(where: DocPath) -> str:
+        return str(where[1])
 
     def function(self, name: str, f: Mapping[str, Any], defaults: Mapping[str, Any]) -> m.Function:
         where: DocPath = ("functions", name)
@@ -240,6 +262,14 @@ class Builder:
                 enabled=spec.get("enabled", True),
                 where=where,
             )
+        if kind == "api":
+            timeout = self.duration(spec.get("timeout", 29), (*where, "timeout"), 0.05, 900.0)
+            return m.ApiTrigger(listener=spec["listener"], route=spec.get("route", "$default"),
+                                payload_format=str(spec.get("payload_format", "2.0")), timeout_s=timeout or 29.0,
+                                where=where)
+        if kind == "url":
+            return m.ApiTrigger(listener=spec.get("listener") or url_listener(self.name_of(where)),
+                                function_url=True, timeout_s=900.0, where=where)
         return m.AlbTrigger(
             listener=spec["listener"],
             path=spec.get("path", "/*"),

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from lambdad.http.routes import RouteError, common_path, parse_route
 from lambdad.manifest import model as m
 from lambdad.manifest.problems import DocPath, did_you_mean
 
@@ -91,8 +92,8 @@ def check_names(man: m.Manifest) -> Iterator[Finding]:
     for name, stream in man.streams.items():
         if not _STREAM_NAME.match(name):
             yield Finding(stream.where, f"stream name {name!r} must be 1 to 128 letters, digits, ., - or _", True)
-    for name in man.listeners:
-        if not _LISTENER_NAME.match(name):
+    for name, listener in man.listeners.items():
+        if listener.url_of is None and not _LISTENER_NAME.match(name):
             yield Finding(("listeners", name), f"listener name {name!r} must be 1 to 64 letters, digits, - or _", True)
 
 
@@ -145,10 +146,9 @@ def check_references(man: m.Manifest) -> Iterator[Finding]:
         for trigger in fn.events:
             if isinstance(trigger, m.S3Trigger) and trigger.bucket not in man.buckets:
                 yield Finding((*trigger.where, "bucket"), _missing("bucket", trigger.bucket, dict(man.buckets)))
-            if isinstance(trigger, m.AlbTrigger) and trigger.listener not in man.listeners:
-                yield Finding(
-                    (*trigger.where, "listener"), _missing("listener", trigger.listener, dict(man.listeners))
-                )
+            if isinstance(trigger, m.AlbTrigger | m.ApiTrigger) and trigger.listener not in man.listeners:
+                named = {n: li for n, li in man.listeners.items() if li.url_of is None}
+                yield Finding((*trigger.where, "listener"), _missing("listener", trigger.listener, named))
             if isinstance(trigger, m.SqsTrigger) and trigger.queue not in man.queues:
                 yield Finding((*trigger.where, "queue"), _missing("queue", trigger.queue, dict(man.queues)))
             if isinstance(trigger, m.StreamTrigger):
@@ -194,6 +194,50 @@ def check_unique(man: m.Manifest) -> Iterator[Finding]:
                     yield Finding((*trigger.where, "priority"), f"priority {trigger.priority} on listener "
                                   f"{trigger.listener!r} is already used by function {priorities[key]!r}")
                 priorities.setdefault(key, fn.name)
+
+
+def check_listeners(man: m.Manifest) -> Iterator[Finding]:
+    """Routes API Gateway would refuse, and listeners where two kinds of trigger could claim a request."""
+    by_listener: dict[str, list[tuple[str, m.Trigger]]] = {}
+    for fn in man.functions.values():
+        for trigger in fn.events:
+            if isinstance(trigger, m.AlbTrigger | m.ApiTrigger):
+                by_listener.setdefault(trigger.listener, []).append((fn.name, trigger))
+    for listener, served in by_listener.items():
+        urls = [(f, t) for f, t in served if isinstance(t, m.ApiTrigger) and t.function_url]
+        if urls and len(served) > 1:
+            fn, url = urls[0]
+            other = next(f for f, t in served if t is not url)
+            yield Finding((*url.where, "listener"), f"listener {listener!r} serves the URL of function {fn!r} (every "
+                                                    f"path and method): it cannot also serve function {other!r}")
+            continue
+        routes: dict[str, str] = {}
+        parsed = []
+        for fn, t in served:
+            if not isinstance(t, m.ApiTrigger) or t.function_url:
+                continue
+            try:
+                route = parse_route(t.route)
+            except RouteError as e:
+                yield Finding((*t.where, "route"), str(e))
+                continue
+            if t.route in routes:
+                yield Finding((*t.where, "route"), f"route {t.route!r} on listener {listener!r} is already used by "
+                                                   f"function {routes[t.route]!r}")
+                continue
+            routes[t.route] = fn
+            parsed.append((fn, t, route))
+        for fn, t, route in parsed:
+            for alb_fn, alb in ((f, a) for f, a in served if isinstance(a, m.AlbTrigger)):
+                methods = set(alb.methods) if alb.methods else None
+                if methods is not None and route.method not in ("", "ANY") and route.method not in methods:
+                    continue
+                path = common_path(alb.path, route)
+                if path is not None:
+                    method = route.method if route.method not in ("", "ANY") else sorted(methods or {"GET"})[0]
+                    yield Finding((*t.where, "route"), f"route {t.route!r} (function {fn!r}) and the ALB rule "
+                                  f"{alb.path!r} (function {alb_fn!r}) on listener {listener!r} can both take "
+                                  f"{method} {path}: put them on separate listeners, or use paths that cannot meet")
 
 
 def check_ports(man: m.Manifest) -> Iterator[Finding]:
@@ -323,6 +367,7 @@ CHECKS: tuple[Check, ...] = (
     check_references,
     check_buckets_do_not_nest,
     check_unique,
+    check_listeners,
     check_ports,
     check_environment,
     check_concurrency,

@@ -92,6 +92,18 @@ class AlbTrigger:
 
 
 @dataclass(frozen=True)
+class ApiTrigger:
+    """An API Gateway route on a listener (or, `function_url`, a Lambda function URL: every path and method)."""
+
+    listener: str
+    route: str = "$default"  #: "GET /items/{id}", "ANY /{proxy+}", "$default"
+    payload_format: str = "2.0"  #: "2.0" (HTTP API) | "1.0" (REST API proxy)
+    timeout_s: float = 29.0  #: the integration timeout: past it the client gets a 504
+    function_url: bool = False
+    where: DocPath = field(default=(), compare=False)
+
+
+@dataclass(frozen=True)
 class SqsTrigger:
     """An event source mapping from a local queue (Lambda polls, then invokes synchronously)."""
 
@@ -124,7 +136,7 @@ class StreamTrigger:
     where: DocPath = field(default=(), compare=False)
 
 
-Trigger = S3Trigger | ScheduleTrigger | AlbTrigger | SqsTrigger | StreamTrigger
+Trigger = S3Trigger | ScheduleTrigger | AlbTrigger | ApiTrigger | SqsTrigger | StreamTrigger
 
 
 @dataclass(frozen=True)
@@ -188,6 +200,8 @@ class Endpoint:
 class Listener:
     name: str
     endpoint: Endpoint
+    #: The function whose `url:` made this listener (it is not in the manifest's `listeners:`).
+    url_of: str | None = None
     where: DocPath = field(default=(), compare=False)
 
 

@@ -69,9 +69,9 @@ class Marks:
         return self._keys.get(path) or self.value(path)
 
 
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
+def did_you_mean(word: object, choices: Iterable[object]) -> str:
     """A ` (did you mean 'x'?)` suffix when one of `choices` is close to `word`, else ''."""
-    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.5)
+    close = difflib.get_close_matches(str(word), sorted({str(c) for c in choices}), n=1, cutoff=0.5)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 

@@ -253,14 +253,14 @@ BASE = "version: 1\nfunctions:\n  f:\n    handler: app.handler\n    code: ./func
         pytest.param(
             BASE + "    events:\n      - apigw: {route: q}\n      - s4: {bucket: b}\n",
             [
-                "lambdad.yaml:7:9: functions.f.events[0].apigw: unknown key 'apigw'",
+                "lambdad.yaml:7:9: functions.f.events[0].apigw: unknown key 'apigw' (did you mean 'api'?)",
                 "lambdad.yaml:8:9: functions.f.events[1].s4: unknown key 's4' (did you mean 's3'?)",
             ],
             id="unknown-trigger",
         ),
         pytest.param(
             BASE + "    events:\n      - {}\n",
-            ["lambdad.yaml:7:9: functions.f.events[0]: give exactly one of: s3, schedule, alb, sqs, kinesis, dynamodb"],
+            ["lambdad.yaml:7:9: functions.f.events[0]: give exactly one of: s3, schedule, alb, api, url, sqs, kinesis, dynamodb"],
             id="empty-trigger",
         ),
         pytest.param(

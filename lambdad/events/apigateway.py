@@ -1,0 +1,231 @@
+"""The events API Gateway sends a Lambda proxy integration (payload formats 2.0 and 1.0) and what it
+makes of the function's response. Pure functions: the listener (lambdad/http/listener.py) does I/O.
+
+2.0 (HTTP APIs): header names lower-case, repeated headers and query values joined with commas,
+cookies in their own list. 1.0 (REST APIs): both the single-value maps (the last value wins) and
+the multi-value ones, null for what is absent.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from urllib.parse import unquote, unquote_plus
+
+from lambdad.clock import utc
+from lambdad.events.alb import HOP_BY_HOP, HttpResponse, InvalidResponse, is_text, query_pairs
+
+#: API Gateway refuses a request payload over 10 MB (413).
+MAX_BODY_BYTES = 10 * 1024 * 1024
+FORMATS = ("2.0", "1.0")
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the events are made of, as it arrived."""
+
+    method: str
+    raw_path: str  #: percent-encoded, as sent
+    raw_query: str
+    headers: tuple[tuple[str, str], ...]  #: lower-case names, arrival order
+    body: bytes
+    source_ip: str
+    protocol: str = "HTTP/1.1"
+
+
+@dataclass(frozen=True)
+class Api:
+    """Who serves the request: the fields every requestContext repeats."""
+
+    account: str
+    api_id: str
+    domain: str  #: the Host the client used
+    request_id: str
+    now: float
+    stage: str = "$default"
+
+
+def _body(request: Request) -> tuple[str, bool]:
+    if is_text(request.headers):
+        try:
+            return request.body.decode(), False
+        except UnicodeDecodeError:
+            pass
+    return base64.b64encode(request.body).decode(), True
+
+
+def _request_time(now: float) -> str:
+    return utc(now).strftime("%d/%b/%Y:%H:%M:%S +0000")
+
+
+def _decoded_query(raw: str) -> list[tuple[str, str]]:
+    return [(unquote_plus(k), unquote_plus(v)) for k, v in query_pairs(raw)]
+
+
+def _joined(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, value in pairs:
+        out[name] = f"{out[name]},{value}" if name in out else value
+    return out
+
+
+def v2_event(request: Request, api: Api, route_key: str, path_parameters: dict[str, str]) -> dict:
+    """Payload format 2.0 (HTTP APIs, function URLs)."""
+    cookies = [c.strip() for name, value in request.headers if name == "cookie" for c in value.split(";") if c.strip()]
+    headers = _joined([(n, v) for n, v in request.headers if n != "cookie"])
+    event: dict = {"version": "2.0", "routeKey": route_key, "rawPath": request.raw_path,
+                   "rawQueryString": request.raw_query}
+    if cookies:
+        event["cookies"] = cookies
+    event["headers"] = headers
+    if request.raw_query:
+        event["queryStringParameters"] = _joined(_decoded_query(request.raw_query))
+    prefix = api.domain.split(".", 1)[0].split(":", 1)[0]
+    event["requestContext"] = {
+        "accountId": api.account, "apiId": api.api_id, "domainName": api.domain, "domainPrefix": prefix,
+        "http": {"method": request.method, "path": unquote(request.raw_path), "protocol": request.protocol,
+                 "sourceIp": request.source_ip, "userAgent": headers.get("user-agent", "")},
+        "requestId": api.request_id, "routeKey": route_key, "stage": api.stage,
+        "time": _request_time(api.now), "timeEpoch": int(api.now * 1000),
+    }
+    if request.body:
+        event["body"], event["isBase64Encoded"] = _body(request)
+    else:
+        event["isBase64Encoded"] = False
+    if path_parameters:
+        event["pathParameters"] = path_parameters
+    return event
+
+
+def _title(name: str) -> str:
+    """REST APIs pass header names as sent; clients send them in this form almost always."""
+    return "-".join(part[:1].upper() + part[1:] for part in name.split("-"))
+
+
+def _grouped(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for name, value in pairs:
+        out.setdefault(name, []).append(value)
+    return out
+
+
+def v1_event(request: Request, api: Api, resource: str, path_parameters: dict[str, str]) -> dict:
+    """Payload format 1.0 (REST API proxy integrations)."""
+    headers = [(_title(n), v) for n, v in request.headers]
+    query = _decoded_query(request.raw_query)
+    path = unquote(request.raw_path)
+    body, encoded = _body(request) if request.body else (None, False)
+    return {
+        "resource": resource,
+        "path": path,
+        "httpMethod": request.method,
+        "headers": dict(headers) or None,
+        "multiValueHeaders": _grouped(headers) or None,
+        "queryStringParameters": dict(query) or None,
+        "multiValueQueryStringParameters": _grouped(query) or None,
+        "pathParameters": path_parameters or None,
+        "stageVariables": None,
+        "requestContext": {
+            "accountId": api.account, "apiId": api.api_id, "domainName": api.domain,
+            "domainPrefix": api.domain.split(".", 1)[0].split(":", 1)[0],
+            "extendedRequestId": api.request_id, "httpMethod": request.method,
+            "identity": {"accessKey": None, "accountId": None, "caller": None, "cognitoAuthenticationProvider": None,
+                         "cognitoAuthenticationType": None, "cognitoIdentityId": None, "cognitoIdentityPoolId": None,
+                         "principalOrgId": None, "sourceIp": request.source_ip, "user": None,
+                         "userAgent": dict(request.headers).get("user-agent", ""), "userArn": None},
+            "path": path if api.stage == "$default" else f"/{api.stage}{path}",
+            "protocol": request.protocol, "requestId": api.request_id,
+            "requestTime": _request_time(api.now), "requestTimeEpoch": int(api.now * 1000),
+            "resourceId": api.api_id[:6], "resourcePath": resource, "stage": api.stage,
+        },
+        "body": body,
+        "isBase64Encoded": encoded,
+    }
+
+
+# -- responses -----------------------------------------------------------------------------------------
+
+def _decode(payload: bytes) -> object:
+    try:
+        return json.loads(payload)
+    except ValueError:
+        raise InvalidResponse("the response is not JSON") from None
+
+
+def _status(doc: dict) -> int:
+    status = doc.get("statusCode")
+    if isinstance(status, str) and status.isdigit():
+        status = int(status)
+    if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
+        raise InvalidResponse("statusCode must be an integer from 100 to 599")
+    return status
+
+
+def _content(doc: dict) -> bytes:
+    body = doc.get("body")
+    if body is None:
+        return b""
+    if not isinstance(body, str):
+        raise InvalidResponse("body must be a string")
+    encoded = doc.get("isBase64Encoded", False)
+    if not isinstance(encoded, bool):
+        raise InvalidResponse("isBase64Encoded must be true or false")
+    if not encoded:
+        return body.encode()
+    try:
+        return base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidResponse("body is not valid base64, but isBase64Encoded is true") from None
+
+
+def _header_map(raw: object, key: str, multi: bool) -> list[tuple[str, str]]:
+    if raw is None:
+        return []
+    if not isinstance(raw, dict):
+        raise InvalidResponse(f"{key} must be an object")
+    out = []
+    for name, value in raw.items():
+        values = value if multi else [value]
+        if not isinstance(values, list):
+            raise InvalidResponse(f"{key}.{name} must be a list")
+        for v in values:
+            if isinstance(v, bool) or not isinstance(v, str | int | float):
+                raise InvalidResponse(f"{key}.{name} must be a string")
+            if str(name).lower() not in HOP_BY_HOP:
+                out.append((str(name), str(v)))
+    return out
+
+
+def v2_response(payload: bytes) -> HttpResponse:
+    """A full response object, or any other JSON value: a 200 JSON response with it as the body."""
+    doc = _decode(payload)
+    if not isinstance(doc, dict) or "statusCode" not in doc:
+        return HttpResponse(200, [("content-type", "application/json")], payload.strip())
+    headers = _header_map(doc.get("headers"), "headers", multi=False)
+    cookies = doc.get("cookies") or []
+    if not isinstance(cookies, list) or not all(isinstance(c, str) for c in cookies):
+        raise InvalidResponse("cookies must be a list of strings")
+    headers += [("set-cookie", c) for c in cookies]
+    return HttpResponse(_status(doc), headers, _content(doc))
+
+
+def v1_response(payload: bytes) -> HttpResponse:
+    """REST APIs accept only the proxy response object; anything else is a 502."""
+    doc = _decode(payload)
+    if not isinstance(doc, dict):
+        raise InvalidResponse(f"the response must be a JSON object, not {type(doc).__name__}")
+    status = _status(doc)
+    unknown = set(doc) - {"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded", "cookies"}
+    if unknown:
+        raise InvalidResponse(f"unexpected key(s) {', '.join(sorted(unknown))} in the response")
+    single = _header_map(doc.get("headers"), "headers", multi=False)
+    multi = _header_map(doc.get("multiValueHeaders"), "multiValueHeaders", multi=True)
+    names = {n.lower() for n, _ in multi}
+    return HttpResponse(status, multi + [(n, v) for n, v in single if n.lower() not in names], _content(doc))
+
+
+def error_body(message: str) -> bytes:
+    return json.dumps({"message": message}, separators=(",", ":")).encode()
+
