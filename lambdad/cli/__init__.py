@@ -8,12 +8,13 @@ Heavy modules are imported inside the commands that need them, so `lambdad --hel
 from __future__ import annotations
 
 import argparse
+import os
 import sqlite3
 import sys
 import time
 
 from lambdad import __version__
-from lambdad.cli import inspect, run
+from lambdad.cli import events, inspect, run
 from lambdad.errors import EXIT_ERROR, EXIT_OK, EXIT_USAGE, LambdadError
 
 __all__ = ["build_parser", "main"]
@@ -33,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
         for line in str(e).splitlines() or [type(e).__name__]:
             print(line if _is_located(line) else f"lambdad: {line}", file=sys.stderr)
         return e.EXIT
+    except BrokenPipeError:  # the reader went away (`lambdad event generate ... | head`): nothing more to say
+        _silence_stdout()
+        return EXIT_OK
     except OSError as e:  # the machine said no (a folder that cannot be created, a full disk): say what
         where = f": {e.filename}" if e.filename else ""
         print(f"lambdad: {e.strerror or e}{where}", file=sys.stderr)
@@ -42,8 +46,13 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
-        return EXIT_OK
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush does not fail on the closed pipe again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _is_located(line: str) -> bool:
@@ -79,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("invoke", parents=common, help="invoke a function (like aws lambda invoke)")
     p.add_argument("function", metavar="FUNCTION")
     p.add_argument("outfile", metavar="OUTFILE", nargs="?", help="where the response goes (default: stdout)")
-    p.add_argument("--payload", default="", help="JSON text, file://PATH or fileb://PATH")
+    p.add_argument("--payload", default="", help="JSON text, file://PATH, fileb://PATH, or - to read stdin")
     p.add_argument("--invocation-type", default="RequestResponse", choices=["RequestResponse", "Event", "DryRun"])
     p.add_argument("--log-type", default="None", choices=["None", "Tail"])
     p.add_argument("--client-context", help="base64 of a JSON object, as aws lambda invoke takes it")
@@ -141,6 +150,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--change", metavar="FILE", help="a DynamoDB change (JSON: eventName, Keys, NewImage, OldImage) "
                    "for a dynamodb stream")
     p.set_defaults(command=inspect.cmd_stream_put)
+    event = sub.add_parser("event", help="sample events of AWS sources, to edit and invoke with")
+    event = event.add_subparsers(metavar="ACTION", required=True)
+    p = event.add_parser("list", parents=[json_opts], help="the sources and their parameters")
+    p.set_defaults(command=events.cmd_event_list)
+    p = event.add_parser("generate", help="print a source's sample event (JSON)",
+                         description="Print a sample event. --set NAME=VALUE sets a parameter of the source "
+                         "(see `lambdad event list`), or else a dotted path into the payload "
+                         "(Records.0.s3.object.size=10), VALUE read as JSON when it is JSON.")
+    p.add_argument("source", metavar="SOURCE")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="a parameter, or a dotted path into the payload (repeatable)")
+    p.set_defaults(command=events.cmd_event_generate)
+
     p = sub.add_parser("schedules", parents=[manifest_opts, state_opts, json_opts],
                        help="every schedule rule and its next fire times")
     p.add_argument("--next", type=int, default=5, help="how many fire times (default 5)")

@@ -39,7 +39,7 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     from lambdad.runtime.functions import check_payload
 
     manifest = load(args)
-    payload = read_payload(args.payload)
+    payload = sys.stdin.buffer.read() if args.payload == "-" else read_payload(args.payload)
     if args.function not in manifest.functions:
         raise FunctionNotFound(args.function, list(manifest.functions))
     api = (state_dir(args, manifest).running_daemon() or {}).get("api")
