@@ -36,7 +36,7 @@ from lambdad.http.sqs_api import SqsApi
 from lambdad.logs import LogBook
 from lambdad.manifest import load_manifest
 from lambdad.manifest.diff import ManifestDiff, manifest_diff, pin_restart_only
-from lambdad.manifest.model import Endpoint, Manifest, ScheduleTrigger, TargetKind
+from lambdad.manifest.model import ApiTrigger, Endpoint, Manifest, ScheduleTrigger, TargetKind
 from lambdad.reload import ReloadWatch
 from lambdad.runtime.functions import Functions
 from lambdad.signals import SignalInbox
@@ -264,8 +264,9 @@ class Daemon:
             "config": "stale" if self.config_errors else "current",
             "api": self.http.addresses.get("api"),
             "listeners": {k.removeprefix("listener:"): v for k, v in self.http.addresses.items() if k != "api"},
-            "urls": {li.url_of: self.http.addresses.get(f"listener:{n}") for n, li in self.manifest.listeners.items()
-                     if li.url_of is not None},
+            "urls": {fn.name: self.http.addresses.get(f"listener:{t.listener}")
+                     for fn in self.manifest.functions.values()
+                     for t in fn.events if isinstance(t, ApiTrigger) and t.function_url},
         }
         if self.config_errors:
             info["config_errors"] = self.config_errors

@@ -10,6 +10,7 @@ does behind API Gateway). Manifest validation makes sure a request can only matc
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import os
@@ -28,6 +29,7 @@ from lambdad.http.routing import Rule, listener_rules, route
 from lambdad.logs import LogRecord
 from lambdad.manifest.model import ApiTrigger, Manifest
 from lambdad.runtime.functions import ShuttingDown
+from lambdad.runtime.invocation import MAX_SYNC_PAYLOAD_BYTES
 
 if TYPE_CHECKING:
     from lambdad.runtime.functions import Functions
@@ -43,6 +45,7 @@ def target_group_arn(manifest: Manifest, listener: str, function: str) -> str:
     return f"arn:aws:elasticloadbalancing:{manifest.region}:{manifest.account}:targetgroup/{name}/{digest}"
 
 
+@functools.lru_cache(maxsize=256)
 def api_id(listener: str, length: int = 10) -> str:
     """A stable id for the API a listener plays (10 characters as API Gateway's; 32 for a function URL)."""
     alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
@@ -105,7 +108,8 @@ class ListenerApp:
         rule = route(routes.rules, method, path, header(scope, b"host") or "")
         if rule is not None:
             return await self._alb(scope, receive, send, routes.manifest, rule)
-        found = best_route(routes.api, method, path)
+        raw_path = scope.get("raw_path", b"").decode("latin-1") or path
+        found = best_route(routes.api, method, raw_path)
         if found is not None:
             key, (fn, trigger), params = found
             resource = key.path or key.key
@@ -125,12 +129,12 @@ class ListenerApp:
             return await respond(send, 413, _JSON, apigateway.error_body("Request Entity Too Large"))
         request = apigateway.Request(
             method=scope["method"], raw_path=scope.get("raw_path", b"").decode("latin-1") or scope["path"],
-            raw_query=scope["query_string"].decode("latin-1"),
-            headers=tuple((k.decode("latin-1"), _text(v)) for k, v in scope["headers"]), body=body,
+            raw_query=scope["query_string"].decode("latin-1"), headers=tuple(self._forwarded(scope)), body=body,
             source_ip=(scope.get("client") or ("127.0.0.1", 0))[0], protocol=f"HTTP/{scope.get('http_version', '1.1')}")
         request_id = str(uuid.uuid4())
         ident = api_id(self.name, 32 if trigger.function_url else 10)
-        api = apigateway.Api(account=manifest.account, api_id=ident, request_id=request_id, now=time.time(),
+        api = apigateway.Api(account="anonymous" if trigger.function_url else manifest.account, api_id=ident,
+                             request_id=request_id, now=time.time(),
                              domain=header(scope, b"host") or f"127.0.0.1:{self.port}")
         if trigger.payload_format == "1.0":
             event = apigateway.v1_event(request, api, resource, params)
@@ -138,15 +142,25 @@ class ListenerApp:
             event = apigateway.v2_event(request, api, route_key, params)
         extra = [("apigw-requestid", request_id)] if trigger.payload_format == "2.0" else [
             ("x-amzn-requestid", request_id)]
-        invocation = asyncio.ensure_future(
-            self.functions.invoke_async(fn, json.dumps(event).encode(), self._executor))
-        try:  # past the integration timeout the client is answered; the invocation runs on
-            result = await asyncio.wait_for(asyncio.shield(invocation), trigger.timeout_s)
+        payload = json.dumps(event).encode()
+        if len(payload) > MAX_SYNC_PAYLOAD_BYTES:  # Lambda refuses the invocation
+            self._note(fn, f"the event is {len(payload)} bytes; Lambda takes at most {MAX_SYNC_PAYLOAD_BYTES}")
+            if trigger.function_url:
+                return await respond(send, 413, _JSON + extra, apigateway.error_body("Request Entity Too Large"))
+            return await respond(send, 500, _JSON + extra, apigateway.error_body("Internal server error"))
+        invocation = self.functions.invoke_async(fn, payload, self._executor)
+        function = manifest.functions.get(fn)
+        try:
+            if function is not None and function.timeout_s <= trigger.timeout_s:
+                result = await invocation  # the function's own timeout ends it first
+            else:  # past the integration timeout the client is answered; the invocation runs on
+                invocation = asyncio.ensure_future(invocation)
+                result = await asyncio.wait_for(asyncio.shield(invocation), trigger.timeout_s)
         except TimeoutError:
-            invocation.add_done_callback(lambda f: f.exception())  # collected, never "never retrieved"
+            if isinstance(invocation, asyncio.Future):  # collected, never "exception was never retrieved"
+                invocation.add_done_callback(lambda f: f.cancelled() or f.exception())
             self._note(fn, f"504: the integration timeout ({trigger.timeout_s:g} s) passed")
-            message = "Endpoint request timed out" if trigger.payload_format == "1.0" else "Service Unavailable"
-            return await respond(send, 504, _JSON + extra, apigateway.error_body(message))
+            return await respond(send, 504, _JSON + extra, apigateway.error_body("Endpoint request timed out"))
         except TooManyRequests as e:
             self._note(fn, f"429: throttled ({e.reason})")
             return await respond(send, 429, _JSON + extra, apigateway.error_body("Too Many Requests"))
@@ -177,14 +191,14 @@ class ListenerApp:
             method=scope["method"],
             path=scope["path"],
             query=scope["query_string"].decode("latin-1"),
-            headers=self._alb_headers(scope),
+            headers=self._forwarded(scope),
             body=body,
             multi_value=rule.trigger.multi_value_headers,
         )
         await self._forward(send, rule, json.dumps(event).encode())
 
-    def _alb_headers(self, scope: Scope) -> list[tuple[str, str]]:
-        """The request's headers, lower-cased, with those ALB adds."""
+    def _forwarded(self, scope: Scope) -> list[tuple[str, str]]:
+        """The request's headers, lower-cased, with those ALB and API Gateway add."""
         headers = [(k.decode("latin-1"), _text(v)) for k, v in scope["headers"]]
         client = (scope.get("client") or ("127.0.0.1", 0))[0]
         forwarded = next((v for k, v in reversed(headers) if k == "x-forwarded-for"), None)

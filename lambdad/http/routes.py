@@ -48,7 +48,11 @@ class RouteKey:
         return self.method in ("", "ANY") or self.method == method
 
     def match(self, method: str, path: str) -> dict[str, str] | None:
-        """The path parameters (decoded) if the route takes the request, else None."""
+        """The path parameters if the route takes the request, else None.
+
+        `path` is the path as sent, still percent-encoded: each segment is decoded once, after the
+        split, so `/items/a%2Fb` is one segment, `a/b`.
+        """
         if self.is_default:
             return {}
         if not self.allows(method):
@@ -68,9 +72,13 @@ class RouteKey:
                 if not parts[i]:
                     return None
                 params[seg.text] = unquote(parts[i])
-            elif parts[i] != seg.text:
+            elif unquote(parts[i]) != seg.text:
                 return None
         return params if len(parts) == len(self.segments) else None
+
+    def shape(self) -> tuple:
+        """Routes of one shape differ only in their variables' names: API Gateway cannot tell them apart."""
+        return (self.method, tuple("{+}" if s.greedy else "{}" if s.variable else s.text for s in self.segments))
 
     def precedence(self) -> tuple:
         """Sorts the most specific route first."""

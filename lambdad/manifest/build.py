@@ -264,10 +264,14 @@ class Builder:
             )
         if kind == "api":
             timeout = self.duration(spec.get("timeout", 29), (*where, "timeout"), 0.05, 900.0)
+            fmt = spec.get("payload_format", "2.0")  # YAML reads an unquoted 2.0 (or 2) as a number
             return m.ApiTrigger(listener=spec["listener"], route=spec.get("route", "$default"),
-                                payload_format=str(spec.get("payload_format", "2.0")), timeout_s=timeout or 29.0,
-                                where=where)
+                                payload_format=fmt if isinstance(fmt, str) else f"{float(fmt):.1f}",
+                                timeout_s=timeout or 29.0, where=where)
         if kind == "url":
+            if spec.get("listener") and ("port" in spec or "host" in spec):
+                self.problem((*where, "listener"), "a URL on a listener uses the listener's address: give "
+                                                   "listener, or host and port, not both")
             return m.ApiTrigger(listener=spec.get("listener") or url_listener(self.name_of(where)),
                                 function_url=True, timeout_s=900.0, where=where)
         return m.AlbTrigger(

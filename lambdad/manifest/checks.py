@@ -212,6 +212,7 @@ def check_listeners(man: m.Manifest) -> Iterator[Finding]:
                                                     f"path and method): it cannot also serve function {other!r}")
             continue
         routes: dict[str, str] = {}
+        shapes: dict[tuple, tuple[str, str]] = {}
         parsed = []
         for fn, t in served:
             if not isinstance(t, m.ApiTrigger) or t.function_url:
@@ -226,6 +227,12 @@ def check_listeners(man: m.Manifest) -> Iterator[Finding]:
                                                    f"function {routes[t.route]!r}")
                 continue
             routes[t.route] = fn
+            if route.shape() in shapes and not route.is_default:
+                other_fn, other = shapes[route.shape()]
+                yield Finding((*t.where, "route"), f"route {t.route!r} conflicts with route {other!r} (function "
+                                                   f"{other_fn!r}): they differ only in the variables' names")
+                continue
+            shapes[route.shape()] = (fn, t.route)
             parsed.append((fn, t, route))
         for fn, t, route in parsed:
             for alb_fn, alb in ((f, a) for f, a in served if isinstance(a, m.AlbTrigger)):

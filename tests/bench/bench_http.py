@@ -53,6 +53,9 @@ NOOP = """
 def handler(event, context):
     return {"ok": True}
 
+def route(event, context):
+    return {"ok": True}  # API Gateway (2.0) makes a 200 JSON response of it
+
 def alb(event, context):
     return {"statusCode": 200, "isBase64Encoded": False, "headers": {"content-type": "application/json"},
             "body": '{"ok": true}'}
@@ -147,13 +150,21 @@ functions:
     handler: noop.alb
     code: ./fn
     events:
-      - alb: {{listener: web, path: /*}}
+      - alb: {{listener: web, path: /alb/*}}
+  route:
+    handler: noop.route
+    code: ./fn
+    events:
+      - api: {{listener: web, route: "GET /api/{{id}}"}}
 """)
 
 
 def main(reps: int = 3, n: int = 3000, boto_n: int = 1000) -> list[dict]:
     api = Figure("API warm invoke (http.client keep-alive)", "µs", goal="p50 ≤ 1.5× (echo + worker RT)")
     alb = Figure("ALB listener request (http.client keep-alive)", "µs", goal="p50 ≤ 1.5× (echo + worker RT)")
+    route = Figure("API Gateway route request (http.client keep-alive)", "µs",
+                   goal="(information) vs echo + worker RT")
+    route_alb = Figure("API Gateway route vs ALB listener request", "µs", goal="(information)")
     boto = Figure("boto3 invoke", "µs", goal="p50 ≤ 1.2× (boto3→echo + worker RT)")
     rate = Figure("throughput, 2 warm workers, 2 clients", "req/s", goal="≥ 0.6× echo saturated (4 clients)")
     rate4 = Figure("throughput, 2 warm workers, 4 clients", "req/s", goal="(429s retried, not counted)")
@@ -170,16 +181,21 @@ def main(reps: int = 3, n: int = 3000, boto_n: int = 1000) -> list[dict]:
                 wait_port(port)
             e, a, w = Keepalive(echo_port), Keepalive(api_port), Keepalive(web_port)
             for _ in range(300):  # warm-up: connections, workers, caches
-                e.post(INVOKE_PATH, payload), a.post(INVOKE_PATH, payload), w.get("/x"), bare.round_trip()
-            echo_s, rt_s, api_s, alb_s = [], [], [], []
+                e.post(INVOKE_PATH, payload), a.post(INVOKE_PATH, payload), w.get("/alb/x"), bare.round_trip()
+                w.get("/api/7")
+            assert w.get("/api/7") == 200 and w.get("/alb/x") == 200, "the listener does not answer"
+            echo_s, rt_s, api_s, alb_s, route_s = [], [], [], [], []
             for _ in range(n):  # interleaved, so drift hits all of them alike
                 echo_s.append(timed(partial(e.post, INVOKE_PATH, payload)))
                 rt_s.append(timed(bare.round_trip))
                 api_s.append(timed(partial(a.post, INVOKE_PATH, payload)))
-                alb_s.append(timed(partial(w.get, "/x")))
+                alb_s.append(timed(partial(w.get, "/alb/x")))
+                route_s.append(timed(partial(w.get, "/api/7")))
             floor = [x + y for x, y in zip(echo_s, rt_s, strict=True)]
             api.add(api_s, floor)
             alb.add(alb_s, floor)
+            route.add(route_s, floor)
+            route_alb.add(route_s, alb_s)
             to_echo, to_daemon = boto3_client(echo_port), boto3_client(api_port)
             for _ in range(100):
                 to_echo.invoke(FunctionName="noop", Payload=payload), to_daemon.invoke(FunctionName="noop",
@@ -207,7 +223,7 @@ def main(reps: int = 3, n: int = 3000, boto_n: int = 1000) -> list[dict]:
             daemon.wait(30)
             echo.wait(30)
             shutil.rmtree(base, ignore_errors=True)
-    return report([api, alb, boto, rate, rate4], "http")
+    return report([api, alb, route, route_alb, boto, rate, rate4], "http")
 
 
 if __name__ == "__main__":

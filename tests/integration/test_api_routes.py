@@ -17,7 +17,7 @@ import pytest
 from aws_lambda_powertools.utilities.parser.models import APIGatewayProxyEventModel, APIGatewayProxyEventV2Model
 
 from tests.fixtures.functions.apigw import PNG
-from tests.helpers import FIXTURE_FUNCTIONS, daemon_info, write_manifest
+from tests.helpers import FIXTURE_FUNCTIONS, daemon_info, wait_for, write_manifest
 from tests.integration.test_daemon import Running, serving
 
 MANIFEST = """
@@ -58,6 +58,17 @@ functions:
     timeout: 10
     events:
       - api: {listener: web, route: "GET /wait/slow", timeout: 1s}
+  big:
+    handler: apigw.handler
+    code: ./functions
+    events:
+      - api: {listener: web, route: "POST /big"}
+  short:
+    handler: apigw.handler
+    code: ./functions
+    timeout: 1
+    events:
+      - api: {listener: web, route: "GET /short/slow"}
   busy:
     handler: apigw.handler
     code: ./functions
@@ -153,6 +164,24 @@ def test_payload_2_0_with_curl(web: str):
     assert event["body"] == '{"k": "v"}' and event["isBase64Encoded"] is False
     assert event["requestContext"]["http"]["method"] == "POST"
     assert event["requestContext"]["stage"] == "$default" and event["version"] == "2.0"
+    assert event["headers"]["x-forwarded-for"] == "127.0.0.1" and event["headers"]["x-forwarded-proto"] == "http"
+    assert event["headers"]["x-amzn-trace-id"].startswith("Root=1-")
+
+
+def test_percent_encoded_paths_are_decoded_once(web: str):
+    status, _, data = call(f"{web}/items/100%2525")
+    assert status == 200 and json.loads(data)["pathParameters"] == {"id": "100%25"}
+    status, _, data = call(f"{web}/items/a%2Fb")  # one segment: GET /items/{id}, not $default
+    assert status == 200 and json.loads(data)["pathParameters"] == {"id": "a/b"}
+
+
+def test_an_event_over_six_megabytes_is_refused(project: Path, web: str):
+    log = project / ".lambdad" / "logs" / "big.log"
+    status, _, data = call(f"{web}/big", "POST", body=b"x" * (6 * 1024 * 1024 + 1),
+                           headers={"Content-Type": "text/plain"})
+    assert (status, json.loads(data)) == (500, {"message": "Internal server error"})
+    wait_for(lambda: log.exists() and "Lambda takes at most 6291456" in log.read_text(), what="the reason in the function's log")
+    assert "START RequestId" not in log.read_text()  # the function never ran
 
 
 def test_payload_1_0_with_urllib(web: str):
@@ -187,8 +216,9 @@ def test_responses(web: str):
     ("/v2/fail", 502, {"message": "Internal server error"}),  # function error
     ("/v2/invalid", 502, {"message": "Internal server error"}),  # malformed response
     ("/v1/plain", 502, {"message": "Internal server error"}),  # 1.0 needs the proxy response object
+    ("/short/slow", 502, {"message": "Internal server error"}),  # the function timed out
     ("/busy", 429, {"message": "Too Many Requests"}),  # throttled
-    ("/wait/slow", 504, {"message": "Service Unavailable"}),  # past the integration timeout (1 s)
+    ("/wait/slow", 504, {"message": "Endpoint request timed out"}),  # past the integration timeout (1 s)
 ])
 def test_failures_answer_as_api_gateway(project: Path, web: str, path: str, status: int, body: dict):
     got, headers, data = call(web + path)
@@ -198,8 +228,9 @@ def test_failures_answer_as_api_gateway(project: Path, web: str, path: str, stat
 
 def test_why_a_502_is_in_the_functions_log(project: Path, web: str):
     call(f"{web}/v2/invalid")
-    log = (project / ".lambdad" / "logs" / "items.log").read_text()
-    assert "502: invalid response: statusCode must be an integer" in log
+    log = project / ".lambdad" / "logs" / "items.log"
+    wait_for(lambda: "502: invalid response: statusCode must be an integer" in log.read_text(),
+             what="the reason for the 502 in the function's log")
 
 
 def test_alb_rules_and_api_routes_share_a_listener(project: Path, daemon: Running):
@@ -221,3 +252,4 @@ def test_a_function_url_takes_every_path_and_method(project: Path, daemon: Runni
         APIGatewayProxyEventV2Model(**event)
         assert event["routeKey"] == "$default" and event["rawPath"] == path
         assert len(event["requestContext"]["apiId"]) == 32
+        assert event["requestContext"]["accountId"] == "anonymous"  # auth type NONE

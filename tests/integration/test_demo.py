@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_example_manifest_is_valid():
     done = run_cli("validate", "-f", "config/lambdad.yaml", cwd=ROOT)
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "config/lambdad.yaml: ok (5 functions, 4 triggers)\n"
+    assert done.stdout == "config/lambdad.yaml: ok (5 functions, 5 triggers)\n"
 
 
 def test_demo_hello_answers(tmp_path: Path):
@@ -53,6 +53,9 @@ def test_the_demo_shows_every_trigger_working(tmp_path: Path):
         page = subprocess.run(["curl", "-s", f"{info['listeners']['web']}/hello?name=demo"], capture_output=True,
                               text=True, timeout=30)
         assert json.loads(page.stdout) == {"message": "hello, demo", "path": "/hello"}
+        greeting = subprocess.run(["curl", "-s", f"{info['listeners']['web']}/greet/route"], capture_output=True,
+                                  text=True, timeout=30)
+        assert json.loads(greeting.stdout)["message"] == "hello, route"  # API Gateway 2.0: any JSON is a 200
         uploads = tmp_path / "config" / "buckets" / "uploads"
         (uploads / "images").mkdir(parents=True, exist_ok=True)
         (uploads / "images" / "cat.jpg").write_bytes(b"jpeg")

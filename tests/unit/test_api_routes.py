@@ -32,6 +32,9 @@ def test_route_keys_api_gateway_refuses(key: str, error: str):
     ("GET /items/{id}", "GET", "/items/7/x", None),
     ("GET /items/{id}", "GET", "/items/", None),  # a variable is never empty
     ("GET /items/{id}", "GET", "/items/a%20b", {"id": "a b"}),  # decoded
+    ("GET /items/{id}", "GET", "/items/a%2Fb", {"id": "a/b"}),  # once, after the split
+    ("GET /items/{id}", "GET", "/items/100%2525", {"id": "100%25"}),
+    ("GET /a-b/{id}", "GET", "/a%2Db/1", {"id": "1"}),  # a literal segment sent encoded
     ("ANY /items/{id}", "PATCH", "/items/7", {"id": "7"}),
     ("ANY /{proxy+}", "GET", "/a/b/c", {"proxy": "a/b/c"}),
     ("ANY /{proxy+}", "GET", "/", None),  # greedy takes one character at least
@@ -113,6 +116,9 @@ def problems(tmp_path: Path, events: str) -> list[str]:
      "listener 'web' serves the URL of function 'f' (every path and method)"),
     ('      - api: {listener: web, route: "GET /{p+}/x"}\n', "must be the last segment"),
     ("      - api: {listener: nope}\n", "listener 'nope' is not defined (known: edge, web)"),
+    ('      - api: {listener: web, route: "GET /z/{a}"}\n      - api: {listener: web, route: "GET /z/{b}"}\n',
+     "conflicts with route 'GET /z/{a}' (function 'f'): they differ only in the variables' names"),
+    ("      - url: {listener: web, port: 9999}\n", "give listener, or host and port, not both"),
     ('      - api: {listener: web, payload_format: "3.0"}\n', "payload_format"),
     ("      - api: {listener: web, timeout: 0}\n", "timeout"),
 ])
@@ -139,3 +145,13 @@ def test_a_url_without_a_listener_gets_its_own(tmp_path: Path):
     (trigger,) = manifest.functions["f"].events
     assert isinstance(trigger, ApiTrigger) and trigger.function_url
     assert manifest.listeners[trigger.listener].url_of == "f"
+
+
+@pytest.mark.parametrize(("written", "stored"), [("2.0", "2.0"), ("1.0", "1.0"), (1, "1.0"), (2.0, "2.0")])
+def test_payload_format_written_as_a_number(tmp_path: Path, written, stored: str):
+    (tmp_path / "functions").mkdir()
+    (tmp_path / "functions" / "app.py").write_text("def handler(e, c):\n    return e\n")
+    manifest, found = parse_manifest(BASE + f"      - api: {{listener: web, payload_format: {written}}}\n",
+                                     tmp_path / "lambdad.yaml", {})
+    assert found == [] and manifest is not None
+    assert manifest.functions["f"].events[0].payload_format == stored
