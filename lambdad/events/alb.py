@@ -118,21 +118,26 @@ def alb_response(payload: bytes, multi_value: bool) -> HttpResponse:
     if key not in doc:
         why = " (the target has multi-value headers enabled)" if multi_value else ""
         raise InvalidResponse(f"{key} is required{why}")
-    headers = _response_headers(doc[key] or {}, multi_value, key)
-    body = doc.get("body") or ""
+    headers = response_headers(doc[key] or {}, multi_value, key)
+    return HttpResponse(status, headers, response_body(doc.get("body"), encoded))
+
+
+def response_body(body: object, encoded: bool) -> bytes:
+    """A response's `body`, decoded when `isBase64Encoded` says so (API Gateway's rules are the same)."""
+    if body is None:
+        return b""
     if not isinstance(body, str):
         raise InvalidResponse("body must be a string")
-    if encoded:
-        try:
-            data = base64.b64decode(body, validate=True)
-        except (binascii.Error, ValueError):
-            raise InvalidResponse("body is not valid base64, but isBase64Encoded is true") from None
-    else:
-        data = body.encode()
-    return HttpResponse(status, headers, data)
+    if not encoded:
+        return body.encode()
+    try:
+        return base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidResponse("body is not valid base64, but isBase64Encoded is true") from None
 
 
-def _response_headers(raw: object, multi_value: bool, key: str) -> list[tuple[str, str]]:
+def response_headers(raw: object, multi_value: bool, key: str) -> list[tuple[str, str]]:
+    """A response's `headers` (or `multiValueHeaders`), without the hop-by-hop ones."""
     if not isinstance(raw, dict):
         raise InvalidResponse(f"{key} must be an object")
     headers = []
@@ -143,6 +148,6 @@ def _response_headers(raw: object, multi_value: bool, key: str) -> list[tuple[st
         for v in values:
             if isinstance(v, bool) or not isinstance(v, str | int | float):
                 raise InvalidResponse(f"{key}.{name} must be a string")
-            if name.lower() not in HOP_BY_HOP:
+            if str(name).lower() not in HOP_BY_HOP:
                 headers.append((str(name), str(v)))
     return headers

@@ -9,13 +9,12 @@ the multi-value ones, null for what is absent.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from dataclasses import dataclass
 from urllib.parse import unquote, unquote_plus
 
 from lambdad.clock import utc
-from lambdad.events.alb import HOP_BY_HOP, HttpResponse, InvalidResponse, is_text, query_pairs
+from lambdad.events.alb import HttpResponse, InvalidResponse, is_text, query_pairs, response_body, response_headers
 
 #: API Gateway refuses a request payload over 10 MB (413).
 MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -164,38 +163,14 @@ def _status(doc: dict) -> int:
 
 
 def _content(doc: dict) -> bytes:
-    body = doc.get("body")
-    if body is None:
-        return b""
-    if not isinstance(body, str):
-        raise InvalidResponse("body must be a string")
     encoded = doc.get("isBase64Encoded", False)
     if not isinstance(encoded, bool):
         raise InvalidResponse("isBase64Encoded must be true or false")
-    if not encoded:
-        return body.encode()
-    try:
-        return base64.b64decode(body, validate=True)
-    except (binascii.Error, ValueError):
-        raise InvalidResponse("body is not valid base64, but isBase64Encoded is true") from None
+    return response_body(doc.get("body"), encoded)
 
 
 def _header_map(raw: object, key: str, multi: bool) -> list[tuple[str, str]]:
-    if raw is None:
-        return []
-    if not isinstance(raw, dict):
-        raise InvalidResponse(f"{key} must be an object")
-    out = []
-    for name, value in raw.items():
-        values = value if multi else [value]
-        if not isinstance(values, list):
-            raise InvalidResponse(f"{key}.{name} must be a list")
-        for v in values:
-            if isinstance(v, bool) or not isinstance(v, str | int | float):
-                raise InvalidResponse(f"{key}.{name} must be a string")
-            if str(name).lower() not in HOP_BY_HOP:
-                out.append((str(name), str(v)))
-    return out
+    return [] if raw is None else response_headers(raw, multi, key)
 
 
 def v2_response(payload: bytes) -> HttpResponse:

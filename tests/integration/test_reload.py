@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from lambdad.store import Store, rules
-from tests.helpers import all_settled, any_free_port, run_cli, wait_for, write_manifest
+from tests.helpers import all_settled, any_free_port, daemon_info, run_cli, wait_for, write_manifest
 from tests.integration.test_daemon import Running
 
 #: A handler that records which code version ran it, in which process, on which event.
@@ -301,4 +302,36 @@ def test_files_dropped_during_reloads_are_each_handled_exactly_once(project: Pat
         assert sorted(keys(project, "other")) == sorted(written)  # each exactly once
     finally:
         stop.set()
+        assert daemon.stop() == 0
+
+
+ROUTED = BASE + """  web:
+    handler: app.handler
+    code: ./a
+    events:
+      - api: {listener: web, route: "GET /one"}
+listeners:
+  web: {port: 0}
+"""
+
+
+def test_routes_and_function_urls_follow_saves(project: Path):
+    def get(url: str) -> int:
+        done = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url], capture_output=True,
+                              text=True, timeout=30)
+        return int(done.stdout)
+
+    daemon = start(project, ROUTED)
+    try:
+        web = daemon_info(project)["listeners"]["web"]
+        assert (get(f"{web}/one"), get(f"{web}/two")) == (200, 404)
+        save(project / "lambdad.yaml", ROUTED.replace('route: "GET /one"}', 'route: "GET /two"}\n      - url: {}'))
+        assert reloaded(daemon).startswith("reload (saved): ~function web, +listener web.url in ")
+        url = wait_for(lambda: daemon_info(project).get("urls", {}).get("web"), what="the URL in daemon.json")
+        assert (get(f"{web}/one"), get(f"{web}/two"), get(f"{url}/any/path")) == (404, 200, 200)
+        save(project / "lambdad.yaml", ROUTED)
+        assert reloaded(daemon, 2).startswith("reload (saved): ~function web, -listener web.url in ")
+        assert (get(f"{web}/one"), get(f"{web}/two")) == (200, 404)
+        assert daemon_info(project)["urls"] == {}
+    finally:
         assert daemon.stop() == 0

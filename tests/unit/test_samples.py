@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from lambdad.clock import iso_millis
 from lambdad.errors import EXIT_USAGE, UsageError
 from lambdad.events import samples
-from lambdad.events.samples import SAMPLES, Param, Sample, SampleError, generate, register
+from lambdad.events.samples import SAMPLES, Param, Sample, SampleError, generate, register, triggers
 from lambdad.manifest import model
 
 NOW = 1_700_000_000.25  # 2023-11-14T22:13:20.250Z
@@ -402,7 +402,7 @@ def test_s3_samples_use_the_bucket_notification_builder():
     from lambdad.events.s3 import s3_record
 
     expected = s3_record(event_name="ObjectCreated:Put", bucket="uploads", key="a b.jpg", region="us-east-1", now=NOW,
-                         configuration_id=samples.S3_CONFIGURATION_ID, sequencer=record["s3"]["object"]["sequencer"],
+                         configuration_id=triggers.S3_CONFIGURATION_ID, sequencer=record["s3"]["object"]["sequencer"],
                          size=3, etag="e")
     assert {k: v for k, v in record.items() if k != "responseElements"} == {
         k: v for k, v in expected.items() if k != "responseElements"}
