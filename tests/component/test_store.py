@@ -192,10 +192,13 @@ def test_a_store_from_schema_1_gains_the_queue_columns(tmp_path):
             body BLOB NOT NULL, attributes TEXT NOT NULL DEFAULT '{}', sent_at REAL NOT NULL,
             visible_at REAL NOT NULL, receive_count INTEGER NOT NULL DEFAULT 0, first_receive_at REAL);
         INSERT INTO messages (message_id, queue, body, sent_at, visible_at) VALUES ('m1', 'dlq', X'7B7D', 1, 1);
+        CREATE INDEX messages_visible_order ON messages (queue, visible_at, id);  -- briefly shipped, redundant
     """)
     old.close()
     store = Store(path)
     with store.transaction() as tx:
         (m,) = queues.receive(tx, Queue("dlq"), 2.0, 10)
         assert (m.message_id, m.body, m.group_id) == ("m1", b"{}", None)
+        indexes = {r[0] for r in tx.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert "messages_visible_order" not in indexes and "messages_by_group" in indexes
     store.close()
