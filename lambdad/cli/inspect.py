@@ -84,9 +84,10 @@ def _stream_positions(args: argparse.Namespace, manifest) -> dict[str, list[dict
                         continue
                     key = mapping_id(fn.name, t.stream)
                     stored = streams.positions(tx, key)
+                    lanes, kind = t.parallelization_factor, manifest.streams[t.stream].format
                     rows = [{"shard": streams.shard_id(shard), "lane": lane,
-                             "position": streams.sequence_number(shard, seq),
-                             "lag": streams.lag(tx, t.stream, shard, seq)}
+                             "position": streams.number_of(kind, shard, seq),
+                             "lag": streams.lag(tx, t.stream, shard, seq, lane, lanes)}
                             for (shard, lane), seq in sorted(stored.items())]
                     if not stored:  # no daemon has run the mapping yet: where it will start is not known
                         from_start = t.starting_position == "TRIM_HORIZON"

@@ -13,7 +13,7 @@ from lambdad.clock import iso_millis
 from lambdad.events.sqs import BatchFailure
 from lambdad.manifest.model import Manifest, Stream
 from lambdad.runtime.invocation import new_request_id
-from lambdad.store.streams import StreamRecord, parse_sequence_number
+from lambdad.store.streams import StreamRecord, ddb_sequence_number, number_of
 
 #: The time DynamoDB stream ARNs carry as their label (fixed: the local table never changes).
 DDB_STREAM_LABEL = "1970-01-01T00:00:00.000"
@@ -74,23 +74,26 @@ def dynamodb_partition_key(change: dict) -> str:
     return json.dumps(change["Keys"], sort_keys=True)
 
 
+#: Which images a DynamoDB stream's records carry, by its view type.
+VIEW_IMAGES = {"KEYS_ONLY": (), "NEW_IMAGE": ("NewImage",), "OLD_IMAGE": ("OldImage",),
+               "NEW_AND_OLD_IMAGES": ("NewImage", "OldImage")}
+
+
 def dynamodb_record(record: StreamRecord, manifest: Manifest, stream: Stream) -> dict:
     change = json.loads(record.data)
-    has_new, has_old = "NewImage" in change, "OldImage" in change
-    view = "NEW_AND_OLD_IMAGES" if (has_new and has_old) or change["eventName"] == "MODIFY" else (
-        "NEW_IMAGE" if has_new else "OLD_IMAGE")
+    number = ddb_sequence_number(record.shard, record.seq)
     body: dict[str, Any] = {
         "ApproximateCreationDateTime": int(record.arrived_at),
         "Keys": change["Keys"],
-        "SequenceNumber": record.sequence_number,
+        "SequenceNumber": number,
         "SizeBytes": len(record.data),
-        "StreamViewType": view,
+        "StreamViewType": stream.view_type,
     }
-    for image in ("NewImage", "OldImage"):
+    for image in VIEW_IMAGES[stream.view_type]:
         if image in change:
             body[image] = change[image]
     return {
-        "eventID": hashlib.md5(record.sequence_number.encode()).hexdigest(),
+        "eventID": hashlib.md5(number.encode()).hexdigest(),
         "eventName": change["eventName"],
         "eventVersion": "1.1",
         "eventSource": "aws:dynamodb",
@@ -105,7 +108,7 @@ def stream_event(records: list[StreamRecord], manifest: Manifest, stream: Stream
     return json.dumps({"Records": [build(r, manifest, stream) for r in records]}).encode()
 
 
-def first_failure(response: bytes, batch: list[StreamRecord]) -> StreamRecord | None:
+def first_failure(response: bytes, batch: list[StreamRecord], stream_format: str = "kinesis") -> StreamRecord | None:
     """The record a partial batch response says to resume from (the lowest failed sequence number),
     or None for full success; judged as for SQS.
 
@@ -123,21 +126,23 @@ def first_failure(response: bytes, batch: list[StreamRecord]) -> StreamRecord | 
     entries = doc["batchItemFailures"]
     if not isinstance(entries, list):
         raise BatchFailure("batchItemFailures must be a list")
-    by_number = {r.sequence_number: r for r in batch}
+    by_number = {number_of(stream_format, r.shard, r.seq): r for r in batch}
     failed = []
     for entry in entries:
         ident = entry.get("itemIdentifier") if isinstance(entry, dict) else None
         if not isinstance(ident, str) or ident not in by_number:
             raise BatchFailure(f"itemIdentifier {ident!r} is not the sequence number of a record in the batch")
         failed.append(by_number[ident])
-    return min(failed, key=lambda r: parse_sequence_number(r.sequence_number)) if failed else None
+    return min(failed, key=lambda r: r.seq) if failed else None
 
 
 def on_failure_record(
     manifest: Manifest, stream: Stream, function: str, records: list[StreamRecord], condition: str,
-    invocations: int, now: float,
+    invocations: int, now: float, *, function_error: bool = True, payload: bytes | None = None,
 ) -> bytes:
-    """What the on-failure destination receives: metadata about the discarded records, not them."""
+    """What the on-failure destination receives: metadata about the discarded records (and, for an S3
+    destination, the invocation's `payload` too). `function_error`: the last attempt raised, rather
+    than reporting item failures."""
     doc: dict[str, Any] = {
         "requestContext": {"requestId": new_request_id(), "functionArn": manifest.function_arn(function),
                            "condition": condition, "approximateInvokeCount": invocations},
@@ -145,15 +150,19 @@ def on_failure_record(
         "timestamp": iso_millis(now),
     }
     if condition == "RetryAttemptsExhausted":
-        doc["responseContext"] = {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"}
+        doc["responseContext"] = {"statusCode": 200, "executedVersion": "$LATEST"}
+        if function_error:
+            doc["responseContext"]["functionError"] = "Unhandled"
     info = {
         "shardId": records[0].shard_id,
-        "startSequenceNumber": records[0].sequence_number,
-        "endSequenceNumber": records[-1].sequence_number,
+        "startSequenceNumber": number_of(stream.format, records[0].shard, records[0].seq),
+        "endSequenceNumber": number_of(stream.format, records[-1].shard, records[-1].seq),
         "approximateArrivalOfFirstRecord": iso_millis(records[0].arrived_at),
         "approximateArrivalOfLastRecord": iso_millis(records[-1].arrived_at),
         "batchSize": len(records),
         "streamArn": stream_arn(manifest, stream),
     }
     doc["DDBStreamBatchInfo" if stream.format == "dynamodb" else "KinesisBatchInfo"] = info
+    if payload is not None:
+        doc["payload"] = payload.decode()
     return json.dumps(doc).encode()

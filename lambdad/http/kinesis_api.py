@@ -8,6 +8,7 @@ import asyncio
 import base64
 import binascii
 import json
+import re
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -25,6 +26,10 @@ class KinesisError(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+#: ExplicitHashKey's documented pattern; its value must also be below 2**128.
+_HASH_KEY = re.compile(r"0|[1-9]\d{0,38}")
 
 
 def error_response(error: KinesisError) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -74,7 +79,9 @@ class KinesisApi:
         return stream
 
     @staticmethod
-    def _record(entry: dict) -> tuple[str, bytes, int | None]:
+    def _record(entry: object) -> tuple[str, bytes, int | None]:
+        if not isinstance(entry, dict):
+            raise KinesisError("SerializationException", "a record is a JSON object")
         key = entry.get("PartitionKey")
         if not isinstance(key, str) or not 1 <= len(key) <= 256:
             raise KinesisError("ValidationException", "1 validation error detected: Value at 'partitionKey' failed "
@@ -87,7 +94,13 @@ class KinesisApi:
             raise KinesisError("ValidationException", "1 validation error detected: Value at 'data' failed to "
                                "satisfy constraint: Member must have length less than or equal to 1048576")
         explicit = entry.get("ExplicitHashKey")
-        return key, data, int(explicit) if explicit is not None else None
+        if explicit is None:
+            return key, data, None
+        if not isinstance(explicit, str) or not _HASH_KEY.fullmatch(explicit) or int(explicit) >= streams.HASH_SPACE:
+            raise KinesisError("InvalidArgumentException", f"Invalid ExplicitHashKey. ExplicitHashKey must be in the "
+                                                           f"range: [0, {streams.HASH_SPACE - 1}]. Specified value "
+                                                           f"was {explicit}")
+        return key, data, int(explicit)
 
     async def _put(self, stream: Stream, items: list[tuple[str, bytes, int | None]]) -> list[streams.StreamRecord]:
         def write(tx) -> list[streams.StreamRecord]:

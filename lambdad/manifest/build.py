@@ -126,10 +126,13 @@ class Builder:
 
     def stream(self, name: str, st: Mapping[str, Any]) -> m.Stream:
         where: DocPath = ("streams", name)
+        if "view_type" in st and st.get("format", "kinesis") != "dynamodb":
+            self.problem((*where, "view_type"), "view_type is for dynamodb streams (format: dynamodb)")
         retention = self.duration(st["retention"], (*where, "retention"), 60.0, 365 * 86400.0) \
             if "retention" in st else None
         return m.Stream(name=name, shards=st.get("shards", 1), retention_s=retention or 86400.0,
-                        format=st.get("format", "kinesis"), where=where)
+                        format=st.get("format", "kinesis"), view_type=st.get("view_type", "NEW_AND_OLD_IMAGES"),
+                        where=where)
 
     def listener(self, name: str, li: Mapping[str, Any]) -> m.Listener:
         endpoint = m.Endpoint(li.get("host", m.DEFAULT_API_HOST), li.get("port", 0))

@@ -184,6 +184,8 @@ class Stream:
     shards: int = 1
     retention_s: float = 86400.0
     format: str = "kinesis"  #: "kinesis" | "dynamodb"
+    #: dynamodb streams: which images records carry (KEYS_ONLY, NEW_IMAGE, OLD_IMAGE, NEW_AND_OLD_IMAGES)
+    view_type: str = "NEW_AND_OLD_IMAGES"
     where: DocPath = field(default=(), compare=False)
 
 

@@ -14,6 +14,11 @@ batch and what the error handling made of it. As Lambda does it:
 
 The position advances in the same transaction that sends an on-failure record, so a restart never
 skips a record and never reports one twice; a batch in flight when the daemon dies runs again.
+
+A reload that changes a mapping's layout (its parallelization factor, the stream's shard count, or
+the mapping going away and coming back) waits for the mapping's batches in flight, sets their
+results aside, and rebuilds the cursors from the stored positions: records may run again, none is
+skipped, none reported twice. A shard the stream no longer has is read until it is drained.
 """
 
 from __future__ import annotations
@@ -44,6 +49,20 @@ POLL_S = 0.25
 MAX_BACKOFF_S = 10.0
 #: Records expired by retention are dropped this often.
 EXPIRE_EVERY_S = 60.0
+#: Lambda's limit on a batch's payload.
+MAX_BATCH_BYTES = 6 * 1024 * 1024
+#: What a record adds to the payload beyond its data (field names, ids, ARNs), a generous guess.
+RECORD_OVERHEAD = 600
+
+
+def fit(batch: list[StreamRecord], stream_format: str) -> list[StreamRecord]:
+    """The longest head of `batch` whose event stays within Lambda's 6 MB (at least one record)."""
+    size = 0
+    for i, record in enumerate(batch):
+        size += (len(record.data) * 4 // 3 if stream_format == "kinesis" else len(record.data)) + RECORD_OVERHEAD
+        if size > MAX_BATCH_BYTES and i:
+            return batch[:i]
+    return batch
 
 
 def mapping_id(function: str, stream: str) -> str:
@@ -64,9 +83,14 @@ class Cursor:
     #: Batches still to run before the position can move past them (a bisected batch's halves),
     #: each with the retries it has used.
     pending: list[tuple[list[StreamRecord], int]] = field(default_factory=list)
-    busy: bool = False
     not_before: float = 0.0  #: retry backoff
     waiting_since: float | None = None  #: batching window
+    #: With several lanes: no record of this lane lies between `position` and here, so an idle
+    #: lane does not scan the other lanes' records on every poll.
+    scanned: int = 0
+
+    def key(self) -> tuple[int, int]:
+        return self.shard, self.lane
 
 
 @dataclass(frozen=True)
@@ -98,6 +122,9 @@ class StreamPoller:
         self.clock = clock
         self.mappings = manifest_mappings(manifest)
         self._cursors: dict[str, dict[tuple[int, int], Cursor]] = {}
+        #: (mapping, shard, lane) of every batch running, whichever cursor started it: a rebuilt
+        #: mapping waits for them. (Added by the poller thread, discarded by the batch's thread.)
+        self._inflight: set[tuple[str, int, int]] = set()
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -159,7 +186,9 @@ class StreamPoller:
             fn = manifest.functions.get(mapping.function)
             if stream is None or fn is None:
                 continue
-            for cursor in self._cursors_of(mapping, stream):
+            with self._lock:  # not while `apply` drops the mapping
+                cursors = self._cursors_of(mapping, stream) if mapping.id in self.mappings else []
+            for cursor in cursors:
                 wait = min(wait, self._advance(manifest, mapping, stream, fn, cursor, now))
         return max(0.002, wait)
 
@@ -167,30 +196,45 @@ class StreamPoller:
         return list(self._cursors.get(mapping, {}).values())
 
     def _cursors_of(self, mapping: StreamMapping, stream: Stream) -> list[Cursor]:
-        """The mapping's cursors, made from the stored positions (or the starting position) once."""
+        """The mapping's cursors: kept while its layout (shards x lanes) stays, else rebuilt from the
+        stored positions once its batches in flight are done."""
         lanes = mapping.trigger.parallelization_factor
+        with self.store.reading() as tx:
+            shards = set(range(stream.shards)) | streams.written_shards(tx, stream.name)
+        wanted = {(shard, lane) for shard in shards for lane in range(lanes)}
         known = self._cursors.get(mapping.id)
-        if known is not None and len(known) == stream.shards * lanes:
+        if known is not None and set(known) == wanted:
             return list(known.values())
+        if any(running[0] == mapping.id for running in list(self._inflight)):
+            return []
         with self.store.reading() as tx:
             stored = streams.positions(tx, mapping.id)
         cursors: dict[tuple[int, int], Cursor] = {}
-        start: dict[int, int] = {}
-        for shard in range(stream.shards):
-            for lane in range(lanes):
-                if (shard, lane) in stored:
-                    cursors[(shard, lane)] = Cursor(shard, lane, stored[(shard, lane)])
-                    continue
-                if shard not in start:  # a new lane, or a new mapping: where does it begin?
-                    in_shard = [seq for (s, _), seq in stored.items() if s == shard]
-                    start[shard] = min(in_shard) if in_shard else self._starting(mapping.trigger, stream, shard)
-                cursors[(shard, lane)] = Cursor(shard, lane, start[shard])
-        fresh = [c for key, c in cursors.items() if key not in stored]
-        if fresh:
-            self.store.write(lambda tx: [streams.checkpoint(tx, mapping.id, c.shard, c.lane, c.position)
-                                         for c in fresh])
+        resets: dict[int, dict[int, int]] = {}
+        for shard in sorted(shards):
+            in_shard = {lane: seq for (s, lane), seq in stored.items() if s == shard}
+            if set(in_shard) == set(range(lanes)):  # as it was: the same cursors, or fresh ones at the positions
+                for lane, seq in in_shard.items():
+                    old = (known or {}).get((shard, lane))
+                    cursors[(shard, lane)] = old if old is not None else Cursor(shard, lane, seq)
+                continue
+            if in_shard:  # the lanes changed: all start where the least advanced was (again, never skipped)
+                start = min(in_shard.values())
+            elif stored:  # a shard new to a running mapping: from its first record
+                start = 0
+            else:
+                start = self._starting(mapping.trigger, stream, shard)
+            resets[shard] = dict.fromkeys(range(lanes), start)
+            cursors.update({(shard, lane): Cursor(shard, lane, start) for lane in range(lanes)})
+        if resets:
+            self.store.write(lambda tx: [streams.reset_positions(tx, mapping.id, shard, lanes_)
+                                         for shard, lanes_ in resets.items()])
         self._cursors[mapping.id] = cursors
         return list(cursors.values())
+
+    def _current(self, mapping: StreamMapping, cursor: Cursor) -> bool:
+        with self._lock:
+            return self._cursors.get(mapping.id, {}).get(cursor.key()) is cursor
 
     def _starting(self, trigger: StreamTrigger, stream: Stream, shard: int) -> int:
         with self.store.reading() as tx:
@@ -202,7 +246,7 @@ class StreamPoller:
 
     def _advance(self, manifest: Manifest, mapping: StreamMapping, stream: Stream, fn: Function, cursor: Cursor,
                  now: float) -> float:
-        if cursor.busy:
+        if (mapping.id, *cursor.key()) in self._inflight:
             return POLL_S
         if now < cursor.not_before:
             return cursor.not_before - now
@@ -210,9 +254,14 @@ class StreamPoller:
         if cursor.pending:
             batch, retries = cursor.pending[0]
         else:
+            lanes = trigger.parallelization_factor
             with self.store.reading() as tx:
-                batch = streams.read(tx, stream.name, cursor.shard, cursor.position, trigger.batch_size,
-                                     cursor.lane, trigger.parallelization_factor)
+                top = streams.last_seq(tx, stream.name, cursor.shard)
+                batch = streams.read(tx, stream.name, cursor.shard, max(cursor.position, cursor.scanned),
+                                     trigger.batch_size, cursor.lane, lanes)
+            if lanes > 1:
+                cursor.scanned = batch[0].seq - 1 if batch else top
+            batch = fit(batch, stream.format)
             retries = 0
             gone = [r for r in batch if now - r.arrived_at > stream.retention_s]
             if gone:  # expired before anything read them: gone from the stream, as on Kinesis
@@ -237,7 +286,7 @@ class StreamPoller:
             rest = batch[len(old):]
             cursor.pending[0:1] = [(rest, retries)] if rest else []
             return 0.0
-        cursor.busy = True
+        self._inflight.add((mapping.id, *cursor.key()))
         self._executor.submit(self._run_batch, manifest, mapping, stream, fn, cursor, batch, retries)
         return POLL_S
 
@@ -251,12 +300,17 @@ class StreamPoller:
             except (TooManyRequests, ShuttingDown, FunctionNotFound):
                 cursor.not_before = self.clock.time() + backoff(1)  # a throttle uses no retry
                 return
+            if not self._current(mapping, cursor):  # a reload rebuilt the mapping meanwhile
+                self._note(mapping.function, f"{stream.name}: the mapping changed while a batch of {len(batch)} "
+                                             "ran; its result is set aside and its records run again")
+                return
             self._settle(manifest, mapping, stream, cursor, batch, retries, result.outcome, result.payload,
                          result.error_type)
         except Exception:
             log.exception("a batch of %s for %s failed", stream.name, fn.name)
+            cursor.not_before = self.clock.time() + backoff(1)
         finally:
-            cursor.busy = False
+            self._inflight.discard((mapping.id, *cursor.key()))
             self._wake.set()
 
     def _settle(self, manifest: Manifest, mapping: StreamMapping, stream: Stream, cursor: Cursor,
@@ -269,7 +323,7 @@ class StreamPoller:
         whole = outcome is not Outcome.success
         if not whole and trigger.report_batch_item_failures:
             try:
-                failed_from = first_failure(payload, batch)
+                failed_from = first_failure(payload, batch, stream.format)
             except BatchFailure as e:
                 self._note(mapping.function, f"{stream.name}: the whole batch fails: {e}")
                 whole = True
@@ -290,7 +344,8 @@ class StreamPoller:
         retries += 1
         limit = trigger.maximum_retry_attempts
         if limit != -1 and retries > limit:
-            self._give_up(manifest, mapping, stream, cursor, batch, "RetryAttemptsExhausted", retries, now)
+            self._give_up(manifest, mapping, stream, cursor, batch, "RetryAttemptsExhausted", retries, now,
+                          function_error=outcome is not Outcome.success)
             cursor.pending.pop(0)
             return
         cursor.pending[0] = (batch, retries)
@@ -304,10 +359,15 @@ class StreamPoller:
         cursor.position = max(cursor.position, seq)
 
     def _give_up(self, manifest: Manifest, mapping: StreamMapping, stream: Stream, cursor: Cursor,
-                 records: list[StreamRecord], condition: str, invocations: int, now: float) -> None:
-        """Records are discarded: the on-failure record and the new position commit together."""
+                 records: list[StreamRecord], condition: str, invocations: int, now: float,
+                 function_error: bool = False) -> None:
+        """Records are discarded: the on-failure record and the new position commit together. A bucket
+        or folder also gets the invocation's payload, as S3 destinations do."""
         target = mapping.trigger.on_failure
-        record = on_failure_record(manifest, stream, mapping.function, records, condition, invocations, now)
+        payload = None if target is None or target.kind is TargetKind.queue else stream_event(records, manifest,
+                                                                                              stream)
+        record = on_failure_record(manifest, stream, mapping.function, records, condition, invocations, now,
+                                   function_error=function_error, payload=payload)
 
         def settle(tx) -> None:
             if target is not None:

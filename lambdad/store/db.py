@@ -171,6 +171,7 @@ CREATE INDEX IF NOT EXISTS messages_by_id ON messages (message_id);
 CREATE INDEX IF NOT EXISTS messages_by_receipt ON messages (receipt) WHERE receipt IS NOT NULL;
 CREATE INDEX IF NOT EXISTS messages_by_group ON messages (queue, group_id, id) WHERE group_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS dedup_expiry ON dedup (expires_at);
+CREATE INDEX IF NOT EXISTS stream_records_arrival ON stream_records (stream, arrived_at);
 """
 
 

@@ -51,6 +51,16 @@ def parse_sequence_number(text: str) -> tuple[int, int]:
     return value // _SHARD_FACTOR, value % _SHARD_FACTOR
 
 
+def ddb_sequence_number(shard: int, seq: int) -> str:
+    """DynamoDB Streams' sequence numbers are 21 to 40 digits: a 4, the shard, the record's number."""
+    return f"4{shard:04d}{seq:020d}"
+
+
+def number_of(stream_format: str, shard: int, seq: int) -> str:
+    """The sequence number a record shows in its stream's format."""
+    return ddb_sequence_number(shard, seq) if stream_format == "dynamodb" else sequence_number(shard, seq)
+
+
 @dataclass(frozen=True)
 class StreamRecord:
     stream: str
@@ -121,6 +131,11 @@ def seq_before(tx: sqlite3.Connection, stream: str, shard: int, timestamp: float
     return (row[0] - 1) if row and row[0] is not None else last_seq(tx, stream, shard)
 
 
+def written_shards(tx: sqlite3.Connection, stream: str) -> set[int]:
+    """Every shard a record was ever put into (more than the manifest's count, if it shrank)."""
+    return {row[0] for row in tx.execute("SELECT shard FROM stream_sequences WHERE stream = ?", (stream,))}
+
+
 def positions(tx: sqlite3.Connection, mapping: str) -> dict[tuple[int, int], int]:
     rows = tx.execute("SELECT shard, lane, seq FROM stream_positions WHERE mapping = ?", (mapping,)).fetchall()
     return {(shard, lane): seq for shard, lane, seq in rows}
@@ -132,7 +147,17 @@ def checkpoint(tx: sqlite3.Connection, mapping: str, shard: int, lane: int, seq:
                (mapping, shard, lane, seq))
 
 
-def lag(tx: sqlite3.Connection, stream: str, shard: int, after: int) -> int:
-    """Records of the shard after position `after`."""
-    return tx.execute("SELECT COUNT(*) FROM stream_records WHERE stream = ? AND shard = ? AND seq > ?",
-                      (stream, shard, after)).fetchone()[0]
+def reset_positions(tx: sqlite3.Connection, mapping: str, shard: int, lanes: dict[int, int]) -> None:
+    """Set a shard's lanes anew (the parallelization factor changed): positions may move back."""
+    tx.execute("DELETE FROM stream_positions WHERE mapping = ? AND shard = ?", (mapping, shard))
+    tx.executemany("INSERT INTO stream_positions (mapping, shard, lane, seq) VALUES (?, ?, ?, ?)",
+                   [(mapping, shard, lane, seq) for lane, seq in lanes.items()])
+
+
+def lag(tx: sqlite3.Connection, stream: str, shard: int, after: int, lane: int = 0, lanes: int = 1) -> int:
+    """Records of the shard (of the lane, with several) after position `after`."""
+    if lanes == 1:
+        return tx.execute("SELECT COUNT(*) FROM stream_records WHERE stream = ? AND shard = ? AND seq > ?",
+                          (stream, shard, after)).fetchone()[0]
+    return tx.execute("SELECT COUNT(*) FROM stream_records WHERE stream = ? AND shard = ? AND seq > ? "
+                      "AND key_hash % ? = ?", (stream, shard, after, lanes, lane)).fetchone()[0]

@@ -4,8 +4,10 @@ lanes, starting positions, and resuming from the stored position."""
 
 from __future__ import annotations
 
+import base64
 import json
 from concurrent.futures import Executor, Future
+from dataclasses import replace
 from pathlib import Path
 
 from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamModel, KinesisDataStreamModel
@@ -49,13 +51,22 @@ class World:
         self.manifest = Manifest(tmp_path / "lambdad.yaml", region="eu-west-1", account="111122223333",
                                  functions={"f": fn}, streams={stream.name: stream}, queues={"failed": Queue("failed")})
         self.stream = stream
+        self.tmp_path = tmp_path
         self.functions = Functions(self.manifest, LogBook(tmp_path / "logs"), self.clock, {},
                                    spawn_override=FakeSpawner(run))
         self.store = Store(tmp_path / "store.sqlite3")
         self.poller = self.new_poller()
 
-    def new_poller(self) -> StreamPoller:
-        return StreamPoller(self.manifest, self.store, self.functions, self.clock, InlineExecutor())
+    def new_poller(self, executor: Executor | None = None) -> StreamPoller:
+        return StreamPoller(self.manifest, self.store, self.functions, self.clock, executor or InlineExecutor())
+
+    def reload(self, stream: Stream | None = None, **trigger) -> None:
+        """A manifest save: the stream and the mapping's settings as given, the rest as they were."""
+        self.stream = stream or self.stream
+        self.trigger = replace(self.trigger, **trigger)
+        fn = Function("f", "app.handler", self.tmp_path, "python3", events=(self.trigger,))
+        self.manifest = replace(self.manifest, functions={"f": fn}, streams={self.stream.name: self.stream})
+        self.poller.apply(self.manifest)
 
     def put(self, *items: str, key: str | None = None) -> list[streams.StreamRecord]:
         return [self.store.write(lambda tx, d=d: streams.put(tx, self.stream, key or d, d.encode(), self.clock.time()))
@@ -247,4 +258,147 @@ def test_records_that_expired_unread_are_skipped_silently(tmp_path: Path):
     w.put("later", key="k")
     w.run()
     assert w.data() == [["fresh"], ["later"]] and w.failures() == []
+    w.close()
+
+
+class DeferredExecutor(InlineExecutor):
+    """Runs nothing until told: a batch still running while the test goes on."""
+
+    def __init__(self) -> None:
+        self.jobs: list = []
+
+    def submit(self, fn, /, *args, **kwargs):
+        self.jobs.append((fn, args, kwargs))
+        return Future()
+
+    def run_all(self) -> None:
+        jobs, self.jobs = self.jobs, []
+        for fn, args, kwargs in jobs:
+            fn(*args, **kwargs)
+
+
+def test_a_changed_parallelization_factor_skips_nothing(tmp_path: Path):
+    holding = True  # the lane with k0 fails until the reload
+    done: list[str] = []
+
+    def reply(records):
+        data = [base64.b64decode(x["kinesis"]["data"]).decode() for x in records]
+        if holding and any(d.startswith("0-") for d in data):
+            return Outcome.error, ERROR
+        done.extend(data)
+        return Outcome.success, b"null"
+
+    w = World(tmp_path, Stream("s"), reply=reply, batch_size=5, parallelization_factor=2)
+    for i in range(20):
+        w.put(f"{i % 4}-{i:02d}", key=f"k{i % 4}")
+    w.run(rounds=5, advance=1.0)
+    assert done and not any(d.startswith("0-") for d in done)  # the other lane went ahead
+    holding = False
+    w.reload(parallelization_factor=1)
+    w.run(rounds=10, advance=1.0)
+    assert set(done) == {f"{i % 4}-{i:02d}" for i in range(20)}  # the held lane's records too: none skipped
+    with w.store.reading() as tx:
+        assert set(streams.positions(tx, "f/s")) == {(0, 0)}  # the old lanes are gone
+    w.close()
+
+
+def test_a_shard_the_stream_no_longer_has_is_drained(tmp_path: Path):
+    w = World(tmp_path, Stream("s", shards=2), batch_size=100)
+    keys = [f"key-{i}" for i in range(20)]
+    for key in keys:
+        w.put(key, key=key)
+    assert {streams.shard_of(k, 2) for k in keys} == {0, 1}
+    w.reload(stream=Stream("s", shards=1))
+    w.put("later", key="key-0")
+    w.run()
+    assert {d for batch in w.data() for d in batch} == {*keys, "later"}
+    w.close()
+
+
+def test_a_shard_added_to_a_running_mapping_starts_at_its_first_record(tmp_path: Path):
+    w = World(tmp_path, Stream("s", shards=1), starting_position="LATEST")
+    w.run(rounds=1)
+    w.reload(stream=Stream("s", shards=2))
+    keys = [f"key-{i}" for i in range(20)]
+    for key in keys:  # put before the poller sees the new shard
+        w.put(key, key=key)
+    w.run()
+    assert {d for batch in w.data() for d in batch} == set(keys)
+    w.close()
+
+
+def test_a_batch_running_through_a_reload_is_set_aside_and_reported_once(tmp_path: Path):
+    w = World(tmp_path, Stream("s"), reply=lambda records: (Outcome.error, ERROR), maximum_retry_attempts=0,
+              on_failure=ON_FAILURE)
+    deferred = DeferredExecutor()
+    w.poller = w.new_poller(deferred)
+    w.put("a", key="k")
+    w.run(rounds=1)
+    assert len(deferred.jobs) == 1  # running
+    w.reload(enabled=False)
+    w.reload(enabled=True)
+    w.run(rounds=3)
+    assert len(deferred.jobs) == 1  # the mapping waits for its batch in flight
+    deferred.run_all()  # it fails; its result is set aside (the mapping was rebuilt meanwhile)
+    assert w.failures() == []
+    w.run(rounds=3)
+    deferred.run_all()
+    w.run(rounds=3)
+    assert w.data() == [["a"], ["a"]]
+    (failure,) = w.failures()
+    assert failure["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    w.close()
+
+
+def test_an_idle_lane_does_not_rescan_the_others_records(tmp_path: Path):
+    w = World(tmp_path, Stream("s"), parallelization_factor=2)
+    for i in range(10):
+        w.put(f"x{i}", key="one-key")  # all in one lane
+    w.run()
+    idle = [c for c in w.poller.cursors("f/s") if c.position == 0]
+    assert len(idle) == 1 and idle[0].scanned == 10
+    w.close()
+
+
+def test_retries_used_up_by_reported_failures_are_not_a_function_error(tmp_path: Path):
+    def reply(records):
+        return Outcome.success, json.dumps({"batchItemFailures": [
+            {"itemIdentifier": records[0]["kinesis"]["sequenceNumber"]}]}).encode()
+
+    w = World(tmp_path, Stream("s"), reply=reply, report_batch_item_failures=True, maximum_retry_attempts=1,
+              on_failure=ON_FAILURE)
+    w.put("a", key="k")
+    w.run(rounds=5, advance=5.0)
+    (failure,) = w.failures()
+    assert failure["responseContext"] == {"statusCode": 200, "executedVersion": "$LATEST"}
+    w.close()
+
+
+def test_dynamodb_sequence_numbers_and_view_types(tmp_path: Path):
+    w = World(tmp_path, Stream("t", format="dynamodb", view_type="KEYS_ONLY"))
+    change = {"eventName": "INSERT", "Keys": {"Id": {"N": "1"}}, "NewImage": {"Id": {"N": "1"}}}
+    w.store.write(lambda tx: streams.put(tx, w.stream, "k", json.dumps(change).encode(), w.clock.time()))
+    w.run()
+    (record,) = w.batches[0]
+    body = record["dynamodb"]
+    assert 21 <= len(body["SequenceNumber"]) <= 40 and body["SequenceNumber"].isdigit()
+    assert body["StreamViewType"] == "KEYS_ONLY" and "NewImage" not in body
+    DynamoDBStreamModel(**{"Records": [record]})
+    w.close()
+
+
+def test_a_folder_destination_gets_the_invocation_payload_too(tmp_path: Path):
+    from lambdad.store import outbox
+
+    folder = str(tmp_path / "failed")
+    w = World(tmp_path, Stream("s"), reply=lambda records: (Outcome.error, ERROR), maximum_retry_attempts=0,
+              on_failure=Target(TargetKind.folder, folder))
+    w.put("a", key="k")
+    w.run()
+    with w.store.reading() as tx:
+        (pending,) = outbox.due(tx, w.clock.time() + 1)
+    assert pending.folder == folder and pending.name.startswith("aws/lambda/")
+    doc = json.loads(pending.content)
+    assert doc["KinesisBatchInfo"]["batchSize"] == 1
+    assert [base64.b64decode(r["kinesis"]["data"]) for r in json.loads(doc["payload"])["Records"]] == [b"a"]
     w.close()
