@@ -27,8 +27,7 @@ from lambdad.runtime.functions import Functions
 from lambdad.runtime.invocation import Outcome
 from lambdad.store import Durability, Store, events
 from tests.bench.common import Figure, report
-from tests.component.test_dispatcher import InlineExecutor
-from tests.component.twins import FakeSpawner
+from tests.component.twins import FakeSpawner, InlineExecutor
 
 PAYLOAD = b'{"Records": [{"eventSource": "aws:s3", "s3": {"bucket": {"name": "uploads"}, "object": {"key": "a.jpg"}}}]}'
 MANIFEST = """

@@ -4,7 +4,6 @@ dead-letter message, destinations, and stops. Invocations run inline on in-memor
 from __future__ import annotations
 
 import json
-from concurrent.futures import Executor, Future
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,17 +17,12 @@ from lambdad.runtime.functions import Functions
 from lambdad.runtime.invocation import Outcome
 from lambdad.runtime.pool import ACCOUNT_LIMIT
 from lambdad.store import Store, deadletters, events, outbox, queues
-from tests.component.twins import FakeSpawner
+from tests.component.twins import FakeSpawner, InlineExecutor
 from tests.helpers import FakeClock
 
 ERROR_DOC = b'{"errorMessage": "intentional failure", "errorType": "ValueError", "requestId": "", "stackTrace": []}'
 
 
-class InlineExecutor(Executor):
-    def submit(self, fn, /, *args, **kwargs):
-        future: Future = Future()
-        future.set_result(fn(*args, **kwargs))
-        return future
 
 
 class ThrottlingFunctions(Functions):

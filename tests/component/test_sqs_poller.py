@@ -4,7 +4,6 @@ visibility, redrive, partial batch responses, FIFO order, batching windows."""
 from __future__ import annotations
 
 import json
-from concurrent.futures import Executor, Future
 from pathlib import Path
 
 import pytest
@@ -16,20 +15,12 @@ from lambdad.runtime.functions import Functions
 from lambdad.runtime.invocation import Outcome
 from lambdad.sources.sqs import SqsPoller
 from lambdad.store import Store, queues
-from tests.component.twins import FakeSpawner
+from tests.component.twins import DeferredExecutor, FakeSpawner, InlineExecutor
 from tests.helpers import FakeClock
 
 ERROR = b'{"errorMessage": "x", "errorType": "ValueError", "requestId": "", "stackTrace": []}'
 
 
-class InlineExecutor(Executor):
-    def submit(self, fn, /, *args, **kwargs):
-        future: Future = Future()
-        future.set_result(fn(*args, **kwargs))
-        return future
-
-    def shutdown(self, wait=True, **kwargs):
-        pass
 
 
 class World:
@@ -187,20 +178,6 @@ def test_zero_reserved_concurrency_does_not_poll(tmp_path: Path):
     w.close()
 
 
-class DeferredExecutor(InlineExecutor):
-    """Runs nothing until told: a batch waiting for a free thread."""
-
-    def __init__(self) -> None:
-        self.jobs: list = []
-
-    def submit(self, fn, /, *args, **kwargs):
-        self.jobs.append((fn, args, kwargs))
-        return Future()
-
-    def run_all(self) -> None:
-        jobs, self.jobs = self.jobs, []
-        for fn, args, kwargs in jobs:
-            fn(*args, **kwargs)
 
 
 def test_a_batch_that_waited_past_its_visibility_timeout_is_not_delivered(tmp_path: Path):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,20 +18,12 @@ from lambdad.runtime.functions import Functions
 from lambdad.runtime.invocation import Outcome
 from lambdad.sources.streams import StreamPoller
 from lambdad.store import Store, queues, streams
-from tests.component.twins import FakeSpawner
+from tests.component.twins import DeferredExecutor, FakeSpawner, InlineExecutor
 from tests.helpers import FakeClock
 
 ERROR = b'{"errorMessage": "x", "errorType": "ValueError", "requestId": "", "stackTrace": []}'
 
 
-class InlineExecutor(Executor):
-    def submit(self, fn, /, *args, **kwargs):
-        future: Future = Future()
-        future.set_result(fn(*args, **kwargs))
-        return future
-
-    def shutdown(self, wait=True, **kwargs):
-        pass
 
 
 class World:
@@ -261,20 +253,6 @@ def test_records_that_expired_unread_are_skipped_silently(tmp_path: Path):
     w.close()
 
 
-class DeferredExecutor(InlineExecutor):
-    """Runs nothing until told: a batch still running while the test goes on."""
-
-    def __init__(self) -> None:
-        self.jobs: list = []
-
-    def submit(self, fn, /, *args, **kwargs):
-        self.jobs.append((fn, args, kwargs))
-        return Future()
-
-    def run_all(self) -> None:
-        jobs, self.jobs = self.jobs, []
-        for fn, args, kwargs in jobs:
-            fn(*args, **kwargs)
 
 
 def test_a_changed_parallelization_factor_skips_nothing(tmp_path: Path):

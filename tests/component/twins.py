@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Callable
+from concurrent.futures import Executor, Future
 
 from lambdad.logs import InvocationLog
 from lambdad.manifest.model import Function
@@ -75,3 +76,31 @@ class FakeSpawner:
         env = FakeEnvironment(self.script, self.gate, self.logs)
         self.spawned.append(env)
         return env
+
+
+class InlineExecutor(Executor):
+    """Runs each job at once, on the caller's thread: a component test steps through it."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        future: Future = Future()
+        future.set_result(fn(*args, **kwargs))
+        return future
+
+    def shutdown(self, wait=True, **kwargs):
+        pass
+
+
+class DeferredExecutor(InlineExecutor):
+    """Runs nothing until told: a job still waiting (or running) while the test goes on."""
+
+    def __init__(self) -> None:
+        self.jobs: list = []
+
+    def submit(self, fn, /, *args, **kwargs):
+        self.jobs.append((fn, args, kwargs))
+        return Future()
+
+    def run_all(self) -> None:
+        jobs, self.jobs = self.jobs, []
+        for fn, args, kwargs in jobs:
+            fn(*args, **kwargs)
