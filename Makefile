@@ -24,4 +24,4 @@ bench: $(STAMP)
 	$(BIN)/python tests/bench/run.py
 
 clean:
-	rm -rf $(VENV) config/.lambdad .pytest_cache
+	rm -rf $(VENV) config/.lambdad config/buckets .pytest_cache

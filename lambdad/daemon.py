@@ -270,6 +270,8 @@ class Daemon:
         }
         if self.config_errors:
             info["config_errors"] = self.config_errors
+        if self.manifest.source:
+            self.state.write_running(self.manifest.source)
         self.state.write_info(info)
 
     def _warn(self, message: str) -> None:

@@ -17,6 +17,8 @@ from lambdad.errors import DaemonAlreadyRunning
 
 LOCK_FILE = "daemon.lock"
 INFO_FILE = "daemon.json"
+#: The manifest text the running daemon runs (kept while a bad save waits to be fixed).
+RUNNING_FILE = "running.yaml"
 
 
 class StateDir:
@@ -47,6 +49,7 @@ class StateDir:
         if self._lock_fd is None:
             return
         (self.path / INFO_FILE).unlink(missing_ok=True)
+        (self.path / RUNNING_FILE).unlink(missing_ok=True)
         os.close(self._lock_fd)
         self._lock_fd = None
 
@@ -54,6 +57,20 @@ class StateDir:
         tmp = self.path / (INFO_FILE + ".tmp")
         tmp.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
         os.replace(tmp, self.path / INFO_FILE)
+
+    def write_running(self, text: str) -> None:
+        tmp = self.path / (RUNNING_FILE + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, self.path / RUNNING_FILE)
+
+    def read_running(self) -> str | None:
+        """The manifest text a running daemon runs, or None when no daemon runs."""
+        if self.running_daemon() is None:
+            return None
+        try:
+            return (self.path / RUNNING_FILE).read_text(encoding="utf-8")
+        except OSError:
+            return None
 
     def read_info(self) -> dict[str, Any] | None:
         try:

@@ -20,10 +20,25 @@ if TYPE_CHECKING:
 STATE_DIR_NAME = ".lambdad"
 
 
-def load(args: argparse.Namespace) -> Manifest:
-    from lambdad.manifest import find_manifest, load_manifest
+def load(args: argparse.Namespace, running: bool = True) -> Manifest:
+    """The manifest; with `running`, when a bad save is on disk while a daemon runs, the configuration
+    the daemon kept running instead (with a warning), so that a typo does not lock the user out."""
+    from lambdad.errors import ManifestError
+    from lambdad.manifest import find_manifest, load_manifest, parse_manifest
+    from lambdad.statedir import StateDir
 
-    return load_manifest(find_manifest(args.file))
+    path = find_manifest(args.file)
+    try:
+        return load_manifest(path)
+    except ManifestError:
+        folder = Path(args.state_dir) if getattr(args, "state_dir", None) else path.parent / STATE_DIR_NAME
+        text = StateDir(folder.absolute()).read_running() if running else None
+        manifest = parse_manifest(text, path, None)[0] if text is not None else None
+        if manifest is None:
+            raise
+        print(f"lambdad: warning: {shown(path)} has problems (`lambdad validate` lists them); using the "
+              "configuration the running daemon runs", file=sys.stderr)
+        return manifest
 
 
 def state_dir(args: argparse.Namespace, manifest: Manifest) -> StateDir:
@@ -63,6 +78,10 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], empty: st
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     for row in cells:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def shown(path: Path) -> str:

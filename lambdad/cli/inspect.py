@@ -20,7 +20,7 @@ from lambdad.store import deadletters, events, queues
 
 def cmd_status(args: argparse.Namespace) -> int:
     try:
-        manifest = load(args)
+        manifest = load(args, running=False)
     except ManifestError:
         return _status_of_invalid_manifest(args)
     state = state_dir(args, manifest)
@@ -361,11 +361,11 @@ def cmd_stream_put(args: argparse.Namespace) -> int:
         record = store.write(lambda tx: streams.put(tx, stream, key, data, time.time()))
     finally:
         store.close()
-    doc = {"ShardId": record.shard_id, "SequenceNumber": record.sequence_number}
+    doc = {"ShardId": record.shard_id, "SequenceNumber": streams.number_of(stream.format, record.shard, record.seq)}
     if args.json:
         print_json(doc)
     else:
-        print(f"put into {stream.name}: {record.shard_id} SequenceNumber {record.sequence_number}")
+        print(f"put into {stream.name}: {record.shard_id} SequenceNumber {doc['SequenceNumber']}")
     return EXIT_OK
 
 

@@ -9,14 +9,15 @@ import sys
 import time
 from pathlib import Path
 
-from lambdad.cli.common import load, open_store, read_payload, shown, state_dir
+from lambdad.cli.common import load, open_store, plural, read_payload, shown, state_dir
 from lambdad.errors import EXIT_OK, EXIT_USAGE, FunctionNotFound, LambdadError, TooManyRequests, UsageError
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    manifest = load(args)
+    manifest = load(args, running=False)
     triggers = sum(len(fn.events) for fn in manifest.functions.values())
-    print(f"{shown(manifest.file)}: ok ({len(manifest.functions)} functions, {triggers} triggers)")
+    print(f"{shown(manifest.file)}: ok ({plural(len(manifest.functions), 'function')}, "
+          f"{plural(triggers, 'trigger')})")
     for warning in manifest.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return EXIT_OK
@@ -30,7 +31,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         grace_s = parse_duration(args.grace)
     except ValueError as e:
         raise UsageError(f"--grace: {e}") from None
-    manifest = load(args)
+    manifest = load(args, running=False)
     return Daemon(manifest, state_dir(args, manifest), grace_s=grace_s, started_at=args.started,
                   expose=args.expose).run()
 

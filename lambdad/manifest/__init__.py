@@ -73,7 +73,7 @@ def load_manifest(path: Path, env: Mapping[str, str] | None = None) -> Manifest:
     manifest, problems = parse_manifest(text, path, env)
     if manifest is None:
         raise ManifestError(format_problems(problems).splitlines())
-    return manifest
+    return replace(manifest, source=text)
 
 
 def _display_name(path: Path) -> str:

@@ -222,6 +222,8 @@ class Manifest:
     functions: Mapping[str, Function] = field(default_factory=dict)
     #: Advice on a valid manifest, one `FILE:LINE:COL: path: message` line each.
     warnings: tuple[str, ...] = field(default=(), compare=False)
+    #: The text it was read from (the daemon keeps a copy: commands use it while a bad save waits).
+    source: str = field(default="", compare=False, repr=False)
 
     @property
     def folder(self) -> Path:

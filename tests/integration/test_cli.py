@@ -32,7 +32,7 @@ def project(tmp_path: Path, functions_dir: Path) -> Path:
 def test_validate_ok(project: Path):
     done = run_cli("validate", cwd=project)
     assert done.returncode == 0
-    assert done.stdout == "lambdad.yaml: ok (1 functions, 0 triggers)\n"
+    assert done.stdout == "lambdad.yaml: ok (1 function, 0 triggers)\n"
 
 
 def test_validate_reports_every_problem_and_exits_2(project: Path):

@@ -202,6 +202,10 @@ def test_an_invalid_save_keeps_the_running_configuration_until_fixed(project: Pa
         assert "configuration: stale" in status.stdout and errors[0] in status.stdout
         (project / "buckets" / "inbox" / "while-stale.txt").write_text("x")  # the previous configuration runs
         wait_for(lambda: keys(project, "other") == ["while-stale.txt"], what="a file handled while stale")
+        invoked = run_cli("invoke", "app", "--payload", '{"while": "stale"}', cwd=project)  # not locked out
+        assert invoked.returncode == 0 and json.loads(invoked.stdout) == "v1"
+        assert invoked.stderr.startswith("lambdad: warning: lambdad.yaml has problems (`lambdad validate` lists them)")
+        assert run_cli("validate", cwd=project).returncode == 2  # validate judges the file on disk
         save(project / "lambdad.yaml", DROPS.replace("    code: ./b\n", "    code: ./b\n    timeout: 20\n"))
         assert reloaded(daemon, 2).startswith("reload (saved): ~function other (new environments) in ")
         assert "configuration: current" in run_cli("status", cwd=project).stdout

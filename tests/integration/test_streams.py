@@ -152,10 +152,13 @@ def test_dynamodb_change_records(project: Path, daemon: Running, tmp_path: Path)
                                   "NewImage": {"Id": {"N": "7"}, "name": {"S": "ada"}}}))
     done = run_cli("stream", "put", "table", "--change", str(change), cwd=project)
     assert done.returncode == 0, done.stderr
+    number = done.stdout.split("SequenceNumber ")[1].strip()
+    assert len(number) == 25  # DynamoDB's form, as the handler will see it
     (record,) = wait_for(lambda: handled(project, ".ddb"), what="the change record")
     DynamoDBStreamModel(**json.loads((project / "handled.jsonl.ddb.event").read_text()))
     body = record["change"]
     assert body["eventName"] == "INSERT" and body["dynamodb"]["NewImage"]["name"] == {"S": "ada"}
+    assert body["dynamodb"]["SequenceNumber"] == number
     assert body["eventSourceARN"].startswith("arn:aws:dynamodb:us-east-1:123456789012:table/table/stream/")
     bad = tmp_path / "bad.json"
     bad.write_text('{"eventName": "UPSERT", "Keys": {}}')
