@@ -340,9 +340,15 @@ def cmd_stream_put(args: argparse.Namespace) -> int:
         if not args.change:
             raise UsageError(f"stream {stream.name!r} is a dynamodb stream: give --change FILE")
         try:
-            change = change_record(json.loads(Path(args.change).read_text()))
+            text = Path(args.change).read_text()
         except OSError as e:
             raise UsageError(f"cannot read {args.change!r}: {e.strerror}") from None
+        try:
+            doc = json.loads(text)
+        except ValueError as e:
+            raise UsageError(f"{args.change}: not JSON ({e})") from None
+        try:
+            change = change_record(doc)
         except ValueError as e:
             raise UsageError(f"{args.change}: {e}") from None
         data, key = json.dumps(change).encode(), dynamodb_partition_key(change)
