@@ -408,6 +408,9 @@ class Daemon:
                 self._add_listener(name, bind(endpoint, what))
             except LambdadError as e:
                 self._warn(f"{e} (not served until fixed)")
+                continue
+            url_of, address = new.listeners[name].url_of, self.http.addresses.get(f"listener:{name}")
+            self.console.say(f"function URL of {url_of}: {address}/" if url_of else f"listener {name}: {address}")
         for app in self.listeners.values():
             app.update(new)
         if diff.listeners_added or diff.listeners_removed or diff.listeners_changed:

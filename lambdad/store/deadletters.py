@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
+from lambdad.store import queues
+
 
 @dataclass(frozen=True)
 class DeadLetter:
@@ -65,12 +67,9 @@ def get(tx: sqlite3.Connection, ids: list[int]) -> list[DeadLetter]:
 
 def remove(tx: sqlite3.Connection, ids: list[int]) -> int:
     """Forget dead letters, and their copies in local queues."""
-    removed = 0
-    for d in get(tx, ids):
-        if d.message_id:
-            tx.execute("DELETE FROM messages WHERE message_id = ?", (d.message_id,))
-        removed += tx.execute("DELETE FROM dead_letters WHERE id = ?", (d.id,)).rowcount
-    return removed
+    found = get(tx, ids)
+    queues.delete_ids(tx, [d.message_id for d in found if d.message_id])
+    return sum(tx.execute("DELETE FROM dead_letters WHERE id = ?", (d.id,)).rowcount for d in found)
 
 
 def count_by_function(tx: sqlite3.Connection) -> dict[str, int]:

@@ -50,11 +50,12 @@ class Message:
     dedup_id: str | None = None
     sequence: int | None = None
     receipt: str | None = None
+    row: int = 0  #: the store's row id: updates find the message by it without a message-id index
 
     @classmethod
     def from_row(cls, row: tuple) -> Message:
         return cls(row[0], row[1], bytes(row[2]), json.loads(row[3]), row[4], row[5], row[6], row[7], row[8], row[9],
-                   row[10])
+                   row[10], row[11])
 
     @property
     def md5_of_body(self) -> str:
@@ -83,7 +84,7 @@ class Sent:
 
 
 _COLUMNS = ("message_id, queue, body, attributes, sent_at, receive_count, first_receive_at, group_id, dedup_id, "
-            "sequence, receipt")
+            "sequence, receipt, id")
 
 
 def send(
@@ -184,12 +185,12 @@ def receive(
         receipt = base64.b64encode(os.urandom(24)).decode()
         tx.execute(
             "UPDATE messages SET visible_at = ?, receive_count = receive_count + 1, "
-            "first_receive_at = COALESCE(first_receive_at, ?), receipt = ? WHERE message_id = ?",
-            (now + visibility, now, receipt, message.message_id),
+            "first_receive_at = COALESCE(first_receive_at, ?), receipt = ? WHERE id = ?",
+            (now + visibility, now, receipt, message.row),
         )
         taken.append(Message(message.message_id, message.queue, message.body, message.attributes, message.sent_at,
                              message.receive_count + 1, message.first_receive_at or now, message.group_id,
-                             message.dedup_id, message.sequence, receipt))
+                             message.dedup_id, message.sequence, receipt, message.row))
     return taken
 
 
@@ -224,10 +225,10 @@ def _move(tx: sqlite3.Connection, message: Message, dead_letter_queue: Queue, no
     sequence = _next_sequence(tx, dead_letter_queue.name) if dead_letter_queue.fifo else None
     tx.execute(
         "INSERT INTO messages (message_id, queue, body, attributes, sent_at, visible_at, group_id, dedup_id, sequence) "
-        "SELECT message_id, ?, body, attributes, sent_at, ?, group_id, dedup_id, ? FROM messages WHERE message_id = ?",
-        (dead_letter_queue.name, now, sequence, message.message_id),
+        "SELECT message_id, ?, body, attributes, sent_at, ?, group_id, dedup_id, ? FROM messages WHERE id = ?",
+        (dead_letter_queue.name, now, sequence, message.row),
     )
-    tx.execute("DELETE FROM messages WHERE message_id = ? AND queue = ?", (message.message_id, message.queue))
+    tx.execute("DELETE FROM messages WHERE id = ?", (message.row,))
 
 
 def expire(tx: sqlite3.Connection, queue: Queue, now: float) -> int:
@@ -244,7 +245,14 @@ def delete(tx: sqlite3.Connection, queue: str, receipt: str) -> bool:
 
 
 def delete_ids(tx: sqlite3.Connection, message_ids: list[str]) -> int:
-    return sum(tx.execute("DELETE FROM messages WHERE message_id = ?", (m,)).rowcount for m in message_ids)
+    """Delete messages by message id, wherever they are (one pass over the messages per 500 ids:
+    there is no message-id index, which would cost every send)."""
+    removed = 0
+    for start in range(0, len(message_ids), 500):
+        chunk = message_ids[start:start + 500]
+        removed += tx.execute(f"DELETE FROM messages WHERE message_id IN ({','.join('?' * len(chunk))})",
+                              chunk).rowcount
+    return removed
 
 
 def change_visibility(tx: sqlite3.Connection, queue: str, receipt: str, timeout_s: float, now: float) -> None:

@@ -332,6 +332,7 @@ def test_routes_and_function_urls_follow_saves(project: Path):
         save(project / "lambdad.yaml", ROUTED.replace('route: "GET /one"}', 'route: "GET /two"}\n      - url: {}'))
         assert reloaded(daemon).startswith("reload (saved): ~function web, +listener web.url in ")
         url = wait_for(lambda: daemon_info(project).get("urls", {}).get("web"), what="the URL in daemon.json")
+        daemon.wait_line(f"function URL of web: {url}/")  # said where it is
         assert (get(f"{web}/one"), get(f"{web}/two"), get(f"{url}/any/path")) == (404, 200, 200)
         save(project / "lambdad.yaml", ROUTED)
         assert reloaded(daemon, 2).startswith("reload (saved): ~function web, -listener web.url in ")
