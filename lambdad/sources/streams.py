@@ -123,8 +123,10 @@ class StreamPoller:
         self.mappings = manifest_mappings(manifest)
         self._cursors: dict[str, dict[tuple[int, int], Cursor]] = {}
         #: (mapping, shard, lane) of every batch running, whichever cursor started it: a rebuilt
-        #: mapping waits for them. (Added by the poller thread, discarded by the batch's thread.)
+        #: mapping waits for them. Added by the poller thread, discarded by the batch's thread, under
+        #: `_inflight_lock`.
         self._inflight: set[tuple[str, int, int]] = set()
+        self._inflight_lock = threading.Lock()
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -205,7 +207,9 @@ class StreamPoller:
         known = self._cursors.get(mapping.id)
         if known is not None and set(known) == wanted:
             return list(known.values())
-        if any(running[0] == mapping.id for running in list(self._inflight)):
+        with self._inflight_lock:
+            running = any(key[0] == mapping.id for key in self._inflight)
+        if running:
             return []
         with self.store.reading() as tx:
             stored = streams.positions(tx, mapping.id)
@@ -246,7 +250,9 @@ class StreamPoller:
 
     def _advance(self, manifest: Manifest, mapping: StreamMapping, stream: Stream, fn: Function, cursor: Cursor,
                  now: float) -> float:
-        if (mapping.id, *cursor.key()) in self._inflight:
+        with self._inflight_lock:
+            running = (mapping.id, *cursor.key()) in self._inflight
+        if running:
             return POLL_S
         if now < cursor.not_before:
             return cursor.not_before - now
@@ -286,7 +292,8 @@ class StreamPoller:
             rest = batch[len(old):]
             cursor.pending[0:1] = [(rest, retries)] if rest else []
             return 0.0
-        self._inflight.add((mapping.id, *cursor.key()))
+        with self._inflight_lock:
+            self._inflight.add((mapping.id, *cursor.key()))
         self._executor.submit(self._run_batch, manifest, mapping, stream, fn, cursor, batch, retries)
         return POLL_S
 
@@ -310,7 +317,8 @@ class StreamPoller:
             log.exception("a batch of %s for %s failed", stream.name, fn.name)
             cursor.not_before = self.clock.time() + backoff(1)
         finally:
-            self._inflight.discard((mapping.id, *cursor.key()))
+            with self._inflight_lock:
+                self._inflight.discard((mapping.id, *cursor.key()))
             self._wake.set()
 
     def _settle(self, manifest: Manifest, mapping: StreamMapping, stream: Stream, cursor: Cursor,
