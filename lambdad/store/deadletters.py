@@ -38,9 +38,17 @@ _COLUMNS = (
 )
 
 
+#: The highest id ever given, once dead letters were removed (ids are never given twice, so `dlq show
+#: 3` never turns out to be another event); kept by removals, so adding costs nothing more.
+_LAST_ID = "dead_letter_last_id"
+
+
 def add(tx: sqlite3.Connection, d: DeadLetter) -> int:
     cur = tx.execute(
-        f"INSERT INTO dead_letters ({_COLUMNS.split(', ', 1)[1]}) VALUES ({','.join('?' * 12)})",
+        f"INSERT INTO dead_letters ({_COLUMNS}) VALUES ("
+        "MAX(COALESCE((SELECT MAX(id) FROM dead_letters), 0), "
+        f"COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = '{_LAST_ID}'), 0)) + 1, "
+        f"{','.join('?' * 12)})",
         (d.request_id, d.function, d.payload, d.condition, d.invocations, d.error_type, d.error_message, d.response,
          d.target, d.message_id, d.enqueued_at, d.failed_at),
     )
@@ -68,6 +76,9 @@ def get(tx: sqlite3.Connection, ids: list[int]) -> list[DeadLetter]:
 def remove(tx: sqlite3.Connection, ids: list[int]) -> int:
     """Forget dead letters, and their copies in local queues."""
     found = get(tx, ids)
+    tx.execute(f"INSERT INTO meta (key, value) SELECT '{_LAST_ID}', MAX(id) FROM dead_letters WHERE true "
+               "HAVING MAX(id) IS NOT NULL ON CONFLICT (key) DO UPDATE SET "
+               "value = MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))")
     queues.delete_ids(tx, [d.message_id for d in found if d.message_id])
     return sum(tx.execute("DELETE FROM dead_letters WHERE id = ?", (d.id,)).rowcount for d in found)
 

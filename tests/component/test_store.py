@@ -104,6 +104,21 @@ class TestDeadLettersAndOutbox:
             assert deadletters.remove(tx, [a, 999]) == 1
             assert queues.peek(tx, "dlq", 10) == []
 
+    def test_dead_letter_ids_are_never_given_twice(self, store):
+        def add(tx, request_id: str) -> int:
+            return deadletters.add(tx, DeadLetter(0, request_id, "f", b"{}", "RetriesExhausted", 1, None, "", None,
+                                                  "", None, T0, T0))
+
+        with store.transaction() as tx:
+            first, second = add(tx, "r1"), add(tx, "r2")
+            assert (first, second) == (1, 2)
+            deadletters.remove(tx, [second])
+            assert add(tx, "r3") == 3  # not 2 again: `dlq show 2` stays r2's, even once forgotten
+            deadletters.remove(tx, [1, 3])
+            assert add(tx, "r4") == 4
+            assert deadletters.remove(tx, [4]) == 1 and deadletters.remove(tx, []) == 0  # an empty list: no error
+            assert add(tx, "r5") == 5
+
     def test_outbox_retries_later(self, store):
         with store.transaction() as tx:
             outbox.add(tx, "/folder", "a.json", b"x", "f", T0)
