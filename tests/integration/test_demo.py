@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_example_manifest_is_valid():
     done = run_cli("validate", "-f", "config/lambdad.yaml", cwd=ROOT)
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "config/lambdad.yaml: ok (5 functions, 5 triggers)\n"
+    assert done.stdout == "config/lambdad.yaml: ok (6 functions, 7 triggers)\n"
 
 
 def test_demo_hello_answers(tmp_path: Path):
@@ -33,8 +33,9 @@ def test_demo_flaky_fails_as_designed(tmp_path: Path):
 
 
 def test_the_demo_shows_every_trigger_working(tmp_path: Path):
-    """`make up`'s manifest, on free ports: a bucket, a schedule, the ALB listener, the API, and a
-    failing function whose event ends in the dead-letter queue."""
+    """`make up`'s manifest, on free ports: a bucket, a schedule, the ALB listener, an API route, a
+    queue and a stream mapping, the Invoke API, and a failing function whose event ends in the
+    dead-letter queue."""
     import shutil
     import subprocess
 
@@ -56,6 +57,12 @@ def test_the_demo_shows_every_trigger_working(tmp_path: Path):
         greeting = subprocess.run(["curl", "-s", f"{info['listeners']['web']}/greet/route"], capture_output=True,
                                   text=True, timeout=30)
         assert json.loads(greeting.stdout)["message"] == "hello, route"  # API Gateway 2.0: any JSON is a 200
+        assert run_cli("queue", "send", "orders", '{"id": 7}', cwd=tmp_path).returncode == 0
+        wait_for(lambda: any("orders | order " in line and '{"id": 7}' in line for line in daemon.lines),
+                 what="the SQS mapping's batch")
+        assert run_cli("stream", "put", "clicks", "home", "--partition-key", "user-1", cwd=tmp_path).returncode == 0
+        wait_for(lambda: any("orders | click user-1 " in line and line.endswith(": home") for line in daemon.lines),
+                 what="the Kinesis mapping's batch")
         uploads = tmp_path / "config" / "buckets" / "uploads"
         (uploads / "images").mkdir(parents=True, exist_ok=True)
         (uploads / "images" / "cat.jpg").write_bytes(b"jpeg")
