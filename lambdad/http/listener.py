@@ -127,22 +127,10 @@ class ListenerApp:
             body = await read_body(scope, receive, apigateway.MAX_BODY_BYTES)
         except BodyTooLarge:
             return await respond(send, 413, _JSON, apigateway.error_body("Request Entity Too Large"))
-        request = apigateway.Request(
-            method=scope["method"], raw_path=scope.get("raw_path", b"").decode("latin-1") or scope["path"],
-            raw_query=scope["query_string"].decode("latin-1"), headers=tuple(self._forwarded(scope)), body=body,
-            source_ip=(scope.get("client") or ("127.0.0.1", 0))[0], protocol=f"HTTP/{scope.get('http_version', '1.1')}")
         request_id = str(uuid.uuid4())
-        ident = api_id(self.name, 32 if trigger.function_url else 10)
-        api = apigateway.Api(account="anonymous" if trigger.function_url else manifest.account, api_id=ident,
-                             request_id=request_id, now=time.time(),
-                             domain=header(scope, b"host") or f"127.0.0.1:{self.port}")
-        if trigger.payload_format == "1.0":
-            event = apigateway.v1_event(request, api, resource, params)
-        else:
-            event = apigateway.v2_event(request, api, route_key, params)
+        payload = self._api_event(scope, body, manifest, trigger, request_id, route_key, resource, params)
         extra = [("apigw-requestid", request_id)] if trigger.payload_format == "2.0" else [
             ("x-amzn-requestid", request_id)]
-        payload = json.dumps(event).encode()
         if len(payload) > MAX_SYNC_PAYLOAD_BYTES:  # Lambda refuses the invocation
             self._note(fn, f"the event is {len(payload)} bytes; Lambda takes at most {MAX_SYNC_PAYLOAD_BYTES}")
             if trigger.function_url:
@@ -174,6 +162,19 @@ class ListenerApp:
         except InvalidResponse as e:
             return await self._internal_error(send, fn, f"invalid response: {e}", extra)
         await respond(send, response.status, response.headers + extra, response.body)
+
+    def _api_event(self, scope: Scope, body: bytes, manifest: Manifest, trigger: ApiTrigger, request_id: str,
+                   route_key: str, resource: str, params: dict[str, str]) -> bytes:
+        request = apigateway.Request(
+            method=scope["method"], raw_path=scope.get("raw_path", b"").decode("latin-1") or scope["path"],
+            raw_query=scope["query_string"].decode("latin-1"), headers=tuple(self._forwarded(scope)), body=body,
+            source_ip=(scope.get("client") or ("127.0.0.1", 0))[0], protocol=f"HTTP/{scope.get('http_version', '1.1')}")
+        api = apigateway.Api(account="anonymous" if trigger.function_url else manifest.account,
+                             api_id=api_id(self.name, 32 if trigger.function_url else 10), request_id=request_id,
+                             now=time.time(), domain=header(scope, b"host") or f"127.0.0.1:{self.port}")
+        if trigger.payload_format == "1.0":
+            return json.dumps(apigateway.v1_event(request, api, resource, params)).encode()
+        return json.dumps(apigateway.v2_event(request, api, route_key, params)).encode()
 
     async def _internal_error(self, send: Send, fn: str, why: str, extra: list[tuple[str, str]]) -> None:
         self._note(fn, f"502: {why}")
