@@ -78,7 +78,9 @@ def describe_trigger(trigger: Trigger, addresses: Mapping[str, str] | None = Non
         if trigger.function_url:
             parts = ["url     ", (base or trigger.listener) + "/"]
         else:
-            parts = [f"api      {trigger.listener}", trigger.route, base, f"payload {trigger.payload_format}"]
+            method, _, path = trigger.route.partition(" ")
+            where = f"{method} {base}{path}" if path else f"$default: any other request to {base}/"
+            parts = [f"api      {trigger.listener}", where, f"payload {trigger.payload_format}"]
             if trigger.timeout_s != 29.0:
                 parts.append(f"timeout {format_duration(trigger.timeout_s)}")
     else:
