@@ -133,6 +133,16 @@ class KinesisApi:
         return {"FailedRecordCount": 0, "EncryptionType": "NONE",
                 "Records": [{"SequenceNumber": r.sequence_number, "ShardId": r.shard_id} for r in records]}
 
+    async def _op_CreateStream(self, request: dict) -> dict:
+        """Streams come from the manifest: creating one of them is Kinesis's answer for a stream that
+        exists (code that creates its stream at start-up and tolerates that runs as is)."""
+        name = request.get("StreamName")
+        if isinstance(name, str) and name in self.manifest.streams and self.manifest.streams[name].format == "kinesis":
+            raise KinesisError("ResourceInUseException",
+                               f"Stream {name} under account {self.manifest.account} already exists.")
+        raise KinesisError("InvalidArgumentException", f"lambdad's streams come from the manifest: add {name!r} "
+                                                       "under `streams:` and save (it applies without a restart)")
+
     async def _op_ListStreams(self, request: dict) -> dict:
         names = [n for n, s in self.manifest.streams.items() if s.format == "kinesis"]
         return {"StreamNames": names, "HasMoreStreams": False,

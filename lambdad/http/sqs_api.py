@@ -42,6 +42,7 @@ ERRORS = {
     "MissingParameter": ("MissingParameter", "MissingParameter", 400),
     "InvalidParameterValue": ("InvalidParameterValue", "InvalidParameterValue", 400),
     "UnsupportedOperation": ("UnsupportedOperation", "AWS.SimpleQueueService.UnsupportedOperation", 400),
+    "QueueNameExists": ("QueueNameExists", "QueueAlreadyExists", 400),
 }
 
 
@@ -138,6 +139,21 @@ class SqsApi:
         if name not in self.manifest.queues:
             raise SqsApiError("QueueDoesNotExist", "The specified queue does not exist.")
         return {"QueueUrl": queue_url(host, self.manifest.account, name)}
+
+    async def _op_CreateQueue(self, request: dict, host: str) -> dict:
+        """Queues come from the manifest: creating one of them gives its URL, as SQS does for a queue
+        that exists with the same attributes (code that creates its queues at start-up runs as is)."""
+        name = request.get("QueueName")
+        queue = self.manifest.queues.get(name) if isinstance(name, str) else None
+        if queue is None:
+            raise SqsApiError("UnsupportedOperation", f"lambdad's queues come from the manifest: add {name!r} under "
+                                                      "`queues:` and save (it applies without a restart)")
+        have = self._settings(queue)
+        for key, value in (request.get("Attributes") or {}).items():
+            if key in have and str(value) != have[key]:
+                raise SqsApiError("QueueNameExists", f"A queue already exists with the same name and a different "
+                                                     f"value for attribute {key} ({have[key]} in the manifest)")
+        return {"QueueUrl": queue_url(host, self.manifest.account, queue.name)}
 
     async def _op_ListQueues(self, request: dict, host: str) -> dict:
         prefix = request.get("QueueNamePrefix", "")
@@ -319,12 +335,19 @@ class SqsApi:
     async def _op_GetQueueAttributes(self, request: dict, host: str) -> dict:
         queue = self._queue(request)
         depth = await self._write(lambda tx: queues.depths(tx, time.time()).get(queue.name, queues.QueueDepth()))
-        m = self.manifest
         attributes = {
-            "QueueArn": queue_arn(m.region, m.account, queue.name),
             "ApproximateNumberOfMessages": str(depth.visible),
             "ApproximateNumberOfMessagesNotVisible": str(depth.in_flight),
             "ApproximateNumberOfMessagesDelayed": str(depth.delayed),
+            **self._settings(queue),
+        }
+        return {"Attributes": _wanted(request.get("AttributeNames"), attributes)}
+
+    def _settings(self, queue: Queue) -> dict[str, str]:
+        """The queue's configuration, as SQS attributes."""
+        m = self.manifest
+        attributes = {
+            "QueueArn": queue_arn(m.region, m.account, queue.name),
             "VisibilityTimeout": f"{queue.visibility_timeout_s:g}",
             "MessageRetentionPeriod": f"{queue.message_retention_s:g}",
             "DelaySeconds": f"{queue.delay_s:g}",
@@ -338,4 +361,4 @@ class SqsApi:
             attributes["RedrivePolicy"] = json.dumps({
                 "deadLetterTargetArn": queue_arn(m.region, m.account, queue.redrive_dead_letter_queue),
                 "maxReceiveCount": queue.redrive_max_receive_count})
-        return {"Attributes": _wanted(request.get("AttributeNames"), attributes)}
+        return attributes

@@ -232,3 +232,14 @@ def test_batch_requests_fail_entry_by_entry(project: Path, daemon: Running):
     assert deleted["Successful"] == [{"Id": "a"}] and queue_depth(sqs, url) == 0
     with pytest.raises(sqs.exceptions.ClientError):
         sqs.receive_message(QueueUrl=url, VisibilityTimeout=-1)
+
+
+def test_creating_a_manifest_queue_gives_its_url(project: Path, daemon: Running):
+    sqs = sqs_client(project)
+    url = sqs.get_queue_url(QueueName="jobs")["QueueUrl"]
+    assert sqs.create_queue(QueueName="jobs")["QueueUrl"] == url  # start-up code that creates its queue runs
+    assert sqs.create_queue(QueueName="jobs", Attributes={"VisibilityTimeout": "3"})["QueueUrl"] == url
+    with pytest.raises(sqs.exceptions.QueueNameExists, match="VisibilityTimeout"):
+        sqs.create_queue(QueueName="jobs", Attributes={"VisibilityTimeout": "45"})
+    with pytest.raises(sqs.exceptions.UnsupportedOperation, match="come from the manifest"):
+        sqs.create_queue(QueueName="not-in-the-manifest")

@@ -110,6 +110,10 @@ def test_clients_describe_and_put(project: Path, daemon: Running):
     assert client.describe_stream_summary(StreamName="clicks")["StreamDescriptionSummary"]["OpenShardCount"] == 4
     described = client.describe_stream(StreamName="clicks")["StreamDescription"]
     assert described["StreamStatus"] == "ACTIVE" and len(described["Shards"]) == 4
+    with pytest.raises(client.exceptions.ResourceInUseException):  # it exists: the manifest made it
+        client.create_stream(StreamName="clicks", ShardCount=4)
+    with pytest.raises(client.exceptions.InvalidArgumentException, match="come from the manifest"):
+        client.create_stream(StreamName="other", ShardCount=1)
     put = client.put_record(StreamName="clicks", Data=b"one", PartitionKey="k")
     with pytest.raises(client.exceptions.ResourceNotFoundException):
         client.put_record(StreamName="nope", Data=b"x", PartitionKey="k")
