@@ -8,18 +8,11 @@
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import signal
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
-from tests.bench.bench_http import free_port, wait_port
-from tests.bench.common import Figure, report
+from tests.bench.common import Figure, lines, report, running_daemon, send_to_handler_ms
 
 HANDLER = """
 import json, os, time
@@ -54,25 +47,13 @@ functions:
     return out
 
 
-def lines(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    text = path.read_text()
-    return [json.loads(x) for x in text[: text.rfind("\n") + 1].splitlines()]
-
-
 def main(reps: int = 1, n_latency: int = 200, n_throughput: int = 2000) -> list[dict]:
     import boto3
 
     latency = Figure("SendMessage -> handler start", "ms", goal="p50 ≤ 5 ms")
     rate = Figure("SendMessageBatch -> all handled (batch 10)", "msg/s", goal="(information)")
     for _ in range(reps):
-        base = Path(tempfile.mkdtemp(prefix="lambdad-bench-sqs-"))
-        port = free_port()
-        out = project(base, port)
-        daemon = subprocess.Popen([sys.executable, "-m", "lambdad", "up"], cwd=base, stdout=subprocess.DEVNULL)
-        try:
-            wait_port(port)
+        with running_daemon("lambdad-bench-sqs-", project) as (port, out):
             sqs = boto3.client("sqs", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
                                aws_access_key_id="any", aws_secret_access_key="any")
             work = sqs.get_queue_url(QueueName="work")["QueueUrl"]
@@ -81,16 +62,8 @@ def main(reps: int = 1, n_latency: int = 200, n_throughput: int = 2000) -> list[
                 sqs.send_message(QueueUrl=work, MessageBody=f"warm-{i}")
             while len(lines(out)) < 20:
                 time.sleep(0.01)
-            ours, calls = [], []
-            for i in range(n_latency):
-                seen = len(lines(out))
-                t0 = time.time()
-                sqs.send_message(QueueUrl=work, MessageBody=f"lat-{i}")
-                calls.append((time.time() - t0) * 1000)
-                while len(lines(out)) <= seen:
-                    time.sleep(0.0002)
-                ours.append((lines(out)[-1]["t"] - t0) * 1000)
-            latency.add(ours, calls)
+            latency.add(*send_to_handler_ms(lambda i, sqs=sqs, work=work: sqs.send_message(
+                QueueUrl=work, MessageBody=f"lat-{i}"), out, n_latency))
 
             def send_all(url: str, sqs=sqs) -> float:
                 t0 = time.perf_counter()
@@ -107,10 +80,6 @@ def main(reps: int = 1, n_latency: int = 200, n_throughput: int = 2000) -> list[
                 time.sleep(0.005)
             total_s = time.perf_counter() - t0
             rate.add([n_throughput / total_s], [n_throughput / enqueue_s])
-        finally:
-            daemon.send_signal(signal.SIGINT)
-            daemon.wait(30)
-            shutil.rmtree(base, ignore_errors=True)
     return report([latency, rate], "sqs")
 
 

@@ -10,18 +10,11 @@
 from __future__ import annotations
 
 import os
-import shutil
-import signal
-import subprocess
-import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
-from tests.bench.bench_http import free_port, wait_port
-from tests.bench.bench_sqs import lines
-from tests.bench.common import Figure, report
+from tests.bench.common import Figure, lines, report, running_daemon, send_to_handler_ms
 
 HANDLER = """
 import json, os, time
@@ -66,28 +59,15 @@ def main(reps: int = 1, n_latency: int = 200, n_throughput: int = 20000) -> list
     latency = Figure("PutRecord -> handler start", "ms", goal="(information)")
     rate = Figure("PutRecords -> all handled (batch 100, 4 shards)", "records/s", goal="(information)")
     for _ in range(reps):
-        base = Path(tempfile.mkdtemp(prefix="lambdad-bench-streams-"))
-        port = free_port()
-        out = project(base, port)
-        daemon = subprocess.Popen([sys.executable, "-m", "lambdad", "up"], cwd=base, stdout=subprocess.DEVNULL)
-        try:
-            wait_port(port)
+        with running_daemon("lambdad-bench-streams-", project) as (port, out):
             kinesis = boto3.client("kinesis", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
                                    aws_access_key_id="any", aws_secret_access_key="any")
             for i in range(20):  # warm-up: client, connection, a worker
                 kinesis.put_record(StreamName="clicks", PartitionKey="warm", Data=f"warm-{i}".encode())
             while handled(out) < 20:
                 time.sleep(0.01)
-            ours, calls = [], []
-            for i in range(n_latency):
-                seen = len(lines(out))
-                t0 = time.time()
-                kinesis.put_record(StreamName="clicks", PartitionKey=f"k{i}", Data=b"x")
-                calls.append((time.time() - t0) * 1000)
-                while len(lines(out)) <= seen:
-                    time.sleep(0.0002)
-                ours.append((lines(out)[-1]["t"] - t0) * 1000)
-            latency.add(ours, calls)
+            latency.add(*send_to_handler_ms(lambda i, kinesis=kinesis: kinesis.put_record(
+                StreamName="clicks", PartitionKey=f"k{i}", Data=b"x"), out, n_latency))
 
             def put_all(stream: str, kinesis=kinesis) -> float:
                 t0 = time.perf_counter()
@@ -104,10 +84,6 @@ def main(reps: int = 1, n_latency: int = 200, n_throughput: int = 20000) -> list
                 time.sleep(0.005)
             total_s = time.perf_counter() - t0
             rate.add([n_throughput / total_s], [n_throughput / put_s])
-        finally:
-            daemon.send_signal(signal.SIGINT)
-            daemon.wait(30)
-            shutil.rmtree(base, ignore_errors=True)
     return report([latency, rate], "streams")
 
 

@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,3 +93,45 @@ def report(figures: list[Figure], name: str) -> list[dict]:
     out.write_text(json.dumps({"python": sys.version, "cpus": os.cpu_count(), "figures": rows}, indent=2))
     print(f"[saved {out.relative_to(ROOT)}]")
     return rows
+
+
+def lines(path: Path) -> list[dict]:
+    """The complete JSON lines a benchmark handler appended to `path` so far."""
+    if not path.exists():
+        return []
+    text = path.read_text()
+    return [json.loads(x) for x in text[: text.rfind("\n") + 1].splitlines()]
+
+
+@contextmanager
+def running_daemon(prefix: str, project: Callable[[Path, int], Path]) -> Iterator[tuple[int, Path]]:
+    """`lambdad up` in a fresh folder that `project(folder, api_port)` fills; yields the API port and
+    what `project` returned (the handler's output file), stops the daemon and removes the folder."""
+    from tests.bench.bench_http import free_port, wait_port
+
+    base = Path(tempfile.mkdtemp(prefix=prefix))
+    port = free_port()
+    out = project(base, port)
+    daemon = subprocess.Popen([sys.executable, "-m", "lambdad", "up"], cwd=base, stdout=subprocess.DEVNULL)
+    try:
+        wait_port(port)
+        yield port, out
+    finally:
+        daemon.send_signal(signal.SIGINT)
+        daemon.wait(30)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def send_to_handler_ms(send: Callable[[int], None], out: Path, n: int) -> tuple[list[float], list[float]]:
+    """`n` times: `send(i)`, then wait for the handler's line. Returns send -> handler start (the
+    handler's first clock reading, `t`) and the send call's own duration, in ms."""
+    ours, calls = [], []
+    for i in range(n):
+        seen = len(lines(out))
+        t0 = time.time()
+        send(i)
+        calls.append((time.time() - t0) * 1000)
+        while len(lines(out)) <= seen:
+            time.sleep(0.0002)
+        ours.append((lines(out)[-1]["t"] - t0) * 1000)
+    return ours, calls
