@@ -57,6 +57,8 @@ class RouteKey:
             return {}
         if not self.allows(method):
             return None
+        if len(path) > 1 and path.endswith("/"):  # API Gateway routes /items/ as /items
+            path = path[:-1]
         parts = path.split("/")[1:] if path != "/" else []
         params: dict[str, str] = {}
         for i, seg in enumerate(self.segments):
@@ -162,7 +164,9 @@ def _route_nfa(route: RouteKey) -> list[list[tuple[str | None, int]]]:
         else:
             for c in seg.text:
                 states.append([(c, len(states) + 1)])
-    if not route.segments:
+    if route.segments:  # one trailing slash more: the route takes it too
+        states.append([("/", len(states) + 1), (None, len(states) + 1)])
+    else:
         states.append([("/", 1)])
     states.append([])
     return states

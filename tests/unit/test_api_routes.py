@@ -40,6 +40,9 @@ def test_route_keys_api_gateway_refuses(key: str, error: str):
     ("ANY /{proxy+}", "GET", "/", None),  # greedy takes one character at least
     ("GET /", "GET", "/", {}),
     ("GET /", "GET", "/x", None),
+    ("GET /items", "GET", "/items/", {}),  # one trailing slash is ignored, as API Gateway does
+    ("GET /items/{id}", "GET", "/items/7/", {"id": "7"}),
+    ("GET /items/{id}", "GET", "/items//", None),
     ("$default", "OPTIONS", "/any/thing", {}),
 ])
 def test_matching(key: str, method: str, path: str, params):
@@ -75,6 +78,8 @@ def test_the_most_specific_route_wins(method: str, path: str, chosen: str):
     ("/a/b/c", "GET /a/{x}", False),  # a variable does not cross a /
     ("/a/b/c", "GET /a/{x+}", True),
     ("/", "GET /", True),
+    ("/a/", "GET /a", True),  # the route takes /a/ too
+    ("/a/b/", "GET /a/{x}", True),
     ("/*", "$default", True),
 ])
 def test_alb_patterns_and_routes_overlap(glob: str, key: str, overlap: bool):
