@@ -129,6 +129,14 @@ def _print_daemon(info: dict[str, Any]) -> None:
             print(f"  {line}")
     else:
         print("configuration: current")
+    if info.get("api"):
+        print(f"api: {info['api']}")
+    urls = info.get("urls") or {}
+    for name, address in (info.get("listeners") or {}).items():
+        if name not in {f"{fn}.url" for fn in urls}:
+            print(f"listener {name}: {address}")
+    for fn, address in urls.items():
+        print(f"function URL of {fn}: {address}/")
 
 
 def _daemon_info(info: dict[str, Any] | None) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import pytest
 from aws_lambda_powertools.utilities.parser.models import APIGatewayProxyEventModel, APIGatewayProxyEventV2Model
 
 from tests.fixtures.functions.apigw import PNG
-from tests.helpers import FIXTURE_FUNCTIONS, daemon_info, wait_for, write_manifest
+from tests.helpers import FIXTURE_FUNCTIONS, daemon_info, run_cli, wait_for, write_manifest
 from tests.integration.test_daemon import Running, serving
 
 MANIFEST = """
@@ -253,3 +253,6 @@ def test_a_function_url_takes_every_path_and_method(project: Path, daemon: Runni
         assert event["routeKey"] == "$default" and event["rawPath"] == path
         assert len(event["requestContext"]["apiId"]) == 32
         assert event["requestContext"]["accountId"] == "anonymous"  # auth type NONE
+    status = run_cli("status", cwd=project).stdout
+    assert f"function URL of own_url: {url}/" in status and f"listener web: {daemon_info(project)['listeners']['web']}" \
+        in status and "own_url.url" not in status
