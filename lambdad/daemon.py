@@ -347,9 +347,8 @@ class Daemon:
             self._write_info()
             self.console.say(f"reload ({why}) failed: {e}; restart lambdad to be sure of its configuration")
             return None
-        if self.config_errors:
-            self.config_errors = []
-            self._write_info()
+        self.config_errors = []
+        self._write_info()  # (also running.yaml: commands use it while a later save is broken)
         elapsed_ms = (time.monotonic() - started) * 1000
         self.console.say(f"reload ({why}): {diff.summary()} in {elapsed_ms:.0f} ms")
         if restart_only:

@@ -32,7 +32,10 @@ def load(args: argparse.Namespace, running: bool = True) -> Manifest:
         return load_manifest(path)
     except ManifestError:
         folder = Path(args.state_dir) if getattr(args, "state_dir", None) else path.parent / STATE_DIR_NAME
-        text = StateDir(folder.absolute()).read_running() if running else None
+        state = StateDir(folder.absolute())
+        runs = (state.read_info() or {}).get("manifest")
+        ours = running and runs is not None and Path(runs).resolve() == path.resolve()  # its file, not another
+        text = state.read_running() if ours else None
         manifest = parse_manifest(text, path, None)[0] if text is not None else None
         if manifest is None:
             raise

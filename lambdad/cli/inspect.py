@@ -136,7 +136,8 @@ def _print_daemon(info: dict[str, Any]) -> None:
         if name not in {f"{fn}.url" for fn in urls}:
             print(f"listener {name}: {address}")
     for fn, address in urls.items():
-        print(f"function URL of {fn}: {address}/")
+        print(f"function URL of {fn}: {address}/" if address else f"function URL of {fn}: not served (see the "
+                                                                     "daemon's warning)")
 
 
 def _daemon_info(info: dict[str, Any] | None) -> dict[str, Any]:

@@ -57,7 +57,7 @@ class RouteKey:
             return {}
         if not self.allows(method):
             return None
-        if len(path) > 1 and path.endswith("/"):  # API Gateway routes /items/ as /items
+        if len(path) > 1 and path.endswith("/") and not path.endswith("//"):  # routed as /items, as API Gateway does
             path = path[:-1]
         parts = path.split("/")[1:] if path != "/" else []
         params: dict[str, str] = {}

@@ -76,8 +76,8 @@ def get(tx: sqlite3.Connection, ids: list[int]) -> list[DeadLetter]:
 def remove(tx: sqlite3.Connection, ids: list[int]) -> int:
     """Forget dead letters, and their copies in local queues."""
     found = get(tx, ids)
-    tx.execute(f"INSERT INTO meta (key, value) SELECT '{_LAST_ID}', MAX(id) FROM dead_letters WHERE true "
-               "HAVING MAX(id) IS NOT NULL ON CONFLICT (key) DO UPDATE SET "
+    tx.execute(f"INSERT INTO meta (key, value) SELECT '{_LAST_ID}', last FROM (SELECT MAX(id) AS last FROM "
+               "dead_letters) WHERE last IS NOT NULL ON CONFLICT (key) DO UPDATE SET "
                "value = MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))")
     queues.delete_ids(tx, [d.message_id for d in found if d.message_id])
     return sum(tx.execute("DELETE FROM dead_letters WHERE id = ?", (d.id,)).rowcount for d in found)

@@ -264,7 +264,8 @@ def change_visibility(tx: sqlite3.Connection, queue: str, receipt: str, timeout_
     if not 0 <= timeout_s <= MAX_VISIBILITY_S:
         raise QueueError("InvalidParameterValue", f"Value {timeout_s:g} for parameter VisibilityTimeout is invalid. "
                          "Reason: must be between 0 and 43200.")
-    cur = tx.execute("UPDATE messages SET visible_at = ? WHERE queue = ? AND receipt = ? AND visible_at > ?",
+    # (`+visible_at`: find it by its receipt's index, not by scanning the queue's messages in flight)
+    cur = tx.execute("UPDATE messages SET visible_at = ? WHERE queue = ? AND receipt = ? AND +visible_at > ?",
                      (now + timeout_s, queue, receipt, now))
     if cur.rowcount != 1:
         raise QueueError("MessageNotInflight", "The message referred to is not in flight.")

@@ -340,3 +340,19 @@ def test_routes_and_function_urls_follow_saves(project: Path):
         assert daemon_info(project)["urls"] == {}
     finally:
         assert daemon.stop() == 0
+
+
+def test_commands_use_the_configuration_of_the_last_good_save(project: Path):
+    daemon = start(project, BASE)
+    try:
+        added = BASE + "  third:\n    handler: app.handler\n    code: ./a\n"
+        save(project / "lambdad.yaml", added)
+        assert reloaded(daemon).startswith("reload (saved): +function third in ")
+        assert "third:" in (project / ".lambdad" / "running.yaml").read_text()  # kept at once, not at the next error
+        save(project / "lambdad.yaml", added + "  broken: {handler: nope}\n")
+        reloaded(daemon, 2)
+        invoked = run_cli("invoke", "third", cwd=project)  # known from the good save, not the first one
+        assert invoked.returncode == 0, invoked.stderr
+        assert json.loads(invoked.stdout) == "v1" and "has problems" in invoked.stderr
+    finally:
+        assert daemon.stop() == 0

@@ -43,6 +43,7 @@ def test_route_keys_api_gateway_refuses(key: str, error: str):
     ("GET /items", "GET", "/items/", {}),  # one trailing slash is ignored, as API Gateway does
     ("GET /items/{id}", "GET", "/items/7/", {"id": "7"}),
     ("GET /items/{id}", "GET", "/items//", None),
+    ("GET /", "GET", "//", None),
     ("$default", "OPTIONS", "/any/thing", {}),
 ])
 def test_matching(key: str, method: str, path: str, params):
