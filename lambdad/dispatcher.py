@@ -29,7 +29,6 @@ from lambdad.events.destinations import (
     message_file,
     object_key,
 )
-from lambdad.logs import LogRecord
 from lambdad.manifest.model import DEFAULT_MAX_EVENT_AGE_S, Function, Manifest, Queue, Target, TargetKind
 from lambdad.retry import RetryAt, after_function_error, after_throttle, on_claim
 from lambdad.runtime.functions import Functions, ShuttingDown, check_payload
@@ -362,7 +361,7 @@ class Dispatcher:
 
     def _note(self, fn: Function, ev: QueuedEvent, message: str, now: float) -> None:
         """A line in the function's log about the async event's fate (AWS shows this only in metrics)."""
-        self.functions.logbook.function(fn.name).write([LogRecord(now, ev.request_id, f"[lambdad] async {message}")])
+        self.functions.logbook.note(fn.name, f"async {message}", ev.request_id, now)
 
     def _expire_orphans(self, now: float) -> None:
         """Events of a function no longer in the manifest wait (it may come back) until Lambda's

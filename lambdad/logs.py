@@ -107,6 +107,12 @@ class LogBook:
                 flog = self._logs[name] = FunctionLog(self, self.folder / f"{name}.log", name)
             return flog
 
+    def note(self, function: str, message: str, request_id: str = "", ts: float | None = None) -> None:
+        """A line of lambdad's own in a function's log (a retry, a 502's reason, a batch given up):
+        what AWS shows in metrics or nowhere, shown where the user already looks."""
+        self.function(function).write([LogRecord(time.time() if ts is None else ts, request_id,
+                                                 f"[lambdad] {message}")])
+
     def submit(self, flog: FunctionLog, records: list[LogRecord]) -> None:
         if self._writer is None:
             with self._lock:

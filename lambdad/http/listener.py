@@ -26,7 +26,6 @@ from lambdad.events.alb import MAX_BODY_BYTES, InvalidResponse, alb_event, alb_r
 from lambdad.http.asgi import BodyTooLarge, Receive, Scope, Send, header, read_body, respond
 from lambdad.http.routes import RouteKey, best_route, parse_route
 from lambdad.http.routing import Rule, listener_rules, route
-from lambdad.logs import LogRecord
 from lambdad.manifest.model import ApiTrigger, Manifest
 from lambdad.runtime.functions import ShuttingDown
 from lambdad.runtime.invocation import MAX_SYNC_PAYLOAD_BYTES
@@ -231,8 +230,7 @@ class ListenerApp:
         await self._page(send, 502, "502 Bad Gateway")
 
     def _note(self, fn: str, message: str) -> None:
-        log = self.functions.logbook.function(fn)
-        log.write([LogRecord(time.time(), "", f"[lambdad] listener {self.name}: {message}")])
+        self.functions.logbook.note(fn, f"listener {self.name}: {message}")
 
     @staticmethod
     async def _page(send: Send, status: int, title: str) -> None:

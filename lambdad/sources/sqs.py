@@ -11,32 +11,26 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Hashable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from functools import partial
 
 from lambdad.clock import Clock
 from lambdad.errors import FunctionNotFound, TooManyRequests
 from lambdad.events.sqs import BatchFailure, failed_items, queue_arn, sqs_event
-from lambdad.logs import LogRecord
 from lambdad.manifest.model import Function, Manifest, Queue, SqsTrigger
 from lambdad.runtime.functions import Functions, ShuttingDown
 from lambdad.runtime.invocation import InvokeResult, Outcome
+from lambdad.sources.poller import POLL_S, Poller
 from lambdad.store import Store, queues
 
 log = logging.getLogger(__name__)
 
-#: Messages sent by another process (the CLI) are noticed this fast.
-POLL_S = 0.25
 #: A batch is at most 6 MB, Lambda's synchronous payload limit.
 MAX_BATCH_BYTES = 6 * 1024 * 1024 - 64 * 1024
 #: After a batch could not be delivered, the mapping waits this long before it receives again.
 PAUSE_S = 1.0
-#: Expired messages are dropped this often.
-EXPIRE_EVERY_S = 60.0
-
 
 #: What a record adds to its message's body in the event (ids, receipt handle, attributes, ARN).
 RECORD_BYTES = 1024
@@ -59,7 +53,7 @@ class _State:
     paused_until: float = 0.0  #: after a batch could not be delivered (throttled, stopping)
 
 
-def manifest_mappings(manifest: Manifest) -> dict[tuple[str, str], Mapping]:
+def manifest_mappings(manifest: Manifest) -> dict[Hashable, Mapping]:
     found = {}
     for fn in manifest.functions.values():
         for trigger in fn.events:
@@ -75,82 +69,29 @@ def batch_visibility(queue: Queue, fn: Function, trigger: SqsTrigger) -> float:
     return needed + 30 if needed > queue.visibility_timeout_s else queue.visibility_timeout_s
 
 
-class SqsPoller:
+class SqsPoller(Poller):
+    name = "sqs"
+    min_wait_s = 0.005
+
     def __init__(
         self,
         manifest: Manifest,
         store: Store,
         functions: Functions,
         clock: Clock,
-        executor: ThreadPoolExecutor | None = None,
+        executor: Executor | None = None,
     ) -> None:
-        self.manifest = manifest
-        self.store = store
-        self.functions = functions
-        self.clock = clock
-        self.mappings = manifest_mappings(manifest)
-        self._states: dict[tuple[str, str], _State] = {}
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
         # Batches in flight are bounded by the functions' concurrency; a throttle retry holds a thread.
-        self._executor = executor or ThreadPoolExecutor(max_workers=max(4, 2 * manifest.concurrency),
-                                                        thread_name_prefix="sqs")
-        self._next_expiry = 0.0
-        self._thread: threading.Thread | None = None
+        super().__init__(manifest, store, functions, clock, executor, threads=max(4, 2 * manifest.concurrency))
+        self._states: dict[tuple[str, str], _State] = {}
 
-    # -- life -----------------------------------------------------------------------------------------
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="sqs", daemon=True)
-        self._thread.start()
-
-    def poke(self) -> None:
-        """A message was sent: look now."""
-        self._wake.set()
-
-    def stop_receiving(self) -> None:
-        """A graceful stop: no new batches; those in flight finish (or return after their timeout)."""
-        with self._lock:
-            self.mappings = {}
-
-    def apply(self, manifest: Manifest) -> None:
-        """A reload: mappings added, removed or changed; batches in flight finish as they started."""
-        with self._lock:
-            self.manifest = manifest
-            self.mappings = manifest_mappings(manifest)
-        self._wake.set()
-
-    def stop(self, wait: bool = True) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(10)
-        self._executor.shutdown(wait=wait)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                wait = self.step(self.clock.time())
-            except Exception:  # a poller that dies silently loses nothing but stops delivering: say so
-                log.exception("the SQS poller failed; retrying")
-                wait = 1.0
-            self._wake.wait(wait)
-            self._wake.clear()
+    manifest_mappings = staticmethod(manifest_mappings)
 
     # -- one round ------------------------------------------------------------------------------------
 
-    def step(self, now: float) -> float:
-        """Start every batch that is due; return how long to sleep."""
-        with self._lock:
-            manifest, mappings = self.manifest, list(self.mappings.values())
-        if now >= self._next_expiry:  # reclaim expired messages and deduplication ids now and then
-            self._next_expiry = now + EXPIRE_EVERY_S
-            self.store.write(lambda tx: [queues.expire(tx, q, now) for q in manifest.queues.values()])
-        wait = POLL_S
-        for mapping in mappings:
-            wait = min(wait, self._poll(manifest, mapping, now))
-        return max(0.005, wait)
+    def _expire(self, manifest: Manifest, now: float) -> None:
+        """Reclaim expired messages and deduplication ids (receives already leave them out)."""
+        self.store.write(lambda tx: [queues.expire(tx, q, now) for q in manifest.queues.values()])
 
     def _poll(self, manifest: Manifest, mapping: Mapping, now: float) -> float:
         fn = manifest.functions.get(mapping.function)
@@ -271,7 +212,4 @@ class SqsPoller:
             self._note(function, f"sqs {queue.name}: {len(failed)} of {len(batch)} message(s) reported as failed "
                                  "return after the visibility timeout")
         return failed
-
-    def _note(self, function: str, message: str) -> None:
-        self.functions.logbook.function(function).write([LogRecord(time.time(), "", f"[lambdad] {message}")])
 

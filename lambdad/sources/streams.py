@@ -25,30 +25,26 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import uuid
-from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from collections.abc import Callable, Hashable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 from lambdad.clock import Clock, utc
 from lambdad.errors import FunctionNotFound, TooManyRequests
 from lambdad.events.sqs import BatchFailure
 from lambdad.events.streams import first_failure, on_failure_record, stream_event
-from lambdad.logs import LogRecord
 from lambdad.manifest.model import Function, Manifest, Stream, StreamTrigger, Target, TargetKind
 from lambdad.runtime.functions import Functions, ShuttingDown
 from lambdad.runtime.invocation import Outcome
+from lambdad.sources.poller import POLL_S, Poller
 from lambdad.store import Store, outbox, queues, streams
 from lambdad.store.streams import StreamRecord
 
 log = logging.getLogger(__name__)
 
-POLL_S = 0.25
 #: Waits before retrying a failed batch: 0.5 s, 1 s, 2 s ... at most this long.
 MAX_BACKOFF_S = 10.0
-#: Records expired by retention are dropped this often.
-EXPIRE_EVERY_S = 60.0
 #: Lambda's limit on a batch's payload.
 MAX_BATCH_BYTES = 6 * 1024 * 1024
 #: What a record adds to the payload beyond its data (field names, ids, ARNs), a generous guess.
@@ -103,7 +99,7 @@ class StreamMapping:
         return mapping_id(self.function, self.trigger.stream)
 
 
-def manifest_mappings(manifest: Manifest) -> dict[str, StreamMapping]:
+def manifest_mappings(manifest: Manifest) -> dict[Hashable, StreamMapping]:
     return {
         m.id: m
         for fn in manifest.functions.values()
@@ -113,86 +109,40 @@ def manifest_mappings(manifest: Manifest) -> dict[str, StreamMapping]:
     }
 
 
-class StreamPoller:
+class StreamPoller(Poller):
+    name = "streams"
+
     def __init__(self, manifest: Manifest, store: Store, functions: Functions, clock: Clock,
                  executor: Executor | None = None, on_files: Callable[[], None] = lambda: None) -> None:
-        self.manifest = manifest
-        self.store = store
-        self.functions = functions
-        self.clock = clock
-        self.mappings = manifest_mappings(manifest)
+        super().__init__(manifest, store, functions, clock, executor, threads=max(1, manifest.concurrency))
         self._cursors: dict[str, dict[tuple[int, int], Cursor]] = {}
         #: (mapping, shard, lane) of every batch running, whichever cursor started it: a rebuilt
         #: mapping waits for them. Added by the poller thread, discarded by the batch's thread, under
         #: `_inflight_lock`.
         self._inflight: set[tuple[str, int, int]] = set()
         self._inflight_lock = threading.Lock()
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._executor = executor or ThreadPoolExecutor(max_workers=max(1, manifest.concurrency),
-                                                        thread_name_prefix="streams")
         self._on_files = on_files  #: on-failure files were queued in the outbox
-        self._thread: threading.Thread | None = None
-        self._next_expiry = 0.0
 
-    # -- life -----------------------------------------------------------------------------------------
+    manifest_mappings = staticmethod(manifest_mappings)
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="streams", daemon=True)
-        self._thread.start()
-
-    def poke(self) -> None:
-        self._wake.set()
-
-    def apply(self, manifest: Manifest) -> None:
-        with self._lock:
-            self.manifest = manifest
-            self.mappings = manifest_mappings(manifest)
-            for gone in set(self._cursors) - set(self.mappings):
-                del self._cursors[gone]
-        self._wake.set()
-
-    def stop_receiving(self) -> None:
-        with self._lock:
-            self.mappings = {}
-
-    def stop(self, wait: bool = True) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(10)
-        self._executor.shutdown(wait=wait)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                wait = self.step(self.clock.time())
-            except Exception:
-                log.exception("the stream poller failed; retrying")
-                wait = 1.0
-            self._wake.wait(wait)
-            self._wake.clear()
+    def _mappings_replaced(self) -> None:
+        for gone in set(self._cursors) - set(self.mappings):
+            del self._cursors[gone]
 
     # -- rounds ---------------------------------------------------------------------------------------
 
-    def step(self, now: float) -> float:
-        with self._lock:
-            manifest, mappings = self.manifest, list(self.mappings.values())
-        if now >= self._next_expiry:
-            self._next_expiry = now + EXPIRE_EVERY_S
-            self.store.write(lambda tx: [streams.expire(tx, s, now) for s in manifest.streams.values()])
-        wait = POLL_S
-        for mapping in mappings:
-            stream = manifest.streams.get(mapping.trigger.stream)
-            fn = manifest.functions.get(mapping.function)
-            if stream is None or fn is None:
-                continue
-            with self._lock:  # not while `apply` drops the mapping
-                cursors = self._cursors_of(mapping, stream) if mapping.id in self.mappings else []
-            for cursor in cursors:
-                wait = min(wait, self._advance(manifest, mapping, stream, fn, cursor, now))
-        return max(0.002, wait)
+    def _expire(self, manifest: Manifest, now: float) -> None:
+        """Drop records past their stream's retention."""
+        self.store.write(lambda tx: [streams.expire(tx, s, now) for s in manifest.streams.values()])
+
+    def _poll(self, manifest: Manifest, mapping: StreamMapping, now: float) -> float:
+        stream = manifest.streams.get(mapping.trigger.stream)
+        fn = manifest.functions.get(mapping.function)
+        if stream is None or fn is None:
+            return POLL_S
+        with self._lock:  # not while `apply` drops the mapping
+            cursors = self._cursors_of(mapping, stream) if mapping.id in self.mappings else []
+        return min([POLL_S, *(self._advance(manifest, mapping, stream, fn, cursor, now) for cursor in cursors)])
 
     def cursors(self, mapping: str) -> list[Cursor]:
         return list(self._cursors.get(mapping, {}).values())
@@ -400,6 +350,3 @@ class StreamPoller:
         esm = uuid.uuid5(uuid.NAMESPACE_URL, mapping.id)
         name = f"aws/lambda/{esm}/{first.shard_id}/{t:%Y/%m/%d}/{t:%Y-%m-%dT%H.%M.%S}-{uuid.uuid4()}"
         outbox.add(tx, folder, name, record, mapping.function, now)
-
-    def _note(self, function: str, message: str) -> None:
-        self.functions.logbook.function(function).write([LogRecord(time.time(), "", f"[lambdad] {message}")])
