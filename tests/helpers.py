@@ -77,6 +77,14 @@ def write_manifest(folder: Path, text: str, name: str = "lambdad.yaml") -> Path:
     return path
 
 
+def json_lines(path: Path) -> list[dict]:
+    """The complete JSON lines a handler appended to `path` so far (it may be writing the next one)."""
+    if not path.exists():
+        return []
+    text = path.read_text()
+    return [json.loads(line) for line in text[: text.rfind("\n") + 1].splitlines()]
+
+
 def daemon_info(project: Path) -> dict:
     """What the running daemon wrote about itself: pid, and where its API and listeners listen."""
     return json.loads((project / ".lambdad" / "daemon.json").read_text())

@@ -12,7 +12,8 @@ import os
 import time
 from pathlib import Path
 
-from tests.bench.common import Figure, lines, report, running_daemon, send_to_handler_ms
+from tests.bench.common import Figure, report, running_daemon, send_to_handler_ms
+from tests.helpers import json_lines
 
 HANDLER = """
 import json, os, time
@@ -60,7 +61,7 @@ def main(reps: int = 1, n_latency: int = 200, n_throughput: int = 2000) -> list[
             sink = sqs.get_queue_url(QueueName="sink")["QueueUrl"]
             for i in range(20):  # warm-up: client, connection, worker
                 sqs.send_message(QueueUrl=work, MessageBody=f"warm-{i}")
-            while len(lines(out)) < 20:
+            while len(json_lines(out)) < 20:
                 time.sleep(0.01)
             latency.add(*send_to_handler_ms(lambda i, sqs=sqs, work=work: sqs.send_message(
                 QueueUrl=work, MessageBody=f"lat-{i}"), out, n_latency))
@@ -73,10 +74,10 @@ def main(reps: int = 1, n_latency: int = 200, n_throughput: int = 2000) -> list[
                 return time.perf_counter() - t0
 
             enqueue_s = send_all(sink)
-            before = len(lines(out))
+            before = len(json_lines(out))
             t0 = time.perf_counter()
             send_all(work)
-            while len(lines(out)) < before + n_throughput:
+            while len(json_lines(out)) < before + n_throughput:
                 time.sleep(0.005)
             total_s = time.perf_counter() - t0
             rate.add([n_throughput / total_s], [n_throughput / enqueue_s])

@@ -14,7 +14,8 @@ import time
 import uuid
 from pathlib import Path
 
-from tests.bench.common import Figure, lines, report, running_daemon, send_to_handler_ms
+from tests.bench.common import Figure, report, running_daemon, send_to_handler_ms
+from tests.helpers import json_lines
 
 HANDLER = """
 import json, os, time
@@ -50,7 +51,7 @@ functions:
 
 
 def handled(out: Path) -> int:
-    return sum(x["n"] for x in lines(out))
+    return sum(x["n"] for x in json_lines(out))
 
 
 def main(reps: int = 1, n_latency: int = 200, n_throughput: int = 20000) -> list[dict]:

@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.helpers import json_lines
+
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / ".lambdad" / "bench"
 
@@ -95,14 +97,6 @@ def report(figures: list[Figure], name: str) -> list[dict]:
     return rows
 
 
-def lines(path: Path) -> list[dict]:
-    """The complete JSON lines a benchmark handler appended to `path` so far."""
-    if not path.exists():
-        return []
-    text = path.read_text()
-    return [json.loads(x) for x in text[: text.rfind("\n") + 1].splitlines()]
-
-
 @contextmanager
 def running_daemon(prefix: str, project: Callable[[Path, int], Path]) -> Iterator[tuple[int, Path]]:
     """`lambdad up` in a fresh folder that `project(folder, api_port)` fills; yields the API port and
@@ -127,11 +121,11 @@ def send_to_handler_ms(send: Callable[[int], None], out: Path, n: int) -> tuple[
     handler's first clock reading, `t`) and the send call's own duration, in ms."""
     ours, calls = [], []
     for i in range(n):
-        seen = len(lines(out))
+        seen = len(json_lines(out))
         t0 = time.time()
         send(i)
         calls.append((time.time() - t0) * 1000)
-        while len(lines(out)) <= seen:
+        while len(json_lines(out)) <= seen:
             time.sleep(0.0002)
-        ours.append((lines(out)[-1]["t"] - t0) * 1000)
+        ours.append((json_lines(out)[-1]["t"] - t0) * 1000)
     return ours, calls

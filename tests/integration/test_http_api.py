@@ -18,7 +18,7 @@ import botocore
 import pytest
 from botocore.config import Config
 
-from tests.helpers import daemon_info, run_cli, wait_for, write_manifest
+from tests.helpers import daemon_info, json_lines, run_cli, wait_for, write_manifest
 from tests.integration.test_daemon import Running, serving
 
 MANIFEST = """
@@ -83,11 +83,7 @@ def client(api: str, **config):
 
 
 def received(project: Path) -> list[dict]:
-    path = project / "received.jsonl"
-    if not path.exists():
-        return []
-    text = path.read_text()
-    return [json.loads(line) for line in text[: text.rfind("\n") + 1].splitlines()]
+    return json_lines(project / "received.jsonl")
 
 
 def call(api: str, name: str = "behave", **event):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from lambdad.store import Store, rules
-from tests.helpers import all_settled, any_free_port, daemon_info, run_cli, wait_for, write_manifest
+from tests.helpers import all_settled, any_free_port, daemon_info, json_lines, run_cli, wait_for, write_manifest
 from tests.integration.test_daemon import Running
 
 #: A handler that records which code version ran it, in which process, on which event.
@@ -43,11 +43,7 @@ def write_app(folder: Path, version: str, name: str = "app.py") -> None:
 
 
 def records(project: Path) -> list[dict]:
-    path = project / "received.jsonl"
-    if not path.exists():
-        return []
-    text = path.read_text()
-    return [json.loads(line) for line in text[: text.rfind("\n") + 1].splitlines()]
+    return json_lines(project / "received.jsonl")
 
 
 def keys(project: Path, fn: str) -> list[str]:

@@ -11,7 +11,7 @@ import pytest
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 
 from lambdad.store import Store, rules
-from tests.helpers import run_cli, wait_for, write_manifest
+from tests.helpers import json_lines, run_cli, wait_for, write_manifest
 from tests.integration.test_daemon import Running
 
 MANIFEST = """
@@ -37,11 +37,7 @@ def project(tmp_path: Path, functions_dir: Path, monkeypatch: pytest.MonkeyPatch
 
 
 def received(project: Path) -> list[dict]:
-    path = project / "received.jsonl"
-    if not path.exists():
-        return []
-    text = path.read_text()
-    return [json.loads(line)["event"] for line in text[: text.rfind("\n") + 1].splitlines()]
+    return [line["event"] for line in json_lines(project / "received.jsonl")]
 
 
 def utc_seconds(stamp: str) -> float:

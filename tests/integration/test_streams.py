@@ -17,7 +17,7 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamModel, KinesisDataStreamModel
 
-from tests.helpers import FIXTURE_FUNCTIONS, daemon_info, run_cli, wait_for, write_manifest
+from tests.helpers import FIXTURE_FUNCTIONS, daemon_info, json_lines, run_cli, wait_for, write_manifest
 from tests.integration.test_daemon import Running, serving
 
 MANIFEST = """
@@ -57,11 +57,7 @@ def daemon(project: Path) -> Iterator[Running]:
 
 
 def handled(project: Path, suffix: str = "") -> list[dict]:
-    path = project / f"handled.jsonl{suffix}"
-    if not path.exists():
-        return []
-    text = path.read_text()
-    return [json.loads(line) for line in text[: text.rfind("\n") + 1].splitlines()]
+    return json_lines(project / f"handled.jsonl{suffix}")
 
 
 def kinesis(project: Path):
