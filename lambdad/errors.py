@@ -88,3 +88,18 @@ class DaemonAlreadyRunning(LambdadError):
     def __init__(self, state_dir: str, pid: int | None) -> None:
         who = f"pid {pid}" if pid else "another process"
         super().__init__(f"lambdad is already running on state folder {state_dir} ({who}); stop it first")
+
+
+class ProtocolError(LambdadError):
+    """A request an AWS service API on the daemon's port refuses (SQS, Kinesis): `code` is the error
+    the service's protocol names, `status` its HTTP status, so each API's error mapper writes the
+    document the SDK turns into the exception a user catches against AWS."""
+
+    EXIT = EXIT_USAGE
+    CODE = "InvalidParameterValue"
+    STATUS = 400
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status

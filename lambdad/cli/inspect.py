@@ -302,6 +302,7 @@ def cmd_queue_send(args: argparse.Namespace) -> int:
     """Commit the message; a running daemon's mappings pick it up within a quarter of a second."""
     from lambdad.cli.common import read_payload
     from lambdad.durations import parse_duration
+    from lambdad.events.sqs_messages import outgoing
 
     manifest = load(args)
     queue = _queue(manifest, args.name)
@@ -315,11 +316,19 @@ def cmd_queue_send(args: argparse.Namespace) -> int:
         delay = parse_duration(args.delay) if args.delay else None
     except ValueError as e:
         raise UsageError(f"--delay: {e}") from None
-    body = read_payload(args.body)
+    try:  # the checks SendMessage makes: a message in the store is always one a mapping can deliver
+        text = read_payload(args.body).decode()
+    except UnicodeDecodeError:
+        raise UsageError("InvalidMessageContents: an SQS message body is text (UTF-8); send binary data as "
+                         "base64") from None
+    try:
+        message = outgoing(text, attributes, None, args.group, args.dedup_id, queue.fifo)
+    except queues.QueueError as e:
+        raise UsageError(f"{e.code}: {e}") from None
     store = open_store(args, manifest)
     try:
-        sent = store.write(lambda tx: queues.send(tx, queue, body, time.time(), attributes, delay, args.group,
-                                                  args.dedup_id))
+        sent = store.write(lambda tx: queues.send(tx, queue, message.body, time.time(), message.attributes, delay,
+                                                  message.group, message.dedup_id))
     except queues.QueueError as e:
         raise UsageError(f"{e.code}: {e}") from None
     finally:
@@ -371,6 +380,10 @@ def cmd_stream_put(args: argparse.Namespace) -> int:
         except OSError as e:
             raise UsageError(f"cannot read {args.data_file!r}: {e.strerror}") from None
         key = args.partition_key or (args.data if args.data else args.data_file)
+    try:  # PutRecord's checks
+        streams.check_record(key, data)
+    except streams.StreamError as e:
+        raise UsageError(f"{e.code}: {e}") from None
     store = open_store(args, manifest)
     try:
         record = store.write(lambda tx: streams.put(tx, stream, key, data, time.time()))

@@ -11,6 +11,7 @@ import json
 import struct
 from typing import Any
 
+from lambdad.events.sqs_messages import deliverable_attributes
 from lambdad.store.queues import Message
 
 
@@ -56,7 +57,9 @@ def md5_of_attributes(attributes: dict[str, Any]) -> str | None:
 
 
 def sqs_record(message: Message, arn: str, region: str) -> dict:
-    """One record of the `{"Records": [...]}` event, exactly as Lambda builds it."""
+    """One record of the `{"Records": [...]}` event, exactly as Lambda builds it (with only the
+    message attributes SQS would have taken: see `deliverable_attributes`)."""
+    attributes = deliverable_attributes(message.attributes)[0]
     try:
         body = message.body.decode()
     except UnicodeDecodeError:
@@ -66,13 +69,13 @@ def sqs_record(message: Message, arn: str, region: str) -> dict:
         "receiptHandle": message.receipt,
         "body": body,
         "attributes": message.system_attributes(),
-        "messageAttributes": record_attributes(message.attributes),
+        "messageAttributes": record_attributes(attributes),
         "md5OfBody": message.md5_of_body,
         "eventSource": "aws:sqs",
         "eventSourceARN": arn,
         "awsRegion": region,
     }
-    md5 = md5_of_attributes(message.attributes)
+    md5 = md5_of_attributes(attributes)
     if md5:
         record["md5OfMessageAttributes"] = md5
     return record

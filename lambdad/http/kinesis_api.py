@@ -8,33 +8,63 @@ import asyncio
 import base64
 import binascii
 import json
+import logging
 import re
+import sqlite3
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any
 
+from lambdad.errors import ProtocolError
 from lambdad.events.streams import stream_arn
+from lambdad.http.params import Params, json_object, shown, store_failure
 from lambdad.manifest.model import Manifest, Stream
 from lambdad.store import Store, streams
 
-MAX_RECORD_BYTES = 1024 * 1024
+log = logging.getLogger(__name__)
+
+MAX_RECORD_BYTES = streams.MAX_RECORD_BYTES
 MAX_PUT_RECORDS = 500
+MAX_PUT_RECORDS_BYTES = 5 * 1024 * 1024  #: a PutRecords request's data and partition keys together
+MAX_LIMIT = 10_000  #: DescribeStream's Limit, ListShards' MaxResults, ListStreams' Limit
 
-
-class KinesisError(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
+KinesisError = streams.StreamError
 
 #: ExplicitHashKey's documented pattern; its value must also be below 2**128.
-_HASH_KEY = re.compile(r"0|[1-9]\d{0,38}")
+_HASH_KEY = re.compile(r"0|[1-9][0-9]{0,38}")
+_STREAM_NAME = re.compile(r"[a-zA-Z0-9_.-]{1,128}")
+_SEQUENCE = re.compile(r"0|[1-9][0-9]{0,128}")
 
 
-def error_response(error: KinesisError) -> tuple[int, list[tuple[str, str]], bytes]:
+def _member(name: str) -> str:
+    """A parameter as Kinesis's validation messages name it (`Records.1.Data`: `records.1.member.data`)."""
+    parts = [p[:1].lower() + p[1:] for p in name.split(".")]
+    return ".".join(f"{p}.member" if p.isdigit() else p for p in parts)
+
+
+class _Errors:
+    """Kinesis's words for a parameter it refuses (JSON 1.1: a wrong type does not deserialize)."""
+
+    def wrong_type(self, name: str, value: object, expected: str) -> KinesisError:
+        return KinesisError("SerializationException", f"Value {shown(value)} at '{_member(name)}' cannot be read: "
+                                                      f"expected {expected}")
+
+    def missing(self, name: str) -> KinesisError:
+        return KinesisError("ValidationException", f"1 validation error detected: Value null at '{_member(name)}' "
+                                                   "failed to satisfy constraint: Member must not be null")
+
+    def invalid(self, name: str, value: object, reason: str) -> KinesisError:
+        return KinesisError("ValidationException", f"1 validation error detected: Value '{shown(value)}' at "
+                                                   f"'{_member(name)}' failed to satisfy constraint: {reason}")
+
+
+KINESIS_ERRORS = _Errors()
+
+
+def error_response(error: ProtocolError) -> tuple[int, list[tuple[str, str]], bytes]:
     body = {"__type": error.code, "message": str(error)}
-    return 400, [("content-type", "application/x-amz-json-1.1")], json.dumps(body).encode()
+    return error.status, [("content-type", "application/x-amz-json-1.1")], json.dumps(body).encode()
 
 
 def shard_doc(shard: int, shards: int) -> dict:
@@ -54,24 +84,40 @@ class KinesisApi:
         self._on_put = on_put
 
     async def handle(self, operation: str, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+        """The one error mapper of the Kinesis protocol: whatever happens inside, the answer is a
+        Kinesis document (a store that cannot write answers 503, and nothing is committed)."""
         try:
-            request = json.loads(body or b"{}")
-            if not isinstance(request, dict):
-                raise ValueError
+            request = json_object(body)
+            if request is None:
+                raise KinesisError("SerializationException", "The request body is not a JSON object.")
             handler = getattr(self, f"_op_{operation}", None)
             if handler is None:
                 raise KinesisError("UnknownOperationException", f"lambdad does not implement {operation}")
-            result = await handler(request)
-        except ValueError:
-            return error_response(KinesisError("SerializationException", "The request body is not a JSON object."))
-        except KinesisError as e:
+            result = await handler(Params(request, KINESIS_ERRORS))
+        except ProtocolError as e:
             return error_response(e)
+        except sqlite3.Error as error:  # (the write was rolled back)
+            e = store_failure(error)
+            log.error("Kinesis %s: the store could not take it: %s", operation, e)
+            return error_response(KinesisError("ServiceUnavailable", f"The store could not take the request ({e}); "
+                                               "nothing was written. Please try again.", 503))
+        except Exception:
+            log.exception("Kinesis %s failed", operation)
+            return error_response(KinesisError("InternalFailure", "The request processing has failed because of an "
+                                               "unknown error, exception or failure.", 500))
         return 200, [("content-type", "application/x-amz-json-1.1")], json.dumps(result).encode()
 
     # -- helpers --------------------------------------------------------------------------------------
 
-    def _stream(self, request: dict) -> Stream:
-        name = request.get("StreamName") or str(request.get("StreamARN", "")).rsplit("/", 1)[-1]
+    def _stream(self, params: Params) -> Stream:
+        name = params.text("StreamName")
+        arn = params.text("StreamARN")
+        if name is None and arn is None:
+            raise KinesisError("InvalidArgumentException", "Either StreamName or StreamARN should be provided.")
+        if name is not None and not _STREAM_NAME.fullmatch(name):
+            raise KINESIS_ERRORS.invalid("StreamName", name, "Member must satisfy regular expression pattern: "
+                                         "[a-zA-Z0-9_.-]+ and have length between 1 and 128")
+        name = name if name is not None else (arn or "").rsplit("/", 1)[-1]
         stream = self.manifest.streams.get(name)
         if stream is None or stream.format != "kinesis":
             raise KinesisError("ResourceNotFoundException",
@@ -79,27 +125,26 @@ class KinesisApi:
         return stream
 
     @staticmethod
-    def _record(entry: object) -> tuple[str, bytes, int | None]:
-        if not isinstance(entry, dict):
-            raise KinesisError("SerializationException", "a record is a JSON object")
-        key = entry.get("PartitionKey")
-        if not isinstance(key, str) or not 1 <= len(key) <= 256:
-            raise KinesisError("ValidationException", "1 validation error detected: Value at 'partitionKey' failed "
-                               "to satisfy constraint: Member must have length between 1 and 256")
+    def _record(params: Params) -> tuple[str, bytes, int | None]:
+        key = params.required_text("PartitionKey")
+        text = params.required_text("Data")
         try:
-            data = base64.b64decode(entry.get("Data", ""), validate=True)
+            data = base64.b64decode(text, validate=True)
         except (binascii.Error, ValueError):
-            raise KinesisError("SerializationException", "Data must be base64") from None
-        if len(data) > MAX_RECORD_BYTES:
-            raise KinesisError("ValidationException", "1 validation error detected: Value at 'data' failed to "
-                               "satisfy constraint: Member must have length less than or equal to 1048576")
-        explicit = entry.get("ExplicitHashKey")
+            raise KinesisError("SerializationException", f"Value at '{_member(params.prefix + 'Data')}' is not "
+                                                         "valid base64") from None
+        streams.check_record(key, data)
+        explicit = params.text("ExplicitHashKey")
+        sequence = params.text("SequenceNumberForOrdering")
+        if sequence is not None and not _SEQUENCE.fullmatch(sequence):
+            raise KINESIS_ERRORS.invalid(params.prefix + "SequenceNumberForOrdering", sequence,
+                                         "Member must satisfy regular expression pattern: 0|([1-9]\\d{0,128})")
         if explicit is None:
             return key, data, None
-        if not isinstance(explicit, str) or not _HASH_KEY.fullmatch(explicit) or int(explicit) >= streams.HASH_SPACE:
+        if not _HASH_KEY.fullmatch(explicit) or int(explicit) >= streams.HASH_SPACE:
             raise KinesisError("InvalidArgumentException", f"Invalid ExplicitHashKey. ExplicitHashKey must be in the "
                                                            f"range: [0, {streams.HASH_SPACE - 1}]. Specified value "
-                                                           f"was {explicit}")
+                                                           f"was {shown(explicit)}")
         return key, data, int(explicit)
 
     async def _put(self, stream: Stream, items: list[tuple[str, bytes, int | None]]) -> list[streams.StreamRecord]:
@@ -118,50 +163,66 @@ class KinesisApi:
 
     # -- operations -----------------------------------------------------------------------------------
 
-    async def _op_PutRecord(self, request: dict) -> dict:
-        stream = self._stream(request)
-        (record,) = await self._put(stream, [self._record(request)])
+    async def _op_PutRecord(self, params: Params) -> dict:
+        stream = self._stream(params)
+        (record,) = await self._put(stream, [self._record(params)])
         return {"ShardId": record.shard_id, "SequenceNumber": record.sequence_number, "EncryptionType": "NONE"}
 
-    async def _op_PutRecords(self, request: dict) -> dict:
-        stream = self._stream(request)
-        entries = request.get("Records") or []
+    async def _op_PutRecords(self, params: Params) -> dict:
+        stream = self._stream(params)
+        if not params.has("Records"):
+            raise KINESIS_ERRORS.missing("Records")
+        entries = params.objects("Records")
         if not 1 <= len(entries) <= MAX_PUT_RECORDS:
             raise KinesisError("ValidationException", "1 validation error detected: Value at 'records' failed to "
-                               "satisfy constraint: Member must have length between 1 and 500")
-        records = await self._put(stream, [self._record(e) for e in entries])
+                               f"satisfy constraint: Member must have length between 1 and {MAX_PUT_RECORDS}")
+        items = [self._record(params.entry(e, f"Records.{n}.")) for n, e in enumerate(entries, 1)]
+        size = sum(len(data) + len(key.encode()) for key, data, _ in items)
+        if size > MAX_PUT_RECORDS_BYTES:
+            raise KinesisError("InvalidArgumentException", f"Records size exceeds {MAX_PUT_RECORDS_BYTES // 2**20} MB "
+                                                           f"limit ({size} bytes)")
+        records = await self._put(stream, items)
         return {"FailedRecordCount": 0, "EncryptionType": "NONE",
                 "Records": [{"SequenceNumber": r.sequence_number, "ShardId": r.shard_id} for r in records]}
 
-    async def _op_CreateStream(self, request: dict) -> dict:
+    async def _op_CreateStream(self, params: Params) -> dict:
         """Streams come from the manifest: creating one of them is Kinesis's answer for a stream that
         exists (code that creates its stream at start-up and tolerates that runs as is)."""
-        name = request.get("StreamName")
-        if isinstance(name, str) and name in self.manifest.streams and self.manifest.streams[name].format == "kinesis":
+        name = params.required_text("StreamName")
+        params.integer("ShardCount", 1, 100_000, reason="Member must have value greater than or equal to 1")
+        if name in self.manifest.streams and self.manifest.streams[name].format == "kinesis":
             raise KinesisError("ResourceInUseException",
                                f"Stream {name} under account {self.manifest.account} already exists.")
         raise KinesisError("InvalidArgumentException", f"lambdad's streams come from the manifest: add {name!r} "
                                                        "under `streams:` and save (it applies without a restart)")
 
-    async def _op_ListStreams(self, request: dict) -> dict:
+    async def _op_ListStreams(self, params: Params) -> dict:
+        params.integer("Limit", 1, MAX_LIMIT, reason=f"Member must have value between 1 and {MAX_LIMIT}")
+        params.text("ExclusiveStartStreamName")
+        params.text("NextToken")
         names = [n for n, s in self.manifest.streams.items() if s.format == "kinesis"]
         return {"StreamNames": names, "HasMoreStreams": False,
                 "StreamSummaries": [self._summary(self.manifest.streams[n]) for n in names]}
 
-    async def _op_DescribeStream(self, request: dict) -> dict:
-        stream = self._stream(request)
+    async def _op_DescribeStream(self, params: Params) -> dict:
+        stream = self._stream(params)
+        params.integer("Limit", 1, MAX_LIMIT, reason=f"Member must have value between 1 and {MAX_LIMIT}")
+        params.text("ExclusiveStartShardId")
         return {"StreamDescription": {
             **self._summary(stream), "Shards": [shard_doc(i, stream.shards) for i in range(stream.shards)],
             "HasMoreShards": False, "RetentionPeriodHours": max(1, int(stream.retention_s // 3600)),
             "EnhancedMonitoring": [{"ShardLevelMetrics": []}], "EncryptionType": "NONE"}}
 
-    async def _op_DescribeStreamSummary(self, request: dict) -> dict:
-        stream = self._stream(request)
+    async def _op_DescribeStreamSummary(self, params: Params) -> dict:
+        stream = self._stream(params)
         return {"StreamDescriptionSummary": {
             **self._summary(stream), "RetentionPeriodHours": max(1, int(stream.retention_s // 3600)),
             "EnhancedMonitoring": [{"ShardLevelMetrics": []}], "EncryptionType": "NONE",
             "OpenShardCount": stream.shards, "ConsumerCount": 0}}
 
-    async def _op_ListShards(self, request: dict) -> dict:
-        stream = self._stream(request)
+    async def _op_ListShards(self, params: Params) -> dict:
+        stream = self._stream(params)
+        params.integer("MaxResults", 1, MAX_LIMIT, reason=f"Member must have value between 1 and {MAX_LIMIT}")
+        params.text("NextToken")
+        params.text("ExclusiveStartShardId")
         return {"Shards": [shard_doc(i, stream.shards) for i in range(stream.shards)]}

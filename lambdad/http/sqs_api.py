@@ -10,12 +10,18 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import logging
+import re
+import sqlite3
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any
 
+from lambdad.errors import ProtocolError
 from lambdad.events.sqs import md5_of_attributes, queue_arn
+from lambdad.events.sqs_messages import Outgoing, deliverable_attributes, outgoing
+from lambdad.http.params import Params, json_object, shown, store_failure
 from lambdad.manifest.model import Manifest, Queue
 from lambdad.store import Store, queues
 from lambdad.store.queues import QueueError
@@ -23,38 +29,67 @@ from lambdad.store.queues import QueueError
 if TYPE_CHECKING:
     import asyncio
 
+log = logging.getLogger(__name__)
+
 #: ReceiveMessage long polling waits at most this long (SQS: WaitTimeSeconds 0..20).
 MAX_WAIT_S = 20
 #: Messages sent by another process (the CLI) are noticed by a long poll this fast.
 RECHECK_S = 0.25
-MAX_BODY = 1024 * 1024  #: SQS's largest message (1 MiB)
+MAX_BODY = 1024 * 1024  #: SQS's largest message (1 MiB), and batch
 MAX_BATCH = 10
 
-#: Error code -> (modeled error shape, query-protocol code, HTTP status).
+#: Error code -> (modeled error shape, query-protocol code); the status is the error's own.
 ERRORS = {
-    "QueueDoesNotExist": ("QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue", 400),
-    "ReceiptHandleIsInvalid": ("ReceiptHandleIsInvalid", "ReceiptHandleIsInvalid", 400),
-    "MessageNotInflight": ("MessageNotInflight", "AWS.SimpleQueueService.MessageNotInflight", 400),
-    "EmptyBatchRequest": ("EmptyBatchRequest", "AWS.SimpleQueueService.EmptyBatchRequest", 400),
+    "QueueDoesNotExist": ("QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue"),
+    "ReceiptHandleIsInvalid": ("ReceiptHandleIsInvalid", "ReceiptHandleIsInvalid"),
+    "MessageNotInflight": ("MessageNotInflight", "AWS.SimpleQueueService.MessageNotInflight"),
+    "EmptyBatchRequest": ("EmptyBatchRequest", "AWS.SimpleQueueService.EmptyBatchRequest"),
     "TooManyEntriesInBatchRequest": ("TooManyEntriesInBatchRequest",
-                                     "AWS.SimpleQueueService.TooManyEntriesInBatchRequest", 400),
-    "BatchEntryIdsNotDistinct": ("BatchEntryIdsNotDistinct", "AWS.SimpleQueueService.BatchEntryIdsNotDistinct", 400),
-    "MissingParameter": ("MissingParameter", "MissingParameter", 400),
-    "InvalidParameterValue": ("InvalidParameterValue", "InvalidParameterValue", 400),
-    "UnsupportedOperation": ("UnsupportedOperation", "AWS.SimpleQueueService.UnsupportedOperation", 400),
-    "QueueNameExists": ("QueueNameExists", "QueueAlreadyExists", 400),
+                                     "AWS.SimpleQueueService.TooManyEntriesInBatchRequest"),
+    "BatchEntryIdsNotDistinct": ("BatchEntryIdsNotDistinct", "AWS.SimpleQueueService.BatchEntryIdsNotDistinct"),
+    "InvalidBatchEntryId": ("InvalidBatchEntryId", "AWS.SimpleQueueService.InvalidBatchEntryId"),
+    "BatchRequestTooLong": ("BatchRequestTooLong", "AWS.SimpleQueueService.BatchRequestTooLong"),
+    "InvalidMessageContents": ("InvalidMessageContents", "InvalidMessageContents"),
+    "MissingParameter": ("MissingParameter", "MissingParameter"),
+    "InvalidParameterValue": ("InvalidParameterValue", "InvalidParameterValue"),
+    "UnsupportedOperation": ("UnsupportedOperation", "AWS.SimpleQueueService.UnsupportedOperation"),
+    "QueueNameExists": ("QueueNameExists", "QueueAlreadyExists"),
+    "InternalFailure": ("InternalFailure", "InternalFailure"),
+    "ServiceUnavailable": ("ServiceUnavailable", "ServiceUnavailable"),
 }
+
+#: A batch entry's Id (SQS: InvalidBatchEntryId otherwise).
+_ENTRY_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
 
 
 class SqsApiError(QueueError):
     pass
 
 
-def error_response(error: QueueError) -> tuple[int, list[tuple[str, str]], bytes]:
-    shape, query_code, status = ERRORS.get(error.code, (error.code, error.code, 400))
+class _Errors:
+    """SQS's words for a parameter it refuses."""
+
+    def wrong_type(self, name: str, value: object, expected: str) -> SqsApiError:
+        return SqsApiError("InvalidParameterValue", f"Value {shown(value)} for parameter {name} is invalid. "
+                                                    f"Reason: must be {expected}.")
+
+    def missing(self, name: str) -> SqsApiError:
+        return SqsApiError("MissingParameter", f"The request must contain the parameter {name}.")
+
+    def invalid(self, name: str, value: object, reason: str) -> SqsApiError:
+        return SqsApiError("InvalidParameterValue", f"Value {shown(value)} for parameter {name} is invalid. "
+                                                    f"Reason: {reason}")
+
+
+SQS_ERRORS = _Errors()
+
+
+def error_response(error: ProtocolError) -> tuple[int, list[tuple[str, str]], bytes]:
+    shape, query_code = ERRORS.get(error.code, (error.code, error.code))
+    fault = "Receiver" if error.status >= 500 else "Sender"
     body = {"__type": f"com.amazonaws.sqs#{shape}", "message": str(error)}
-    headers = [("content-type", "application/x-amz-json-1.0"), ("x-amzn-query-error", f"{query_code};Sender")]
-    return status, headers, json.dumps(body).encode()
+    headers = [("content-type", "application/x-amz-json-1.0"), ("x-amzn-query-error", f"{query_code};{fault}")]
+    return error.status, headers, json.dumps(body).encode()
 
 
 def queue_url(host: str, account: str, name: str) -> str:
@@ -86,28 +121,36 @@ class SqsApi:
         self._arrivals: dict[str, asyncio.Event] = {}
 
     async def handle(self, operation: str, body: bytes, host: str) -> tuple[int, list[tuple[str, str]], bytes]:
+        """The one error mapper of the SQS protocol: whatever happens inside, the answer is an SQS
+        document (a store that cannot write answers 503, and nothing of the request is committed)."""
         try:
-            request = json.loads(body or b"{}")
-            if not isinstance(request, dict):
-                raise ValueError
-        except ValueError:
-            return error_response(SqsApiError("InvalidParameterValue", "The request body is not a JSON object."))
-        handler = getattr(self, f"_op_{operation}", None)
-        if handler is None:
-            return error_response(SqsApiError("UnsupportedOperation", f"lambdad does not implement {operation}"))
-        try:
-            result = await handler(request, host)
-        except QueueError as e:
+            request = json_object(body)
+            if request is None:
+                raise SqsApiError("InvalidParameterValue", "The request body is not a JSON object.")
+            handler = getattr(self, f"_op_{operation}", None)
+            if handler is None:
+                raise SqsApiError("UnsupportedOperation", f"lambdad does not implement {operation}")
+            result = await handler(Params(request, SQS_ERRORS), host)
+        except ProtocolError as e:
             return error_response(e)
+        except sqlite3.Error as error:  # (the write was rolled back)
+            e = store_failure(error)
+            log.error("SQS %s: the store could not take it: %s", operation, e)
+            return error_response(SqsApiError("ServiceUnavailable", f"The store could not take the request ({e}); "
+                                              "nothing was written. Please try again.", 503))
+        except Exception:
+            log.exception("SQS %s failed", operation)
+            return error_response(SqsApiError("InternalFailure", "The request processing has failed because of an "
+                                              "unknown error, exception or failure.", 500))
         return 200, [("content-type", "application/x-amz-json-1.0")], json.dumps(result).encode()
 
     # -- helpers --------------------------------------------------------------------------------------
 
-    def _queue(self, request: dict) -> Queue:
-        url = request.get("QueueUrl")
+    def _queue(self, params: Params) -> Queue:
+        url = params.text("QueueUrl")
         if not url:
             raise SqsApiError("MissingParameter", "The request must contain the parameter QueueUrl.")
-        name = str(url).rstrip("/").rsplit("/", 1)[-1]
+        name = url.rstrip("/").rsplit("/", 1)[-1]
         queue = self.manifest.queues.get(name)
         if queue is None:
             raise SqsApiError("QueueDoesNotExist", "The specified queue does not exist.")
@@ -134,91 +177,97 @@ class SqsApi:
 
     # -- operations -----------------------------------------------------------------------------------
 
-    async def _op_GetQueueUrl(self, request: dict, host: str) -> dict:
-        name = request.get("QueueName")
+    async def _op_GetQueueUrl(self, params: Params, host: str) -> dict:
+        name = params.required_text("QueueName")
         if name not in self.manifest.queues:
             raise SqsApiError("QueueDoesNotExist", "The specified queue does not exist.")
         return {"QueueUrl": queue_url(host, self.manifest.account, name)}
 
-    async def _op_CreateQueue(self, request: dict, host: str) -> dict:
+    async def _op_CreateQueue(self, params: Params, host: str) -> dict:
         """Queues come from the manifest: creating one of them gives its URL, as SQS does for a queue
         that exists with the same attributes (code that creates its queues at start-up runs as is)."""
-        name = request.get("QueueName")
-        queue = self.manifest.queues.get(name) if isinstance(name, str) else None
+        name = params.required_text("QueueName")
+        attributes = params.mapping("Attributes")
+        queue = self.manifest.queues.get(name)
         if queue is None:
             raise SqsApiError("UnsupportedOperation", f"lambdad's queues come from the manifest: add {name!r} under "
                                                       "`queues:` and save (it applies without a restart)")
         have = self._settings(queue)
-        for key, value in (request.get("Attributes") or {}).items():
-            if key in have and str(value) != have[key]:
+        for key, value in attributes.items():
+            if not isinstance(value, str):
+                raise SQS_ERRORS.wrong_type(f"Attributes.{key}", value, "a string")
+            if key in have and value != have[key]:
                 raise SqsApiError("QueueNameExists", f"A queue already exists with the same name and a different "
                                                      f"value for attribute {key} ({have[key]} in the manifest)")
         return {"QueueUrl": queue_url(host, self.manifest.account, queue.name)}
 
-    async def _op_ListQueues(self, request: dict, host: str) -> dict:
-        prefix = request.get("QueueNamePrefix", "")
+    async def _op_ListQueues(self, params: Params, host: str) -> dict:
+        prefix = params.text("QueueNamePrefix", default="")
+        assert prefix is not None
         names = [n for n in self.manifest.queues if n.startswith(prefix)]
         return {"QueueUrls": [queue_url(host, self.manifest.account, n) for n in names]} if names else {}
 
-    async def _op_SendMessage(self, request: dict, host: str) -> dict:
-        queue = self._queue(request)
-        entry = self._entry(request, queue)
-        sent = await self._write(lambda tx: queues.send(tx, queue, entry["body"], time.time(), entry["attributes"],
-                                                        entry["delay"], entry["group"], entry["dedup"]))
+    async def _op_SendMessage(self, params: Params, host: str) -> dict:
+        queue = self._queue(params)
+        message = self._message(params, queue)
+        sent = await self._write(lambda tx: self._send(tx, queue, message, time.time()))
         self._sent(queue.name)
-        return self._sent_doc(sent, entry)
+        return self._sent_doc(sent, message)
 
-    async def _op_SendMessageBatch(self, request: dict, host: str) -> dict:
-        queue = self._queue(request)
-        entries = self._batch(request)
+    async def _op_SendMessageBatch(self, params: Params, host: str) -> dict:
+        queue = self._queue(params)
+        entries = self._batch(params)
+        ok, failed, ready = [], [], []
+        for entry in entries:  # every entry checked before anything is written
+            try:
+                ready.append((entry["Id"], self._message(params.entry(entry, f"Entries.{entry['Id']}."), queue)))
+            except QueueError as e:
+                failed.append({"Id": entry["Id"], "SenderFault": True, "Code": e.code, "Message": str(e)})
+        total = sum(m.size for _, m in ready)
+        if total > MAX_BODY:
+            raise SqsApiError("BatchRequestTooLong", f"Batch requests cannot be longer than {MAX_BODY} bytes. "
+                                                     f"You have sent {total} bytes.")
 
-        def send_all(tx) -> tuple[list, list]:  # one transaction for the batch
-            ok, failed = [], []
+        def send_all(tx) -> None:  # one transaction for the batch
             now = time.time()
-            for raw in entries:
+            for ident, message in ready:
                 try:
-                    entry = self._entry(raw, queue)
-                    sent = queues.send(tx, queue, entry["body"], now, entry["attributes"], entry["delay"],
-                                       entry["group"], entry["dedup"])
-                except QueueError as e:
-                    failed.append({"Id": raw["Id"], "SenderFault": True, "Code": e.code, "Message": str(e)})
+                    sent = self._send(tx, queue, message, now)
+                except QueueError as e:  # the queue's own rules (a FIFO send without a group, ...)
+                    failed.append({"Id": ident, "SenderFault": True, "Code": e.code, "Message": str(e)})
                     continue
-                ok.append({"Id": raw["Id"], **self._sent_doc(sent, entry)})
-            return ok, failed
+                ok.append({"Id": ident, **self._sent_doc(sent, message)})
 
-        ok, failed = await self._write(send_all)
+        if ready:
+            await self._write(send_all)
         if ok:
             self._sent(queue.name)
         return {"Successful": ok, "Failed": failed}
 
     @staticmethod
-    def _entry(raw: dict, queue: Queue) -> dict:
-        """A message to send, checked before anything is written."""
-        body = raw.get("MessageBody")
-        if body is None:
-            raise SqsApiError("MissingParameter", "The request must contain the parameter MessageBody.")
-        data = str(body).encode()
-        if len(data) > MAX_BODY:
-            raise SqsApiError("InvalidParameterValue", "One or more parameters are invalid. Reason: Message must be "
-                              "shorter than 1048576 bytes.")
-        attributes = raw.get("MessageAttributes") or {}
-        for name, attr in attributes.items():
-            if not isinstance(attr, dict) or not attr.get("DataType") or not (
-                    "StringValue" in attr or "BinaryValue" in attr):
-                raise SqsApiError("InvalidParameterValue", f"The message attribute '{name}' must contain a "
-                                  "non-empty message attribute value and type.")
-        if raw.get("MessageDeduplicationId") is not None and not queue.fifo:
-            raise SqsApiError("InvalidParameterValue", "The request include parameter that is not valid for this "
-                              "queue type")
-        return {"body": data, "attributes": attributes, "delay": raw.get("DelaySeconds"),
-                "group": raw.get("MessageGroupId"), "dedup": raw.get("MessageDeduplicationId")}
+    def _send(tx, queue: Queue, m: Outgoing, now: float) -> queues.Sent:
+        return queues.send(tx, queue, m.body, now, m.attributes, m.delay_s, m.group, m.dedup_id)
 
     @staticmethod
-    def _sent_doc(sent: queues.Sent, entry: dict) -> dict:
+    def _message(params: Params, queue: Queue) -> Outgoing:
+        """A message to send, checked as SQS checks it, before anything is written."""
+        body = params.doc.get("MessageBody")  # (not `text`: a lone surrogate is InvalidMessageContents)
+        if body is None:
+            raise SQS_ERRORS.missing(params.prefix + "MessageBody")
+        if not isinstance(body, str):
+            raise SQS_ERRORS.wrong_type(params.prefix + "MessageBody", body, "a string")
+        delay = params.integer("DelaySeconds", 0, queues.MAX_DELAY_S,
+                               reason="must be between 0 and 900, if provided.")
+        return outgoing(body, params.doc.get("MessageAttributes"), delay, params.text("MessageGroupId"),
+                        params.text("MessageDeduplicationId"), queue.fifo)
+
+    @staticmethod
+    def _sent_doc(sent: queues.Sent, message: Outgoing) -> dict:
         import hashlib
 
-        doc: dict[str, Any] = {"MD5OfMessageBody": hashlib.md5(entry["body"]).hexdigest(), "MessageId": sent.message_id}
-        md5 = md5_of_attributes(entry["attributes"])
+        doc: dict[str, Any] = {"MD5OfMessageBody": hashlib.md5(message.body).hexdigest(),
+                               "MessageId": sent.message_id}
+        md5 = md5_of_attributes(message.attributes)
         if md5:
             doc["MD5OfMessageAttributes"] = md5
         if sent.sequence is not None:
@@ -226,38 +275,40 @@ class SqsApi:
         return doc
 
     @staticmethod
-    def _batch(request: dict) -> list[dict]:
-        entries = request.get("Entries") or []
-        if any(not isinstance(e, dict) or not e.get("Id") for e in entries):
-            raise SqsApiError("MissingParameter", "The request must contain the parameter Entries.N.Id.")
+    def _batch(params: Params) -> list[dict]:
+        entries = params.objects("Entries")
         if not entries:
             raise SqsApiError("EmptyBatchRequest", "There should be at least one SendMessageBatchRequestEntry in the "
                               "request.")
         if len(entries) > MAX_BATCH:
             raise SqsApiError("TooManyEntriesInBatchRequest", f"Maximum number of entries per request are "
                               f"{MAX_BATCH}. You have sent {len(entries)}.")
-        ids = [e.get("Id") for e in entries]
+        ids = []
+        for n, entry in enumerate(entries, 1):
+            ident = params.entry(entry, f"Entries.{n}.").required_text("Id")
+            if not _ENTRY_ID.fullmatch(ident):
+                raise SqsApiError("InvalidBatchEntryId", "A batch entry id can only contain alphanumeric characters, "
+                                  "hyphens and underscores. It can be at most 80 letters long.")
+            ids.append(ident)
         if len(set(ids)) != len(ids):
             raise SqsApiError("BatchEntryIdsNotDistinct", "Two or more batch entries in the request have the same "
                               "Id.")
         return entries
 
-    async def _op_ReceiveMessage(self, request: dict, host: str) -> dict:
+    async def _op_ReceiveMessage(self, params: Params, host: str) -> dict:
         import asyncio
 
-        queue = self._queue(request)
-        limit = int(request.get("MaxNumberOfMessages", 1))
-        wait = int(request.get("WaitTimeSeconds", 0))
-        if not 1 <= limit <= queues.MAX_RECEIVE:
-            raise SqsApiError("InvalidParameterValue", f"Value {limit} for parameter MaxNumberOfMessages is invalid. "
-                              "Reason: Must be between 1 and 10, if provided.")
-        if not 0 <= wait <= MAX_WAIT_S:
-            raise SqsApiError("InvalidParameterValue", f"Value {wait} for parameter WaitTimeSeconds is invalid. "
-                              "Reason: Must be >= 0 and <= 20, if provided.")
-        visibility = request.get("VisibilityTimeout")
-        if visibility is not None and not 0 <= int(visibility) <= queues.MAX_VISIBILITY_S:
-            raise SqsApiError("InvalidParameterValue", f"Value {visibility} for parameter VisibilityTimeout is "
-                              "invalid. Reason: Must be >= 0 and <= 43200, if provided.")
+        queue = self._queue(params)
+        limit = params.integer("MaxNumberOfMessages", 1, queues.MAX_RECEIVE, default=1,
+                               reason="Must be between 1 and 10, if provided.")
+        wait = params.integer("WaitTimeSeconds", 0, MAX_WAIT_S, default=0,
+                              reason="Must be >= 0 and <= 20, if provided.")
+        visibility = params.integer("VisibilityTimeout", 0, queues.MAX_VISIBILITY_S,
+                                    reason="Must be >= 0 and <= 43200, if provided.")
+        system = params.strings("AttributeNames") + params.strings("MessageSystemAttributeNames")
+        names = params.strings("MessageAttributeNames")
+        params.text("ReceiveRequestAttemptId")
+        assert limit is not None and wait is not None
         dlq = self.manifest.queues.get(queue.redrive_dead_letter_queue or "")
         deadline = time.monotonic() + wait
         while True:
@@ -268,8 +319,6 @@ class SqsApi:
                 break
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(arrival.wait(), min(remaining, RECHECK_S))
-        system = list(request.get("AttributeNames") or []) + list(request.get("MessageSystemAttributeNames") or [])
-        names = request.get("MessageAttributeNames")
         return {"Messages": [self._message_doc(m, system, names) for m in got]} if got else {}
 
     @staticmethod
@@ -283,57 +332,63 @@ class SqsApi:
         attributes = _wanted(system, m.system_attributes())
         if attributes:
             doc["Attributes"] = attributes
-        message_attributes = _wanted(names, m.attributes)
+        message_attributes = _wanted(names, deliverable_attributes(m.attributes)[0])
         if message_attributes:
             doc["MessageAttributes"] = message_attributes
             doc["MD5OfMessageAttributes"] = md5_of_attributes(message_attributes)
         return doc
 
-    async def _op_DeleteMessage(self, request: dict, host: str) -> dict:
-        queue = self._queue(request)
-        receipt = self._receipt(request)
+    async def _op_DeleteMessage(self, params: Params, host: str) -> dict:
+        queue = self._queue(params)
+        receipt = self._receipt(params)
         await self._write(lambda tx: queues.delete(tx, queue.name, receipt))
         return {}
 
-    async def _op_DeleteMessageBatch(self, request: dict, host: str) -> dict:
-        queue = self._queue(request)
-        entries = self._batch(request)
+    async def _op_DeleteMessageBatch(self, params: Params, host: str) -> dict:
+        queue = self._queue(params)
+        entries = self._batch(params)
+        ok, failed, receipts = [], [], []
+        for entry in entries:  # a bad entry fails alone
+            receipt = entry.get("ReceiptHandle")
+            if not isinstance(receipt, str) or not receipt:
+                failed.append({"Id": entry["Id"], "SenderFault": True, "Code": "ReceiptHandleIsInvalid",
+                               "Message": "The input receipt handle is invalid."})
+            else:
+                receipts.append((entry["Id"], receipt))
 
-        def delete_all(tx) -> dict:  # one transaction; a bad entry fails alone
-            ok, failed = [], []
-            for entry in entries:
-                receipt = entry.get("ReceiptHandle")
-                if not receipt:
-                    failed.append({"Id": entry["Id"], "SenderFault": True, "Code": "ReceiptHandleIsInvalid",
-                                   "Message": "The input receipt handle is invalid."})
-                    continue
-                queues.delete(tx, queue.name, str(receipt))
-                ok.append({"Id": entry["Id"]})
-            return {"Successful": ok, "Failed": failed}
+        def delete_all(tx) -> None:  # one transaction
+            for ident, receipt in receipts:
+                queues.delete(tx, queue.name, receipt)
+                ok.append({"Id": ident})
 
-        return await self._write(delete_all)
+        if receipts:
+            await self._write(delete_all)
+        return {"Successful": ok, "Failed": failed}
 
     @staticmethod
-    def _receipt(request: dict) -> str:
-        receipt = request.get("ReceiptHandle")
+    def _receipt(params: Params) -> str:
+        receipt = params.text("ReceiptHandle")
         if not receipt:
             raise SqsApiError("ReceiptHandleIsInvalid", "The input receipt handle is invalid.")
-        return str(receipt)
+        return receipt
 
-    async def _op_ChangeMessageVisibility(self, request: dict, host: str) -> dict:
-        queue = self._queue(request)
-        receipt = self._receipt(request)
-        timeout = float(request.get("VisibilityTimeout", 0))
+    async def _op_ChangeMessageVisibility(self, params: Params, host: str) -> dict:
+        queue = self._queue(params)
+        receipt = self._receipt(params)
+        timeout = params.integer("VisibilityTimeout", 0, queues.MAX_VISIBILITY_S, required=True,
+                                 reason="must be between 0 and 43200.")
+        assert timeout is not None
         await self._write(lambda tx: queues.change_visibility(tx, queue.name, receipt, timeout, time.time()))
         return {}
 
-    async def _op_PurgeQueue(self, request: dict, host: str) -> dict:
-        queue = self._queue(request)
+    async def _op_PurgeQueue(self, params: Params, host: str) -> dict:
+        queue = self._queue(params)
         await self._write(lambda tx: queues.purge(tx, queue.name))
         return {}
 
-    async def _op_GetQueueAttributes(self, request: dict, host: str) -> dict:
-        queue = self._queue(request)
+    async def _op_GetQueueAttributes(self, params: Params, host: str) -> dict:
+        queue = self._queue(params)
+        names = params.strings("AttributeNames")
         depth = await self._write(lambda tx: queues.depths(tx, time.time()).get(queue.name, queues.QueueDepth()))
         attributes = {
             "ApproximateNumberOfMessages": str(depth.visible),
@@ -341,7 +396,7 @@ class SqsApi:
             "ApproximateNumberOfMessagesDelayed": str(depth.delayed),
             **self._settings(queue),
         }
-        return {"Attributes": _wanted(request.get("AttributeNames"), attributes)}
+        return {"Attributes": _wanted(names, attributes)}
 
     def _settings(self, queue: Queue) -> dict[str, str]:
         """The queue's configuration, as SQS attributes."""

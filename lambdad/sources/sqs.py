@@ -19,6 +19,7 @@ from functools import partial
 from lambdad.clock import Clock
 from lambdad.errors import FunctionNotFound, TooManyRequests
 from lambdad.events.sqs import BatchFailure, failed_items, queue_arn, sqs_event
+from lambdad.events.sqs_messages import deliverable_attributes
 from lambdad.manifest.model import Function, Manifest, Queue, SqsTrigger
 from lambdad.runtime.functions import Functions, ShuttingDown
 from lambdad.runtime.invocation import InvokeResult, Outcome
@@ -84,6 +85,7 @@ class SqsPoller(Poller):
         # Batches in flight are bounded by the functions' concurrency; a throttle retry holds a thread.
         super().__init__(manifest, store, functions, clock, executor, threads=max(4, 2 * manifest.concurrency))
         self._states: dict[tuple[str, str], _State] = {}
+        self._noted: set[str] = set()  #: messages whose undeliverable attributes were noted
 
     manifest_mappings = staticmethod(manifest_mappings)
 
@@ -121,7 +123,7 @@ class SqsPoller(Poller):
             batch = self.store.write(receive)
             if not batch:
                 return POLL_S
-            # The batch may run only while its messages are surely still invisible (and ours).
+            # Past this, the batch has less room than a whole invocation: `_deliver` holds it first.
             deadline = self.clock.monotonic() + visibility - fn.timeout_s
             with self._lock:
                 state.running += 1
@@ -157,10 +159,14 @@ class SqsPoller(Poller):
     def _deliver(self, manifest: Manifest, mapping: Mapping, fn: Function, queue: Queue,
                  batch: list[queues.Message], state: _State, deadline: float) -> None:
         try:
-            if self.clock.monotonic() > deadline:  # waited too long for a thread: it may be received again
-                self._note(fn.name, f"sqs {queue.name}: batch of {len(batch)} waited past its visibility timeout; "
-                                    "not delivered (its messages return)")
-                return
+            if self.clock.monotonic() > deadline:  # waited for a thread: less room left than a whole invocation
+                batch = self._hold(queue, batch, fn.timeout_s)
+                if not batch:  # visible again already: they may be someone else's now
+                    self._note(fn.name, f"sqs {queue.name}: a batch waited past its visibility timeout; not "
+                                        "delivered (its messages return)")
+                    return
+                deadline = self.clock.monotonic()
+            self._note_undeliverable(fn.name, queue, batch)
             payload = sqs_event(batch, queue_arn(manifest.region, manifest.account, queue.name), manifest.region)
             try:
                 result = self._invoke(fn, payload, deadline)
@@ -180,6 +186,36 @@ class SqsPoller(Poller):
             with self._lock:
                 state.running -= 1
             self._wake.set()
+
+    def _hold(self, queue: Queue, batch: list[queues.Message], timeout_s: float) -> list[queues.Message]:
+        """The messages of the batch still in flight with its receipts, now invisible for a whole
+        invocation (`timeout_s`) from now: a batch that waited for a thread runs only on messages
+        that are still its own, and they stay its own while it runs. With a visibility timeout
+        equal to the function's timeout (which Lambda allows) every batch needs this."""
+        now = self.clock.time()
+
+        def hold(tx) -> list[queues.Message]:
+            held = []
+            for m in batch:
+                if m.receipt:
+                    with contextlib.suppress(queues.QueueError):  # (MessageNotInflight: visible again)
+                        queues.change_visibility(tx, queue.name, m.receipt, timeout_s, now)
+                        held.append(m)
+            return held
+
+        return self.store.write(hold)
+
+    def _note_undeliverable(self, function: str, queue: Queue, batch: list[queues.Message]) -> None:
+        """Say once per message which attributes its event leaves out (a store written before sends
+        were checked can hold attributes no event can carry; the message itself is delivered)."""
+        for m in batch:
+            bad = deliverable_attributes(m.attributes)[1]
+            if bad and m.message_id not in self._noted:
+                if len(self._noted) >= 10_000:
+                    self._noted.clear()
+                self._noted.add(m.message_id)
+                self._note(function, f"sqs {queue.name}: message {m.message_id}: attribute(s) {', '.join(bad)} "
+                                     "are not valid SQS message attributes; left out of the event")
 
     def _invoke(self, fn: Function, payload: bytes, give_up_at: float) -> InvokeResult:
         """Invoke; a throttle (a synchronous call took the slot) is retried with backoff while the

@@ -16,6 +16,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from lambdad.errors import ProtocolError
 from lambdad.manifest.model import Queue
 from lambdad.runtime.invocation import new_request_id
 
@@ -29,12 +30,8 @@ MAX_RECEIVE = 10
 SENDER_ID = "AIDALAMBDADLOCAL"
 
 
-class QueueError(Exception):
+class QueueError(ProtocolError):
     """A request SQS would refuse; `code` is SQS's error code."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass(frozen=True)

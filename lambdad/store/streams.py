@@ -13,12 +13,34 @@ import hashlib
 import sqlite3
 from dataclasses import dataclass
 
+from lambdad.errors import ProtocolError
 from lambdad.manifest.model import Stream
 
 HASH_SPACE = 2**128
+MAX_RECORD_BYTES = 1024 * 1024  #: a record's data (Kinesis: 1 MiB before base64)
+MAX_PARTITION_KEY = 256  #: characters
 #: Sequence numbers look like Kinesis's 56-digit ones: a constant, the shard, the record's number.
 _SEQ_BASE = 4959 * 10**52
 _SHARD_FACTOR = 10**40
+
+
+class StreamError(ProtocolError):
+    """A record Kinesis would refuse; `code` is Kinesis's error (`ValidationException`, ...)."""
+
+
+def check_record(partition_key: str, data: bytes) -> None:
+    """PutRecord's checks of a record, shared with `lambdad stream put` (the API checks the types)."""
+    try:
+        partition_key.encode()
+    except UnicodeEncodeError:
+        raise StreamError("ValidationException", "1 validation error detected: Value at 'partitionKey' failed to "
+                          "satisfy constraint: Member must be Unicode text") from None
+    if not 1 <= len(partition_key) <= MAX_PARTITION_KEY:
+        raise StreamError("ValidationException", "1 validation error detected: Value at 'partitionKey' failed to "
+                          f"satisfy constraint: Member must have length between 1 and {MAX_PARTITION_KEY}")
+    if len(data) > MAX_RECORD_BYTES:
+        raise StreamError("ValidationException", "1 validation error detected: Value at 'data' failed to satisfy "
+                          f"constraint: Member must have length less than or equal to {MAX_RECORD_BYTES}")
 
 
 def key_hash(partition_key: str) -> int:

@@ -186,12 +186,69 @@ def test_a_batch_that_waited_past_its_visibility_timeout_is_not_delivered(tmp_pa
     w.poller = SqsPoller(w.manifest, w.store, w.functions, w.clock, deferred)
     w.send("a")
     w.step()
-    w.clock.advance(28)  # 30 s visibility, 3 s function timeout: too late to start it
+    w.clock.advance(30)  # 30 s visibility: visible again before a thread took the batch
     deferred.run_all()
     assert w.events == []  # not run: it may already be someone else's
-    w.step(2)  # visible again at 30 s
+    w.step()
     deferred.run_all()
     assert w.bodies() == [["a"]] and w.left() == []
+    w.close()
+
+
+def test_a_batch_that_waited_is_held_for_a_whole_invocation_then_delivered(tmp_path: Path):
+    hidden: list[int] = []
+
+    def reply(event):  # while it runs, the message stays invisible for a whole invocation (3 s) from its start
+        with w.store.reading() as tx:
+            hidden.append(queues.visible_count(tx, w.queue, w.clock.time() + 2.9, 10))
+        return Outcome.success, b"null"
+
+    w = make_world(tmp_path, reply=reply)
+    deferred = DeferredExecutor()
+    w.poller = SqsPoller(w.manifest, w.store, w.functions, w.clock, deferred)
+    w.send("a")
+    w.step()
+    w.clock.advance(28)  # 30 s visibility, 3 s function timeout: 2 s left, less than an invocation
+    deferred.run_all()
+    assert w.bodies() == [["a"]] and w.left() == [] and hidden == [0]
+    w.close()
+
+
+def test_a_visibility_timeout_equal_to_the_function_timeout_delivers(tmp_path: Path):
+    """Lambda allows it: every batch is delivered, none reaches the dead-letter queue unhandled."""
+    queue = Queue("q", visibility_timeout_s=3, redrive_dead_letter_queue="dlq", redrive_max_receive_count=2)
+    w = make_world(tmp_path, queue)  # the function's timeout is 3 s too
+    deferred = DeferredExecutor()
+    w.poller = SqsPoller(w.manifest, w.store, w.functions, w.clock, deferred)
+    w.send("a", "b")
+    for _ in range(3):
+        w.step()
+        w.clock.advance(0.01)  # the moment a pool thread takes to start the batch
+        deferred.run_all()
+        w.clock.advance(3)
+    assert sorted(b for batch in w.bodies() for b in batch) == ["a", "b"]
+    assert w.left() == [] and w.left("dlq") == []
+    w.close()
+
+
+def test_an_attribute_no_event_can_carry_does_not_block_its_neighbours(tmp_path: Path):
+    """A store written before sends were checked may hold one: its message is delivered without
+    it, the others as they are, and the function's log says so once."""
+    w = make_world(tmp_path, batch_size=10)
+    good = {"Kind": {"DataType": "String", "StringValue": "order"}}
+    bad = {"Blob": {"DataType": "Binary", "BinaryValue": "not base64!"}, "Odd": {"DataType": 7, "StringValue": "x"},
+           "Kind": {"DataType": "String", "StringValue": "kept"}}
+    for body, attributes in (("before", good), ("poison", bad), ("after", {})):
+        w.store.write(lambda tx, b=body, a=attributes: queues.send(tx, w.queue, b.encode(), w.clock.time(), a))
+    w.step()
+    assert w.bodies() == [["before", "poison", "after"]] and w.left() == []
+    records = w.events[0]["Records"]
+    SqsModel(**w.events[0])
+    assert list(records[1]["messageAttributes"]) == ["Kind"] and records[1]["messageAttributes"]["Kind"][
+        "stringValue"] == "kept"
+    assert records[0]["messageAttributes"]["Kind"]["stringValue"] == "order"
+    log = "".join(p.read_text() for p in (tmp_path / "logs").rglob("*") if p.is_file())
+    assert log.count("Blob, Odd are not valid SQS message attributes") == 1
     w.close()
 
 
