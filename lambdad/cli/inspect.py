@@ -418,18 +418,20 @@ def cmd_queue_receive(args: argparse.Namespace) -> int:
     for doc in docs:
         print(f"MessageId: {doc['MessageId']}  ReceiveCount: {doc['Attributes']['ApproximateReceiveCount']}")
         for key, attr in doc["MessageAttributes"].items():
-            print(f"  {key}: {attr['StringValue']}")
+            print(f"  {key}: {attr.get('StringValue', attr.get('BinaryValue'))}")
         print(f"  Body: {doc['Body']}")
     return EXIT_OK
 
 
 def _message_json(m: queues.Message) -> dict[str, Any]:
+    from lambdad.events.sqs_messages import deliverable_attributes
+
     try:
         body = m.body.decode()
     except UnicodeDecodeError:
         body = base64.b64encode(m.body).decode()
     doc = {"MessageId": m.message_id, "ReceiptHandle": m.receipt, "MD5OfBody": m.md5_of_body, "Body": body,
-           "Attributes": m.system_attributes(), "MessageAttributes": m.attributes}
+           "Attributes": m.system_attributes(), "MessageAttributes": deliverable_attributes(m.attributes)[0]}
     return {k: v for k, v in doc.items() if v is not None}
 
 

@@ -23,6 +23,7 @@ MAX_ID = 128  #: MessageGroupId, MessageDeduplicationId
 
 #: The characters SQS allows in a body (and a String attribute): XML 1.0's.
 _BAD_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _ALLOWED = "#x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF]"
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,256}")
 _RESERVED = ("aws.", "amazon.")
@@ -179,7 +180,7 @@ def deliverable_attributes(attributes: object) -> tuple[dict[str, Any], list[str
         return {}, ["(not an object)"] if attributes else []
     good, bad = {}, []
     for name, attr in attributes.items():
-        kept = _deliverable(attr)
+        kept = _deliverable(attr) if _encodable(name) else None
         if kept is None:
             bad.append(str(name))
         else:
@@ -189,11 +190,12 @@ def deliverable_attributes(attributes: object) -> tuple[dict[str, Any], list[str
 
 def _deliverable(attr: object) -> dict[str, str] | None:
     """The attribute with its one value, or None if no event can carry it."""
-    if not isinstance(attr, dict) or not isinstance(attr.get("DataType"), str) or not attr["DataType"]:
+    if not isinstance(attr, dict) or not isinstance(attr.get("DataType"), str) or not attr["DataType"] \
+            or not _encodable(attr["DataType"]):
         return None
     field = "BinaryValue" if attr["DataType"].split(".", 1)[0] == "Binary" else "StringValue"
     value = attr.get(field)
-    if not isinstance(value, str):
+    if not isinstance(value, str) or not _encodable(value):
         return None
     if field == "BinaryValue":
         try:
@@ -201,3 +203,8 @@ def _deliverable(attr: object) -> dict[str, str] | None:
         except (binascii.Error, ValueError):
             return None
     return {"DataType": attr["DataType"], field: value}
+
+
+def _encodable(text: object) -> bool:
+    """Text an event (UTF-8 JSON) can carry: no lone surrogate, which JSON escapes can hold."""
+    return isinstance(text, str) and _SURROGATE.search(text) is None

@@ -10,12 +10,15 @@ import shutil
 import signal
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.helpers import FIXTURE_FUNCTIONS, daemon_info, json_lines, run_cli, wait_for, write_manifest
 from tests.integration.test_daemon import Running, serving
@@ -239,3 +242,46 @@ def test_creating_a_manifest_queue_gives_its_url(project: Path, daemon: Running)
         sqs.create_queue(QueueName="jobs", Attributes={"VisibilityTimeout": "45"})
     with pytest.raises(sqs.exceptions.UnsupportedOperation, match="come from the manifest"):
         sqs.create_queue(QueueName="not-in-the-manifest")
+
+
+def raw_sqs(project: Path, operation: str, doc: dict) -> tuple[int, dict[str, str], dict]:
+    """A request no SDK would send (botocore checks types before sending)."""
+    request = urllib.request.Request(daemon_info(project)["api"], data=json.dumps(doc).encode(), method="POST",
+                                     headers={"X-Amz-Target": f"AmazonSQS.{operation}",
+                                              "Content-Type": "application/x-amz-json-1.0"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers), json.loads(response.read())
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), json.loads(e.read())
+
+
+def test_a_poison_send_is_refused_and_its_neighbours_are_delivered(project: Path, daemon: Running):
+    sqs = sqs_client(project)
+    url = sqs.get_queue_url(QueueName="jobs")["QueueUrl"]
+    for poison in ({"MessageAttributes": {"A": {"DataType": "Binary", "BinaryValue": "not base64!"}}},
+                   {"MessageAttributes": {"A": {"DataType": 7, "StringValue": "x"}}},
+                   {"MessageAttributes": {"A": {"DataType": "String", "StringValue": ["x"]}}},
+                   {"MessageBody": {"not": "a string"}}, {"DelaySeconds": "abc"}):
+        status, headers, doc = raw_sqs(project, "SendMessage", {"QueueUrl": url, "MessageBody": "poison", **poison})
+        assert status == 400 and doc["__type"] == "com.amazonaws.sqs#InvalidParameterValue", doc
+        assert headers["x-amzn-query-error"] == "InvalidParameterValue;Sender"
+    status, _, doc = raw_sqs(project, "ReceiveMessage", {"QueueUrl": url, "WaitTimeSeconds": [], "AttributeNames": 1})
+    assert status == 400 and doc["__type"] == "com.amazonaws.sqs#InvalidParameterValue"
+    with pytest.raises(sqs.exceptions.InvalidMessageContents):
+        sqs.send_message(QueueUrl=url, MessageBody="nul \x00")
+    with pytest.raises(ClientError) as refused:
+        sqs.send_message(QueueUrl=url, MessageBody="x", MessageAttributes={"AWS.x": {"DataType": "String",
+                                                                                    "StringValue": "v"}})
+    assert refused.value.response["Error"]["Code"] == "InvalidParameterValue"
+    sqs.send_message(QueueUrl=url, MessageBody="ok-after")
+    wait_for(lambda: [r["body"] for r in handled(project)] == ["ok-after"], what="the healthy message handled")
+    dlq = sqs.get_queue_url(QueueName="jobs-dlq")["QueueUrl"]
+    assert queue_depth(sqs, dlq) == 0 and queue_depth(sqs, url) == 0
+    bad = run_cli("queue", "send", "jobs", "x", "--attr", "AWS.k=v", cwd=project)  # the same checks
+    assert bad.returncode == 2 and "InvalidParameterValue" in bad.stderr
+    idle = sqs.get_queue_url(QueueName="idle")["QueueUrl"]
+    sqs.send_message(QueueUrl=idle, MessageBody="b", MessageAttributes={"B": {"DataType": "Binary",
+                                                                              "BinaryValue": b"\x00"}})
+    shown = run_cli("queue", "receive", "idle", cwd=project)
+    assert shown.returncode == 0 and "  B: AA==" in shown.stdout, shown.stderr

@@ -126,6 +126,12 @@ def test_clients_describe_and_put(project: Path, daemon: Running):
     assert json.loads(done.stdout)["ShardId"] == put["ShardId"]  # the same key, the same shard
     cli = run_cli("stream", "put", "clicks", "three", "--partition-key", "k", cwd=project)
     assert cli.returncode == 0 and put["ShardId"] in cli.stdout
+    with pytest.raises(client.exceptions.ValidationException, match="streamName"):
+        client.put_record(StreamName="a b", Data=b"x", PartitionKey="k")
+    (project / "big").write_bytes(b"x" * (1024 * 1024 + 1))
+    for args in (["x", "--partition-key", "k" * 257], ["--data-file", str(project / "big"), "--partition-key", "k"]):
+        refused = run_cli("stream", "put", "clicks", *args, cwd=project)  # as PutRecord refuses it
+        assert refused.returncode == 2 and "ValidationException" in refused.stderr, refused.stderr
     wait_for(lambda: [r["data"] for r in handled(project) if r["data"] != "x"] == ["one", "two", "three"],
              what="the three, in order")
 
