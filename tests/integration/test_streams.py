@@ -60,6 +60,14 @@ def handled(project: Path, suffix: str = "") -> list[dict]:
     return json_lines(project / f"handled.jsonl{suffix}")
 
 
+def written_json(path: Path) -> dict | None:
+    """The JSON file once the handler finished writing it (it writes it after its records)."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def kinesis(project: Path):
     return boto3.client("kinesis", endpoint_url=daemon_info(project)["api"], region_name="us-east-1",
                         aws_access_key_id="any", aws_secret_access_key="any")
@@ -161,7 +169,7 @@ def test_dynamodb_change_records(project: Path, daemon: Running, tmp_path: Path)
     number = done.stdout.split("SequenceNumber ")[1].strip()
     assert len(number) == 25  # DynamoDB's form, as the handler will see it
     (record,) = wait_for(lambda: handled(project, ".ddb"), what="the change record")
-    DynamoDBStreamModel(**json.loads((project / "handled.jsonl.ddb.event").read_text()))
+    DynamoDBStreamModel(**wait_for(lambda: written_json(project / "handled.jsonl.ddb.event"), what="the event file"))
     body = record["change"]
     assert body["eventName"] == "INSERT" and body["dynamodb"]["NewImage"]["name"] == {"S": "ada"}
     assert body["dynamodb"]["SequenceNumber"] == number
