@@ -25,7 +25,7 @@ MAX_ID = 128  #: MessageGroupId, MessageDeduplicationId
 _BAD_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _ALLOWED = "#x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF]"
-_NAME = re.compile(r"[A-Za-z0-9_.-]{1,256}")
+_NAME = re.compile(r"[A-Za-z0-9_.-]")
 _RESERVED = ("aws.", "amazon.")
 _TYPES = ("String", "Number", "Binary")
 #: A Number attribute: SQS's decimal syntax (the range and precision are checked with Decimal).
@@ -55,14 +55,31 @@ def check_body(body: str) -> bytes:
     return body.encode()
 
 
+def check_name(name: object) -> None:
+    """A message attribute's name, as SQS words what is wrong with it."""
+    if not isinstance(name, str) or not name:
+        raise _invalid("The request must contain non-empty message attribute name.")
+    if len(name) > MAX_NAME:
+        raise _invalid(f"Length of message attribute name must be less than {MAX_NAME} bytes.")
+    if name.startswith("."):
+        raise _invalid("Invalid message attribute name starting with character '.' was found.")
+    if name.endswith("."):
+        raise _invalid("Invalid message attribute name ending with character '.' was found.")
+    for char in name:
+        if not _NAME.fullmatch(char):
+            raise _invalid(f"Invalid non-alphanumeric character '#x{ord(char):X}' was found in the message attribute "
+                           "name. Can only include alphanumeric characters, hyphens, underscores, or dots.")
+    if ".." in name:
+        raise _invalid("Message attribute name can not have successive '.' character.")
+    if name.lower().startswith(_RESERVED):
+        raise _invalid(f"The message attribute name '{name}' is reserved: names starting with 'AWS.' or 'Amazon.' "
+                       "(in any case) are for AWS's own use.")
+
+
 def check_attribute(name: object, attr: object) -> tuple[dict[str, str], int]:
     """One message attribute, as it is stored (`DataType` and one value: a string, or base64 text),
     and the bytes it counts toward the message size."""
-    if not isinstance(name, str) or not _NAME.fullmatch(name) or name.startswith(".") or name.endswith(".") \
-            or ".." in name or name.lower().startswith(_RESERVED):
-        raise _invalid(f"The message attribute name '{name}' is invalid: names are 1 to 256 of A-Z, a-z, 0-9, "
-                       "'_', '-' and '.', do not start or end with '.' or hold '..', and do not start with 'AWS.' "
-                       "or 'Amazon.'.")
+    check_name(name)
     if not isinstance(attr, dict):
         raise _invalid(f"The message attribute '{name}' must be an object with a DataType and a value.")
     data_type = attr.get("DataType")
@@ -77,8 +94,8 @@ def check_attribute(name: object, attr: object) -> tuple[dict[str, str], int]:
     value = attr.get(field)
     if value is None or value == "":
         if attr.get(other) is not None:
-            raise _invalid(f"The message attribute '{name}' with type '{data_type.split('.', 1)[0]}' must use "
-                           f"field '{field.removesuffix('Value')}'.")
+            raise _invalid(f"The message attribute '{name}' with type '{data_type}' must use field "
+                           f"'{field.removesuffix('Value')}'.")
         raise _invalid(f"The message attribute '{name}' must contain non-empty message attribute value for "
                        f"message attribute type '{data_type}'.")
     if not isinstance(value, str):

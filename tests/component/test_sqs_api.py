@@ -88,7 +88,7 @@ def test_attribute_names_follow_sqs_rules(apis: Apis, name, ok):
     if ok:
         assert apis.call_sqs("SendMessage", request)[0] == 200
     else:
-        assert "is invalid" in refused(apis, "SendMessage", request, "InvalidParameterValue")
+        assert "attribute name" in refused(apis, "SendMessage", request, "InvalidParameterValue")
 
 
 def test_at_most_ten_attributes(apis: Apis):
