@@ -88,3 +88,17 @@ class DaemonAlreadyRunning(LambdadError):
     def __init__(self, state_dir: str, pid: int | None) -> None:
         who = f"pid {pid}" if pid else "another process"
         super().__init__(f"lambdad is already running on state folder {state_dir} ({who}); stop it first")
+
+
+class AccessDenied(LambdadError):
+    """A request for a host name the API does not serve (DNS rebinding), or sent by a web page (CSRF)."""
+
+    CODE = "AccessDeniedException"
+    STATUS = 403
+
+
+class RequestAborted(LambdadError):
+    """The client closed the connection before it sent the whole body: nothing was run or stored."""
+
+    CODE = "InvalidRequestContentException"
+    STATUS = 400

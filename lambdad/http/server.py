@@ -32,10 +32,12 @@ App = Callable[..., Any]
 
 
 def is_loopback(host: str) -> bool:
+    """Host names are case-insensitive: `LOCALHOST` (or `localhost.`) is loopback too."""
+    host = host.strip().lower().removesuffix(".")
     if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host.removeprefix("[").removesuffix("]")).is_loopback
     except ValueError:
         return False
 
