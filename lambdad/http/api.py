@@ -32,6 +32,7 @@ from urllib.parse import parse_qs
 from lambdad.clock import SYSTEM_CLOCK, Clock
 from lambdad.errors import (
     FunctionNotFound,
+    InvalidRequestContent,
     LambdadError,
     RequestTooLarge,
     TooManyRequests,
@@ -287,6 +288,10 @@ class LambdaApi:
             status, headers, body = protocol_error(protocol, error)
         except LambdadError as e:
             status, headers, body = protocol_error(protocol, e)
+        except RecursionError:  # a body nested deeper than a parser goes (each parser can say so itself)
+            log.warning("the API refused %s %s: its body is nested too deeply", scope.get("method"), scope.get("path"))
+            status, headers, body = protocol_error(protocol, InvalidRequestContent(
+                "Could not parse request body into json: it is nested too deeply"))
         except Exception:
             log.exception("the API failed on %s %s", scope.get("method"), scope.get("path"))
             status, headers, body = protocol_error(protocol, internal_failure())
