@@ -140,7 +140,7 @@ class Daemon:
         self._make_functions = make_functions
         self.expose = expose  #: may the API and listeners bind to addresses other than loopback
         self.allow_hosts = allow_hosts  #: host names the API answers for besides the local ones (--allow-host)
-        self.http = HttpServers()
+        self.http = HttpServers(getattr(manifest.api, "limits", None))
         self.api: LambdaApi | None = None
         self.listeners: dict[str, ListenerApp] = {}
         self._http_pool: ThreadPoolExecutor | None = None
@@ -237,7 +237,7 @@ class Daemon:
         api = self.manifest.api
         self.api = LambdaApi(self.manifest, self.functions, self.dispatcher, self._http_pool,
                              python_version=self.functions.python_version, sqs=sqs_api, kinesis=kinesis_api,
-                             guard=Guard.of(api.host, self.allow_hosts, api.allow_origins))
+                             guard=Guard.of(api.host, self.allow_hosts, getattr(api, "allow_origins", ())))
         self.http.add("api", sockets.pop("api"), self.api)
         for key, sock in sockets.items():
             self._add_listener(key.removeprefix("listener:"), sock)
