@@ -70,6 +70,7 @@ def test_loopback_binds(host: str, loopback: bool):
 
 
 def test_api_settings_in_the_manifest(tmp_path: Path):
+    (tmp_path / "app.py").write_text("def handler(event, context):\n    return event\n")
     path = write_manifest(tmp_path, """
         version: 1
         api:
@@ -91,6 +92,8 @@ def test_api_settings_in_the_manifest(tmp_path: Path):
     "{limits: {keep_alive: 0s}}", "{limits: {header_timeout: soon}}", "{limits: {nope: 1}}",
 ])
 def test_bad_api_settings_are_manifest_problems(tmp_path: Path, api: str):
+    (tmp_path / "app.py").write_text("def handler(event, context):\n    return event\n")
     path = write_manifest(tmp_path, f"version: 1\napi: {api}\nfunctions:\n  f: {{handler: app.handler, code: .}}\n")
-    with pytest.raises(ManifestError):
+    with pytest.raises(ManifestError) as e:
         load_manifest(path)
+    assert all(p.split(": ")[1].startswith("api") for p in e.value.problems)
