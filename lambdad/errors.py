@@ -98,7 +98,7 @@ class AccessDenied(LambdadError):
 
 
 class RequestAborted(LambdadError):
-    """The client closed the connection before it sent the whole body: nothing was run or stored."""
+    """The body ended short of its Content-Length, or the client went away mid-body: nothing runs or is stored."""
 
     CODE = "InvalidRequestContentException"
     STATUS = 400

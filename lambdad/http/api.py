@@ -288,7 +288,7 @@ class LambdaApi:
             status, headers, body = protocol_error(protocol, error)
         except LambdadError as e:
             status, headers, body = protocol_error(protocol, e)
-        except RecursionError:  # a body nested deeper than a parser goes (each parser can say so itself)
+        except RecursionError:  # a body nested deeper than json goes, wherever it was parsed (SQS, Kinesis...)
             log.warning("the API refused %s %s: its body is nested too deeply", scope.get("method"), scope.get("path"))
             status, headers, body = protocol_error(protocol, InvalidRequestContent(
                 "Could not parse request body into json: it is nested too deeply"))
