@@ -113,20 +113,12 @@ def test_the_lambda_api_never_fails_on_a_request(api_world: ApiWorld, caplog, me
     no_errors_logged(caplog)
 
 
-SQS_BODY = st.fixed_dictionaries({}, optional={
-    "QueueUrl": st.sampled_from(["http://127.0.0.1:9001/111122223333/q", "q", "", "http://x/1/nope"]) | st.text(),
-    "QueueName": st.sampled_from(["q", "nope", ""]) | st.text(),
-    "MessageBody": st.text(max_size=50), "MaxNumberOfMessages": JSON, "WaitTimeSeconds": st.sampled_from([0, "x", -1]),
-}).map(lambda d: json.dumps(d).encode())
-KINESIS_BODY = st.fixed_dictionaries({}, optional={
-    "StreamName": st.sampled_from(["s", "nope", ""]), "PartitionKey": st.text(max_size=20) | JSON,
-    "Data": st.sampled_from(["eA==", "%%", ""]) | JSON, "ExplicitHashKey": st.sampled_from(["1", "9" * 50, "x"]),
-}).map(lambda d: json.dumps(d).encode())
+# (SQS's and Kinesis's own parameters are theirs to check: here, what reaches them and how it is framed.)
 
 
 @FUZZ
 @given(operation=st.sampled_from(["SendMessage", "GetQueueUrl", "ReceiveMessage", "DeleteMessage", "ListQueues",
-                                  "GetQueueAttributes", "Nope"]), body=SQS_BODY | BODY, headers=HEADERS)
+                                  "GetQueueAttributes", "Nope"]), body=BODY, headers=HEADERS)
 def test_sqs_on_the_api_port_never_fails_on_a_request(api_world: ApiWorld, caplog, operation, body, headers):
     caplog.clear()
     headers = [(k, v) for k, v in headers if k not in (b"x-amz-target", b"content-length")]
@@ -139,7 +131,7 @@ def test_sqs_on_the_api_port_never_fails_on_a_request(api_world: ApiWorld, caplo
 
 @FUZZ
 @given(operation=st.sampled_from(["PutRecord", "PutRecords", "ListShards", "DescribeStream", "GetShardIterator",
-                                  "Nope"]), body=KINESIS_BODY | BODY, headers=HEADERS)
+                                  "Nope"]), body=BODY, headers=HEADERS)
 def test_kinesis_on_the_api_port_never_fails_on_a_request(api_world: ApiWorld, caplog, operation, body, headers):
     caplog.clear()
     headers = [(k, v) for k, v in headers if k not in (b"x-amz-target", b"content-length")]
