@@ -29,6 +29,7 @@ from lambdad.clock import SYSTEM_CLOCK, Clock
 from lambdad.dispatcher import Dispatcher
 from lambdad.errors import EXIT_INTERRUPTED, EXIT_OK, LambdadError, ManifestError
 from lambdad.http.api import LambdaApi
+from lambdad.http.guard import Guard
 from lambdad.http.kinesis_api import KinesisApi
 from lambdad.http.listener import ListenerApp
 from lambdad.http.server import HttpServers, bind, is_loopback
@@ -114,6 +115,7 @@ class Daemon:
         started_at: float | None = None,
         make_functions: Callable[[Manifest, LogBook, Clock], Functions] = Functions,
         expose: bool = False,
+        allow_hosts: tuple[str, ...] = (),
     ) -> None:
         self.manifest = manifest
         self.state = state
@@ -137,7 +139,8 @@ class Daemon:
         self._wake: Callable[[], None] = lambda: None  #: ends the loop's wait (set by `run`)
         self._make_functions = make_functions
         self.expose = expose  #: may the API and listeners bind to addresses other than loopback
-        self.http = HttpServers()
+        self.allow_hosts = allow_hosts  #: host names the API answers for besides the local ones (--allow-host)
+        self.http = HttpServers(getattr(manifest.api, "limits", None))
         self.api: LambdaApi | None = None
         self.listeners: dict[str, ListenerApp] = {}
         self._http_pool: ThreadPoolExecutor | None = None
@@ -231,8 +234,10 @@ class Daemon:
         assert self.streams is not None
         kinesis_api = KinesisApi(self.manifest, self.store, self._http_pool, self.clock.time(),
                                  on_put=self.streams.poke)
+        api = self.manifest.api
         self.api = LambdaApi(self.manifest, self.functions, self.dispatcher, self._http_pool,
-                             python_version=self.functions.python_version, sqs=sqs_api, kinesis=kinesis_api)
+                             python_version=self.functions.python_version, sqs=sqs_api, kinesis=kinesis_api,
+                             guard=Guard.of(api.host, self.allow_hosts, getattr(api, "allow_origins", ())))
         self.http.add("api", sockets.pop("api"), self.api)
         for key, sock in sockets.items():
             self._add_listener(key.removeprefix("listener:"), sock)

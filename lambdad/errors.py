@@ -103,3 +103,17 @@ class ProtocolError(LambdadError):
         super().__init__(message)
         self.code = code
         self.status = status
+
+
+class AccessDenied(LambdadError):
+    """A request for a host name the API does not serve (DNS rebinding), or sent by a web page (CSRF)."""
+
+    CODE = "AccessDeniedException"
+    STATUS = 403
+
+
+class RequestAborted(LambdadError):
+    """The body ended short of its Content-Length, or the client went away mid-body: nothing runs or is stored."""
+
+    CODE = "InvalidRequestContentException"
+    STATUS = 400

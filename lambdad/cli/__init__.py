@@ -83,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grace", default="10s", help="time running invocations get to finish on Ctrl-C (default 10s)")
     p.add_argument("--expose", action="store_true",
                    help="allow the API and listeners to listen on addresses other than loopback")
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="a host name the API also answers for, besides localhost, *.localhost and IP addresses "
+                        "(e.g. this machine's name, with --expose); *.NAME for every subdomain; repeatable")
     p.set_defaults(command=run.cmd_up)
 
     p = sub.add_parser("invoke", parents=common, help="invoke a function (like aws lambda invoke)")

@@ -33,7 +33,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         raise UsageError(f"--grace: {e}") from None
     manifest = load(args, running=False)
     return Daemon(manifest, state_dir(args, manifest), grace_s=grace_s, started_at=args.started,
-                  expose=args.expose).run()
+                  expose=args.expose, allow_hosts=tuple(args.allow_host)).run()
 
 
 def cmd_invoke(args: argparse.Namespace) -> int:

@@ -3,7 +3,13 @@
 Service errors go out the way Lambda sends them: an `x-amzn-ErrorType` header with the full error
 shape name and a JSON body with `Type` and `Message`, so that botocore raises the exception class a
 user's code catches against AWS. Requests are accepted whatever their signature: the API listens on
-loopback unless the daemon was told otherwise.
+loopback unless the daemon was told otherwise, and answers only for local host names and never for a
+web page (see `guard`).
+
+One error mapper, in `LambdaApi.__call__`, turns whatever a request raises into the error document of
+the protocol it spoke (Lambda's rest-json, or the JSON protocols of SQS and Kinesis on the same port):
+a `LambdadError` is the user's (its CODE and STATUS), anything else is lambdad's own failure, logged
+once with its traceback and answered as AWS answers an internal failure (500 `ServiceException`).
 """
 
 from __future__ import annotations
@@ -11,8 +17,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
+import sqlite3
 import sys
-import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
@@ -22,8 +29,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
+from lambdad.clock import SYSTEM_CLOCK, Clock
 from lambdad.errors import (
     FunctionNotFound,
+    InvalidRequestContent,
     LambdadError,
     RequestTooLarge,
     TooManyRequests,
@@ -31,6 +40,7 @@ from lambdad.errors import (
     UsageError,
 )
 from lambdad.http.asgi import BodyTooLarge, Receive, Scope, Send, header, read_body, respond
+from lambdad.http.guard import Guard
 from lambdad.manifest.checks import handler_module_file
 from lambdad.manifest.model import Function, Manifest, TargetKind
 from lambdad.runtime.functions import ShuttingDown, check_payload
@@ -44,6 +54,8 @@ if TYPE_CHECKING:
     from lambdad.http.sqs_api import SqsApi
     from lambdad.runtime.functions import Functions
 
+log = logging.getLogger(__name__)
+
 PREFIX = "/2015-03-31/functions"
 #: The largest body read at all (the async limit, 1 MB, is checked once the type is known).
 MAX_BODY = MAX_SYNC_PAYLOAD_BYTES
@@ -54,6 +66,12 @@ PAGE = 50
 #: How long the outcome of a call is kept for an SDK that sends the same call again.
 DEDUP_S = 15 * 60
 DEDUP_MAX = 10_000
+#: ... and at most this many bytes of their answers, oldest out first (a retry of one let go runs again).
+DEDUP_BYTES = 64 * 1024 * 1024
+#: A query string has at most this many fields (Lambda's operations take two).
+MAX_QUERY_FIELDS = 100
+
+Response = tuple[int, list[tuple[str, str]], bytes]
 
 
 # -- pure parts ---------------------------------------------------------------------------------------
@@ -99,6 +117,35 @@ def resolve(text: str, query_qualifier: str | None, manifest: Manifest) -> Funct
     return fn
 
 
+def query_params(raw: bytes) -> dict[str, str]:
+    """The query string's fields (the last of each name), percent-decoded as UTF-8.
+
+    Raises:
+        UsageError: not UTF-8, a `%` escape that is not one, or too many fields.
+    """
+    try:
+        pairs = parse_qs(raw.decode(), errors="strict", max_num_fields=MAX_QUERY_FIELDS)
+    except (UnicodeDecodeError, ValueError):
+        raise UsageError("The query string is not valid: it must be UTF-8, percent-encoded, with at most "
+                         f"{MAX_QUERY_FIELDS} fields.") from None
+    return {k: v[-1] for k, v in pairs.items()}
+
+
+def count_param(query: dict[str, str], name: str, low: int, high: int) -> int | None:
+    """A whole-number parameter between `low` and `high` (checked before int(): no 4,300-digit numbers).
+
+    Raises:
+        UsageError: anything else.
+    """
+    text = query.get(name)
+    if text is None:
+        return None
+    if not (text.isascii() and text.isdigit() and len(text) <= len(str(high)) and low <= int(text) <= high):
+        raise UsageError(f"1 validation error detected: Value {text[:20]!r} at '{name}' failed to satisfy "
+                         f"constraint: Member must be a whole number between {low} and {high}")
+    return int(text)
+
+
 def runtime_name(python_version: str | None) -> str:
     if python_version is None:
         return f"python{sys.version_info[0]}.{sys.version_info[1]}"
@@ -139,14 +186,43 @@ def function_configuration(manifest: Manifest, fn: Function, python_version: str
     return config
 
 
-def error_response(error: LambdadError) -> tuple[int, list[tuple[str, str]], bytes]:
-    body: dict[str, object] = {"Type": "User", "Message": str(error)}
+def error_response(error: LambdadError) -> Response:
+    body: dict[str, object] = {"Type": "User" if error.STATUS < 500 else "Service", "Message": str(error)}
     if isinstance(error, FunctionNotFound):
         body["Message"] = f"Function not found: {error.name}"
     if isinstance(error, TooManyRequests):
         body = {"Reason": error.reason, "Type": "User", "message": str(error)}
     headers = [("x-amzn-ErrorType", error.CODE), ("content-type", "application/json")]
     return error.STATUS, headers, json.dumps(body).encode()
+
+
+#: The error codes of the JSON protocols (SQS, Kinesis) for the errors raised around their dispatch.
+_JSON_CODES = {
+    "sqs": {"AccessDeniedException": "AccessDenied", "ServiceException": "InternalFailure",
+            "RequestEntityTooLargeException": "RequestEntityTooLarge",
+            "InvalidRequestContentException": "InvalidParameterValue"},
+    "kinesis": {"ServiceException": "InternalFailure", "RequestEntityTooLargeException": "ValidationException",
+                "InvalidRequestContentException": "SerializationException"},
+}
+
+
+def protocol_error(protocol: str, error: LambdadError) -> Response:
+    """`error` in the shape the client's protocol reads: Lambda's rest-json, SQS's or Kinesis's JSON."""
+    if protocol == "lambda":
+        return error_response(error)
+    code = _JSON_CODES[protocol].get(error.CODE, error.CODE)
+    if protocol == "sqs":
+        body = {"__type": f"com.amazonaws.sqs#{code}", "message": str(error)}
+        fault = "Receiver" if error.STATUS >= 500 else "Sender"
+        headers = [("content-type", "application/x-amz-json-1.0"), ("x-amzn-query-error", f"{code};{fault}")]
+    else:
+        body = {"__type": code, "message": str(error)}
+        headers = [("content-type", "application/x-amz-json-1.1")]
+    return error.STATUS, headers, json.dumps(body).encode()
+
+
+def internal_failure() -> LambdadError:
+    return LambdadError("An internal error occurred in lambdad; its console shows what went wrong.")
 
 
 # -- the app ------------------------------------------------------------------------------------------
@@ -159,6 +235,7 @@ class _Call:
     function: str
     answer: asyncio.Future = field(repr=False)
     at: float = 0.0
+    size: int = 0  #: the answer's bytes, once it is known
 
 
 class LambdaApi:
@@ -173,6 +250,9 @@ class LambdaApi:
         python_version: Callable[[str], str | None] = lambda name: None,
         sqs: SqsApi | None = None,
         kinesis: KinesisApi | None = None,
+        guard: Guard | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        dedup_bytes: int = DEDUP_BYTES,
     ) -> None:
         self.manifest = manifest
         self.sqs = sqs  #: the SQS API, served on the same port (requests with `X-Amz-Target: AmazonSQS.*`)
@@ -181,32 +261,58 @@ class LambdaApi:
         self.dispatcher = dispatcher
         self._executor = executor
         self._python_version = python_version
+        self.guard = guard or Guard.of(manifest.api.host, allow_origins=getattr(manifest.api, "allow_origins", ()))
+        self._clock = clock
+        self.dedup_bytes = dedup_bytes
+        self.cached_bytes = 0  #: the bytes of answers kept for SDK retries (at most `dedup_bytes`)
         self._calls: OrderedDict[str, _Call] = OrderedDict()
+
+    def _protocol(self, scope: Scope) -> str:
+        target = header(scope, b"x-amz-target") or ""
+        if scope["method"] == "POST" and target.startswith("AmazonSQS.") and self.sqs is not None:
+            return "sqs"
+        if scope["method"] == "POST" and target.startswith("Kinesis_20131202.") and self.kinesis is not None:
+            return "kinesis"
+        return "lambda"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
+        protocol = self._protocol(scope)
         try:
-            status, headers, body = await self._handle(scope, receive)
+            self.guard.check(scope)
+            status, headers, body = await self._handle(scope, receive, protocol)
+        except BodyTooLarge as e:
+            error = e if protocol != "lambda" else RequestTooLarge(
+                f"Request must be smaller than {MAX_BODY} bytes for the InvokeFunction operation")
+            status, headers, body = protocol_error(protocol, error)
         except LambdadError as e:
-            status, headers, body = error_response(e)
-        except BodyTooLarge:
-            status, headers, body = error_response(RequestTooLarge(
-                f"Request must be smaller than {MAX_BODY} bytes for the InvokeFunction operation"))
-        if not any(k == "x-amzn-RequestId" for k, _ in headers):
+            status, headers, body = protocol_error(protocol, e)
+        except RecursionError:  # a body nested deeper than json goes, wherever it was parsed (SQS, Kinesis...)
+            log.warning("the API refused %s %s: its body is nested too deeply", scope.get("method"), scope.get("path"))
+            status, headers, body = protocol_error(protocol, InvalidRequestContent(
+                "Could not parse request body into json: it is nested too deeply"))
+        except Exception:
+            log.exception("the API failed on %s %s", scope.get("method"), scope.get("path"))
+            status, headers, body = protocol_error(protocol, internal_failure())
+        if not any(k.lower() == "x-amzn-requestid" for k, _ in headers):
             headers.append(("x-amzn-RequestId", new_request_id()))
-        await respond(send, status, headers, body)
+        try:
+            await respond(send, status, headers, body)
+        except UnicodeEncodeError:  # a header that HTTP cannot carry: lambdad's mistake, answered as one
+            log.exception("the API's answer to %s %s could not be sent", scope.get("method"), scope.get("path"))
+            await respond(send, *protocol_error(protocol, internal_failure()))
 
-    async def _handle(self, scope: Scope, receive: Receive) -> tuple[int, list[tuple[str, str]], bytes]:
+    async def _handle(self, scope: Scope, receive: Receive, protocol: str) -> Response:
         method, path = scope["method"], scope["path"]
         target = header(scope, b"x-amz-target") or ""
-        if method == "POST" and target.startswith("AmazonSQS.") and self.sqs is not None:
+        if protocol == "sqs" and self.sqs is not None:
             body = await read_body(scope, receive, SQS_MAX_REQUEST)
             return await self.sqs.handle(target.removeprefix("AmazonSQS."), body, header(scope, b"host") or "")
-        if method == "POST" and target.startswith("Kinesis_20131202.") and self.kinesis is not None:
+        if protocol == "kinesis" and self.kinesis is not None:
             body = await read_body(scope, receive, SQS_MAX_REQUEST)
             return await self.kinesis.handle(target.removeprefix("Kinesis_20131202."), body)
-        query = {k: v[-1] for k, v in parse_qs(scope["query_string"].decode()).items()}
+        query = query_params(scope["query_string"])
         if not path.startswith(PREFIX):
             raise _unknown(method, path)
         rest = path[len(PREFIX):].strip("/")
@@ -225,14 +331,14 @@ class LambdaApi:
         raise _unknown(method, path)
 
     @staticmethod
-    def _json(doc: dict, status: int = 200) -> tuple[int, list[tuple[str, str]], bytes]:
+    def _json(doc: dict, status: int = 200) -> Response:
         return status, [("content-type", "application/json")], json.dumps(doc).encode()
 
-    def _list(self, manifest: Manifest, query: dict[str, str]) -> tuple[int, list[tuple[str, str]], bytes]:
+    def _list(self, manifest: Manifest, query: dict[str, str]) -> Response:
         names = list(manifest.functions)
-        start = int(query["Marker"]) if query.get("Marker", "").isdigit() else 0
-        size = min(PAGE, int(query["MaxItems"])) if query.get("MaxItems", "").isdigit() else PAGE
-        page = names[start:start + max(1, size)]
+        start = count_param(query, "Marker", 0, 10**9) or 0
+        size = min(PAGE, count_param(query, "MaxItems", 1, 10_000) or PAGE)
+        page = names[start:start + size]
         doc: dict = {"Functions": [
             {k: v for k, v in function_configuration(manifest, manifest.functions[n], self._python_version(n)).items()
              if k not in ("State", "LastUpdateStatus")}
@@ -256,7 +362,7 @@ class LambdaApi:
 
     async def _invoke(
         self, scope: Scope, receive: Receive, manifest: Manifest, name: str, qualifier: str | None
-    ) -> tuple[int, list[tuple[str, str]], bytes]:
+    ) -> Response:
         import asyncio  # (here: asyncio costs 20 ms of start-up, and the HTTP thread imports it anyway)
 
         fn = resolve(name, qualifier, manifest)
@@ -272,36 +378,55 @@ class LambdaApi:
         earlier = self._calls.get(call_id)
         if earlier is not None and earlier.function == fn.name:
             return await asyncio.shield(earlier.answer)  # the SDK sent it again: same run, same answer
-        call = _Call(fn.name, asyncio.get_running_loop().create_future(), time.monotonic())
+        if earlier is not None:  # the same id for another function: this call takes it over
+            self._drop(call_id)
+        call = _Call(fn.name, asyncio.get_running_loop().create_future(), self._clock.monotonic())
         self._calls[call_id] = call
         try:
             answer = await self._run(fn, kind, payload, scope, client_context, manifest)
         except BaseException as e:
-            del self._calls[call_id]  # refused (throttled, invalid...): a retry is a new attempt
+            if self._calls.get(call_id) is call:
+                self._drop(call_id)  # refused (throttled, invalid...): a retry is a new attempt
             call.answer.set_exception(e)
             call.answer.exception()  # (retrieved: no "never retrieved" warning when nobody waits)
             raise
         call.answer.set_result(answer)
+        if self._calls.get(call_id) is call:
+            call.size = len(answer[2]) + sum(len(k) + len(v) for k, v in answer[1])
+            self.cached_bytes += call.size
+            self._expire()
         return answer
 
     def _expire(self) -> None:
-        now = time.monotonic()
-        while self._calls:
-            oldest = next(iter(self._calls.values()))
-            if len(self._calls) <= DEDUP_MAX and now - oldest.at < DEDUP_S:
+        """Let go of answers older than DEDUP_S, and of the oldest past DEDUP_MAX calls or `dedup_bytes`.
+        A call still running stays (its retries wait for it) and takes no bytes yet."""
+        now = self._clock.monotonic()
+        count, cached, done = len(self._calls), self.cached_bytes, []
+        for call_id, call in self._calls.items():
+            if count <= DEDUP_MAX and cached <= self.dedup_bytes and now - call.at < DEDUP_S:
                 break
-            if not oldest.answer.done():
-                break
-            self._calls.popitem(last=False)
+            if call.answer.done():
+                done.append(call_id)
+                count, cached = count - 1, cached - call.size
+        for call_id in done:
+            self._drop(call_id)
+
+    def _drop(self, call_id: str) -> None:
+        call = self._calls.pop(call_id)
+        self.cached_bytes -= call.size
 
     async def _run(
         self, fn: Function, kind: str, payload: bytes, scope: Scope, client_context: str | None, manifest: Manifest
-    ) -> tuple[int, list[tuple[str, str]], bytes]:
+    ) -> Response:
         import asyncio
 
         loop = asyncio.get_running_loop()
         if kind == "Event":
-            request_id = await loop.run_in_executor(self._executor, self.dispatcher.submit, fn.name, payload)
+            try:
+                request_id = await loop.run_in_executor(self._executor, self.dispatcher.submit, fn.name, payload)
+            except sqlite3.Error as e:  # a full disk, say: the event was not accepted, and the client must know
+                log.error("an event for %s could not be stored: %s", fn.name, e)
+                raise LambdadError(f"lambdad could not store the event: {e}") from None
             return 202, [("x-amzn-RequestId", request_id)], b""
         payload = check_payload(payload)
         if kind == "DryRun":

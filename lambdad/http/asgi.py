@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from lambdad.errors import InvalidRequestContent, RequestAborted, RequestTooLarge
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 
-class BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(RequestTooLarge):
+    """Past the face's limit; each face words its own answer (Lambda's, ALB's, API Gateway's)."""
 
 
 def header(scope: Scope, name: bytes) -> str | None:
@@ -31,22 +33,34 @@ def headers_of(scope: Scope) -> list[tuple[str, str]]:
 async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     """The whole request body (chunked or not). Raises BodyTooLarge past `limit` bytes, before
     reading it when Content-Length says so (then a client that sent `Expect: 100-continue` is
-    answered without ever sending it)."""
+    answered without ever sending it).
+
+    Raises:
+        RequestAborted: the client went away before the last byte (or sent fewer bytes than its
+            Content-Length): a partial body is never handed on, so an aborted upload runs nothing.
+    """
     declared = header(scope, b"content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge
+    expected = None
+    if declared is not None:
+        if not (declared.isascii() and declared.isdigit()):
+            raise InvalidRequestContent(f"Content-Length {declared[:40]!r} is not a number")
+        if len(declared) > len(str(limit)) or int(declared) > limit:  # (no int() of 5,000 digits)
+            raise BodyTooLarge(f"the body must be at most {limit} bytes")
+        expected = int(declared)
     chunks, size = [], 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            raise RequestAborted(f"the client closed the connection after {size} bytes of the body")
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise BodyTooLarge
+            raise BodyTooLarge(f"the body must be at most {limit} bytes")
         chunks.append(chunk)
         if not message.get("more_body"):
             break
+    if expected is not None and size != expected:
+        raise RequestAborted(f"the body has {size} bytes, but its Content-Length says {expected}")
     return b"".join(chunks)
 
 

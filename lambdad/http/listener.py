@@ -5,6 +5,11 @@ reason in the function's log). API routes and function URLs get API Gateway's ev
 or 1.0) and its answers: 502 `{"message": "Internal server error"}` for a function error or a bad
 response, 429 for a throttle, 504 past the integration timeout (the invocation runs on, as it
 does behind API Gateway). Manifest validation makes sure a request can only match one kind.
+
+One error mapper, in `ListenerApp.__call__`, answers whatever else a request raises in the words of
+the face it reached: a request that is not whole (the client went away, a bad Content-Length) is
+400, and lambdad's own failure is logged once with its traceback and answered as the AWS service
+answers its own: ALB's 500 page, API Gateway's 500 `{"message": "Internal server error"}`.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import asyncio
 import functools
 import hashlib
 import json
+import logging
 import os
 import time
 import uuid
@@ -20,7 +26,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from lambdad.errors import FunctionNotFound, TooManyRequests
+from lambdad.errors import FunctionNotFound, LambdadError, TooManyRequests
 from lambdad.events import apigateway
 from lambdad.events.alb import MAX_BODY_BYTES, InvalidResponse, alb_event, alb_response
 from lambdad.http.asgi import BodyTooLarge, Receive, Scope, Send, header, read_body, respond
@@ -32,6 +38,8 @@ from lambdad.runtime.invocation import MAX_SYNC_PAYLOAD_BYTES
 
 if TYPE_CHECKING:
     from lambdad.runtime.functions import Functions
+
+log = logging.getLogger(__name__)
 
 _PAGE = "<html>\r\n<head><title>{0}</title></head>\r\n<body>\r\n<center><h1>{0}</h1></center>\r\n</body>\r\n</html>\r\n"
 _JSON = [("content-type", "application/json")]
@@ -100,11 +108,38 @@ class ListenerApp:
         if scope["type"] != "http":
             return
         routes = self._routes
+        started = False
+
+        async def tracked(message: dict) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            await self._dispatch(scope, receive, tracked, routes)
+        except Exception as e:
+            if started:  # (half an answer out: nothing more to say; the server closes the connection)
+                raise
+            alb = routes.url is None and (not routes.api or self._alb_rule(routes, scope) is not None)
+            if isinstance(e, LambdadError) and e.STATUS < 500:  # not whole: the client's, not lambdad's
+                if alb:
+                    return await self._page(send, 400, "400 Bad Request")
+                return await respond(send, 400, _JSON, apigateway.error_body("Bad Request"))
+            log.exception("listener %s failed on %s %s", self.name, scope.get("method"), scope.get("path"))
+            if alb:
+                return await self._page(send, 500, "500 Internal Server Error")
+            await respond(send, 500, _JSON, apigateway.error_body("Internal server error"))
+
+    @staticmethod
+    def _alb_rule(routes: Routes, scope: Scope) -> Rule | None:
+        return route(routes.rules, scope["method"], scope["path"], header(scope, b"host") or "")
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send, routes: Routes) -> None:
         method, path = scope["method"], scope["path"]
         if routes.url is not None:
             fn, trigger = routes.url
             return await self._api(scope, receive, send, routes.manifest, fn, trigger, "$default", "$default", {})
-        rule = route(routes.rules, method, path, header(scope, b"host") or "")
+        rule = self._alb_rule(routes, scope)
         if rule is not None:
             return await self._alb(scope, receive, send, routes.manifest, rule)
         raw_path = scope.get("raw_path", b"").decode("latin-1") or path
@@ -151,8 +186,8 @@ class ListenerApp:
         except TooManyRequests as e:
             self._note(fn, f"429: throttled ({e.reason})")
             return await respond(send, 429, _JSON + extra, apigateway.error_body("Too Many Requests"))
-        except (FunctionNotFound, ShuttingDown):
-            return await respond(send, 500, _JSON + extra, apigateway.error_body("Internal Server Error"))
+        except (FunctionNotFound, ShuttingDown):  # Lambda refused the invocation: 500, as API Gateway says it
+            return await respond(send, 500, _JSON + extra, apigateway.error_body("Internal server error"))
         if result.function_error:
             return await self._internal_error(send, fn, f"the function failed ({result.error_type})", extra)
         try:

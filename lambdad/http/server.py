@@ -8,6 +8,9 @@ requests/s saturated, against 0.21 ms and 7,500 for `ThreadingHTTPServer`.
 Sockets are bound in the caller's thread, at once, so a port that is taken is a start-up error and
 "ready" means connections are accepted; uvicorn itself (about 100 ms to import) starts on the
 server thread, and a request that arrives before it runs waits in the listen backlog.
+
+Every server holds its clients to `HttpLimits` (the manifest's `api.limits`): the headers' size,
+the time to send them, and how long an idle connection stays open (see `protocol`).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from lambdad.errors import LambdadError
-from lambdad.manifest.model import Endpoint
+from lambdad.manifest.model import Endpoint, HttpLimits
 
 if TYPE_CHECKING:
     import asyncio
@@ -32,10 +35,12 @@ App = Callable[..., Any]
 
 
 def is_loopback(host: str) -> bool:
+    """Host names are case-insensitive: `LOCALHOST` (or `localhost.`) is loopback too."""
+    host = host.strip().lower().removesuffix(".")
     if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host.removeprefix("[").removesuffix("]")).is_loopback
     except ValueError:
         return False
 
@@ -63,7 +68,8 @@ def address_of(sock: socket.socket) -> str:
 class HttpServers:
     """Every endpoint the daemon serves, each a uvicorn server on the one event loop thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: HttpLimits | None = None) -> None:
+        self.limits = limits or HttpLimits()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._servers: dict[str, Any] = {}  #: name -> uvicorn.Server
         self._pending: dict[str, tuple[socket.socket, App]] = {}
@@ -136,8 +142,11 @@ class HttpServers:
 
         import uvicorn
 
-        config = uvicorn.Config(app, http="httptools", loop="none", lifespan="off", log_config=None,
-                                access_log=False, server_header=False, ws="none", timeout_keep_alive=60,
+        from lambdad.http.protocol import limited_protocol
+
+        config = uvicorn.Config(app, http=limited_protocol(self.limits), loop="none", lifespan="off", log_config=None,
+                                access_log=False, server_header=False, ws="none",
+                                timeout_keep_alive=self.limits.keep_alive_s,  # type: ignore[arg-type]
                                 proxy_headers=False,  # X-Forwarded-For is the client's to send, as on ALB
                                 timeout_graceful_shutdown=5)
         server = uvicorn.Server(config)

@@ -85,13 +85,31 @@ class Builder:
             account=d.get("account", m.DEFAULT_ACCOUNT),
             concurrency=d.get("concurrency", m.DEFAULT_CONCURRENCY),
             durability=d.get("durability", "normal"),
-            api=m.Endpoint(api.get("host", m.DEFAULT_API_HOST), api.get("port", m.DEFAULT_API_PORT)),
+            api=self.api(api),
             buckets={name: self.bucket(name, b) for name, b in d.get("buckets", {}).items()},
             queues={name: self.queue(name, q) for name, q in d.get("queues", {}).items()},
             listeners={**{name: self.listener(name, li) for name, li in d.get("listeners", {}).items()},
                        **self.url_listeners(d.get("functions", {}))},
             streams={name: self.stream(name, st) for name, st in d.get("streams", {}).items()},
             functions={name: self.function(name, f, defaults) for name, f in d.get("functions", {}).items()},
+        )
+
+    def api(self, api: Mapping[str, Any]) -> m.ApiEndpoint:
+        limits, default = api.get("limits", {}), m.HttpLimits()
+
+        def dur(key: str, fallback: float) -> float:
+            if key not in limits:
+                return fallback
+            return self.duration(limits[key], ("api", "limits", key), 0.05, 3600.0) or fallback
+
+        return m.ApiEndpoint(
+            api.get("host", m.DEFAULT_API_HOST), api.get("port", m.DEFAULT_API_PORT),
+            allow_origins=tuple(o.lower().rstrip("/") for o in api.get("allow_origins", ())),
+            limits=m.HttpLimits(
+                header_bytes=limits.get("header_bytes", default.header_bytes),
+                header_timeout_s=dur("header_timeout", default.header_timeout_s),
+                keep_alive_s=dur("keep_alive", default.keep_alive_s),
+            ),
         )
 
     def bucket(self, name: str, b: Mapping[str, Any]) -> m.Bucket:

@@ -199,6 +199,23 @@ class Endpoint:
 
 
 @dataclass(frozen=True)
+class HttpLimits:
+    """What every HTTP server grants a client before a request reaches a function (as a front server does)."""
+
+    header_bytes: int = 64 * 1024  #: request line and headers together; past it: 431 and the connection closes
+    header_timeout_s: float = 30.0  #: from the connection (or the request's first byte) to the end of its headers
+    keep_alive_s: float = 5.0  #: an idle keep-alive connection closes after this long
+
+
+@dataclass(frozen=True)
+class ApiEndpoint(Endpoint):
+    """The API's address and who may call it: web pages (by `Origin`) only when listed."""
+
+    allow_origins: tuple[str, ...] = ()
+    limits: HttpLimits = HttpLimits()
+
+
+@dataclass(frozen=True)
 class Listener:
     name: str
     endpoint: Endpoint
@@ -214,7 +231,7 @@ class Manifest:
     account: str = DEFAULT_ACCOUNT
     concurrency: int = DEFAULT_CONCURRENCY
     durability: str = "normal"
-    api: Endpoint = Endpoint(DEFAULT_API_HOST, DEFAULT_API_PORT)
+    api: ApiEndpoint = ApiEndpoint(DEFAULT_API_HOST, DEFAULT_API_PORT)
     buckets: Mapping[str, Bucket] = field(default_factory=dict)
     queues: Mapping[str, Queue] = field(default_factory=dict)
     listeners: Mapping[str, Listener] = field(default_factory=dict)

@@ -46,6 +46,8 @@ def check_payload(payload: bytes, limit: int = MAX_SYNC_PAYLOAD_BYTES) -> bytes:
         json.loads(payload)
     except ValueError as e:
         raise InvalidRequestContent(f"Could not parse request body into json: {e}") from None
+    except RecursionError:  # nested deeper than the parser goes (Lambda refuses those too)
+        raise InvalidRequestContent("Could not parse request body into json: it is nested too deeply") from None
     return payload
 
 

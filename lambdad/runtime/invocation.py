@@ -126,6 +126,6 @@ def decode_client_context(text: str | None) -> str | None:
     try:
         decoded = base64.b64decode(text, validate=True).decode()
         json.loads(decoded)
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, RecursionError):
         raise UsageError("Client context must be a valid Base64-encoded JSON object.") from None
     return decoded
