@@ -260,6 +260,30 @@ def check_ports(man: m.Manifest) -> Iterator[Finding]:
         taken.setdefault(key, label)
 
 
+_HOST_LABEL = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
+
+
+def host_error(host: str) -> str | None:
+    """Why `host` cannot be listened on, or None: an IP address, or a name of 1-63 character labels
+    (the resolver refuses anything else with an encoding error rather than a lookup failure)."""
+    try:
+        ipaddress.ip_address(host)
+        return None
+    except ValueError:
+        pass
+    if len(host) > 253 or not all(_HOST_LABEL.match(label) for label in host.removesuffix(".").split(".")):
+        return "is not an IP address or a host name (labels of 1 to 63 letters, digits, - or _)"
+    return None
+
+
+def check_hosts(man: m.Manifest) -> Iterator[Finding]:
+    endpoints = [(("api",), man.api)] + [(li.where, li.endpoint) for li in man.listeners.values()]
+    for where, ep in endpoints:
+        why = host_error(ep.host)
+        if why:
+            yield Finding((*where, "host"), f"{ep.host!r} {why}")
+
+
 def check_environment(man: m.Manifest) -> Iterator[Finding]:
     for fn in man.functions.values():
         where = (*fn.where, "environment")
@@ -376,6 +400,7 @@ CHECKS: tuple[Check, ...] = (
     check_unique,
     check_listeners,
     check_ports,
+    check_hosts,
     check_environment,
     check_concurrency,
     check_s3_overlaps,
