@@ -88,3 +88,11 @@ class DaemonAlreadyRunning(LambdadError):
     def __init__(self, state_dir: str, pid: int | None) -> None:
         who = f"pid {pid}" if pid else "another process"
         super().__init__(f"lambdad is already running on state folder {state_dir} ({who}); stop it first")
+
+
+class UnsafePath(LambdadError):
+    """A write into a bucket or folder that would leave it (a `..`, a symbolic link inside it)."""
+
+    EXIT = EXIT_USAGE
+    CODE = "InvalidArgument"
+    STATUS = 400
