@@ -21,7 +21,7 @@ from lambdad.errors import UnsafePath
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
-__all__ = ["UnsafePath", "relative_parts", "write_inside"]
+__all__ = ["UnsafePath", "open_inside", "relative_parts", "write_inside"]
 
 
 def relative_parts(relative: str) -> list[str]:
@@ -64,6 +64,34 @@ def write_inside(root: Path, relative: str, content: bytes) -> Path:
     finally:
         os.close(fd)
     return root.joinpath(*parts)
+
+
+def open_inside(root: Path | str, relative: str) -> int:
+    """A descriptor for reading `root/relative`, opened without following any link under `root`.
+
+    Raises:
+        UnsafePath: the name could leave `root`, or a component under it is a link.
+        OSError: it does not exist, or cannot be read.
+    """
+    parts = relative_parts(relative)
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for name in parts[:-1]:
+            child = _no_follow(fd, name, _DIR_FLAGS, root)
+            os.close(fd)
+            fd = child
+        return _no_follow(fd, parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, root)
+    finally:
+        os.close(fd)
+
+
+def _no_follow(parent: int, name: str, flags: int, root: Path | str) -> int:
+    try:
+        return os.open(name, flags, dir_fd=parent)
+    except OSError as e:
+        if e.errno in (errno.ELOOP, errno.ENOTDIR) and _is_link(parent, name):
+            raise UnsafePath(f"{name!r} under {root} is a symbolic link") from None
+        raise
 
 
 def _open_folder(parent: int, name: str, shown: str, root: Path) -> int:
