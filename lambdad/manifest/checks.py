@@ -14,7 +14,7 @@ from pathlib import Path
 
 from lambdad.http.routes import RouteError, common_path, parse_route
 from lambdad.manifest import model as m
-from lambdad.manifest.problems import DocPath, did_you_mean
+from lambdad.manifest.problems import DocPath, did_you_mean, shown
 
 
 @dataclass(frozen=True)
@@ -323,9 +323,14 @@ def _describe(t: m.S3Trigger) -> str:
     return ", ".join(parts)
 
 
+#: The longest rate lambdad schedules: EventBridge documents no limit, but its calendar ends in 2199
+#: (cron's years), and a period much longer overflows date arithmetic (rate(10^400 minutes) would).
+MAX_RATE_DAYS = 36500
+
+
 def check_schedules(man: m.Manifest) -> Iterator[Finding]:
     """Expressions EventBridge would refuse are refused here, with the reason."""
-    from lambdad.schedules.expressions import describe_problem
+    from lambdad.schedules.expressions import describe_problem, parse_schedule
 
     for fn in man.functions.values():
         for trigger in fn.events:
@@ -334,6 +339,9 @@ def check_schedules(man: m.Manifest) -> Iterator[Finding]:
                 if problem:
                     field = "timezone" if problem.startswith("unknown time zone") else "expression"
                     yield Finding((*trigger.where, field), problem)
+                elif parse_schedule(trigger.expression, trigger.timezone).every_s > MAX_RATE_DAYS * 86400:
+                    yield Finding((*trigger.where, "expression"), f"{shown(trigger.expression)}: a rate is at most "
+                                                                  f"{MAX_RATE_DAYS} days (100 years) here")
 
 
 def check_concurrency(man: m.Manifest) -> Iterator[Finding]:

@@ -112,6 +112,12 @@ def problems_of(project: Path, text: str) -> list[str]:
         pytest.param(with_event("schedule: {name: s, expression: 'rate(1 minute)', input: !!binary aGk=}"),
                      ["lambdad.yaml:7:66: functions.f.events[0].schedule.input: b'hi' has no JSON form"],
                      id="binary-input"),
+        pytest.param(with_event(f"schedule: {{name: s, expression: 'rate({BIG} minutes)'}}"),
+                     ["lambdad.yaml:7:41: functions.f.events[0].schedule.expression: 'rate(99999999999999999999999999"
+                      "99999999999999999999999...': a rate is at most 36500 days (100 years) here"], id="huge-rate"),
+        pytest.param(with_event("schedule: {name: s, expression: 'rate(36501 days)'}"),
+                     ["lambdad.yaml:7:41: functions.f.events[0].schedule.expression: 'rate(36501 days)': a rate is at "
+                      "most 36500 days (100 years) here"], id="rate-over-100-years"),
         pytest.param(BASE + "    description: 2024-02-30\n",
                      ["lambdad.yaml:6:18: functions.f.description: '2024-02-30' cannot be read as a YAML timestamp: "
                       "day is out of range for month"], id="impossible-date"),
