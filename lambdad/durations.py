@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 import re
 
+from lambdad.shown import shown
+
 _UNITS_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "": 1.0}
 _DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d)?\s*$")
-#: Longer text is not shown whole in a message (a 400-digit "duration" would fill the terminal).
-_SHOWN_CHARS = 40
 
 
 def parse_duration(value: int | float | str) -> float:
@@ -22,23 +22,23 @@ def parse_duration(value: int | float | str) -> float:
         ValueError: with a message fit to show the user.
     """
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError(f"{_shown(value)} is not a duration")
+        raise ValueError(f"{shown(value)} is not a duration")
     if isinstance(value, int | float):
         try:
             seconds = float(value)
         except OverflowError:
-            raise ValueError(f"{_shown(value)} is too large for a duration") from None
+            raise ValueError(f"{shown(value)} is too large for a duration") from None
         if math.isnan(seconds):
             raise ValueError(f"{value!r} is not a duration: it must be a finite number of seconds")
         if seconds < 0:
-            raise ValueError(f"{_shown(value)} is negative")
+            raise ValueError(f"{shown(value)} is negative")
     else:
         m = _DURATION.match(value)
         if not m:
-            raise ValueError(f"{_shown(value)} is not a duration: use seconds (90) or a string such as 90s, 5m, 6h")
+            raise ValueError(f"{shown(value)} is not a duration: use seconds (90) or a string such as 90s, 5m, 6h")
         seconds = float(m.group(1)) * _UNITS_S[m.group(2) or ""]
     if math.isinf(seconds):
-        raise ValueError(f"{_shown(value)} is too large for a duration")
+        raise ValueError(f"{shown(value)} is too large for a duration")
     return seconds + 0.0  # -0.0 becomes 0.0
 
 
@@ -49,12 +49,3 @@ def format_duration(seconds: float) -> str:
         if seconds >= size and seconds % size == 0:
             return f"{int(seconds // size)}{unit}"
     return f"{seconds * 1000:g}ms"
-
-
-def _shown(value: object) -> str:
-    """`repr(value)`, shortened: huge numbers by their digit count (repr fails past 4300 digits)."""
-    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
-        digits = len(str(abs(value))) if value.bit_length() < 14000 else f"{int(value.bit_length() * math.log10(2))}+"
-        return f"a {digits}-digit number"
-    text = repr(value)
-    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 4] + "...'"

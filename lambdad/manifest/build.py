@@ -17,7 +17,8 @@ from typing import Any
 
 from lambdad.durations import parse_duration
 from lambdad.manifest import model as m
-from lambdad.manifest.problems import DocPath, Marks, Problem, shown
+from lambdad.manifest.problems import DocPath, Marks, Problem
+from lambdad.shown import shown
 
 #: lambdad accepts event ages from 1 s so that tests can expire events quickly (AWS: 60 s).
 MIN_EVENT_AGE_S = 1.0

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from lambdad.http.routes import RouteError, common_path, parse_route
 from lambdad.manifest import model as m
-from lambdad.manifest.problems import DocPath, did_you_mean, shown
+from lambdad.manifest.problems import DocPath, did_you_mean
+from lambdad.shown import shown
 
 
 @dataclass(frozen=True)
@@ -281,7 +282,7 @@ def check_hosts(man: m.Manifest) -> Iterator[Finding]:
     for where, ep in endpoints:
         why = host_error(ep.host)
         if why:
-            yield Finding((*where, "host"), f"{ep.host!r} {why}")
+            yield Finding((*where, "host"), f"{shown(ep.host)} {why}")
 
 
 def check_environment(man: m.Manifest) -> Iterator[Finding]:

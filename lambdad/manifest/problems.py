@@ -10,6 +10,8 @@ import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from lambdad.shown import SHOWN_CHARS, one_line, shown
+
 #: A location inside the manifest document: keys and list indexes from the root.
 DocPath = tuple[str | int, ...]
 
@@ -51,32 +53,11 @@ def dotted_path(path: DocPath) -> str:
     return out
 
 
-#: A value longer than this is shortened in messages (a 5000-character key would fill the terminal).
-SHOWN_CHARS = 60
-
-
 def shown_key(key: str) -> str:
     """A mapping key as a path shows it: as written, unless it holds control characters or is long."""
     if key.isprintable() and len(key) <= SHOWN_CHARS:
         return key
     return shown(key)
-
-
-def shown(value: object) -> str:
-    """`repr(value)` for a message, shortened when long (int's repr even fails past 4300 digits)."""
-    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
-        return f"a {len(str(value)) if value.bit_length() < 14000 else 'many'}-digit number"
-    text = repr(value)
-    return text if len(text) <= SHOWN_CHARS else f"{text[: SHOWN_CHARS - 5]}...{text[-1]}"
-
-
-#: Every character `str.splitlines` breaks at, escaped: a problem must stay one line however it is split.
-_LINE_BREAKS = {c: repr(chr(c))[1:-1] for c in (0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x85, 0x2028, 0x2029)}
-
-
-def one_line(text: str) -> str:
-    """Problems are printed one per line: a line break inside one (from a key or a value) is escaped."""
-    return text.translate(_LINE_BREAKS)
 
 
 class Marks:

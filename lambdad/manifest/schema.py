@@ -18,7 +18,8 @@ from typing import Any
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
-from lambdad.manifest.problems import DocPath, Marks, Problem, did_you_mean, shown
+from lambdad.manifest.problems import DocPath, Marks, Problem, did_you_mean
+from lambdad.shown import shown
 
 #: The schema in a source checkout (and an editable install); wheels carry it as `lambdad.schemas`.
 _CHECKOUT_SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "manifest.schema.json"

@@ -14,7 +14,8 @@ from typing import Any
 
 import yaml
 
-from lambdad.manifest.problems import DocPath, Mark, Marks, Problem, shown
+from lambdad.manifest.problems import DocPath, Mark, Marks, Problem
+from lambdad.shown import shown
 
 #: Mappings and sequences may carry only the plain tags; anything else would construct objects.
 _PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")

@@ -50,8 +50,8 @@ def problems_of(project: Path, text: str) -> list[str]:
                      ["lambdad.yaml:7:27: queues.q.visibility_timeout: a 309-digit number is too large for a "
                       "duration"], id="309-digit-duration"),
         pytest.param(BASE + f"queues:\n  q: {{message_retention: '{BIG}s'}}\n",
-                     ["lambdad.yaml:7:26: queues.q.message_retention: '99999999999999999999999999999999999...' is "
-                      "too large for a duration"], id="309-digit-duration-string"),
+                     ["lambdad.yaml:7:26: queues.q.message_retention: '" + "9" * 54 + "...' is too large for a "
+                      "duration"], id="309-digit-duration-string"),
         pytest.param(BASE + f"    timeout: {BIG}\n",
                      ["lambdad.yaml:6:14: functions.f.timeout: a 309-digit number is greater than the maximum of 900"],
                      id="309-digit-timeout"),
@@ -101,7 +101,7 @@ def problems_of(project: Path, text: str) -> list[str]:
                      ["lambdad.yaml:7:15: listeners.web.host: 'a\\x00b' is not a host name or IP address"],
                      id="nul-host"),
         pytest.param(BASE + f"listeners:\n  web: {{host: {'a' * 64}.local}}\n",
-                     [f"lambdad.yaml:7:15: listeners.web.host: '{'a' * 64}.local' is not an IP address or a host "
+                     [f"lambdad.yaml:7:15: listeners.web.host: '{'a' * 54}...' is not an IP address or a host "
                       "name (labels of 1 to 63 letters, digits, - or _)"], id="host-label-too-long"),
         pytest.param(with_event("schedule: {name: s, expression: 'rate(1 minute)', input: {a: .nan}}"),
                      ["lambdad.yaml:7:70: functions.f.events[0].schedule.input.a: nan has no JSON form"],
