@@ -53,6 +53,8 @@ def write_inside(root: Path, relative: str, content: bytes) -> Path:
         OSError: the file system refused (permissions, a full disk): worth retrying.
     """
     parts = relative_parts(relative)
+    if "\0" in str(root):  # (an outbox written before manifests refused such paths)
+        raise UnsafePath(f"{str(root)!r}: a folder's name must not contain a NUL byte")
     root.mkdir(parents=True, exist_ok=True)
     fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)  # the root may be a link
     try:

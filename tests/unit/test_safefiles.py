@@ -70,6 +70,11 @@ def test_names_that_could_leave_the_root_are_refused(root: Path, name: str):
     assert files_under(root.parent) == []
 
 
+def test_a_root_with_a_nul_byte_is_refused_not_a_value_error(tmp_path: Path):
+    with pytest.raises(UnsafePath, match="NUL"):
+        write_inside(tmp_path / "a\0b", "x", b"x")
+
+
 def test_relative_parts():
     assert relative_parts("aws/lambda/x") == ["aws", "lambda", "x"]
     assert relative_parts("dead-letters/f/2024-01-01T00.00.00.000Z-id.json")[-1].endswith(".json")
