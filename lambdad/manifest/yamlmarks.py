@@ -111,8 +111,8 @@ class _Walker:
                 continue
             if key_node.tag == _MERGE_TAG:
                 # `<<: *anchor` (or a list of them), merged here rather than by PyYAML's flatten_mapping,
-                # which copies every merged pair before anything is counted (merges of merges grow
-                # exponentially) and raises instead of reporting a bad merge. The mapping's own keys win.
+                # which raises instead of reporting a bad merge, and whose merged pairs this walk would
+                # take for duplicates of the mapping's own keys. The mapping's own keys win.
                 for key, value in self._merged(value_node, path).items():
                     if key not in own:
                         out[key] = value
@@ -132,10 +132,14 @@ class _Walker:
         sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
         out: dict[str, Any] = {}
         own_mark = self.values.get(path)
+        seen: set[int] = set()
         for source in sources:
             if not isinstance(source, yaml.MappingNode):
                 self.problem(source, path, "a merge key (<<) takes a mapping or a list of mappings")
                 continue
+            if id(source) in seen:  # `<<: [*a, *a]`: once is enough (merges of merges stay linear)
+                continue
+            seen.add(id(source))
             merged = self.walk(source, path)
             for key, value in (merged or {}).items():
                 out.setdefault(key, value)
