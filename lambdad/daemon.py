@@ -325,35 +325,49 @@ class Daemon:
 
     def reload(self, why: str) -> ManifestDiff | None:
         """Load the manifest again and apply only what changed; an invalid one changes nothing."""
+        # Whatever the file holds, and whatever fails below, the daemon goes on serving: nothing
+        # here may raise into the loop (an exception there would stop the daemon).
         started = time.monotonic()
         file = self.manifest.file
+
+        def config_problems(problems: list[str]) -> None:
+            """Recorded in daemon.json, for `status` and the commands, and running.yaml after a good save."""
+            self.config_errors = problems
+            try:
+                self._write_info()
+            except OSError as e:  # a full disk must not turn a reload into a stop
+                log.warning("cannot write %s: %s", self.state.path, e)
+
         try:
             new = load_manifest(file)
         except ManifestError as e:
-            self.config_errors = e.problems
-            self._write_info()
+            config_problems(e.problems)
             self.console.say(f"reload ({why}): {len(e.problems)} problem(s); the previous configuration "
                              "keeps running until the manifest is fixed:")
             for line in e.problems:
                 self.console.say(line)
             return None
-        new, restart_only = pin_restart_only(self.manifest, new)
-        diff = manifest_diff(self.manifest, new)
+        except Exception as e:  # a bug in validation: the manifest is as good as invalid; say so
+            log.exception("loading the manifest failed")
+            problem = (f"{file.name}: the manifest could not be loaded ({type(e).__name__}: {e}); please report "
+                       "this as a bug in lambdad")
+            config_problems([problem])
+            self.console.say(f"reload ({why}): {problem}; the previous configuration keeps running")
+            return None
         try:
+            new, restart_only = pin_restart_only(self.manifest, new)
+            diff = manifest_diff(self.manifest, new)
             self._apply(new, diff)
         except _Refused as e:  # before anything changed: as an invalid manifest
-            self.config_errors = [str(e)]
-            self._write_info()
+            config_problems([str(e)])
             self.console.say(f"reload ({why}): {e}; the previous configuration keeps running")
             return None
         except Exception as e:  # a bug or the machine (inotify, SQLite): say so, keep serving
             log.exception("applying the new manifest failed")
-            self.config_errors = [f"the new manifest was only partly applied: {e}; restart lambdad"]
-            self._write_info()
+            config_problems([f"the new manifest was only partly applied: {e}; restart lambdad"])
             self.console.say(f"reload ({why}) failed: {e}; restart lambdad to be sure of its configuration")
             return None
-        self.config_errors = []
-        self._write_info()  # (also running.yaml: commands use it while a later save is broken)
+        config_problems([])  # (also running.yaml: commands use it while a later save is broken)
         elapsed_ms = (time.monotonic() - started) * 1000
         self.console.say(f"reload ({why}): {diff.summary()} in {elapsed_ms:.0f} ms")
         if restart_only:

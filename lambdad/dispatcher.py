@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sqlite3
 import threading
 import uuid
@@ -34,6 +33,7 @@ from lambdad.retry import RetryAt, after_function_error, after_throttle, on_clai
 from lambdad.runtime.functions import Functions, ShuttingDown, check_payload
 from lambdad.runtime.invocation import InvokeResult, Outcome, new_request_id
 from lambdad.runtime.pool import Limiter
+from lambdad.safefiles import UnsafePath, write_inside
 from lambdad.store import Store, deadletters, events, outbox, queues
 from lambdad.store.deadletters import DeadLetter
 from lambdad.store.events import QueuedEvent
@@ -381,7 +381,15 @@ class Dispatcher:
             pending = outbox.due(tx, now)
         for item in pending:
             try:
-                write_atomically(Path(item.folder) / item.name, item.content)
+                write_inside(Path(item.folder), item.name, item.content)
+            except UnsafePath as e:
+                # It cannot succeed while the link is there: said once (the reason is kept with the file),
+                # and the file is kept, not dropped: looked at again quietly, it is written once the link is gone.
+                if item.last_error != str(e):
+                    self._warn(f"{item.function}: not written: {e}; the file is kept in the state folder and "
+                               f"written once that is fixed (looked at every {MAX_DELIVERY_WAIT_S:.0f}s)")
+                with self.store.transaction() as tx:
+                    outbox.failed(tx, item.id, str(e), now + MAX_DELIVERY_WAIT_S)
             except OSError as e:
                 wait = min(MAX_DELIVERY_WAIT_S, 2.0**item.attempts)
                 self._warn(f"{item.function}: cannot write {Path(item.folder) / item.name}: {e.strerror}; "
@@ -424,11 +432,7 @@ def _error_of(response: bytes | None, condition: Condition) -> tuple[str | None,
 
 
 def write_atomically(path: Path, content: bytes) -> None:
-    """Write to a temporary name beside `path`, then rename: a watcher never sees a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(content)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Write to a temporary name beside `path`, then rename: a watcher never sees a half-written file.
+    The file's own name is never followed if it is a link (see `write_inside`, which also guards the
+    folders between a root and the file)."""
+    write_inside(path.parent, path.name, content)

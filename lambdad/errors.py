@@ -116,4 +116,11 @@ class RequestAborted(LambdadError):
     """The body ended short of its Content-Length, or the client went away mid-body: nothing runs or is stored."""
 
     CODE = "InvalidRequestContentException"
+
+
+class UnsafePath(LambdadError):
+    """A write into a bucket or folder that would leave it (a `..`, a symbolic link inside it)."""
+
+    EXIT = EXIT_USAGE
+    CODE = "InvalidArgument"
     STATUS = 400

@@ -25,6 +25,7 @@ from lambdad.clock import Clock
 from lambdad.events.s3 import s3_event, s3_record, sequencer_after
 from lambdad.manifest.model import Bucket, Manifest
 from lambdad.runtime.invocation import new_request_id
+from lambdad.safefiles import UnsafePath, open_inside
 from lambdad.store import Store, events, objects
 from lambdad.store.objects import IndexedObject
 
@@ -107,12 +108,32 @@ class BucketSync:
             return None
         return FileState(st.st_size, st.st_mtime_ns) if stat.S_ISREG(st.st_mode) else None
 
+    def _open_object(self, path: str, _flags: int = 0) -> int:
+        """A descriptor on the object's content (an `opener` for `open`), read without following a link
+        out of the bucket: a link is followed only to a file inside it, and no component is followed
+        after that check (a link swapped in meanwhile is refused, not read).
+
+        Raises:
+            UnsafePath: `path` is not an object of this bucket's folder (a link out of it).
+        """
+        if not path.startswith(self._root_slash):
+            raise UnsafePath(f"{path} is not inside {self.root}")
+        try:
+            return open_inside(self.root, path[len(self._root_slash):].replace(os.sep, "/"))
+        except UnsafePath:
+            target = os.path.realpath(path)
+            if not target.startswith(self._root_slash):
+                raise  # links are not followed out of the bucket
+            return open_inside(self.root, target[len(self._root_slash):].replace(os.sep, "/"))
+
     def _etag(self, path: str) -> str | None:
         digest = hashlib.md5(usedforsecurity=False)
         try:
-            with open(path, "rb") as f:
+            with open(path, "rb", opener=self._open_object) as f:
                 while chunk := f.read(_HASH_CHUNK):
                     digest.update(chunk)
+        except UnsafePath:
+            return None
         except FileNotFoundError:
             return None
         except OSError as e:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -26,9 +27,11 @@ def find_manifest(explicit: str | None, cwd: Path | None = None) -> Path:
     cwd = cwd or Path.cwd()
     if explicit:
         path = cwd / explicit
-        if not path.is_file():
+        if path.is_dir():
+            raise ManifestError([f"{explicit}: is a folder, not a manifest"])
+        if not path.exists():
             raise ManifestError([f"{explicit}: manifest not found"])
-        return path
+        return path  # anything else that is there: load_manifest says what is wrong with it
     for candidate in DEFAULT_LOCATIONS:
         if (cwd / candidate).is_file():
             return cwd / candidate
@@ -45,7 +48,9 @@ def parse_manifest(
         return None, problems
     if data is None:
         return None, [Problem(shown, None, (), "the manifest is empty")]
-    problems += schema_problems(data, marks, shown)
+    # A value YAML could not read is reported once, as such: not again as the wrong type.
+    unreadable = {p.path for p in problems}
+    problems += [p for p in schema_problems(data, marks, shown) if p.path not in unreadable]
     if problems:
         return None, problems
     builder = Builder(data, marks, file.absolute())
@@ -66,14 +71,55 @@ def load_manifest(path: Path, env: Mapping[str, str] | None = None) -> Manifest:
     Raises:
         ManifestError: listing every problem, one `FILE:LINE:COL: path: message` per line.
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise ManifestError([f"{_display_name(path)}: cannot read manifest: {e}"]) from None
+    text = read_manifest_text(path)
     manifest, problems = parse_manifest(text, path, env)
     if manifest is None:
         raise ManifestError(format_problems(problems).splitlines())
     return replace(manifest, source=text)
+
+
+#: A manifest is a few kilobytes; a file this big is something else (and would take long to parse).
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+
+
+def read_manifest_text(path: Path) -> str:
+    """The file's text, or a ManifestError saying in one line why it cannot be a manifest.
+
+    Whatever is at `path` (a folder, a FIFO that would block a reload forever, a huge or binary
+    file) ends in that one line, never in another exception.
+    """
+    shown = _display_name(path)
+
+    def refuse(why: str) -> ManifestError:
+        return ManifestError([f"{shown}: cannot read manifest: {why}"])
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as e:
+        raise refuse(e.strerror or str(e)) from None
+    except ValueError as e:  # a NUL byte in the name
+        raise refuse(str(e)) from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise refuse("it is a folder, not a file")
+        if not stat.S_ISREG(info.st_mode):
+            raise refuse("it is not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(MAX_MANIFEST_BYTES + 1)
+    except OSError as e:
+        raise refuse(e.strerror or str(e)) from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise refuse(f"it is larger than {MAX_MANIFEST_BYTES // (1024 * 1024)} MB")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise ManifestError([f"{shown}:{line}:{col}: the manifest is not UTF-8 text (byte 0x{data[e.start]:02x})"]) \
+            from None
 
 
 def _display_name(path: Path) -> str:

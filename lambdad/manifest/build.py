@@ -6,22 +6,42 @@ collected, not raised, so that one run reports all of them.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import sys
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from lambdad.durations import parse_duration
 from lambdad.manifest import model as m
 from lambdad.manifest.problems import DocPath, Marks, Problem
+from lambdad.shown import shown
 
 #: lambdad accepts event ages from 1 s so that tests can expire events quickly (AWS: 60 s).
 MIN_EVENT_AGE_S = 1.0
 MAX_EVENT_AGE_S = 6 * 3600.0
+#: An idle environment lives at most this long (every duration has an upper bound: a timer cannot wait 1e300 s).
+MAX_KEEP_ALIVE_S = 7 * 86400.0
 
+
+def _not_json(value: Any, where: DocPath) -> tuple[DocPath, Any] | None:
+    """The first value in `value` that JSON cannot carry, and where it is."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _not_json(item, (*where, key))
+            if found:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _not_json(item, (*where, i))
+            if found:
+                return found
+    elif (isinstance(value, float) and not math.isfinite(value)) or not isinstance(value, str | int | float | None):
+        return where, value
+    return None
 
 
 def url_listener(function: str) -> str:
@@ -49,9 +69,17 @@ class Builder:
             return None
         if seconds < lo or (hi is not None and seconds > hi):
             bounds = f"between {lo:g}s and {hi:g}s" if hi is not None else f"at least {lo:g}s"
-            self.problem(where, f"{value!r} is out of range: must be {bounds}")
+            self.problem(where, f"{shown(value)} is out of range: must be {bounds}")
             return None
         return seconds
+
+    def json_input(self, value: Any, where: DocPath) -> None:
+        """A schedule's input becomes the event's JSON: YAML's dates, bytes, NaN and infinities have none."""
+        found = _not_json(value, where)
+        if found is not None:
+            at, bad = found
+            hint = " (quote it to pass it as a string)" if isinstance(bad, date) else ""
+            self.problem(at, f"{shown(bad)} has no JSON form{hint}")
 
     def path(self, value: str) -> Path:
         return Path(os.path.normpath(self.folder / Path(value).expanduser()))
@@ -126,9 +154,8 @@ class Builder:
         redrive = q.get("redrive") or {}
 
         def dur(key: str, default: float, hi: float) -> float:
-            if key not in q:
-                return default
-            return self.duration(q[key], (*where, key), 0.0, hi) or default
+            seconds = self.duration(q[key], (*where, key), 0.0, hi) if key in q else None
+            return default if seconds is None else seconds  # 0 is a valid setting, not "unset"
 
         return m.Queue(
             name=name,
@@ -194,7 +221,7 @@ class Builder:
             keep_alive_s=(
                 m.DEFAULT_KEEP_ALIVE_S
                 if keep_alive is None
-                else self.duration(keep_alive, keep_alive_at, 1.0) or m.DEFAULT_KEEP_ALIVE_S
+                else self.duration(keep_alive, keep_alive_at, 1.0, MAX_KEEP_ALIVE_S) or m.DEFAULT_KEEP_ALIVE_S
             ),
             environment=self.environment(defaults.get("environment"), f.get("environment")),
             async_config=self.async_config(defaults.get("async") or {}, f.get("async") or {}, where),
@@ -232,7 +259,8 @@ class Builder:
             backoff_s=(
                 m.DEFAULT_BACKOFF_S
                 if backoff is None
-                else tuple(self.duration(b, (*at("backoff"), i)) or 0.0 for i, b in enumerate(backoff))
+                else tuple(self.duration(b, (*at("backoff"), i), 0.0, MAX_EVENT_AGE_S) or 0.0
+                           for i, b in enumerate(backoff))
             ),
             dead_letter=self.target(merged.get("dead_letter"), at("dead_letter")),
             on_success=self.target(merged.get("on_success"), at("on_success")),
@@ -260,6 +288,7 @@ class Builder:
                 where=where,
             )
         if kind == "schedule":
+            self.json_input(spec.get("input"), (*where, "input"))
             return m.ScheduleTrigger(
                 name=spec["name"],
                 expression=spec["expression"],

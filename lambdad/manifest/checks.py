@@ -15,6 +15,7 @@ from pathlib import Path
 from lambdad.http.routes import RouteError, common_path, parse_route
 from lambdad.manifest import model as m
 from lambdad.manifest.problems import DocPath, did_you_mean
+from lambdad.shown import shown
 
 
 @dataclass(frozen=True)
@@ -260,6 +261,30 @@ def check_ports(man: m.Manifest) -> Iterator[Finding]:
         taken.setdefault(key, label)
 
 
+_HOST_LABEL = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
+
+
+def host_error(host: str) -> str | None:
+    """Why `host` cannot be listened on, or None: an IP address, or a name of 1-63 character labels
+    (the resolver refuses anything else with an encoding error rather than a lookup failure)."""
+    try:
+        ipaddress.ip_address(host)
+        return None
+    except ValueError:
+        pass
+    if len(host) > 253 or not all(_HOST_LABEL.match(label) for label in host.removesuffix(".").split(".")):
+        return "is not an IP address or a host name (labels of 1 to 63 letters, digits, - or _)"
+    return None
+
+
+def check_hosts(man: m.Manifest) -> Iterator[Finding]:
+    endpoints = [(("api",), man.api)] + [(li.where, li.endpoint) for li in man.listeners.values()]
+    for where, ep in endpoints:
+        why = host_error(ep.host)
+        if why:
+            yield Finding((*where, "host"), f"{shown(ep.host)} {why}")
+
+
 def check_environment(man: m.Manifest) -> Iterator[Finding]:
     for fn in man.functions.values():
         where = (*fn.where, "environment")
@@ -299,9 +324,14 @@ def _describe(t: m.S3Trigger) -> str:
     return ", ".join(parts)
 
 
+#: The longest rate lambdad schedules: EventBridge documents no limit, but its calendar ends in 2199
+#: (cron's years), and a period much longer overflows date arithmetic (rate(10^400 minutes) would).
+MAX_RATE_DAYS = 36500
+
+
 def check_schedules(man: m.Manifest) -> Iterator[Finding]:
     """Expressions EventBridge would refuse are refused here, with the reason."""
-    from lambdad.schedules.expressions import describe_problem
+    from lambdad.schedules.expressions import describe_problem, parse_schedule
 
     for fn in man.functions.values():
         for trigger in fn.events:
@@ -310,6 +340,9 @@ def check_schedules(man: m.Manifest) -> Iterator[Finding]:
                 if problem:
                     field = "timezone" if problem.startswith("unknown time zone") else "expression"
                     yield Finding((*trigger.where, field), problem)
+                elif parse_schedule(trigger.expression, trigger.timezone).every_s > MAX_RATE_DAYS * 86400:
+                    yield Finding((*trigger.where, "expression"), f"{shown(trigger.expression)}: a rate is at most "
+                                                                  f"{MAX_RATE_DAYS} days (100 years) here")
 
 
 def check_concurrency(man: m.Manifest) -> Iterator[Finding]:
@@ -376,6 +409,7 @@ CHECKS: tuple[Check, ...] = (
     check_unique,
     check_listeners,
     check_ports,
+    check_hosts,
     check_environment,
     check_concurrency,
     check_s3_overlaps,

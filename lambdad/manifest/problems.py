@@ -10,6 +10,8 @@ import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from lambdad.shown import SHOWN_CHARS, one_line, shown
+
 #: A location inside the manifest document: keys and list indexes from the root.
 DocPath = tuple[str | int, ...]
 
@@ -32,7 +34,8 @@ class Problem:
     def __str__(self) -> str:
         where = f"{self.file}:{self.mark.line}:{self.mark.col}" if self.mark else self.file
         dotted = dotted_path(self.path)
-        return f"{where}: {dotted}: {self.message}" if dotted else f"{where}: {self.message}"
+        line = f"{where}: {dotted}: {self.message}" if dotted else f"{where}: {self.message}"
+        return one_line(line)
 
     def sort_key(self) -> tuple[int, int, str]:
         return (self.mark.line, self.mark.col, self.message) if self.mark else (0, 0, self.message)
@@ -45,8 +48,16 @@ def dotted_path(path: DocPath) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else str(part)
+            part = shown_key(part)
+            out += f".{part}" if out else part
     return out
+
+
+def shown_key(key: str) -> str:
+    """A mapping key as a path shows it: as written, unless it holds control characters or is long."""
+    if key.isprintable() and len(key) <= SHOWN_CHARS:
+        return key
+    return shown(key)
 
 
 class Marks:

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from lambdad.manifest.problems import DocPath, Mark, Marks, Problem
+from lambdad.shown import shown
 
 #: Mappings and sequences may carry only the plain tags; anything else would construct objects.
 _PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
@@ -48,6 +49,10 @@ class Expansion:
 
 #: Aliases let a small file expand to billions of values ("billion laughs"); no manifest needs this many.
 MAX_VALUES = 100_000
+#: Nesting deeper than this is refused (a manifest needs about 8 levels; a schedule's input a few more):
+#: walking, validating and serialising recurse once per level.
+MAX_DEPTH = 64
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 class _TooBig(Exception):
@@ -81,6 +86,9 @@ class _Walker:
         if id(node) in self._active:
             self.problem(node, path, "recursive YAML alias")
             return None
+        if len(self._active) >= MAX_DEPTH and isinstance(node, yaml.CollectionNode):
+            self.problem(node, path, f"nested more than {MAX_DEPTH} levels deep")
+            return None
         self._active.add(id(node))
         try:
             if isinstance(node, yaml.CollectionNode) and node.tag not in _PLAIN_TAGS:
@@ -95,19 +103,48 @@ class _Walker:
             self._active.discard(id(node))
 
     def _mapping(self, node: yaml.MappingNode, path: DocPath) -> dict[str, Any]:
-        self.loader.flatten_mapping(node)  # resolves `<<: *anchor` merge keys
         out: dict[str, Any] = {}
+        own: set[str] = set()
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 self.problem(key_node, path, "mapping keys must be plain strings")
                 continue
+            if key_node.tag == _MERGE_TAG:
+                # `<<: *anchor` (or a list of them), merged here rather than by PyYAML's flatten_mapping,
+                # which raises instead of reporting a bad merge, and whose merged pairs this walk would
+                # take for duplicates of the mapping's own keys. The mapping's own keys win.
+                for key, value in self._merged(value_node, path).items():
+                    if key not in own:
+                        out[key] = value
+                continue
             # The key's source text, so `on:` or `1:` stay strings instead of becoming bool/int.
             key = str(key_node.value)
             child = (*path, key)
-            if key in out:
-                self.problem(key_node, child, f"duplicate key {key!r}")
+            if key in own:
+                self.problem(key_node, child, f"duplicate key {shown(key)}")
+            own.add(key)
             self.keys[child] = _mark(key_node)
             out[key] = self.walk(value_node, child)
+        return out
+
+    def _merged(self, node: yaml.Node, path: DocPath) -> dict[str, Any]:
+        """What `<<: node` brings in: a mapping, or a list of them (the earlier ones win, as in YAML)."""
+        sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        out: dict[str, Any] = {}
+        own_mark = self.values.get(path)
+        seen: set[int] = set()
+        for source in sources:
+            if not isinstance(source, yaml.MappingNode):
+                self.problem(source, path, "a merge key (<<) takes a mapping or a list of mappings")
+                continue
+            if id(source) in seen:  # `<<: [*a, *a]`: once is enough (merges of merges stay linear)
+                continue
+            seen.add(id(source))
+            merged = self.walk(source, path)
+            for key, value in (merged or {}).items():
+                out.setdefault(key, value)
+        if own_mark is not None:
+            self.values[path] = own_mark
         return out
 
     def _scalar(self, node: yaml.ScalarNode, path: DocPath) -> Any:
@@ -125,14 +162,36 @@ class _Walker:
             return self.loader.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as e:
             self.problem(node, path, str(e.problem))
-            return None
+        except (ValueError, OverflowError) as e:  # 2024-02-30, a 5000-digit integer, `!!int x`
+            kind = node.tag.rsplit(":", 1)[-1]
+            why = "too many digits" if "integer string conversion" in str(e) else str(e)
+            self.problem(node, path, f"{shown(node.value)} cannot be read as a YAML {kind}: {why}")
+        return None
+
+
+def _position_mark(text: str, position: int, in_bytes: bool = False) -> Mark:
+    """The line and column of an offset into `text` (libyaml counts its offsets in UTF-8 bytes)."""
+    data = text.encode("utf-8", "replace") if in_bytes else text
+    start = data.rfind(b"\n" if in_bytes else "\n", 0, position) + 1
+    before = data[start:position]
+    column = len(before.decode("utf-8", "replace")) if isinstance(before, bytes) else len(before)
+    return Mark(data.count(b"\n" if in_bytes else "\n", 0, position) + 1, column + 1)
 
 
 def load_yaml(text: str, file: str, env: Mapping[str, str]) -> tuple[Any, Marks, list[Problem]]:
     """Parse `text`; return the data, the marks and every problem found (syntax errors stop early)."""
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)
+    except UnicodeError as e:  # lone surrogates: not from a UTF-8 file, but text may come from elsewhere
+        return None, Marks({}, {}), [Problem(file, _position_mark(text, e.start), (), "the manifest is not "
+                                             "valid Unicode text")]
     try:
         node = loader.get_single_node()
+    except yaml.reader.ReaderError as e:  # a control character: located by its offset, not by a mark
+        what = f"unacceptable character {shown(chr(e.character))}: {e.reason}" if isinstance(e.character, int) \
+            else e.reason
+        mark = _position_mark(text, e.position, in_bytes=_Loader is not yaml.SafeLoader)
+        return None, Marks({}, {}), [Problem(file, mark, (), f"YAML error: {what}")]
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         where = Mark(mark.line + 1, mark.column + 1) if mark else None
@@ -140,6 +199,8 @@ def load_yaml(text: str, file: str, env: Mapping[str, str]) -> tuple[Any, Marks,
         return None, Marks({}, {}), [Problem(file, where, (), f"YAML syntax error: {what}")]
     except yaml.YAMLError as e:
         return None, Marks({}, {}), [Problem(file, None, (), f"YAML error: {e}")]
+    except RecursionError:  # the pure-Python composer recurses per level (libyaml stops at 1000)
+        return None, Marks({}, {}), [Problem(file, None, (), "the manifest is nested too deeply")]
     try:
         if node is None:
             return None, Marks({}, {}), []
@@ -149,6 +210,8 @@ def load_yaml(text: str, file: str, env: Mapping[str, str]) -> tuple[Any, Marks,
         except _TooBig as e:
             message = f"the manifest expands to more than {MAX_VALUES} values (nested YAML aliases?)"
             return None, Marks({}, {}), [Problem(file, _mark(e.node), (), message)]
+        except RecursionError:  # MAX_DEPTH should make this impossible; a reload must not die of it anyway
+            return None, Marks({}, {}), [Problem(file, None, (), "the manifest is nested too deeply")]
         return data, Marks(walker.values, walker.keys), walker.problems
     finally:
         loader.dispose()

@@ -2,6 +2,8 @@
 
 A file cannot be part of a SQLite transaction, so the outcome's transaction records the file here
 and a deliverer writes it afterwards; a folder that cannot be written is retried, never dropped.
+A write refused because it would leave its folder (a link inside it) stays here too, with the
+reason in `last_error`, until the link is gone.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ class PendingFile:
     content: bytes
     function: str
     attempts: int
+    last_error: str | None = None
 
 
 def add(tx: sqlite3.Connection, folder: str, name: str, content: bytes, function: str, now: float) -> None:
@@ -29,10 +32,11 @@ def add(tx: sqlite3.Connection, folder: str, name: str, content: bytes, function
 
 def due(tx: sqlite3.Connection, now: float, limit: int = 100) -> list[PendingFile]:
     rows = tx.execute(
-        "SELECT id, folder, name, content, function, attempts FROM outbox WHERE due_at <= ? ORDER BY id LIMIT ?",
+        "SELECT id, folder, name, content, function, attempts, last_error FROM outbox WHERE due_at <= ? ORDER BY id "
+        "LIMIT ?",
         (now, limit),
     ).fetchall()
-    return [PendingFile(r[0], r[1], r[2], bytes(r[3]), r[4], r[5]) for r in rows]
+    return [PendingFile(r[0], r[1], r[2], bytes(r[3]), r[4], r[5], r[6]) for r in rows]
 
 
 def next_due(tx: sqlite3.Connection) -> float | None:

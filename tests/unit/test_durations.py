@@ -34,3 +34,25 @@ def test_parse_duration_rejects(text):
 )
 def test_format_duration(seconds, text):
     assert format_duration(seconds) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (float("nan"), "nan is not a duration: it must be a finite number of seconds"),
+        (float("inf"), "inf is too large for a duration"),
+        (float("-inf"), "-inf is negative"),
+        (10**308 * 10, "a 310-digit number is too large for a duration"),  # float() raises OverflowError
+        ("9" * 400 + "s", "'" + "9" * 54 + "...' is too large for a duration"),
+        (None, "None is not a duration"),
+        ([1], "[1] is not a duration"),
+    ],
+)
+def test_parse_duration_refuses_what_no_timer_can_wait(value, message):
+    with pytest.raises(ValueError) as e:
+        parse_duration(value)
+    assert str(e.value) == message
+
+
+def test_negative_zero_is_zero():
+    assert str(parse_duration(-0.0)) == "0.0"
