@@ -29,6 +29,7 @@ from lambdad.events.destinations import (
     message_file,
     object_key,
 )
+from lambdad.health import Health
 from lambdad.manifest.model import DEFAULT_MAX_EVENT_AGE_S, Function, Manifest, Queue, Target, TargetKind
 from lambdad.retry import RetryAt, after_function_error, after_throttle, on_claim
 from lambdad.runtime.functions import Functions, ShuttingDown, check_payload
@@ -37,6 +38,7 @@ from lambdad.runtime.pool import Limiter
 from lambdad.store import Store, deadletters, events, outbox, queues
 from lambdad.store.deadletters import DeadLetter
 from lambdad.store.events import QueuedEvent
+from lambdad.tasks import submit as submit_task
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,8 @@ ORPHAN_SWEEP_S = 60.0
 CLAIM_BATCH = 256
 #: A folder that cannot be written is retried after 1 s, 2 s, 4 s ... at most this long apart.
 MAX_DELIVERY_WAIT_S = 300.0
+#: An event whose invocation task failed (a bug, logged) runs again after this long.
+TASK_RETRY_S = 1.0
 
 
 def enqueue_event(
@@ -82,8 +86,10 @@ class Dispatcher:
         clock: Clock,
         on_warning: Callable[[str], None] | None = None,
         executor: Executor | None = None,
+        health: Health | None = None,
     ) -> None:
         self.store = store
+        self._health = health or Health()
         self.functions = functions
         self.manifest = functions.manifest
         self.clock = clock
@@ -132,6 +138,10 @@ class Dispatcher:
         if self._step_lock.acquire(blocking=False):
             try:
                 self._step(self.clock.time())
+            except Exception as e:  # never the caller's problem (a bucket's or a schedule's thread)
+                self._health.failing("dispatcher", e)
+            else:
+                self._health.recovered("dispatcher")
             finally:
                 self._step_lock.release()
         else:
@@ -161,9 +171,10 @@ class Dispatcher:
                 break
             try:
                 delay = self.step(self.clock.time())
-            except Exception:  # the loop must survive anything one round does; say what happened
-                log.exception("dispatcher round failed")
-                delay = POLL_S
+            except Exception as e:  # the loop must survive anything one round does (a full disk): back off
+                delay = self._health.failing("dispatcher", e)
+            else:
+                self._health.recovered("dispatcher")
 
     def step(self, now: float) -> float:
         """Deliver due files, claim and start due events; return seconds until the next round."""
@@ -221,7 +232,11 @@ class Dispatcher:
         if final is not None:
             self._settle(fn, ev, lambda tx: self._fail(tx, fn, ev, final.condition, ev.last_response, now))
             return
-        self._executor.submit(self._invoke, fn, ev)
+        # Every path of `_invoke` settles the event last: what raises before that (a bug in an outcome
+        # handler) is put back here, due shortly (not at once: a bug that always raises must not spin).
+        submit_task(self._executor, self._invoke, fn, ev, what=f"the async invocation of {fn.name} ({ev.request_id})",
+                    release=lambda: self._settle(fn, ev, lambda tx: events.retry_later(
+                        tx, ev.id, self.clock.time() + TASK_RETRY_S, invoked=False)))
 
     def _invoke(self, fn: Function, ev: QueuedEvent) -> None:
         try:

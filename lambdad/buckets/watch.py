@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from watchdog.observers.inotify_c import InotifyConstants, InotifyEvent, InotifyFD, Mask, WatchDescriptor
 
 from lambdad.buckets.sync import RECENT_S, BucketSync
+from lambdad.health import Health
 from lambdad.store import Store
 
 log = logging.getLogger(__name__)
@@ -196,7 +198,12 @@ class TreeWatch:
 
 
 class BucketWatcher:
-    """All buckets: one inotify instance, one thread applying hints in order."""
+    """All buckets: one inotify instance, one thread applying hints in order.
+
+    A batch whose commit fails (a full disk) is not lost: its hints are held, and tried again, ahead
+    of what came since, after a backoff, until a commit succeeds. Every hint is idempotent (the
+    decision comes from the file as it is then), so trying one again announces nothing twice.
+    """
 
     def __init__(
         self,
@@ -204,16 +211,22 @@ class BucketWatcher:
         store: Store,
         warn: Callable[[str], None] = log.warning,
         on_commit: Callable[[], None] = lambda: None,
+        health: Health | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._on_commit = on_commit  #: called after each batch of changes is committed
         self._syncs = {s.root: s for s in syncs}
         self._store = store
         self._warn = warn
+        self._health = health or Health()
+        self._monotonic = monotonic
         self._queue: queue.SimpleQueue[tuple[BucketSync, Hint] | None] = queue.SimpleQueue()
         self._fd: InotifyFD | None = None
         self._watches: dict[str, TreeWatch] = {}
         self._thread: threading.Thread | None = None
         self._later: list[tuple[float, BucketSync, str]] = []
+        self._held: list[tuple[BucketSync, Hint]] = []  #: hints of a batch whose commit failed
+        self._retry_at = 0.0  #: when they are tried again
         self.idle = threading.Event()  #: set whenever the queue has been worked off (tests wait on it)
 
     def start(self, reconcile: bool = True) -> None:
@@ -272,31 +285,62 @@ class BucketWatcher:
             while batch and batch[-1] is not None and len(batch) < BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             stop = None in batch
-            if batch:
-                with self._store.batch():  # a burst of files: one commit, not one per file
-                    for item in batch:
-                        if item is not None and self._syncs.get(item[0].root) is item[0]:  # not removed
-                            self._apply(*item)
-                self._on_commit()
+            try:
+                self.work([item for item in batch if item is not None])
+            except Exception as e:  # the thread must survive anything; hints already held stay held
+                self._retry_at = self._monotonic() + self._health.failing("buckets", e)
             if stop:
                 return
-            now = time.monotonic()
+            now = time.monotonic()  # (the watches stamp moves with it)
             watches = list(self._watches.values())  # a reload may change the dict meanwhile
             for watch in watches:
                 if watch.has_pending_moves:
                     watch.expire_moves(now)
-            self._recheck(now)
-            if self._queue.empty() and not self._later and not any(w.has_pending_moves for w in watches):
+            self._recheck(self._monotonic())
+            if (self._queue.empty() and not self._later and not self._held
+                    and not any(w.has_pending_moves for w in watches)):
                 self.idle.set()
             else:
                 self.idle.clear()
+
+    def work(self, items: list[tuple[BucketSync, Hint]]) -> None:
+        """Apply `items` after the hints held from a failed commit, in order, a batch per commit;
+        while the retry is not due, only add them to what is held."""
+        now = self._monotonic()
+        if self._held and now < self._retry_at:
+            self._held += items
+            return
+        pending, self._held = self._held + items, []
+        while pending:
+            batch, pending = pending[:BATCH], pending[BATCH:]
+            try:
+                with self._store.batch():  # a burst of files: one commit, not one per file
+                    for item in batch:
+                        if self._syncs.get(item[0].root) is item[0]:  # not removed by a reload
+                            self._apply(*item)
+            except sqlite3.OperationalError as e:  # (a full disk): nothing of the batch was kept
+                self._held = batch + pending
+                self._retry_at = now + self._health.failing("buckets", e)
+                return
+            self._health.recovered("buckets")
+            try:
+                self._on_commit()
+            except Exception:  # what is committed stays committed; the dispatcher's own loop retries
+                log.exception("after a bucket commit")
+
+    @property
+    def held(self) -> int:
+        """Hints waiting for the store to take them again."""
+        return len(self._held)
 
     def _next_timeout(self) -> float | None:
         waits = []
         if any(w.has_pending_moves for w in list(self._watches.values())):
             waits.append(0.01)
         if self._later:
-            waits.append(max(0.0, min(t for t, _, _ in self._later) - time.monotonic()))
+            waits.append(max(0.0, min(t for t, _, _ in self._later) - self._monotonic()))
+        if self._held:
+            waits.append(max(0.0, self._retry_at - self._monotonic()))
         return min(waits) if waits else None
 
     def _apply(self, sync: BucketSync, hint: Hint) -> None:
@@ -321,8 +365,10 @@ class BucketWatcher:
                 if quiet:
                     sync.mark_known()  # (forgets an index made for another folder)
                 later = sync.scan(hint.path, quiet=quiet)
-                due = time.monotonic() + RECENT_S
+                due = self._monotonic() + RECENT_S
                 self._later += [(due, sync, p) for p in later]
+        except sqlite3.OperationalError:  # the store, not the file: the whole batch is tried again later
+            raise
         except Exception:  # one bad file must not stop the watcher; say what happened
             log.exception("bucket %s: handling %s failed", sync.name, hint)
 

@@ -40,6 +40,7 @@ from lambdad.runtime.invocation import Outcome
 from lambdad.sources.poller import POLL_S, Poller
 from lambdad.store import Store, outbox, queues, streams
 from lambdad.store.streams import StreamRecord
+from lambdad.tasks import submit as submit_task
 
 log = logging.getLogger(__name__)
 
@@ -244,8 +245,17 @@ class StreamPoller(Poller):
             return 0.0
         with self._inflight_lock:
             self._inflight.add((mapping.id, *cursor.key()))
-        self._executor.submit(self._run_batch, manifest, mapping, stream, fn, cursor, batch, retries)
+        # A batch whose task fails (logged) or never runs is still the cursor's first pending one: the
+        # lane tries it again after a backoff, so nothing is skipped.
+        if not submit_task(self._executor, self._run_batch, manifest, mapping, stream, fn, cursor, batch, retries,
+                           what=f"a batch of {len(batch)} from {stream.name} to {fn.name}",
+                           release=lambda: self._back_off(cursor)):
+            with self._inflight_lock:  # stopping: the executor takes no more work
+                self._inflight.discard((mapping.id, *cursor.key()))
         return POLL_S
+
+    def _back_off(self, cursor: Cursor) -> None:
+        cursor.not_before = max(cursor.not_before, self.clock.time() + backoff(1))
 
     # -- one batch ------------------------------------------------------------------------------------
 
@@ -264,8 +274,8 @@ class StreamPoller(Poller):
             self._settle(manifest, mapping, stream, cursor, batch, retries, result.outcome, result.payload,
                          result.error_type)
         except Exception:
-            log.exception("a batch of %s for %s failed", stream.name, fn.name)
-            cursor.not_before = self.clock.time() + backoff(1)
+            self._back_off(cursor)  # before the lane is free again
+            raise  # (logged by `submit_task`)
         finally:
             with self._inflight_lock:
                 self._inflight.discard((mapping.id, *cursor.key()))
