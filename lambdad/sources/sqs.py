@@ -19,6 +19,7 @@ from functools import partial
 from lambdad.clock import Clock
 from lambdad.errors import FunctionNotFound, TooManyRequests
 from lambdad.events.sqs import BatchFailure, failed_items, queue_arn, sqs_event
+from lambdad.health import Health
 from lambdad.manifest.model import Function, Manifest, Queue, SqsTrigger
 from lambdad.runtime.functions import Functions, ShuttingDown
 from lambdad.runtime.invocation import InvokeResult, Outcome
@@ -81,9 +82,11 @@ class SqsPoller(Poller):
         functions: Functions,
         clock: Clock,
         executor: Executor | None = None,
+        health: Health | None = None,
     ) -> None:
         # Batches in flight are bounded by the functions' concurrency; a throttle retry holds a thread.
-        super().__init__(manifest, store, functions, clock, executor, threads=max(4, 2 * manifest.concurrency))
+        super().__init__(manifest, store, functions, clock, executor, threads=max(4, 2 * manifest.concurrency),
+                         health=health)
         self._states: dict[tuple[str, str], _State] = {}
 
     manifest_mappings = staticmethod(manifest_mappings)

@@ -34,6 +34,7 @@ from lambdad.clock import Clock, utc
 from lambdad.errors import FunctionNotFound, TooManyRequests
 from lambdad.events.sqs import BatchFailure
 from lambdad.events.streams import first_failure, on_failure_record, stream_event
+from lambdad.health import Health
 from lambdad.manifest.model import Function, Manifest, Stream, StreamTrigger, Target, TargetKind
 from lambdad.runtime.functions import Functions, ShuttingDown
 from lambdad.runtime.invocation import Outcome
@@ -114,8 +115,10 @@ class StreamPoller(Poller):
     name = "streams"
 
     def __init__(self, manifest: Manifest, store: Store, functions: Functions, clock: Clock,
-                 executor: Executor | None = None, on_files: Callable[[], None] = lambda: None) -> None:
-        super().__init__(manifest, store, functions, clock, executor, threads=max(1, manifest.concurrency))
+                 executor: Executor | None = None, on_files: Callable[[], None] = lambda: None,
+                 health: Health | None = None) -> None:
+        super().__init__(manifest, store, functions, clock, executor, threads=max(1, manifest.concurrency),
+                         health=health)
         self._cursors: dict[str, dict[tuple[int, int], Cursor]] = {}
         #: (mapping, shard, lane) of every batch running, whichever cursor started it: a rebuilt
         #: mapping waits for them. Added by the poller thread, discarded by the batch's thread, under

@@ -4,6 +4,7 @@ accepted is lost), tried again with backoff on a fake clock, said once, and resu
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -93,17 +94,146 @@ class TestBucketWatcher:
         watcher.work([(sync, Hint("written", str(root / "a.txt")))])  # the same change again: nothing twice
         assert queued(store) == ["a.txt", "b.txt"]
 
-    def test_a_failure_inside_one_hint_is_the_whole_batchs(self, world, store, clock, health, monkeypatch):
+    def test_a_write_failing_inside_one_hint_fails_the_whole_batch(self, world, store, clock, monkeypatch):
         """The disk fills up in the middle of a batch: no hint of it is dropped as if its file were bad."""
         watcher, sync, root = world
         (root / "a.txt").write_text("a")
-        store.full = True
-        monkeypatch.setattr(store, "write", lambda op: (_ for _ in ()).throw(
-            __import__("sqlite3").OperationalError("database or disk is full")))
+
+        def full(op):
+            raise sqlite3.OperationalError("database or disk is full")
+
+        monkeypatch.setattr(store, "write", full)
         watcher.work([(sync, Hint("written", str(root / "a.txt")))])
         assert watcher.held == 1
         monkeypatch.undo()
-        store.full = False
         clock.advance(1.0)
         watcher.work([])
         assert queued(store) == ["a.txt"]
+
+
+class TestDispatcher:
+    def test_a_poke_from_a_source_thread_never_raises_into_it(self, tmp_path: Path, health, console):
+        from tests.component.test_dispatcher import World
+
+        w = World(tmp_path)
+        store = FillableStore(":memory:")
+        w.store.close()
+        w.store = w.dispatcher.store = store
+        w.dispatcher._health = health
+        try:
+            w.dispatcher.submit("f", b"{}")
+            store.full = True
+            w.dispatcher.poke()  # (the bucket watcher's or a schedule's thread): no exception
+            assert health.is_failing("dispatcher") and w.calls == []
+            store.full = False
+            w.dispatcher.poke()
+            assert not health.is_failing("dispatcher") and len(w.calls) == 1
+            assert [line.split(" failed")[0].split(" works")[0] for line in console.lines] == [
+                "the async dispatcher", "the async dispatcher"]
+        finally:
+            w.close()
+
+
+class TestPollers:
+    def test_the_sqs_poller_survives_a_full_disk_and_delivers_once_it_has_room(self, tmp_path: Path, health):
+        from lambdad.sources.sqs import SqsPoller
+        from tests.component.test_sqs_poller import make_world
+        from tests.helpers import wait_for
+
+        w = make_world(tmp_path)
+        store = FillableStore(":memory:")
+        w.store.close()
+        w.store = store
+        w.poller = SqsPoller(w.manifest, store, w.functions, w.clock, health=health)
+        w.send("a")
+        store.full = True
+        w.poller.start()
+        try:
+            wait_for(lambda: health.is_failing("sqs"), what="the poller to report the failure")
+            assert health.failures()["sqs"].error == "the store cannot be written: database or disk is full"
+            store.full = False
+            w.poller.poke()  # (anything sent wakes it; the test does not sleep through the backoff)
+            wait_for(lambda: w.bodies() == [["a"]] and not health.is_failing("sqs"), what="the batch to be delivered")
+        finally:
+            w.poller.stop()
+            w.close()
+
+
+class TestSchedules:
+    @pytest.fixture
+    def world(self, tmp_path: Path, health):
+        from tests.component import test_schedules as ts
+
+        w = ts.World(tmp_path, ts.HOURLY, store=FillableStore(":memory:"), clock=FakeClock(start=ts.T0))
+        w.service._health = health
+        w.service.start()
+        w.clock.advance(30)
+        return w
+
+    def test_a_run_that_cannot_be_queued_is_held_and_queued_once_there_is_room(self, world, health):
+        from lambdad.schedules.service import RETRY_JOB
+
+        world.store.full = True
+        world.scheduler.run("hourly")  # 10:00: no exception into APScheduler, and not lost
+        assert world.queued() == [] and health.is_failing("schedules")
+        assert RETRY_JOB in world.scheduler.jobs
+        world.clock.advance(3600)
+        world.scheduler.run("hourly")  # 11:00: behind the 10:00 run
+        world.scheduler.run(RETRY_JOB)  # still full
+        assert world.queued() == []
+        world.store.full = False
+        world.scheduler.run(RETRY_JOB)
+        assert [e["time"] for e in world.queued()] == ["2024-01-01T10:00:00Z", "2024-01-01T11:00:00Z"]
+        assert not health.is_failing("schedules") and world.service.held == []
+
+    def test_a_run_held_for_more_than_a_day_is_given_up_with_a_warning(self, world, health):
+        from lambdad.schedules.service import RETRY_JOB
+
+        warnings: list[str] = []
+        world.service._warn = warnings.append
+        world.store.full = True
+        world.scheduler.run("hourly")
+        world.clock.advance(24 * 3600 + 1)
+        world.store.full = False
+        world.scheduler.run(RETRY_JOB)
+        assert world.queued() == [] and world.service.held == []
+        assert warnings == ["schedule hourly: the run of 2024-01-01 10:00:00 UTC could not be queued within 24 hours "
+                            "(the store could not be written); given up"]
+
+
+class TestLogWriter:
+    def test_records_a_full_disk_refuses_are_written_in_order_once_it_has_room(self, tmp_path: Path, health,
+                                                                              clock, console, monkeypatch):
+        import errno
+
+        from lambdad import logs
+        from lambdad.logs import LogBook, LogRecord, read_records
+
+        echoed: list[str] = []
+        book = LogBook(tmp_path / "logs", echo=lambda fn, m: echoed.append(m), health=health,
+                       monotonic=clock.monotonic)
+        real_write = logs.os.write
+        full = [True]
+
+        def write(fd, data):
+            if full:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real_write(fd, data)
+
+        monkeypatch.setattr(logs.os, "write", write)
+        flog = book.function("f")
+        flog.write([LogRecord(1.0, "r", "one")])
+        book.flush()
+        flog.write([LogRecord(2.0, "r", "two")])
+        book.flush()
+        assert health.is_failing("logs") and echoed == ["one", "two"]  # the console shows them at once
+        assert len([line for line in console.lines if "log writer failed: No space left" in line]) == 1
+        full.clear()
+        flog.write([LogRecord(3.0, "r", "three")])
+        book.flush()  # the retry is not due yet: kept in order behind the others
+        assert list(read_records(tmp_path / "logs", "f")) == []
+        clock.advance(1.0)
+        book.flush()
+        assert [r.message for r in read_records(tmp_path / "logs", "f")] == ["one", "two", "three"]
+        assert not health.is_failing("logs")
+        book.close()
