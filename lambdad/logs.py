@@ -23,6 +23,7 @@ from typing import NamedTuple
 
 from lambdad.clock import Clock
 from lambdad.health import Health
+from lambdad.private import FILE_MODE, make_private_folder
 from lambdad.runtime.invocation import LOG_TAIL_BYTES
 
 #: A log file is rotated to `NAME.log.1` past this size (one old generation is kept).
@@ -33,8 +34,6 @@ WRITER_LINGER_S = 0.005
 MAX_LINE_BYTES = 256 * 1024
 #: While a log file cannot be written, at most this much of its records waits in memory.
 MAX_UNWRITTEN_BYTES = 8 * 1024 * 1024
-#: Log files hold what handlers print (secrets, often): for the owner alone.
-FILE_MODE = 0o600
 
 Echo = Callable[[str, str], None]
 
@@ -130,8 +129,6 @@ class LogBook:
 
     def __init__(self, folder: Path, echo: Echo | None = None, health: Health | None = None,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
-        from lambdad.store.db import make_private_folder
-
         self.folder = folder
         self.echo = echo
         self.health = health or Health()

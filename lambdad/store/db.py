@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from lambdad.errors import LambdadError
+from lambdad.private import FILE_MODE, make_private_folder
 
 #: Bumped when the schema changes; an older file is migrated forward, a newer one refused.
 SCHEMA_VERSION = 2
@@ -203,10 +204,6 @@ def unavailable(error: sqlite3.OperationalError) -> StoreUnavailable:
         return error
     return StoreUnavailable(f"the store cannot be written: {error}")
 
-
-#: The store and its -wal/-shm files hold the manifest's environment values: for the owner alone.
-FILE_MODE = 0o600
-FOLDER_MODE = 0o700
 
 
 T = TypeVar("T")
@@ -412,10 +409,3 @@ class Store:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
-
-
-def make_private_folder(folder: Path) -> None:
-    """Create `folder` (and its parents) if needed; it is the owner's alone whatever the umask."""
-    folder.mkdir(parents=True, exist_ok=True, mode=FOLDER_MODE)
-    with contextlib.suppress(OSError):  # (a folder of another user's: left as it is)
-        os.chmod(folder, FOLDER_MODE)
