@@ -119,6 +119,18 @@ class TreeWatch:
     # -- WatchCallback ------------------------------------------------------------------------------
 
     def on_event(self, event: InotifyEvent) -> None:
+        """Runs on the inotify thread, which serves every bucket and the reload watcher: whatever goes
+        wrong with one event must not end that thread; the folder is compared with its index instead."""
+        try:
+            self._on_event(event)
+        except Exception:
+            log.exception("watching %s: handling an inotify event failed; rescanning", self.root)
+            try:
+                self._emit(Hint("rescan", self.root))
+            except Exception:
+                log.exception("watching %s: asking for a rescan failed", self.root)
+
+    def _on_event(self, event: InotifyEvent) -> None:
         with self._lock:
             folder = self._path_of.get(event.wd)
         if folder is None:
@@ -163,8 +175,11 @@ class TreeWatch:
 
     def on_queue_overflow(self) -> None:
         """The kernel dropped events: watch any folder that appeared unseen, then compare everything."""
-        self._watch_tree(self.root)
-        self._emit(Hint("rescan", self.root))
+        try:
+            self._watch_tree(self.root)
+            self._emit(Hint("rescan", self.root))
+        except Exception:  # (on the inotify thread, as `on_event`)
+            log.exception("watching %s: after an inotify overflow", self.root)
 
     def expire_moves(self, now: float) -> None:
         """Moves out of the bucket: an IN_MOVED_FROM left without its IN_MOVED_TO."""

@@ -113,3 +113,60 @@ def test_a_batch_the_pool_refuses_leaves_the_mapping_free(tmp_path: Path, poller
         assert delivered == [["a"]]
     finally:
         w.close()
+
+
+def test_a_failure_starting_the_runtimes_is_said_not_lost(tmp_path: Path):
+    from lambdad.daemon import Daemon
+    from lambdad.manifest.model import Endpoint, Function, Manifest
+    from lambdad.runtime.functions import Functions
+    from lambdad.statedir import StateDir
+    from tests.component.twins import FakeSpawner
+    from tests.helpers import FakeClock, TextSink, wait_for
+
+    class Broken(Functions):
+        def start_runtimes(self):
+            raise OSError(24, "Too many open files")
+
+    fn = Function(name="f", handler="app.handler", code=tmp_path, python="python3")
+    manifest = Manifest(file=tmp_path / "lambdad.yaml", functions={"f": fn}, api=Endpoint("127.0.0.1", 0))
+    out = TextSink()
+    clock = FakeClock()
+    daemon = Daemon(manifest, StateDir(tmp_path / "state"), out=out, clock=clock,
+                    make_functions=lambda m, book, c: Broken(m, book, c, {}, spawn_override=FakeSpawner()))
+    daemon.start()
+    try:
+        wait_for(lambda: "warning: starting the runtimes failed: [Errno 24] Too many open files" in out.text,
+                 what="the warning")
+    finally:
+        daemon.begin_stop("test")
+        daemon.step(clock.monotonic())
+
+
+def test_the_daemon_writes_what_fails_into_daemon_json_and_clears_it(tmp_path: Path):
+    import json
+
+    from lambdad.daemon import Daemon
+    from lambdad.manifest.model import Endpoint, Function, Manifest
+    from lambdad.runtime.functions import Functions
+    from lambdad.statedir import StateDir
+    from tests.component.twins import FakeSpawner
+    from tests.helpers import FakeClock, TextSink
+
+    fn = Function(name="f", handler="app.handler", code=tmp_path, python="python3")
+    manifest = Manifest(file=tmp_path / "lambdad.yaml", functions={"f": fn}, api=Endpoint("127.0.0.1", 0))
+    clock = FakeClock()
+    daemon = Daemon(manifest, StateDir(tmp_path / "state"), out=TextSink(), clock=clock,
+                    make_functions=lambda m, book, c: Functions(m, book, c, {}, spawn_override=FakeSpawner()))
+    daemon.start()
+    info = tmp_path / "state" / "daemon.json"
+    try:
+        daemon.health.failing("buckets", OSError(28, "No space left on device"))
+        daemon.step(clock.monotonic())
+        assert json.loads(info.read_text())["failing"] == {
+            "buckets": {"error": "No space left on device", "since": clock.time(), "attempts": 1}}
+        daemon.health.recovered("buckets")
+        daemon.step(clock.monotonic())
+        assert "failing" not in json.loads(info.read_text())
+    finally:
+        daemon.begin_stop("test")
+        daemon.step(clock.monotonic())
