@@ -97,6 +97,9 @@ class Dispatcher:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._claimed: dict[str, int] = {}  #: per function: claimed and not yet settled
+        #: Outcomes whose commit failed (a full disk): committed first thing in the next rounds, so
+        #: that the event neither waits out its lease nor runs again.
+        self._unsettled: list[tuple[Function, QueuedEvent, Callable]] = []
         self._lock = threading.Lock()
         self._claiming = True
         self._abandon = False
@@ -182,6 +185,7 @@ class Dispatcher:
             return self._step(now)
 
     def _step(self, now: float) -> float:
+        self._commit_unsettled()
         self._deliver_files(now)
         if now >= self._next_orphan_sweep:
             self._expire_orphans(now)
@@ -257,16 +261,44 @@ class Dispatcher:
     def _settle(self, fn: Function, ev: QueuedEvent, apply: Callable) -> None:
         try:
             self.store.write(apply)
+        except sqlite3.OperationalError as e:  # the store (a full disk): the outcome waits to be committed
+            with self._lock:
+                self._unsettled.append((fn, ev, apply))
+            self._health.failing("dispatcher", e)
+            self._wake.set()
+            return  # (its claim still counts: the slot is taken until the outcome is committed)
         except Exception:  # never leave the event leased with nobody to settle it
             log.exception("settling %s for %s failed; it will run again", fn.name, ev.request_id)
+            self._release(ev)
+        self._settled(fn)
+
+    def _release(self, ev: QueuedEvent) -> None:
+        try:
+            self.store.write(lambda tx: events.release(tx, [ev.id]))
+        except Exception:  # the store itself fails: the lease runs out, then it runs again
+            log.exception("releasing %s failed", ev.request_id)
+
+    def _settled(self, fn: Function) -> None:
+        with self._lock:
+            self._claimed[fn.name] = self._claimed.get(fn.name, 1) - 1
+        self._wake.set()
+
+    def _commit_unsettled(self) -> None:
+        """Outcomes a failed commit left in memory, in order; raises (the round fails, and backs off)
+        while the store still cannot take them."""
+        with self._lock:
+            held, self._unsettled = self._unsettled, []
+        for i, (fn, ev, apply) in enumerate(held):
             try:
-                self.store.write(lambda tx: events.release(tx, [ev.id]))
-            except Exception:  # the store itself fails: the lease runs out, then it runs again
-                log.exception("releasing %s failed", ev.request_id)
-        finally:
-            with self._lock:
-                self._claimed[fn.name] = self._claimed.get(fn.name, 1) - 1
-            self._wake.set()
+                self.store.write(apply)
+            except sqlite3.OperationalError:
+                with self._lock:
+                    self._unsettled[:0] = held[i:]
+                raise
+            except Exception:
+                log.exception("settling %s for %s failed; it will run again", fn.name, ev.request_id)
+                self._release(ev)
+            self._settled(fn)
 
     # -- outcomes -------------------------------------------------------------------------------------
 

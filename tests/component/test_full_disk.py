@@ -134,6 +134,35 @@ class TestDispatcher:
             w.close()
 
 
+    def test_an_outcome_a_full_disk_refuses_is_committed_later_without_running_the_function_again(
+            self, tmp_path: Path, health):
+        from lambdad.runtime.invocation import Outcome
+        from tests.component.test_dispatcher import World
+
+        store = FillableStore(":memory:")
+
+        def fills_the_disk(req):
+            store.full = True  # the disk fills up while the function runs
+            return Outcome.success, b"{}"
+
+        w = World(tmp_path, fills_the_disk)
+        w.store.close()
+        w.store = w.dispatcher.store = store
+        w.dispatcher._health = health
+        try:
+            w.dispatcher.submit("f", b"{}")
+            w.step()
+            assert len(w.calls) == 1 and health.is_failing("dispatcher")
+            with pytest.raises(Exception, match="disk is full"):
+                w.step()  # still full: the round fails (and the loop backs off)
+            store.full = False
+            w.step()
+            assert w.waiting() == {} and len(w.calls) == 1  # settled, not left leased, not run again
+            assert w.dispatcher._claimed["f"] == 0
+        finally:
+            w.close()
+
+
 class TestPollers:
     def test_the_sqs_poller_survives_a_full_disk_and_delivers_once_it_has_room(self, tmp_path: Path, health):
         from lambdad.sources.sqs import SqsPoller
