@@ -42,6 +42,9 @@ MASK = Mask(
 )
 #: At most this many changes are applied in one transaction.
 BATCH = 256
+#: Past this many hints held by a failing store, they give way to one scan of each bucket they touch
+#: (memory stays bounded however long the disk is full; a scan reconciles the folder with its index).
+MAX_HELD = 10_000
 #: An IN_MOVED_FROM whose IN_MOVED_TO has not come after this long was a move out of the bucket.
 MOVE_PAIR_S = 0.05
 #: File times come from the kernel's coarse clock, up to a tick (1-10 ms) behind `time.time_ns()`:
@@ -324,6 +327,9 @@ class BucketWatcher:
         now = self._monotonic()
         if self._held and now < self._retry_at:
             self._held += items
+            if len(self._held) > MAX_HELD:
+                syncs = {id(sync): sync for sync, _ in self._held}.values()
+                self._held = [(sync, Hint("scan", sync.root)) for sync in syncs]
             return
         pending, self._held = self._held + items, []
         while pending:

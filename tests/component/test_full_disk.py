@@ -4,6 +4,7 @@ accepted is lost), tried again with backoff on a fake clock, said once, and resu
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 
@@ -53,19 +54,22 @@ def queued(store) -> list[str]:
     return [json.loads(p)["Records"][0]["s3"]["object"]["key"] for (p,) in rows]
 
 
+def bucket_world(tmp_path: Path, store, clock, health) -> tuple[BucketWatcher, BucketSync, Path]:
+    root = tmp_path / "bucket"
+    root.mkdir()
+    trigger = S3Trigger("b", ("s3:ObjectCreated:*",), id="c", where=("functions", "f", "events", 0, "s3"))
+    bucket = Bucket("b", root)
+    manifest = Manifest(tmp_path / "lambdad.yaml", functions={"f": Function("f", "a.h", tmp_path, "python3",
+                                                                             events=(trigger,))},
+                        buckets={"b": bucket})
+    sync = BucketSync(bucket, manifest, store, clock)
+    return BucketWatcher([sync], store, health=health, monotonic=clock.monotonic), sync, root
+
+
 class TestBucketWatcher:
     @pytest.fixture
     def world(self, tmp_path: Path, store, clock, health):
-        root = tmp_path / "bucket"
-        root.mkdir()
-        trigger = S3Trigger("b", ("s3:ObjectCreated:*",), id="c", where=("functions", "f", "events", 0, "s3"))
-        bucket = Bucket("b", root)
-        manifest = Manifest(tmp_path / "lambdad.yaml", functions={"f": Function("f", "a.h", tmp_path, "python3",
-                                                                                 events=(trigger,))},
-                            buckets={"b": bucket})
-        sync = BucketSync(bucket, manifest, store, clock)
-        watcher = BucketWatcher([sync], store, health=health, monotonic=clock.monotonic)
-        return watcher, sync, root
+        return bucket_world(tmp_path, store, clock, health)
 
     def test_a_failed_commit_holds_its_hints_and_they_fire_once_the_disk_has_room(self, world, store, clock,
                                                                                health, console):
@@ -266,3 +270,22 @@ class TestLogWriter:
         assert [r.message for r in read_records(tmp_path / "logs", "f")] == ["one", "two", "three"]
         assert not health.is_failing("logs")
         book.close()
+
+
+def test_hints_held_past_the_bound_give_way_to_one_scan_per_bucket(tmp_path: Path, store, clock, health,
+                                                                   monkeypatch):
+    from lambdad.buckets import watch
+
+    watcher, sync, root = bucket_world(tmp_path, store, clock, health)
+    monkeypatch.setattr(watch, "MAX_HELD", 3)
+    for name in "abcde":
+        (root / name).write_text(name)
+        os.utime(root / name, (1_600_000_000, 1_600_000_000))  # settled: a scan announces it at once
+    store.full = True
+    for name in "abcde":
+        watcher.work([(sync, Hint("written", str(root / name)))])
+    assert watcher.held <= 3  # (the 4th collapsed the 4 into one scan; the 5th is held behind it)
+    store.full = False
+    clock.advance(60.0)
+    watcher.work([])
+    assert sorted(queued(store)) == list("abcde")
