@@ -280,6 +280,7 @@ class Daemon:
         """daemon.json (and running.yaml); never raises: a write that fails is said once and tried again."""
         if self.state_lost is not None:  # (a folder put in its place belongs to whoever made it)
             return
+        self._info_due = False  # (before reading what fails: a change from now on asks for another write)
         info: dict[str, object] = {
             "pid": os.getpid(),
             "version": __version__,
@@ -306,7 +307,6 @@ class Daemon:
             self._info_due = True
             self._info_retry_at = self.clock.monotonic() + self.health.failing("state", e)
         else:
-            self._info_due = False
             self.health.recovered("state")
 
     def _health_changed(self) -> None:

@@ -58,8 +58,10 @@ def test_a_file_dropped_while_the_disk_is_full_fires_once_it_has_room(project: P
         (uploads / "while-full.txt").write_text("y")
         line = daemon.wait_line("warning: the bucket watcher failed: ")
         assert "retrying with backoff, nothing accepted is lost" in line
-        failing = wait_for(lambda: status(project)["daemon"].get("failing"), what="status to show the failure")
-        assert "buckets" in failing
+        try:
+            wait_for(lambda: "buckets" in status(project)["daemon"].get("failing", {}), what="status to show it")
+        except AssertionError as e:
+            raise AssertionError(f"{e}: {status(project)['daemon']}; said {daemon.lines}") from None
         text = run_cli("status", cwd=project).stdout
         assert "failing: the bucket watcher: " in text
         assert keys(project) == ["before.txt"]
@@ -67,7 +69,10 @@ def test_a_file_dropped_while_the_disk_is_full_fires_once_it_has_room(project: P
         wait_for(lambda: keys(project) == ["before.txt", "while-full.txt"], timeout=40,
                  what="the file dropped while full to fire")
         daemon.wait_line("warning: the bucket watcher works again")
-        wait_for(lambda: not status(project)["daemon"].get("failing"), what="status to show it works again")
+        try:
+            wait_for(lambda: not status(project)["daemon"].get("failing"), timeout=20, what="status to show it works")
+        except AssertionError as e:
+            raise AssertionError(f"{e}: {status(project)['daemon'].get('failing')}; said {daemon.lines}") from None
         assert len([x for x in daemon.lines if "bucket watcher failed" in x]) == 1  # said once, not per retry
     finally:
         assert daemon.stop() == 0
