@@ -456,6 +456,11 @@ class Dispatcher:
         if self._thread is not None:
             self._thread.join(10)
         self._executor.shutdown(wait=True)
+        with self._lock:
+            unsettled = len(self._unsettled)
+        if unsettled:  # (their leases end with this process: they run again at the next start)
+            self._warn(f"{unsettled} async outcome(s) could not be committed (the store cannot be written); "
+                       "those events run again at the next start")
 
 
 def _error_of(response: bytes | None, condition: Condition) -> tuple[str | None, str]:

@@ -289,3 +289,38 @@ def test_hints_held_past_the_bound_give_way_to_one_scan_per_bucket(tmp_path: Pat
     clock.advance(60.0)
     watcher.work([])
     assert sorted(queued(store)) == list("abcde")
+
+
+def test_an_async_invoke_on_a_full_disk_is_a_clear_service_error_not_a_traceback(tmp_path: Path):
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from lambdad.http.api import LambdaApi
+    from tests.component.test_dispatcher import World
+
+    w = World(tmp_path)
+    store = FillableStore(":memory:")
+    w.store.close()
+    w.store = w.dispatcher.store = store
+    store.full = True
+    pool = ThreadPoolExecutor(2)
+    api = LambdaApi(w.manifest, w.functions, w.dispatcher, pool, python_version=lambda name: "3.11.7")
+    sent: list[dict] = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/2015-03-31/functions/f/invocations", "query_string": b"",
+             "headers": [(b"x-amz-invocation-type", b"Event")]}
+    try:
+        asyncio.run(api(scope, receive, send))
+        assert sent[0]["status"] == 500
+        headers = {k.lower(): v for k, v in sent[0]["headers"]}
+        assert headers[b"x-amzn-errortype"] == b"ServiceException"
+        assert json.loads(sent[1]["body"])["Message"] == "the store cannot be written: database or disk is full"
+    finally:
+        pool.shutdown()
+        w.close()
