@@ -14,6 +14,7 @@ import contextlib
 import fcntl
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +120,24 @@ class StateDir:
             except ValueError:
                 continue
         return None
+
+    @contextlib.contextmanager
+    def unclaimed(self) -> Iterator[bool]:
+        """Hold the lock for the block, if no daemon holds it: True then (a daemon cannot start meanwhile)."""
+        lock = self.path / LOCK_FILE
+        if not lock.exists():
+            yield True
+            return
+        fd = os.open(lock, os.O_RDWR)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)  # (drops the lock)
 
     def running_daemon(self) -> dict[str, Any] | None:
         """The running daemon's info, or None when no process holds the lock."""

@@ -59,8 +59,8 @@ def open_store(args: argparse.Namespace, manifest: Manifest) -> Store:
     from lambdad.store.salvage import set_aside_damage
 
     state = state_dir(args, manifest)
-    if state.running_daemon() is None:  # (else the daemon checked at its start, and its files are not ours)
-        for line in set_aside_damage(state.path / STORE_FILE, time.time()):
+    with state.unclaimed() as ours:  # (a running daemon checked at its start, and its files are not ours)
+        for line in set_aside_damage(state.path / STORE_FILE, time.time()) if ours else ():
             stderr(f"lambdad: warning: {line}")
     return Store.in_state_folder(state.path, Durability(manifest.durability))
 
