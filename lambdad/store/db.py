@@ -205,7 +205,6 @@ def unavailable(error: sqlite3.OperationalError) -> StoreUnavailable:
     return StoreUnavailable(f"the store cannot be written: {error}")
 
 
-
 T = TypeVar("T")
 
 
