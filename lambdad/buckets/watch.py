@@ -10,6 +10,7 @@ pairs moves by cookie in a dict, keeps its own map of watched folders, and hears
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import queue
@@ -66,12 +67,15 @@ class TreeWatch:
     """Recursive watches below one bucket folder; implements watchdog's WatchCallback protocol."""
 
     def __init__(
-        self, fd: InotifyFD, root: str, emit: Callable[[Hint], None], skip: Callable[[str], bool] = lambda p: False
+        self, fd: InotifyFD, root: str, emit: Callable[[Hint], None], skip: Callable[[str], bool] = lambda p: False,
+        warn: Callable[[str], None] = log.warning,
     ) -> None:
         self.root = root
         self._fd = fd
         self._emit = emit
         self._skip = skip  #: folders not to watch (a code folder's __pycache__, .venv, ...)
+        self._warn = warn
+        self._out_of_watches = False  #: said once: the kernel's limit on watches is reached
         self._id = id(self)
         self._lock = threading.Lock()
         self._path_of: dict[WatchDescriptor, str] = {}
@@ -104,7 +108,12 @@ class TreeWatch:
             if folder not in watched:
                 try:
                     wd = self._fd.add_callback(os.fsencode(folder), MASK, self, self._id)
-                except OSError:  # vanished meanwhile, or not a folder any more
+                except OSError as e:  # vanished meanwhile, or not a folder any more; or no watch is left
+                    if e.errno == errno.ENOSPC and not self._out_of_watches:
+                        self._out_of_watches = True
+                        self._warn(f"cannot watch {folder} (and maybe more below {self.root}): the kernel's limit "
+                                   "on inotify watches is reached (raise fs.inotify.max_user_watches); changes there "
+                                   "are seen only when lambdad starts again")
                     continue
                 with self._lock:
                     stopped = self._stopped
@@ -276,7 +285,7 @@ class BucketWatcher:
     def _watch(self, sync: BucketSync, reconcile: bool) -> None:
         assert self._fd is not None
         self._syncs[sync.root] = sync
-        watch = TreeWatch(self._fd, sync.root, lambda hint, s=sync: self._queue.put((s, hint)))
+        watch = TreeWatch(self._fd, sync.root, lambda hint, s=sync: self._queue.put((s, hint)), warn=self._warn)
         sync.watching_since_ns = time.time_ns() - FS_CLOCK_SLACK_NS  # on the file-system clock's side
         watch.start()
         self._watches[sync.root] = watch

@@ -102,3 +102,19 @@ def test_an_event_whose_handling_raises_does_not_end_the_inotify_thread(tmp_path
     finally:
         watch.stop()
         fd.stop()
+
+
+def test_running_out_of_inotify_watches_is_said_once(tmp_path: Path):
+    import errno
+
+    from lambdad.buckets.watch import TreeWatch
+
+    class NoWatchesLeft:
+        def add_callback(self, path, mask, callback, id_):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    warnings: list[str] = []
+    TreeWatch(NoWatchesLeft(), str(tmp_path), lambda hint: None, warn=warnings.append).start()
+    assert len(warnings) == 1 and "limit on inotify watches is reached" in warnings[0]
