@@ -3,6 +3,11 @@
 The main thread owns the loop: `step(now)` does one round of housekeeping and says how long to
 sleep; signals only land in an inbox that the loop reads. Shutdown is graceful first (stop taking
 work, let running invocations finish within the grace period), forced on a second signal.
+
+The loop also checks, once a second, that the state folder and its store are still the ones it
+opened: deleted or replaced, nothing accepted from then on could be kept, so the daemon stops
+accepting work and exits with an error. And it rewrites daemon.json when a part starts or stops
+failing (`lambdad.health`), which is how `lambdad status` knows.
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ from lambdad.buckets.sync import BucketSync, bucket_root
 from lambdad.buckets.watch import BucketWatcher
 from lambdad.clock import SYSTEM_CLOCK, Clock
 from lambdad.dispatcher import Dispatcher
-from lambdad.errors import EXIT_INTERRUPTED, EXIT_OK, LambdadError, ManifestError
+from lambdad.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, LambdadError, ManifestError
+from lambdad.health import Health
 from lambdad.http.api import LambdaApi
 from lambdad.http.guard import Guard
 from lambdad.http.kinesis_api import KinesisApi
@@ -45,6 +51,8 @@ from lambdad.sources.sqs import SqsPoller
 from lambdad.sources.streams import StreamPoller
 from lambdad.statedir import StateDir
 from lambdad.store import Durability, Store, events
+from lambdad.store.db import STORE_FILE
+from lambdad.store.salvage import set_aside_damage
 from lambdad.summary import describe_manifest
 
 if TYPE_CHECKING:
@@ -56,6 +64,8 @@ log = logging.getLogger(__name__)
 DEFAULT_GRACE_S = 10.0
 #: During a graceful stop the loop checks this often whether the last invocation ended.
 STOP_POLL_S = 0.05
+#: The state folder and the store are checked this often (two `stat`s).
+STATE_CHECK_S = 1.0
 
 
 class DaemonState(enum.StrEnum):
@@ -144,6 +154,11 @@ class Daemon:
         self.api: LambdaApi | None = None
         self.listeners: dict[str, ListenerApp] = {}
         self._http_pool: ThreadPoolExecutor | None = None
+        self.health = Health(say=self._warn, on_change=self._health_changed, wall=clock.time)
+        self._info_due = False  #: daemon.json should be rewritten (what fails changed, or a write failed)
+        self._info_retry_at = 0.0
+        self._next_state_check = 0.0
+        self.state_lost: str | None = None  #: what happened to the state folder, once it is gone
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
@@ -151,23 +166,26 @@ class Daemon:
         self.state.lock()
         sockets = self._bind_endpoints()  # first: a port in use is a start-up error
         self.console.width = max((len(n) for n in self.manifest.functions), default=8)
-        logbook = LogBook(self.state.logs, echo=self.console.function_line)
+        damage = set_aside_damage(self.state.path / STORE_FILE, self.clock.time(), used_before=self.state.was_used)
+        logbook = LogBook(self.state.logs, echo=self.console.function_line, health=self.health)
         self.functions = self._make_functions(self.manifest, logbook, self.clock)
         # Zygotes start in the background: "ready" should not wait for an interpreter to boot.
         threading.Thread(target=self._start_runtimes, name="runtimes", daemon=True).start()
         self.store = Store.in_state_folder(self.state.path, Durability(self.manifest.durability))
         with self.store.reading() as tx:
             waiting = sum(c.queued + c.retrying + c.in_flight for c in events.counts(tx).values())
-        self.dispatcher = Dispatcher(self.store, self.functions, self.clock, on_warning=self._warn)
-        self.sqs = SqsPoller(self.manifest, self.store, self.functions, self.clock)
+        self.dispatcher = Dispatcher(self.store, self.functions, self.clock, on_warning=self._warn,
+                                     health=self.health)
+        self.sqs = SqsPoller(self.manifest, self.store, self.functions, self.clock, health=self.health)
         self.streams = StreamPoller(self.manifest, self.store, self.functions, self.clock,
-                                    on_files=self.dispatcher.poke)
+                                    on_files=self.dispatcher.poke, health=self.health)
         syncs = [
             BucketSync(b, self.manifest, self.store, self.clock, warn=self._warn)
             for b in self.manifest.buckets.values()
             if bucket_root(b)
         ]
-        self.buckets = BucketWatcher(syncs, self.store, warn=self._warn, on_commit=self.dispatcher.poke)
+        self.buckets = BucketWatcher(syncs, self.store, warn=self._warn, on_commit=self.dispatcher.poke,
+                                     health=self.health)
         self.schedules = self._make_schedules()
         self._serve_http(sockets)
         self._started_wall = self.clock.time()
@@ -175,6 +193,8 @@ class Daemon:
         self.console.say(describe_manifest(self.manifest, self.state.path, self.http.addresses))
         for warning in self.manifest.warnings:
             self._warn(warning)
+        for line in damage:
+            self._warn(line)
         if waiting:
             self.console.say(f"resuming {waiting} queued async event(s)")
         self.dispatcher.start()
@@ -199,7 +219,8 @@ class Daemon:
         from lambdad.schedules.service import Schedules
 
         assert self.store is not None and self.dispatcher is not None
-        return Schedules(self.manifest, self.store, self.clock, on_commit=self.dispatcher.poke)
+        return Schedules(self.manifest, self.store, self.clock, on_commit=self.dispatcher.poke, health=self.health,
+                         warn=self._warn)
 
     # -- http -----------------------------------------------------------------------------------------
 
@@ -261,6 +282,10 @@ class Daemon:
         return [fn.code for fn in m.functions.values()], written
 
     def _write_info(self) -> None:
+        """daemon.json (and running.yaml); never raises: a write that fails is said once and tried again."""
+        if self.state_lost is not None:  # (a folder put in its place belongs to whoever made it)
+            return
+        self._info_due = False  # (before reading what fails: a change from now on asks for another write)
         info: dict[str, object] = {
             "pid": os.getpid(),
             "version": __version__,
@@ -275,16 +300,37 @@ class Daemon:
         }
         if self.config_errors:
             info["config_errors"] = self.config_errors
-        if self.manifest.source:
-            self.state.write_running(self.manifest.source)
-        self.state.write_info(info)
+        failing = {name: {"error": f.error, "since": f.since, "attempts": f.attempts}
+                   for name, f in self.health.failures().items() if name != "state"}
+        if failing:
+            info["failing"] = failing
+        try:
+            if self.manifest.source:
+                self.state.write_running(self.manifest.source)
+            self.state.write_info(info)
+        except OSError as e:
+            self._info_due = True
+            self._info_retry_at = self.clock.monotonic() + self.health.failing("state", e)
+        else:
+            self.health.recovered("state")
+
+    def _health_changed(self) -> None:
+        """A part started or stopped failing (any thread): the loop rewrites daemon.json."""
+        self._info_due = True
+        self._info_retry_at = 0.0
+        self._wake()
 
     def _warn(self, message: str) -> None:
         self.console.say(f"warning: {message}")
 
     def _start_runtimes(self) -> None:
         assert self.functions is not None
-        for problem in self.functions.start_runtimes():
+        try:
+            problems = self.functions.start_runtimes()
+        except Exception as e:  # a thread that dies silently: functions would start cold, unexplained
+            log.exception("starting the runtimes failed")
+            problems = [f"starting the runtimes failed: {e}; each function starts cold at its first invocation"]
+        for problem in problems:
             self.console.say(f"warning: {problem}")
 
     def run(self) -> int:
@@ -310,6 +356,14 @@ class Daemon:
                 self._finish(force=self.functions.in_flight > 0)
             return STOP_POLL_S
         wait = self.functions.step(now)
+        if now >= self._next_state_check:
+            self._next_state_check = now + STATE_CHECK_S
+            self._check_state()
+            if self.status is DaemonState.stopping:
+                return STOP_POLL_S
+        wait = min(wait, max(0.0, self._next_state_check - now))
+        if self._info_due and now >= self._info_retry_at:
+            self._write_info()
         if self.reload_watch is not None:
             manifest_saved, code_changed = self.reload_watch.due(now)
             if manifest_saved:
@@ -320,6 +374,22 @@ class Daemon:
             if check is not None:
                 wait = min(wait, check)
         return wait
+
+    def _check_state(self) -> None:
+        """Deleted or replaced under us, the state folder takes nothing more: commits would go into
+        files nobody will read, and another daemon may start on the path. Stop, with an error."""
+        assert self.store is not None
+        reason = self.state.intact()
+        reason = f"the state folder {self.state.path} {reason}" if reason else self.store.intact()
+        if reason is None:
+            return
+        self.state_lost = reason
+        self.store.refuse(f"{reason} while lambdad ran: lambdad is stopping and accepts nothing more")
+        self.console.say(f"error: {reason} while lambdad ran: what it held (queued events, messages, indexes) is "
+                         "gone with it; stopping and accepting nothing more (start lambdad again for a fresh state "
+                         "folder)")
+        self.exit_code = EXIT_ERROR
+        self.begin_stop("state folder lost")
 
     # -- hot reload -----------------------------------------------------------------------------------
 

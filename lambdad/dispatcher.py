@@ -28,6 +28,7 @@ from lambdad.events.destinations import (
     message_file,
     object_key,
 )
+from lambdad.health import Health
 from lambdad.manifest.model import DEFAULT_MAX_EVENT_AGE_S, Function, Manifest, Queue, Target, TargetKind
 from lambdad.retry import RetryAt, after_function_error, after_throttle, on_claim
 from lambdad.runtime.functions import Functions, ShuttingDown, check_payload
@@ -37,6 +38,7 @@ from lambdad.safefiles import UnsafePath, write_inside
 from lambdad.store import Store, deadletters, events, outbox, queues
 from lambdad.store.deadletters import DeadLetter
 from lambdad.store.events import QueuedEvent
+from lambdad.tasks import submit as submit_task
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,8 @@ ORPHAN_SWEEP_S = 60.0
 CLAIM_BATCH = 256
 #: A folder that cannot be written is retried after 1 s, 2 s, 4 s ... at most this long apart.
 MAX_DELIVERY_WAIT_S = 300.0
+#: An event whose invocation task failed (a bug, logged) runs again after this long.
+TASK_RETRY_S = 1.0
 
 
 def enqueue_event(
@@ -82,8 +86,10 @@ class Dispatcher:
         clock: Clock,
         on_warning: Callable[[str], None] | None = None,
         executor: Executor | None = None,
+        health: Health | None = None,
     ) -> None:
         self.store = store
+        self._health = health or Health()
         self.functions = functions
         self.manifest = functions.manifest
         self.clock = clock
@@ -91,6 +97,9 @@ class Dispatcher:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._claimed: dict[str, int] = {}  #: per function: claimed and not yet settled
+        #: Outcomes whose commit failed (a full disk): committed first thing in the next rounds, so
+        #: that the event neither waits out its lease nor runs again.
+        self._unsettled: list[tuple[Function, QueuedEvent, Callable]] = []
         self._lock = threading.Lock()
         self._claiming = True
         self._abandon = False
@@ -132,6 +141,10 @@ class Dispatcher:
         if self._step_lock.acquire(blocking=False):
             try:
                 self._step(self.clock.time())
+            except Exception as e:  # never the caller's problem (a bucket's or a schedule's thread)
+                self._health.failing("dispatcher", e)
+            else:
+                self._health.recovered("dispatcher")
             finally:
                 self._step_lock.release()
         else:
@@ -161,9 +174,10 @@ class Dispatcher:
                 break
             try:
                 delay = self.step(self.clock.time())
-            except Exception:  # the loop must survive anything one round does; say what happened
-                log.exception("dispatcher round failed")
-                delay = POLL_S
+            except Exception as e:  # the loop must survive anything one round does (a full disk): back off
+                delay = self._health.failing("dispatcher", e)
+            else:
+                self._health.recovered("dispatcher")
 
     def step(self, now: float) -> float:
         """Deliver due files, claim and start due events; return seconds until the next round."""
@@ -171,6 +185,7 @@ class Dispatcher:
             return self._step(now)
 
     def _step(self, now: float) -> float:
+        self._commit_unsettled()
         self._deliver_files(now)
         if now >= self._next_orphan_sweep:
             self._expire_orphans(now)
@@ -221,7 +236,11 @@ class Dispatcher:
         if final is not None:
             self._settle(fn, ev, lambda tx: self._fail(tx, fn, ev, final.condition, ev.last_response, now))
             return
-        self._executor.submit(self._invoke, fn, ev)
+        # Every path of `_invoke` settles the event last: what raises before that (a bug in an outcome
+        # handler) is put back here, due shortly (not at once: a bug that always raises must not spin).
+        submit_task(self._executor, self._invoke, fn, ev, what=f"the async invocation of {fn.name} ({ev.request_id})",
+                    release=lambda: self._settle(fn, ev, lambda tx: events.retry_later(
+                        tx, ev.id, self.clock.time() + TASK_RETRY_S, invoked=False)))
 
     def _invoke(self, fn: Function, ev: QueuedEvent) -> None:
         try:
@@ -242,16 +261,44 @@ class Dispatcher:
     def _settle(self, fn: Function, ev: QueuedEvent, apply: Callable) -> None:
         try:
             self.store.write(apply)
+        except sqlite3.OperationalError as e:  # the store (a full disk): the outcome waits to be committed
+            with self._lock:
+                self._unsettled.append((fn, ev, apply))
+            self._health.failing("dispatcher", e)
+            self._wake.set()
+            return  # (its claim still counts: the slot is taken until the outcome is committed)
         except Exception:  # never leave the event leased with nobody to settle it
             log.exception("settling %s for %s failed; it will run again", fn.name, ev.request_id)
+            self._release(ev)
+        self._settled(fn)
+
+    def _release(self, ev: QueuedEvent) -> None:
+        try:
+            self.store.write(lambda tx: events.release(tx, [ev.id]))
+        except Exception:  # the store itself fails: the lease runs out, then it runs again
+            log.exception("releasing %s failed", ev.request_id)
+
+    def _settled(self, fn: Function) -> None:
+        with self._lock:
+            self._claimed[fn.name] = self._claimed.get(fn.name, 1) - 1
+        self._wake.set()
+
+    def _commit_unsettled(self) -> None:
+        """Outcomes a failed commit left in memory, in order; raises (the round fails, and backs off)
+        while the store still cannot take them."""
+        with self._lock:
+            held, self._unsettled = self._unsettled, []
+        for i, (fn, ev, apply) in enumerate(held):
             try:
-                self.store.write(lambda tx: events.release(tx, [ev.id]))
-            except Exception:  # the store itself fails: the lease runs out, then it runs again
-                log.exception("releasing %s failed", ev.request_id)
-        finally:
-            with self._lock:
-                self._claimed[fn.name] = self._claimed.get(fn.name, 1) - 1
-            self._wake.set()
+                self.store.write(apply)
+            except sqlite3.OperationalError:
+                with self._lock:
+                    self._unsettled[:0] = held[i:]
+                raise
+            except Exception:
+                log.exception("settling %s for %s failed; it will run again", fn.name, ev.request_id)
+                self._release(ev)
+            self._settled(fn)
 
     # -- outcomes -------------------------------------------------------------------------------------
 
@@ -417,6 +464,11 @@ class Dispatcher:
         if self._thread is not None:
             self._thread.join(10)
         self._executor.shutdown(wait=True)
+        with self._lock:
+            unsettled = len(self._unsettled)
+        if unsettled:  # (their leases end with this process: they run again at the next start)
+            self._warn(f"{unsettled} async outcome(s) could not be committed (the store cannot be written); "
+                       "those events run again at the next start")
 
 
 def _error_of(response: bytes | None, condition: Condition) -> tuple[str | None, str]:

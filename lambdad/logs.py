@@ -3,6 +3,10 @@
 Each record is `{"t": epoch seconds, "r": request id, "m": message}`. The writer batches what an
 invocation prints and writes it with one system call at each flush, so warm invocations stay
 cheap; `lambdad logs` reads the files back, from any process, while the daemon writes them.
+
+When a file cannot be written (a full disk), what it should have received is kept in memory (up
+to `MAX_UNWRITTEN_BYTES` per function, the oldest records dropped beyond that, and counted) and
+written, in order, once a retry with backoff succeeds; the console still shows every line.
 """
 
 from __future__ import annotations
@@ -14,10 +18,12 @@ import time
 from collections.abc import Callable, Iterator
 from json.encoder import encode_basestring_ascii as _quote
 from pathlib import Path
-from queue import SimpleQueue
+from queue import Empty, SimpleQueue
 from typing import NamedTuple
 
 from lambdad.clock import Clock
+from lambdad.health import Health
+from lambdad.private import FILE_MODE, make_private_folder
 from lambdad.runtime.invocation import LOG_TAIL_BYTES
 
 #: A log file is rotated to `NAME.log.1` past this size (one old generation is kept).
@@ -26,6 +32,8 @@ MAX_LOG_BYTES = 32 * 1024 * 1024
 WRITER_LINGER_S = 0.005
 #: CloudWatch's largest log event; longer lines are split.
 MAX_LINE_BYTES = 256 * 1024
+#: While a log file cannot be written, at most this much of its records waits in memory.
+MAX_UNWRITTEN_BYTES = 8 * 1024 * 1024
 
 Echo = Callable[[str, str], None]
 
@@ -56,25 +64,53 @@ class FunctionLog:
         self._book = book
         self._fd: int | None = None
         self._size = 0
+        self._unwritten = bytearray()  #: what a failed write left to write (writer thread only)
+        self._dropped = 0  #: records dropped from `_unwritten` to bound it
 
     def write(self, records: list[LogRecord]) -> None:
         if records:
             self._book.submit(self, records)
 
+    @property
+    def behind(self) -> bool:
+        """Records wait for a write that failed to be tried again."""
+        return bool(self._unwritten)
+
+    def _keep(self, records: list[LogRecord]) -> None:
+        """Writer thread only: queue records behind what is already waiting."""
+        self._unwritten += "".join([r.to_json() + "\n" for r in records]).encode()
+        if len(self._unwritten) > MAX_UNWRITTEN_BYTES:
+            cut = self._unwritten.find(b"\n", len(self._unwritten) - MAX_UNWRITTEN_BYTES) + 1
+            self._dropped += self._unwritten[:cut].count(b"\n")
+            del self._unwritten[:cut]
+
     def _append(self, records: list[LogRecord]) -> None:
-        """Writer thread only."""
-        data = "".join([r.to_json() + "\n" for r in records]).encode()
-        if self._fd is None or self._size > MAX_LOG_BYTES:
-            self._reopen()
-        assert self._fd is not None
-        os.write(self._fd, data)
-        self._size += len(data)
+        """Writer thread only: write `records` after whatever waits; raises OSError with what could
+        not be written still waiting."""
+        self._keep(records)
+        self._write_out()
+
+    def _write_out(self) -> None:
+        if self._dropped:
+            note = LogRecord(time.time(), "", f"[lambdad] {self._dropped} record(s) of this log were dropped while "
+                                              "it could not be written")
+            self._unwritten[:0] = (note.to_json() + "\n").encode()
+            self._dropped = 0
+        while self._unwritten:
+            if self._fd is None or self._size > MAX_LOG_BYTES:
+                self._reopen()
+            assert self._fd is not None
+            written = os.write(self._fd, self._unwritten)
+            del self._unwritten[:written]
+            self._size += written
 
     def _reopen(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
+            self._fd = None
             os.replace(self.path, self.path.with_name(self.path.name + ".1"))
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
+        os.fchmod(self._fd, FILE_MODE)
         self._size = os.fstat(self._fd).st_size
 
     def _close(self) -> None:
@@ -91,11 +127,16 @@ class LogBook:
     waits until everything handed over so far is written.
     """
 
-    def __init__(self, folder: Path, echo: Echo | None = None) -> None:
+    def __init__(self, folder: Path, echo: Echo | None = None, health: Health | None = None,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.folder = folder
         self.echo = echo
-        folder.mkdir(parents=True, exist_ok=True)
+        self.health = health or Health()
+        self._monotonic = monotonic
+        make_private_folder(folder)
         self._logs: dict[str, FunctionLog] = {}
+        self._behind: dict[FunctionLog, None] = {}  #: logs with records waiting for a retry (writer thread)
+        self._retry_at = 0.0
         self._lock = threading.Lock()
         self._queue: SimpleQueue[tuple[FunctionLog, list[LogRecord]] | threading.Event | None] = SimpleQueue()
         self._writer: threading.Thread | None = None
@@ -141,11 +182,19 @@ class LogBook:
 
     def _run(self) -> None:
         while True:
-            batch = [self._queue.get()]
+            timeout = max(0.0, self._retry_at - self._monotonic()) if self._behind else None
+            try:
+                batch = [self._queue.get(timeout=timeout)]
+            except Empty:
+                batch = []
             while not self._queue.empty():
                 batch.append(self._queue.get_nowait())
+            if self._behind and self._monotonic() >= self._retry_at:
+                self._catch_up()
             for item in batch:
                 if item is None:
+                    if self._behind:  # one last try: what still fails to be written is lost with the process
+                        self._catch_up()
                     return
                 if isinstance(item, threading.Event):
                     item.set()
@@ -155,11 +204,29 @@ class LogBook:
             # so this thread does not fight the invocation path for the interpreter lock.
             time.sleep(WRITER_LINGER_S)
 
+    def _catch_up(self) -> None:
+        """Try again what failed; the first success after failures is the recovery."""
+        for flog in list(self._behind):
+            try:
+                flog._write_out()
+            except OSError as e:
+                self._failed(e)
+                return
+            del self._behind[flog]
+        self.health.recovered("logs")
+
+    def _failed(self, error: OSError) -> None:
+        self._retry_at = self._monotonic() + self.health.failing("logs", error)
+
     def _write(self, flog: FunctionLog, records: list[LogRecord]) -> None:
-        try:
-            flog._append(records)
-        except OSError as e:  # a full disk must not take the daemon down; say so
-            records = [LogRecord(records[-1].ts, "", f"[lambdad] cannot write {flog.path}: {e.strerror}"), *records]
+        if flog in self._behind:  # waits for the retry, behind what is already waiting (order is kept)
+            flog._keep(records)
+        else:
+            try:
+                flog._append(records)
+            except OSError as e:  # a full disk must not take the daemon down; it is said once, and retried
+                self._behind[flog] = None
+                self._failed(e)
         if self.echo:
             try:
                 for r in records:

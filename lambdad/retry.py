@@ -51,8 +51,13 @@ def after_function_error(cfg: AsyncConfig, errors: int, enqueued_at: float, now:
 
 def after_throttle(cfg: AsyncConfig, throttles: int, enqueued_at: float, now: float) -> Decision:
     """`throttles` counts this throttle too."""
-    wait = min(THROTTLE_MAX_WAIT_S, THROTTLE_FIRST_WAIT_S * 2 ** (throttles - 1))
-    return _unless_too_old(cfg, enqueued_at, now + wait)
+    return _unless_too_old(cfg, enqueued_at, now + backoff(throttles))
+
+
+def backoff(attempt: int, first_s: float = THROTTLE_FIRST_WAIT_S, max_s: float = THROTTLE_MAX_WAIT_S) -> float:
+    """The wait after the `attempt`-th failure in a row: `first_s`, doubled each time, at most `max_s`.
+    One policy for throttles and for a thread whose writes fail (a full disk)."""
+    return min(max_s, first_s * 2 ** min(max(0, attempt - 1), 64))
 
 
 def _unless_too_old(cfg: AsyncConfig, enqueued_at: float, due_at: float) -> Decision:

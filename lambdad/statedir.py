@@ -2,66 +2,105 @@
 
 A running daemon holds an exclusive `flock` on `daemon.lock` for its whole life; the kernel drops it
 when the process dies, even by SIGKILL, so a stale lock can never block the next start.
-`daemon.json` says which process holds it and where its endpoints listen.
+`daemon.json` says which process holds it, where its endpoints listen, and what is failing.
+
+The folder is the owner's alone (0700) and so is each file in it (0600), whatever the umask: the
+store and running.yaml hold the manifest's environment values.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from lambdad.errors import DaemonAlreadyRunning
+from lambdad.private import FILE_MODE, make_private_folder
 
 LOCK_FILE = "daemon.lock"
 INFO_FILE = "daemon.json"
 #: The manifest text the running daemon runs (kept while a bad save waits to be fixed).
 RUNNING_FILE = "running.yaml"
+#: daemon.json is padded to a multiple of this: room to rewrite it in place when the disk is full.
+INFO_RESERVE = 4096
 
 
 class StateDir:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock_fd: int | None = None
+        self._identity: tuple[int, int] | None = None  #: the folder locked (device, inode)
+        self.was_used = False  #: a daemon ran on the folder before this one (its lock file was there)
 
     @property
     def logs(self) -> Path:
         return self.path / "logs"
 
     def create(self) -> None:
-        self.logs.mkdir(parents=True, exist_ok=True)
+        make_private_folder(self.path)
+        make_private_folder(self.logs)
 
     def lock(self) -> None:
         """Claim the folder for this process. Raises DaemonAlreadyRunning if another daemon has it."""
         self.create()
-        fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        was_used = (self.path / LOCK_FILE).exists()
+        fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, FILE_MODE)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
             info = self.read_info() or {}
             raise DaemonAlreadyRunning(str(self.path), info.get("pid")) from None
+        with contextlib.suppress(OSError):
+            os.fchmod(fd, FILE_MODE)
         self._lock_fd = fd
+        self.was_used = was_used
+        st = os.stat(self.path)
+        self._identity = (st.st_dev, st.st_ino)
+
+    def intact(self) -> str | None:
+        """None while the folder locked is still the one at its path (with its lock file); else what
+        happened to it. Cheap: two `stat`s."""
+        if self._lock_fd is None or self._identity is None:
+            return None
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return "was deleted"
+        except OSError as e:
+            return f"cannot be looked at ({e.strerror})"
+        if (st.st_dev, st.st_ino) != self._identity:
+            return "was replaced by another folder"
+        if os.fstat(self._lock_fd).st_nlink == 0:
+            return f"lost its {LOCK_FILE} (deleted)"
+        return None
 
     def unlock(self) -> None:
         if self._lock_fd is None:
             return
-        (self.path / INFO_FILE).unlink(missing_ok=True)
-        (self.path / RUNNING_FILE).unlink(missing_ok=True)
+        if self.intact() is None:  # (a folder put in its place is not ours to tidy: another daemon may run there)
+            (self.path / INFO_FILE).unlink(missing_ok=True)
+            (self.path / RUNNING_FILE).unlink(missing_ok=True)
         os.close(self._lock_fd)
         self._lock_fd = None
 
     def write_info(self, info: dict[str, Any]) -> None:
-        tmp = self.path / (INFO_FILE + ".tmp")
-        tmp.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, self.path / INFO_FILE)
+        """Replace daemon.json. When no new file can be written (a full disk), the old one is
+        overwritten in place, within the room its padding keeps, so `status` still learns what fails."""
+        data = (json.dumps(info, indent=2) + "\n").encode()
+        padded = data + b" " * (-len(data) % INFO_RESERVE)
+        try:
+            _replace(self.path / INFO_FILE, padded)
+        except OSError:
+            if not _overwrite(self.path / INFO_FILE, data):
+                raise
 
     def write_running(self, text: str) -> None:
-        tmp = self.path / (RUNNING_FILE + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, self.path / RUNNING_FILE)
+        _replace(self.path / RUNNING_FILE, text.encode())
 
     def read_running(self) -> str | None:
         """The manifest text a running daemon runs, or None when no daemon runs."""
@@ -73,10 +112,32 @@ class StateDir:
             return None
 
     def read_info(self) -> dict[str, Any] | None:
+        for _ in range(3):  # (an overwrite in place may be read half-done: read again)
+            try:
+                return json.loads((self.path / INFO_FILE).read_text(encoding="utf-8"))
+            except OSError:
+                return None
+            except ValueError:
+                continue
+        return None
+
+    @contextlib.contextmanager
+    def unclaimed(self) -> Iterator[bool]:
+        """Hold the lock for the block, if no daemon holds it: True then (a daemon cannot start meanwhile)."""
+        lock = self.path / LOCK_FILE
+        if not lock.exists():
+            yield True
+            return
+        fd = os.open(lock, os.O_RDWR)
         try:
-            return json.loads((self.path / INFO_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)  # (drops the lock)
 
     def running_daemon(self) -> dict[str, Any] | None:
         """The running daemon's info, or None when no process holds the lock."""
@@ -93,3 +154,40 @@ class StateDir:
             return None
         finally:
             os.close(fd)
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """Write a temporary file beside `path` (the owner's alone), then rename it over `path`."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        try:
+            os.fchmod(fd, FILE_MODE)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def _overwrite(path: Path, data: bytes) -> bool:
+    """Write `data` over `path` without growing it (no new block is needed); False if it does not fit."""
+    try:
+        fd = os.open(path, os.O_WRONLY)
+    except OSError:
+        return False
+    try:
+        size = os.fstat(fd).st_size
+        if len(data) > size:
+            return False
+        os.pwrite(fd, data + b" " * (size - len(data)), 0)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)

@@ -10,9 +10,11 @@ pairs moves by cookie in a dict, keeps its own map of watched folders, and hears
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from watchdog.observers.inotify_c import InotifyConstants, InotifyEvent, InotifyFD, Mask, WatchDescriptor
 
 from lambdad.buckets.sync import RECENT_S, BucketSync
+from lambdad.health import Health
 from lambdad.store import Store
 
 log = logging.getLogger(__name__)
@@ -40,6 +43,9 @@ MASK = Mask(
 )
 #: At most this many changes are applied in one transaction.
 BATCH = 256
+#: Past this many hints held by a failing store, they give way to one scan of each bucket they touch
+#: (memory stays bounded however long the disk is full; a scan reconciles the folder with its index).
+MAX_HELD = 10_000
 #: An IN_MOVED_FROM whose IN_MOVED_TO has not come after this long was a move out of the bucket.
 MOVE_PAIR_S = 0.05
 #: File times come from the kernel's coarse clock, up to a tick (1-10 ms) behind `time.time_ns()`:
@@ -61,12 +67,15 @@ class TreeWatch:
     """Recursive watches below one bucket folder; implements watchdog's WatchCallback protocol."""
 
     def __init__(
-        self, fd: InotifyFD, root: str, emit: Callable[[Hint], None], skip: Callable[[str], bool] = lambda p: False
+        self, fd: InotifyFD, root: str, emit: Callable[[Hint], None], skip: Callable[[str], bool] = lambda p: False,
+        warn: Callable[[str], None] = log.warning,
     ) -> None:
         self.root = root
         self._fd = fd
         self._emit = emit
         self._skip = skip  #: folders not to watch (a code folder's __pycache__, .venv, ...)
+        self._warn = warn
+        self._out_of_watches = False  #: said once: the kernel's limit on watches is reached
         self._id = id(self)
         self._lock = threading.Lock()
         self._path_of: dict[WatchDescriptor, str] = {}
@@ -99,7 +108,12 @@ class TreeWatch:
             if folder not in watched:
                 try:
                     wd = self._fd.add_callback(os.fsencode(folder), MASK, self, self._id)
-                except OSError:  # vanished meanwhile, or not a folder any more
+                except OSError as e:  # vanished meanwhile, or not a folder any more; or no watch is left
+                    if e.errno == errno.ENOSPC and not self._out_of_watches:
+                        self._out_of_watches = True
+                        self._warn(f"cannot watch {folder} (and maybe more below {self.root}): the kernel's limit "
+                                   "on inotify watches is reached (raise fs.inotify.max_user_watches); changes there "
+                                   "are seen only when lambdad starts again")
                     continue
                 with self._lock:
                     stopped = self._stopped
@@ -117,6 +131,18 @@ class TreeWatch:
     # -- WatchCallback ------------------------------------------------------------------------------
 
     def on_event(self, event: InotifyEvent) -> None:
+        """Runs on the inotify thread, which serves every bucket and the reload watcher: whatever goes
+        wrong with one event must not end that thread; the folder is compared with its index instead."""
+        try:
+            self._on_event(event)
+        except Exception:
+            log.exception("watching %s: handling an inotify event failed; rescanning", self.root)
+            try:
+                self._emit(Hint("rescan", self.root))
+            except Exception:
+                log.exception("watching %s: asking for a rescan failed", self.root)
+
+    def _on_event(self, event: InotifyEvent) -> None:
         with self._lock:
             folder = self._path_of.get(event.wd)
         if folder is None:
@@ -161,8 +187,11 @@ class TreeWatch:
 
     def on_queue_overflow(self) -> None:
         """The kernel dropped events: watch any folder that appeared unseen, then compare everything."""
-        self._watch_tree(self.root)
-        self._emit(Hint("rescan", self.root))
+        try:
+            self._watch_tree(self.root)
+            self._emit(Hint("rescan", self.root))
+        except Exception:  # (on the inotify thread, as `on_event`)
+            log.exception("watching %s: after an inotify overflow", self.root)
 
     def expire_moves(self, now: float) -> None:
         """Moves out of the bucket: an IN_MOVED_FROM left without its IN_MOVED_TO."""
@@ -196,7 +225,12 @@ class TreeWatch:
 
 
 class BucketWatcher:
-    """All buckets: one inotify instance, one thread applying hints in order."""
+    """All buckets: one inotify instance, one thread applying hints in order.
+
+    A batch whose commit fails (a full disk) is not lost: its hints are held, and tried again, ahead
+    of what came since, after a backoff, until a commit succeeds. Every hint is idempotent (the
+    decision comes from the file as it is then), so trying one again announces nothing twice.
+    """
 
     def __init__(
         self,
@@ -204,16 +238,22 @@ class BucketWatcher:
         store: Store,
         warn: Callable[[str], None] = log.warning,
         on_commit: Callable[[], None] = lambda: None,
+        health: Health | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._on_commit = on_commit  #: called after each batch of changes is committed
         self._syncs = {s.root: s for s in syncs}
         self._store = store
         self._warn = warn
+        self._health = health or Health()
+        self._monotonic = monotonic
         self._queue: queue.SimpleQueue[tuple[BucketSync, Hint] | None] = queue.SimpleQueue()
         self._fd: InotifyFD | None = None
         self._watches: dict[str, TreeWatch] = {}
         self._thread: threading.Thread | None = None
         self._later: list[tuple[float, BucketSync, str]] = []
+        self._held: list[tuple[BucketSync, Hint]] = []  #: hints of a batch whose commit failed
+        self._retry_at = 0.0  #: when they are tried again
         self.idle = threading.Event()  #: set whenever the queue has been worked off (tests wait on it)
 
     def start(self, reconcile: bool = True) -> None:
@@ -245,7 +285,7 @@ class BucketWatcher:
     def _watch(self, sync: BucketSync, reconcile: bool) -> None:
         assert self._fd is not None
         self._syncs[sync.root] = sync
-        watch = TreeWatch(self._fd, sync.root, lambda hint, s=sync: self._queue.put((s, hint)))
+        watch = TreeWatch(self._fd, sync.root, lambda hint, s=sync: self._queue.put((s, hint)), warn=self._warn)
         sync.watching_since_ns = time.time_ns() - FS_CLOCK_SLACK_NS  # on the file-system clock's side
         watch.start()
         self._watches[sync.root] = watch
@@ -272,31 +312,65 @@ class BucketWatcher:
             while batch and batch[-1] is not None and len(batch) < BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             stop = None in batch
-            if batch:
-                with self._store.batch():  # a burst of files: one commit, not one per file
-                    for item in batch:
-                        if item is not None and self._syncs.get(item[0].root) is item[0]:  # not removed
-                            self._apply(*item)
-                self._on_commit()
+            try:
+                self.work([item for item in batch if item is not None])
+            except Exception as e:  # the thread must survive anything; hints already held stay held
+                self._retry_at = self._monotonic() + self._health.failing("buckets", e)
             if stop:
                 return
-            now = time.monotonic()
+            now = time.monotonic()  # (the watches stamp moves with it)
             watches = list(self._watches.values())  # a reload may change the dict meanwhile
             for watch in watches:
                 if watch.has_pending_moves:
                     watch.expire_moves(now)
-            self._recheck(now)
-            if self._queue.empty() and not self._later and not any(w.has_pending_moves for w in watches):
+            self._recheck(self._monotonic())
+            if (self._queue.empty() and not self._later and not self._held
+                    and not any(w.has_pending_moves for w in watches)):
                 self.idle.set()
             else:
                 self.idle.clear()
+
+    def work(self, items: list[tuple[BucketSync, Hint]]) -> None:
+        """Apply `items` after the hints held from a failed commit, in order, a batch per commit;
+        while the retry is not due, only add them to what is held."""
+        now = self._monotonic()
+        if self._held and now < self._retry_at:
+            self._held += items
+            if len(self._held) > MAX_HELD:
+                syncs = {id(sync): sync for sync, _ in self._held}.values()
+                self._held = [(sync, Hint("scan", sync.root)) for sync in syncs]
+            return
+        pending, self._held = self._held + items, []
+        while pending:
+            batch, pending = pending[:BATCH], pending[BATCH:]
+            try:
+                with self._store.batch():  # a burst of files: one commit, not one per file
+                    for item in batch:
+                        if self._syncs.get(item[0].root) is item[0]:  # not removed by a reload
+                            self._apply(*item)
+            except sqlite3.OperationalError as e:  # (a full disk): nothing of the batch was kept
+                self._held = batch + pending
+                self._retry_at = now + self._health.failing("buckets", e)
+                return
+            self._health.recovered("buckets")
+            try:
+                self._on_commit()
+            except Exception:  # what is committed stays committed; the dispatcher's own loop retries
+                log.exception("after a bucket commit")
+
+    @property
+    def held(self) -> int:
+        """Hints waiting for the store to take them again."""
+        return len(self._held)
 
     def _next_timeout(self) -> float | None:
         waits = []
         if any(w.has_pending_moves for w in list(self._watches.values())):
             waits.append(0.01)
         if self._later:
-            waits.append(max(0.0, min(t for t, _, _ in self._later) - time.monotonic()))
+            waits.append(max(0.0, min(t for t, _, _ in self._later) - self._monotonic()))
+        if self._held:
+            waits.append(max(0.0, self._retry_at - self._monotonic()))
         return min(waits) if waits else None
 
     def _apply(self, sync: BucketSync, hint: Hint) -> None:
@@ -321,8 +395,10 @@ class BucketWatcher:
                 if quiet:
                     sync.mark_known()  # (forgets an index made for another folder)
                 later = sync.scan(hint.path, quiet=quiet)
-                due = time.monotonic() + RECENT_S
+                due = self._monotonic() + RECENT_S
                 self._later += [(due, sync, p) for p in later]
+        except sqlite3.OperationalError:  # the store, not the file: the whole batch is tried again later
+            raise
         except Exception:  # one bad file must not stop the watcher; say what happened
             log.exception("bucket %s: handling %s failed", sync.name, hint)
 

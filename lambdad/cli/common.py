@@ -52,9 +52,17 @@ def state_dir(args: argparse.Namespace, manifest: Manifest) -> StateDir:
 
 
 def open_store(args: argparse.Namespace, manifest: Manifest) -> Store:
-    from lambdad.store import Durability, Store
+    import time
 
-    return Store.in_state_folder(state_dir(args, manifest).path, Durability(manifest.durability))
+    from lambdad.store import Durability, Store
+    from lambdad.store.db import STORE_FILE
+    from lambdad.store.salvage import set_aside_damage
+
+    state = state_dir(args, manifest)
+    with state.unclaimed() as ours:  # (a running daemon checked at its start, and its files are not ours)
+        for line in set_aside_damage(state.path / STORE_FILE, time.time()) if ours else ():
+            stderr(f"lambdad: warning: {line}")
+    return Store.in_state_folder(state.path, Durability(manifest.durability))
 
 
 def read_payload(spec: str) -> bytes:

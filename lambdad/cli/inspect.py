@@ -129,6 +129,7 @@ def _print_daemon(info: dict[str, Any]) -> None:
             print(f"  {line}")
     else:
         print("configuration: current")
+    _print_failing(info.get("failing") or {})
     if info.get("api"):
         print(f"api: {info['api']}")
     urls = info.get("urls") or {}
@@ -138,6 +139,16 @@ def _print_daemon(info: dict[str, Any]) -> None:
     for fn, address in urls.items():
         print(f"function URL of {fn}: {address}/" if address else f"function URL of {fn}: not served (see the "
                                                                      "daemon's warning)")
+
+
+def _print_failing(failing: dict[str, Any]) -> None:
+    """Parts of the daemon that cannot do their work now (a full disk): they retry, nothing is lost."""
+    from lambdad.health import LABELS
+
+    for name, f in failing.items():
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(f.get("since", 0)))
+        print(f"failing: {LABELS.get(name, name)}: {f.get('error')} (since {since}, {f.get('attempts')} attempt(s); "
+              "retrying, nothing accepted is lost)")
 
 
 def _daemon_info(info: dict[str, Any] | None) -> dict[str, Any]:

@@ -4,6 +4,10 @@ Lambda asynchronously), so retries, the dead-letter queue and destinations apply
 A daemon that was stopped (or a laptop that slept) does not fire a burst of missed runs: APScheduler
 coalesces what it missed while running into one run, and at start-up each rule catches up at most
 once, for the latest run it missed within the last day.
+
+A run whose event cannot be committed (a full disk) is not lost: it is held and tried again with
+backoff, oldest first, for up to a day after its scheduled time, as EventBridge retries a delivery
+(its default maximum event age is 24 hours); past that it is given up, with a warning.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import sqlite3
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,12 +24,18 @@ from typing import Any, Protocol
 
 from lambdad.clock import Clock
 from lambdad.events.scheduled import scheduled_event
+from lambdad.health import Health
 from lambdad.manifest.model import Manifest, ScheduleTrigger
 from lambdad.runtime.invocation import new_request_id
 from lambdad.schedules.expressions import Schedule, parse_schedule
 from lambdad.store import Store, events, rules
 
 log = logging.getLogger(__name__)
+
+#: EventBridge's default maximum event age: a run that could not be queued is retried this long.
+MAX_EVENT_AGE_S = 24 * 3600.0
+#: The one-off APScheduler job that tries held runs again.
+RETRY_JOB = "lambdad:retry-held-runs"
 
 
 class Scheduler(Protocol):
@@ -84,11 +96,18 @@ class Schedules:
         clock: Clock,
         on_commit: Callable[[], None] = lambda: None,
         scheduler: Scheduler | None = None,
+        health: Health | None = None,
+        warn: Callable[[str], None] = log.warning,
     ) -> None:
         self.manifest = manifest
         self.store = store
         self.clock = clock
         self._on_commit = on_commit
+        self._health = health or Health()
+        self._warn = warn
+        #: Runs whose event could not be committed yet, oldest first: (rule, scheduled time).
+        self.held: list[tuple[Rule, float]] = []
+        self._held_lock = threading.RLock()  #: APScheduler runs jobs on several threads
         self.rules = {r.name: r for r in manifest_rules(manifest)}
         self.scheduler = scheduler or new_scheduler()
         self._created: dict[str, datetime] = {}
@@ -148,10 +167,52 @@ class Schedules:
         self.fire(rule, scheduled.timestamp())
 
     def fire(self, rule: Rule, scheduled_at: float) -> str | None:
-        """Queue the rule's event for `scheduled_at`; None if that run already happened, or if a
-        reload replaced the rule meanwhile (its own job fires the new one)."""
+        """Queue the rule's event for `scheduled_at`; None if that run already happened, if a
+        reload replaced the rule meanwhile (its own job fires the new one), or if it is held (the
+        store cannot be written now: it is tried again later)."""
         if self.rules.get(rule.name) is not rule:
             return None
+        with self._held_lock:
+            if self.held:  # behind the runs held: a later run committed first would make them look done
+                self.held.append((rule, scheduled_at))
+                self.retry_held()
+                return None
+            try:
+                return self._queue(rule, scheduled_at)
+            except sqlite3.OperationalError as e:
+                self.held.append((rule, scheduled_at))
+                self._retry_later(e)
+                return None
+
+    def retry_held(self) -> None:
+        """Try the held runs again, oldest first, until one fails (then later again)."""
+        with self._held_lock:
+            now = self.clock.time()
+            while self.held:
+                rule, scheduled_at = self.held[0]
+                current = self.rules.get(rule.name) is rule  # (else a reload removed or changed it)
+                if current and now - scheduled_at > MAX_EVENT_AGE_S:
+                    self._warn(f"schedule {rule.name}: the run of "
+                               f"{datetime.fromtimestamp(scheduled_at, UTC):%Y-%m-%d %H:%M:%S} UTC could not be "
+                               "queued within 24 hours (the store could not be written); given up")
+                elif current:
+                    try:
+                        self._queue(rule, scheduled_at)
+                    except sqlite3.OperationalError as e:
+                        self._retry_later(e)
+                        return
+                self.held.pop(0)
+            self._health.recovered("schedules")
+
+    def _retry_later(self, error: Exception) -> None:
+        from apscheduler.triggers.date import DateTrigger
+
+        wait = self._health.failing("schedules", error)
+        at = datetime.fromtimestamp(self.clock.time() + wait, UTC)
+        self.scheduler.add_job(self.retry_held, trigger=DateTrigger(at, timezone=UTC), id=RETRY_JOB, name=RETRY_JOB,
+                               replace_existing=True)
+
+    def _queue(self, rule: Rule, scheduled_at: float) -> str | None:
         name = rule.name
         payload = rule_payload(self.manifest, rule, scheduled_at)
         request_id = new_request_id()

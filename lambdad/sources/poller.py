@@ -14,6 +14,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
 from lambdad.clock import Clock
+from lambdad.health import Health
 from lambdad.manifest.model import Manifest
 from lambdad.runtime.functions import Functions
 from lambdad.store import Store
@@ -31,7 +32,8 @@ class Poller:
     min_wait_s = 0.002  #: the shortest sleep between rounds
 
     def __init__(self, manifest: Manifest, store: Store, functions: Functions, clock: Clock,
-                 executor: Executor | None, threads: int) -> None:
+                 executor: Executor | None, threads: int, health: Health | None = None) -> None:
+        self.health = health or Health()
         self.manifest = manifest
         self.store = store
         self.functions = functions
@@ -97,9 +99,10 @@ class Poller:
         while not self._stop.is_set():
             try:
                 wait = self.step(self.clock.time())
-            except Exception:  # a poller that dies silently loses nothing but stops delivering: say so
-                log.exception("the %s poller failed; retrying", self.name)
-                wait = 1.0
+            except Exception as e:  # a poller that dies silently loses nothing but stops delivering: say so
+                wait = self.health.failing(self.name, e)
+            else:
+                self.health.recovered(self.name)
             self._wake.wait(wait)
             self._wake.clear()
 

@@ -20,11 +20,13 @@ from lambdad.clock import Clock
 from lambdad.errors import FunctionNotFound, TooManyRequests
 from lambdad.events.sqs import BatchFailure, failed_items, queue_arn, sqs_event
 from lambdad.events.sqs_messages import deliverable_attributes
+from lambdad.health import Health
 from lambdad.manifest.model import Function, Manifest, Queue, SqsTrigger
 from lambdad.runtime.functions import Functions, ShuttingDown
 from lambdad.runtime.invocation import InvokeResult, Outcome
 from lambdad.sources.poller import POLL_S, Poller
 from lambdad.store import Store, queues
+from lambdad.tasks import submit as submit_task
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +83,11 @@ class SqsPoller(Poller):
         functions: Functions,
         clock: Clock,
         executor: Executor | None = None,
+        health: Health | None = None,
     ) -> None:
         # Batches in flight are bounded by the functions' concurrency; a throttle retry holds a thread.
-        super().__init__(manifest, store, functions, clock, executor, threads=max(4, 2 * manifest.concurrency))
+        super().__init__(manifest, store, functions, clock, executor, threads=max(4, 2 * manifest.concurrency),
+                         health=health)
         self._states: dict[tuple[str, str], _State] = {}
         self._noted: set[str] = set()  #: messages whose undeliverable attributes were noted
 
@@ -127,14 +131,20 @@ class SqsPoller(Poller):
             deadline = self.clock.monotonic() + visibility - fn.timeout_s
             with self._lock:
                 state.running += 1
-            try:
-                self._executor.submit(self._deliver, manifest, mapping, fn, queue, batch, state, deadline)
-            except RuntimeError:  # stopping: the executor takes no more work
-                with self._lock:
+            if not submit_task(self._executor, self._deliver, manifest, mapping, fn, queue, batch, state, deadline,
+                               what=f"a batch of {len(batch)} from {queue.name} to {fn.name}",
+                               release=partial(self._put_back, queue, batch, state)):
+                with self._lock:  # stopping: the executor takes no more work (the batch is put back)
                     state.running -= 1
-                self._release(queue, batch)
                 return POLL_S
         return POLL_S
+
+    def _put_back(self, queue: Queue, batch: list[queues.Message], state: _State) -> None:
+        """A batch's task failed (logged) or never ran: its messages are visible again, and the mapping
+        pauses a moment (a bug that always raises must not spin)."""
+        state.paused_until = self.clock.time() + PAUSE_S
+        self._release(queue, batch)
+        self._wake.set()
 
     def _concurrency(self, mapping: Mapping, fn: Function) -> int:
         """Batches in flight at once: the mapping's maximum, within the function's concurrency (0
@@ -180,9 +190,7 @@ class SqsPoller(Poller):
             done = [m for m in batch if m not in keep]
             if done:
                 self.store.write(lambda tx: [queues.delete(tx, queue.name, m.receipt) for m in done if m.receipt])
-        except Exception:
-            log.exception("delivering a batch from %s to %s failed", queue.name, fn.name)
-        finally:
+        finally:  # (what raised is logged, and the batch put back, by `submit_task`)
             with self._lock:
                 state.running -= 1
             self._wake.set()

@@ -34,12 +34,14 @@ from lambdad.clock import Clock, utc
 from lambdad.errors import FunctionNotFound, TooManyRequests
 from lambdad.events.sqs import BatchFailure
 from lambdad.events.streams import first_failure, on_failure_record, stream_event
+from lambdad.health import Health
 from lambdad.manifest.model import Function, Manifest, Stream, StreamTrigger, Target, TargetKind
 from lambdad.runtime.functions import Functions, ShuttingDown
 from lambdad.runtime.invocation import Outcome
 from lambdad.sources.poller import POLL_S, Poller
 from lambdad.store import Store, outbox, queues, streams
 from lambdad.store.streams import StreamRecord
+from lambdad.tasks import submit as submit_task
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +115,10 @@ class StreamPoller(Poller):
     name = "streams"
 
     def __init__(self, manifest: Manifest, store: Store, functions: Functions, clock: Clock,
-                 executor: Executor | None = None, on_files: Callable[[], None] = lambda: None) -> None:
-        super().__init__(manifest, store, functions, clock, executor, threads=max(1, manifest.concurrency))
+                 executor: Executor | None = None, on_files: Callable[[], None] = lambda: None,
+                 health: Health | None = None) -> None:
+        super().__init__(manifest, store, functions, clock, executor, threads=max(1, manifest.concurrency),
+                         health=health)
         self._cursors: dict[str, dict[tuple[int, int], Cursor]] = {}
         #: (mapping, shard, lane) of every batch running, whichever cursor started it: a rebuilt
         #: mapping waits for them. Added by the poller thread, discarded by the batch's thread, under
@@ -244,8 +248,17 @@ class StreamPoller(Poller):
             return 0.0
         with self._inflight_lock:
             self._inflight.add((mapping.id, *cursor.key()))
-        self._executor.submit(self._run_batch, manifest, mapping, stream, fn, cursor, batch, retries)
+        # A batch whose task fails (logged) or never runs is still the cursor's first pending one: the
+        # lane tries it again after a backoff, so nothing is skipped.
+        if not submit_task(self._executor, self._run_batch, manifest, mapping, stream, fn, cursor, batch, retries,
+                           what=f"a batch of {len(batch)} from {stream.name} to {fn.name}",
+                           release=lambda: self._back_off(cursor)):
+            with self._inflight_lock:  # stopping: the executor takes no more work
+                self._inflight.discard((mapping.id, *cursor.key()))
         return POLL_S
+
+    def _back_off(self, cursor: Cursor) -> None:
+        cursor.not_before = max(cursor.not_before, self.clock.time() + backoff(1))
 
     # -- one batch ------------------------------------------------------------------------------------
 
@@ -264,8 +277,8 @@ class StreamPoller(Poller):
             self._settle(manifest, mapping, stream, cursor, batch, retries, result.outcome, result.payload,
                          result.error_type)
         except Exception:
-            log.exception("a batch of %s for %s failed", stream.name, fn.name)
-            cursor.not_before = self.clock.time() + backoff(1)
+            self._back_off(cursor)  # before the lane is free again
+            raise  # (logged by `submit_task`)
         finally:
             with self._inflight_lock:
                 self._inflight.discard((mapping.id, *cursor.key()))

@@ -8,7 +8,9 @@ one transaction (`with store.transaction() as tx:`), which is one commit.
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -17,11 +19,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from lambdad.errors import LambdadError
+from lambdad.private import FILE_MODE, make_private_folder
 
 #: Bumped when the schema changes; an older file is migrated forward, a newer one refused.
 SCHEMA_VERSION = 2
 #: How long a connection waits for another process's write lock before failing.
 BUSY_TIMEOUT_MS = 10_000
+#: The store's file in the state folder.
+STORE_FILE = "store.sqlite3"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -187,6 +192,19 @@ class StoreError(LambdadError):
     """The state folder's store cannot be opened (corrupt, or written by a newer lambdad)."""
 
 
+class StoreUnavailable(StoreError, sqlite3.OperationalError):
+    """A write could not be committed (a full disk, an I/O error, a lock held too long, a state
+    folder that was deleted): nothing of it was kept, so the caller may try again later. Still an
+    `OperationalError` for code that catches SQLite's errors; a `LambdadError` for the APIs, which
+    answer with its message instead of a traceback."""
+
+
+def unavailable(error: sqlite3.OperationalError) -> StoreUnavailable:
+    if isinstance(error, StoreUnavailable):
+        return error
+    return StoreUnavailable(f"the store cannot be written: {error}")
+
+
 T = TypeVar("T")
 
 
@@ -209,6 +227,10 @@ class Store:
         self._queue: list[_Pending] = []
         self._leading = False
         self._batch_owner: int | None = None
+        self._refused: str | None = None
+        self._identity: tuple[int, int] | None = None
+        if str(path) != ":memory:" and not os.path.exists(path):  # SQLite gives -wal/-shm the file's mode
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE))
         try:
             self._conn = sqlite3.connect(
                 str(path), isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
@@ -219,11 +241,36 @@ class Store:
             self._migrate()
         except sqlite3.DatabaseError as e:
             raise StoreError(f"cannot open the store {path}: {e}") from None
+        if str(path) != ":memory:":
+            for name in (str(path), f"{path}-wal", f"{path}-shm"):
+                with contextlib.suppress(OSError):  # (a file of another user's: left as it is)
+                    os.chmod(name, FILE_MODE)
+            st = os.stat(path)
+            self._identity = (st.st_dev, st.st_ino)
 
     @classmethod
     def in_state_folder(cls, folder: Path, durability: Durability = Durability.normal) -> Store:
-        folder.mkdir(parents=True, exist_ok=True)
-        return cls(folder / "store.sqlite3", durability)
+        make_private_folder(folder)
+        return cls(folder / STORE_FILE, durability)
+
+    def intact(self) -> str | None:
+        """None while the file this store writes is still the one at its path; else what happened
+        (someone deleted or replaced it: commits would go into a file nobody will ever read)."""
+        if self._identity is None:
+            return None
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return f"{self.path} was deleted"
+        except OSError as e:
+            return f"{self.path} cannot be looked at ({e.strerror})"
+        if (st.st_dev, st.st_ino) != self._identity:
+            return f"{self.path} was replaced by another file"
+        return None
+
+    def refuse(self, reason: str) -> None:
+        """Every write from now on fails with `reason` (the state folder is gone: accept nothing more)."""
+        self._refused = reason
 
     def _migrate(self) -> None:
         with self._lock:
@@ -245,15 +292,33 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (one commit); rolled back if the block raises."""
+        """One write transaction (one commit); rolled back if the block raises.
+
+        A commit that fails (a full disk) leaves no transaction open behind it, so the next one can
+        begin once the disk has room; it raises `StoreUnavailable`."""
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+            if self._refused is not None:
+                raise StoreUnavailable(self._refused)
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as e:
+                raise unavailable(e) from e
             try:
                 yield self._conn
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                self._rollback()
                 raise
-            self._conn.execute("COMMIT")
+            try:
+                self._conn.execute("COMMIT")
+            except sqlite3.OperationalError as e:
+                self._rollback()
+                raise unavailable(e) from e
+
+    def _rollback(self) -> None:
+        """SQLite may have rolled back by itself (SQLITE_FULL, SQLITE_IOERR): then there is nothing to do."""
+        if self._conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")
 
     def write(self, op: Callable[[sqlite3.Connection], T]) -> T:
         """Run `op` in a write transaction shared with what other threads write at the same moment.
@@ -281,6 +346,8 @@ class Store:
                     self._leading = False
                     self._group.notify_all()
         if pending.error is not None:
+            if isinstance(pending.error, sqlite3.OperationalError):
+                raise unavailable(pending.error) from pending.error
             raise pending.error
         return pending.result
 
@@ -300,8 +367,9 @@ class Store:
         try:
             result = op(self._conn)
         except BaseException:
-            self._conn.execute("ROLLBACK TO op")
-            self._conn.execute("RELEASE op")
+            with contextlib.suppress(sqlite3.Error):  # (gone if SQLite rolled the whole transaction back)
+                self._conn.execute("ROLLBACK TO op")
+                self._conn.execute("RELEASE op")
             raise
         self._conn.execute("RELEASE op")
         return result

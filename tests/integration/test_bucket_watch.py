@@ -75,3 +75,46 @@ def test_files_written_fast_into_new_folders_are_all_seen(tmp_path: Path):
     finally:
         watcher.stop()
         store.close()
+
+
+def test_an_event_whose_handling_raises_does_not_end_the_inotify_thread(tmp_path: Path):
+    """One inotify thread serves every bucket and the reload watcher: a failure on it is one rescan."""
+    from watchdog.observers.inotify_c import InotifyFD
+
+    from lambdad.buckets.watch import Hint, TreeWatch
+
+    fd = InotifyFD()
+    fd.start()
+    got: list[Hint] = []
+
+    def emit(hint: Hint) -> None:
+        got.append(hint)
+        if len(got) == 1:
+            raise RuntimeError("a bug while handling an event")
+
+    watch = TreeWatch(fd, str(tmp_path), emit)
+    watch.start()
+    try:
+        (tmp_path / "a").write_text("a")
+        wait_for(lambda: [h.op for h in got] == ["written", "rescan"], what="a rescan instead")
+        (tmp_path / "b").write_text("b")
+        wait_for(lambda: Hint("written", str(tmp_path / "b")) in got, what="the next event")
+    finally:
+        watch.stop()
+        fd.stop()
+
+
+def test_running_out_of_inotify_watches_is_said_once(tmp_path: Path):
+    import errno
+
+    from lambdad.buckets.watch import TreeWatch
+
+    class NoWatchesLeft:
+        def add_callback(self, path, mask, callback, id_):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    warnings: list[str] = []
+    TreeWatch(NoWatchesLeft(), str(tmp_path), lambda hint: None, warn=warnings.append).start()
+    assert len(warnings) == 1 and "limit on inotify watches is reached" in warnings[0]

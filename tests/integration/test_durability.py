@@ -1,0 +1,111 @@
+"""The real daemon when its disk fills up and frees again (a lowered file-size limit: writes fail as on
+a full disk), and when its state folder is deleted under it."""
+
+from __future__ import annotations
+
+import json
+import resource
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import json_lines, run_cli, wait_for, write_manifest
+from tests.integration.test_daemon import Running, gone
+
+MANIFEST = """
+version: 1
+defaults:
+  environment: {RECORD_FILE: "${RECORD_FILE}"}
+buckets:
+  uploads: {path: ./buckets/uploads}
+functions:
+  created:
+    handler: recorder.handler
+    code: ./functions
+    events:
+      - s3: {bucket: uploads, events: ["s3:ObjectCreated:*"]}
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path, functions_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("RECORD_FILE", str(tmp_path / "received.jsonl"))
+    write_manifest(tmp_path, MANIFEST)
+    return tmp_path
+
+
+def keys(project: Path) -> list[str]:
+    return [r["event"]["Records"][0]["s3"]["object"]["key"] for r in json_lines(project / "received.jsonl")]
+
+
+def status(project: Path) -> dict:
+    done = run_cli("status", "--json", cwd=project)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_a_file_dropped_while_the_disk_is_full_fires_once_it_has_room(project: Path):
+    daemon = Running(project)
+    try:
+        daemon.wait_line("ready in ")
+        uploads = project / "buckets" / "uploads"
+        (uploads / "before.txt").write_text("x")
+        wait_for(lambda: keys(project) == ["before.txt"], what="the first event")
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        # Writes past 8 KiB into any file now fail (EFBIG): SQLite's next WAL frames do not fit.
+        resource.prlimit(daemon.proc.pid, resource.RLIMIT_FSIZE, (8192, hard))
+        (uploads / "while-full.txt").write_text("y")
+        line = daemon.wait_line("warning: the bucket watcher failed: ")
+        assert "retrying with backoff, nothing accepted is lost" in line
+        try:
+            wait_for(lambda: "buckets" in status(project)["daemon"].get("failing", {}), what="status to show it")
+        except AssertionError as e:
+            raise AssertionError(f"{e}: {status(project)['daemon']}; said {daemon.lines}") from None
+        text = run_cli("status", cwd=project).stdout
+        assert "failing: the bucket watcher: " in text
+        assert keys(project) == ["before.txt"]
+        resource.prlimit(daemon.proc.pid, resource.RLIMIT_FSIZE, (soft, hard))
+        wait_for(lambda: keys(project) == ["before.txt", "while-full.txt"], timeout=40,
+                 what="the file dropped while full to fire")
+        daemon.wait_line("warning: the bucket watcher works again")
+        try:
+            wait_for(lambda: not status(project)["daemon"].get("failing"), timeout=20, what="status to show it works")
+        except AssertionError as e:
+            raise AssertionError(f"{e}: {status(project)['daemon'].get('failing')}; said {daemon.lines}") from None
+        assert len([x for x in daemon.lines if "bucket watcher failed" in x]) == 1  # said once, not per retry
+    finally:
+        assert daemon.stop() == 0
+
+
+def test_deleting_the_state_folder_stops_the_daemon_with_an_error(project: Path):
+    daemon = Running(project)
+    daemon.wait_line("ready in ")
+    children = wait_for(daemon.tree, what="the runtime process to start")
+    shutil.rmtree(project / ".lambdad")
+    try:
+        code = daemon.proc.wait(20)
+    finally:
+        if daemon.proc.poll() is None:
+            daemon.stop()
+    daemon._reader.join(5)
+    assert daemon.proc.stdout is not None
+    daemon.proc.stdout.close()
+    assert code == 1
+    assert any(f"error: the state folder {project / '.lambdad'} was deleted while lambdad ran" in line
+               for line in daemon.lines), daemon.lines
+    assert daemon.lines[-1] == "stopped"
+    wait_for(lambda: gone(children), what="no worker process left behind")
+    assert not (project / ".lambdad").exists()  # not recreated by the stopping daemon
+
+
+def test_a_command_run_without_a_daemon_sets_a_truncated_store_aside_and_says_so(project: Path):
+    state = project / ".lambdad"
+    assert run_cli("invoke", "created", "--invocation-type", "Event", "--payload", "{}", cwd=project).returncode == 0
+    (state / "logs").mkdir(exist_ok=True)
+    (state / "logs" / "created.log").write_text("")
+    (state / "store.sqlite3").write_bytes(b"")
+    done = run_cli("status", cwd=project)
+    assert done.returncode == 0, done.stderr
+    assert f"lambdad: warning: the store {state / 'store.sqlite3'} was empty (0 bytes)" in done.stderr
+    assert [p.name.split(".damaged-")[0] for p in state.iterdir() if ".damaged-" in p.name] == ["store.sqlite3"]
