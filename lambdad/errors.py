@@ -116,6 +116,7 @@ class RequestAborted(LambdadError):
     """The body ended short of its Content-Length, or the client went away mid-body: nothing runs or is stored."""
 
     CODE = "InvalidRequestContentException"
+    STATUS = 400
 
 
 class UnsafePath(LambdadError):
