@@ -8,9 +8,7 @@ import asyncio
 import base64
 import binascii
 import json
-import logging
 import re
-import sqlite3
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -18,11 +16,9 @@ from typing import Any
 
 from lambdad.errors import ProtocolError
 from lambdad.events.streams import stream_arn
-from lambdad.http.params import Params, json_object, shown, store_failure
+from lambdad.http.params import Params, answer_json, shown
 from lambdad.manifest.model import Manifest, Stream
 from lambdad.store import Store, streams
-
-log = logging.getLogger(__name__)
 
 MAX_RECORD_BYTES = streams.MAX_RECORD_BYTES
 MAX_PUT_RECORDS = 500
@@ -84,28 +80,9 @@ class KinesisApi:
         self._on_put = on_put
 
     async def handle(self, operation: str, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
-        """The one error mapper of the Kinesis protocol: whatever happens inside, the answer is a
-        Kinesis document (a store that cannot write answers 503, and nothing is committed)."""
-        try:
-            request = json_object(body)
-            if request is None:
-                raise KinesisError("SerializationException", "The request body is not a JSON object.")
-            handler = getattr(self, f"_op_{operation}", None)
-            if handler is None:
-                raise KinesisError("UnknownOperationException", f"lambdad does not implement {operation}")
-            result = await handler(Params(request, KINESIS_ERRORS))
-        except ProtocolError as e:
-            return error_response(e)
-        except sqlite3.Error as error:  # (the write was rolled back)
-            e = store_failure(error)
-            log.error("Kinesis %s: the store could not take it: %s", operation, e)
-            return error_response(KinesisError("ServiceUnavailable", f"The store could not take the request ({e}); "
-                                               "nothing was written. Please try again.", 503))
-        except Exception:
-            log.exception("Kinesis %s failed", operation)
-            return error_response(KinesisError("InternalFailure", "The request processing has failed because of an "
-                                               "unknown error, exception or failure.", 500))
-        return 200, [("content-type", "application/x-amz-json-1.1")], json.dumps(result).encode()
+        return await answer_json("Kinesis", operation, body, getattr(self, f"_op_{operation}", None), KINESIS_ERRORS,
+                                 ("SerializationException", "UnknownOperationException"),
+                                 "application/x-amz-json-1.1", error_response)
 
     # -- helpers --------------------------------------------------------------------------------------
 

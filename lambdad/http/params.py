@@ -9,11 +9,15 @@ anything is written, instead of a TypeError deep in an operation and a 500.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import sqlite3
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from lambdad.errors import ProtocolError
+
+log = logging.getLogger(__name__)
 
 
 class ParamErrors(Protocol):
@@ -123,3 +127,42 @@ def store_failure(error: BaseException) -> BaseException:
     ROLLBACK that follows then fails with "no transaction is active", hiding the reason."""
     context = error.__context__
     return context if isinstance(context, sqlite3.Error) and "no transaction is active" in str(error) else error
+
+
+Response = tuple[int, list[tuple[str, str]], bytes]
+
+
+async def answer_json(
+    service: str,
+    operation: str,
+    body: bytes,
+    handler: Callable[[Params], Awaitable[Any]] | None,
+    errors: ParamErrors,
+    codes: tuple[str, str],
+    content_type: str,
+    error_response: Callable[[ProtocolError], Response],
+) -> Response:
+    """The one error mapper of a JSON protocol (SQS, Kinesis): whatever happens inside `handler`,
+    the answer is that protocol's document. `codes` names its errors for a body that is not an
+    object and an unknown operation. A store that cannot write answers 503, and nothing of the
+    request was committed (the write was rolled back)."""
+    not_object, unknown = codes
+    try:
+        request = json_object(body)
+        if request is None:
+            raise ProtocolError(not_object, "The request body is not a JSON object.")
+        if handler is None:
+            raise ProtocolError(unknown, f"lambdad does not implement {operation}")
+        result = await handler(Params(request, errors))
+    except ProtocolError as e:
+        return error_response(e)
+    except sqlite3.Error as error:
+        e = store_failure(error)
+        log.error("%s %s: the store could not take it: %s", service, operation, e)
+        return error_response(ProtocolError("ServiceUnavailable", f"The store could not take the request ({e}); "
+                                            "nothing was written. Please try again.", 503))
+    except Exception:
+        log.exception("%s %s failed", service, operation)
+        return error_response(ProtocolError("InternalFailure", "The request processing has failed because of an "
+                                            "unknown error, exception or failure.", 500))
+    return 200, [("content-type", content_type)], json.dumps(result).encode()

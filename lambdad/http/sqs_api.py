@@ -10,9 +10,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import logging
 import re
-import sqlite3
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -21,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from lambdad.errors import ProtocolError
 from lambdad.events.sqs import md5_of_attributes, queue_arn
 from lambdad.events.sqs_messages import Outgoing, deliverable_attributes, outgoing
-from lambdad.http.params import Params, json_object, shown, store_failure
+from lambdad.http.params import Params, answer_json, shown
 from lambdad.manifest.model import Manifest, Queue
 from lambdad.store import Store, queues
 from lambdad.store.queues import QueueError
@@ -29,7 +27,6 @@ from lambdad.store.queues import QueueError
 if TYPE_CHECKING:
     import asyncio
 
-log = logging.getLogger(__name__)
 
 #: ReceiveMessage long polling waits at most this long (SQS: WaitTimeSeconds 0..20).
 MAX_WAIT_S = 20
@@ -121,28 +118,11 @@ class SqsApi:
         self._arrivals: dict[str, asyncio.Event] = {}
 
     async def handle(self, operation: str, body: bytes, host: str) -> tuple[int, list[tuple[str, str]], bytes]:
-        """The one error mapper of the SQS protocol: whatever happens inside, the answer is an SQS
-        document (a store that cannot write answers 503, and nothing of the request is committed)."""
-        try:
-            request = json_object(body)
-            if request is None:
-                raise SqsApiError("InvalidParameterValue", "The request body is not a JSON object.")
-            handler = getattr(self, f"_op_{operation}", None)
-            if handler is None:
-                raise SqsApiError("UnsupportedOperation", f"lambdad does not implement {operation}")
-            result = await handler(Params(request, SQS_ERRORS), host)
-        except ProtocolError as e:
-            return error_response(e)
-        except sqlite3.Error as error:  # (the write was rolled back)
-            e = store_failure(error)
-            log.error("SQS %s: the store could not take it: %s", operation, e)
-            return error_response(SqsApiError("ServiceUnavailable", f"The store could not take the request ({e}); "
-                                              "nothing was written. Please try again.", 503))
-        except Exception:
-            log.exception("SQS %s failed", operation)
-            return error_response(SqsApiError("InternalFailure", "The request processing has failed because of an "
-                                              "unknown error, exception or failure.", 500))
-        return 200, [("content-type", "application/x-amz-json-1.0")], json.dumps(result).encode()
+        op = getattr(self, f"_op_{operation}", None)
+        handler = None if op is None else (lambda params: op(params, host))
+        return await answer_json("SQS", operation, body, handler, SQS_ERRORS,
+                                 ("InvalidParameterValue", "UnsupportedOperation"), "application/x-amz-json-1.0",
+                                 error_response)
 
     # -- helpers --------------------------------------------------------------------------------------
 
