@@ -30,7 +30,7 @@ from lambdad.events.destinations import (
 )
 from lambdad.health import Health
 from lambdad.manifest.model import DEFAULT_MAX_EVENT_AGE_S, Function, Manifest, Queue, Target, TargetKind
-from lambdad.retry import RetryAt, after_function_error, after_throttle, on_claim
+from lambdad.retry import RetryAt, after_function_error, after_throttle, backoff, on_claim
 from lambdad.runtime.functions import Functions, ShuttingDown, check_payload
 from lambdad.runtime.invocation import InvokeResult, Outcome, new_request_id
 from lambdad.runtime.pool import Limiter
@@ -438,7 +438,7 @@ class Dispatcher:
                 with self.store.transaction() as tx:
                     outbox.failed(tx, item.id, str(e), now + MAX_DELIVERY_WAIT_S)
             except OSError as e:
-                wait = min(MAX_DELIVERY_WAIT_S, 2.0**item.attempts)
+                wait = backoff(item.attempts + 1, 1.0, MAX_DELIVERY_WAIT_S)  # (1 s, 2 s, 4 s ...)
                 self._warn(f"{item.function}: cannot write {Path(item.folder) / item.name}: {e.strerror}; "
                            f"retrying in {wait:.0f}s")
                 with self.store.transaction() as tx:

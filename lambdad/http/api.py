@@ -45,6 +45,7 @@ from lambdad.manifest.checks import handler_module_file
 from lambdad.manifest.model import Function, Manifest, TargetKind
 from lambdad.runtime.functions import ShuttingDown, check_payload
 from lambdad.runtime.invocation import MAX_SYNC_PAYLOAD_BYTES, InvokeResult, decode_client_context, new_request_id
+from lambdad.store.db import unavailable
 
 if TYPE_CHECKING:
     import asyncio
@@ -426,7 +427,7 @@ class LambdaApi:
                 request_id = await loop.run_in_executor(self._executor, self.dispatcher.submit, fn.name, payload)
             except sqlite3.Error as e:  # a full disk, say: the event was not accepted, and the client must know
                 log.error("an event for %s could not be stored: %s", fn.name, e)
-                raise LambdadError(f"lambdad could not store the event: {e}") from None
+                raise unavailable(e) from None
             return 202, [("x-amzn-RequestId", request_id)], b""
         payload = check_payload(payload)
         if kind == "DryRun":

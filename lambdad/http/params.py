@@ -122,13 +122,6 @@ class Params:
         return Params(doc, self.errors, self.prefix + prefix)
 
 
-def store_failure(error: BaseException) -> BaseException:
-    """The store error to report: SQLite rolls back a transaction itself on a full disk, and the
-    ROLLBACK that follows then fails with "no transaction is active", hiding the reason."""
-    context = error.__context__
-    return context if isinstance(context, sqlite3.Error) and "no transaction is active" in str(error) else error
-
-
 Response = tuple[int, list[tuple[str, str]], bytes]
 
 
@@ -156,8 +149,7 @@ async def answer_json(
         result = await handler(Params(request, errors))
     except ProtocolError as e:
         return error_response(e)
-    except sqlite3.Error as error:
-        e = store_failure(error)
+    except sqlite3.Error as e:  # (rolled back: nothing of the request was kept)
         log.error("%s %s: the store could not take it: %s", service, operation, e)
         return error_response(ProtocolError("ServiceUnavailable", f"The store could not take the request ({e}); "
                                             "nothing was written. Please try again.", 503))

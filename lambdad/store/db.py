@@ -199,7 +199,7 @@ class StoreUnavailable(StoreError, sqlite3.OperationalError):
     answer with its message instead of a traceback."""
 
 
-def unavailable(error: sqlite3.OperationalError) -> StoreUnavailable:
+def unavailable(error: sqlite3.Error) -> StoreUnavailable:
     if isinstance(error, StoreUnavailable):
         return error
     return StoreUnavailable(f"the store cannot be written: {error}")
@@ -385,6 +385,8 @@ class Store:
                         try:
                             p.result = p.op(tx)
                         except Exception as e:  # undo this op only; its caller gets the exception
+                            if not tx.in_transaction:  # SQLite rolled it all back (a full disk): all failed
+                                raise
                             tx.execute("ROLLBACK TO op")
                             p.error = e
                         tx.execute("RELEASE op")

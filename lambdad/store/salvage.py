@@ -24,6 +24,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from lambdad.private import FILE_MODE
+
 WAL_MAGIC = (0x377F0682, 0x377F0683)  #: checksums of little-endian words, of big-endian words
 WAL_VERSION = 3007000
 WAL_HEADER = 32
@@ -121,7 +123,7 @@ def set_aside_damage(store: Path, now: float, used_before: bool = False) -> list
         return []
     copy = wal.with_name(wal.name + suffix)
     shutil.copyfile(wal, copy)
-    os.chmod(copy, 0o600)
+    os.chmod(copy, FILE_MODE)
     return [f"the store's write-ahead log {wal} is damaged: {check.lost_commits} committed transaction(s) in it "
             f"cannot be read and are lost (SQLite keeps the {check.valid} good frame(s) before the damage); a copy "
             f"of the log is kept as {copy}"]

@@ -217,3 +217,18 @@ def test_a_store_from_schema_1_gains_the_queue_columns(tmp_path):
         indexes = {r[0] for r in tx.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
         assert "messages_visible_order" not in indexes and "messages_by_group" in indexes
     store.close()
+
+
+def test_a_full_disk_in_a_group_commit_reports_the_full_disk_to_every_writer(tmp_path: Path):
+    """When SQLite rolls the whole group back itself, each op's error is the full disk, not the
+    failed undo of its savepoint that follows."""
+    from lambdad.store.db import _Pending
+
+    s = Store.in_state_folder(tmp_path)
+    with s.transaction() as tx:  # the file may not grow: a big write fails as on a full disk
+        tx.execute(f"PRAGMA max_page_count = {tx.execute('PRAGMA page_count').fetchone()[0]}")
+    small = _Pending(lambda tx: events.enqueue(tx, "r1", "f", b"{}", T0))
+    big = _Pending(lambda tx: events.enqueue(tx, "r2", "f", b"x" * 2_000_000, T0))
+    s._commit([small, big])
+    assert [str(p.error) for p in (small, big)] == ["database or disk is full"] * 2
+    s.close()
