@@ -22,7 +22,7 @@ from lambdad.errors import LambdadError
 from lambdad.private import FILE_MODE, make_private_folder
 
 #: Bumped when the schema changes; an older file is migrated forward, a newer one refused.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: How long a connection waits for another process's write lock before failing.
 BUSY_TIMEOUT_MS = 10_000
 #: The store's file in the state folder.
@@ -62,7 +62,8 @@ CREATE TABLE IF NOT EXISTS messages (
     group_id         TEXT,
     dedup_id         TEXT,
     sequence         INTEGER,
-    receipt          TEXT
+    receipt          TEXT,
+    system_attributes TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS messages_visible ON messages (queue, visible_at);
 
@@ -281,9 +282,11 @@ class Store:
             if version > SCHEMA_VERSION:
                 raise StoreError(f"the store {self.path} was written by a newer lambdad (schema {version})")
             # Schema 2: FIFO groups, deduplication, sequence numbers and receipt handles for messages.
+            # Schema 3: the attributes SQS sets itself beside the sender's (AWSTraceHeader,
+            # DeadLetterQueueSourceArn), as one JSON object.
             have = {r[1] for r in tx.execute("PRAGMA table_info(messages)")}
             for column, kind in (("group_id", "TEXT"), ("dedup_id", "TEXT"), ("sequence", "INTEGER"),
-                                 ("receipt", "TEXT")):
+                                 ("receipt", "TEXT"), ("system_attributes", "TEXT NOT NULL DEFAULT '{}'")):
                 if column not in have:
                     tx.execute(f"ALTER TABLE messages ADD COLUMN {column} {kind}")
             for statement in INDEXES.strip().splitlines():
