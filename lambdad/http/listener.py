@@ -6,6 +6,11 @@ or 1.0) and its answers: 502 `{"message": "Internal server error"}` for a functi
 response, 429 for a throttle, 504 past the integration timeout (the invocation runs on, as it
 does behind API Gateway). Manifest validation makes sure a request can only match one kind.
 
+Paths as AWS treats them: ALB matches its rules against the path as sent and passes it on so; a
+REST route (payload 1.0) matches and gets it as sent; an HTTP API decodes it before routing (a bad
+escape is its 400). No route: a listener of REST routes only answers as a REST API does (403
+`Missing Authentication Token`), any other as an HTTP API (404 `Not Found`).
+
 One error mapper, in `ListenerApp.__call__`, answers whatever else a request raises in the words of
 the face it reached: a request that is not whole (the client went away, a bad Content-Length) is
 400, and lambdad's own failure is logged once with its traceback and answered as the AWS service
@@ -162,7 +167,7 @@ class ListenerApp:
             key, (fn, trigger), params = found
             resource = key.path or key.key
             return await self._api(scope, receive, send, routes.manifest, fn, trigger, key.key, resource, params)
-        if decoded is None and not routes.rest_api and routes.api:  # refused before routing
+        if decoded is None and not routes.rest_api and routes.api:  # an HTTP API refuses it before routing
             await respond(send, 400, [*_JSON, ("apigw-requestid", str(uuid.uuid4()))],
                           apigateway.error_body("Bad Request"))
         elif routes.rest_api:  # REST APIs answer a path or method they do not have so, not with a 404
