@@ -51,7 +51,8 @@ def alb_event(
     body: bytes,
     multi_value: bool,
 ) -> dict:
-    """The event, with `headers` already lower-cased and in arrival order (ALB's own included)."""
+    """The event, with `headers` already lower-cased and in arrival order (ALB's own included), and
+    `path` as sent, still percent-encoded (ALB decodes neither it nor the query)."""
     text = is_text(headers)
     event: dict = {
         "requestContext": {"elb": {"targetGroupArn": target_group_arn}},

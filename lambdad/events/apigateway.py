@@ -4,12 +4,18 @@ makes of the function's response. Pure functions: the listener (lambdad/http/lis
 2.0 (HTTP APIs): header names lower-case, repeated headers and query values joined with commas,
 cookies in their own list. 1.0 (REST APIs): both the single-value maps (the last value wins) and
 the multi-value ones, null for what is absent.
+
+Paths, as captured from AWS: a REST API passes `path`, `pathParameters` and `requestContext.path`
+still percent-encoded, as sent; an HTTP API decodes the path before it routes (see `http_api_path`),
+so `rawPath` and `pathParameters` arrive decoded; a function URL keeps `rawPath` as sent and
+decodes only `requestContext.http.path`.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import dataclass
 from urllib.parse import unquote, unquote_plus
 
@@ -44,6 +50,33 @@ class Api:
     request_id: str
     now: float
     stage: str = "$default"
+    function_url: bool = False  #: a Lambda function URL rather than an HTTP API (payload 2.0 only)
+
+
+class BadPath(ValueError):
+    """A path an HTTP API refuses before routing: the client gets 400 `{"message":"Bad Request"}`."""
+
+
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def _unquoted(text: str) -> str:
+    if _BAD_ESCAPE.search(text):
+        raise BadPath(f"{text!r} has a % that starts no escape")
+    return unquote(text)
+
+
+def http_api_path(raw_path: str) -> str:
+    """The path an HTTP API routes on and hands its integration (`rawPath`, `requestContext.http.path`).
+
+    Captured from AWS: it is decoded twice, and a `?` the first decoding made ends it:
+    `/a%20b` → `/a b`, `/a%2Fb` → `/a/b` (two segments), `/a%2520b` → `/a b`, `/a%253Fb` → `/a?b`,
+    `/a%3Fb` → `/a`, `/a%2525` → `/a%`.
+
+    Raises:
+        BadPath: a `%` that starts no escape in either decoding (`/a%25zz`): AWS answers 400.
+    """
+    return _unquoted(_unquoted(raw_path).split("?", 1)[0])
 
 
 def _body(request: Request) -> tuple[str, bool]:
@@ -71,10 +104,22 @@ def _joined(pairs: list[tuple[str, str]]) -> dict[str, str]:
 
 
 def v2_event(request: Request, api: Api, route_key: str, path_parameters: dict[str, str]) -> dict:
-    """Payload format 2.0 (HTTP APIs, function URLs)."""
+    """Payload format 2.0 (HTTP APIs, function URLs). `path_parameters` as the route matched them, on
+    `http_api_path` (a function URL has none).
+
+    Both split the `Cookie` header into `cookies`; an HTTP API drops the header, a function URL keeps
+    it as well (as captured from AWS).
+
+    Raises:
+        BadPath: an HTTP API would refuse the path.
+    """
     cookies = [c.strip() for name, value in request.headers if name == "cookie" for c in value.split(";") if c.strip()]
-    headers = _joined([(n, v) for n, v in request.headers if n != "cookie"])
-    event: dict = {"version": "2.0", "routeKey": route_key, "rawPath": request.raw_path,
+    headers = _joined([(n, v) for n, v in request.headers if n != "cookie" or api.function_url])
+    if api.function_url:
+        raw_path, path = request.raw_path, unquote(request.raw_path)
+    else:
+        raw_path = path = http_api_path(request.raw_path)
+    event: dict = {"version": "2.0", "routeKey": route_key, "rawPath": raw_path,
                    "rawQueryString": request.raw_query}
     if cookies:
         event["cookies"] = cookies
@@ -84,7 +129,7 @@ def v2_event(request: Request, api: Api, route_key: str, path_parameters: dict[s
     prefix = api.domain.split(".", 1)[0].split(":", 1)[0]
     event["requestContext"] = {
         "accountId": api.account, "apiId": api.api_id, "domainName": api.domain, "domainPrefix": prefix,
-        "http": {"method": request.method, "path": unquote(request.raw_path), "protocol": request.protocol,
+        "http": {"method": request.method, "path": path, "protocol": request.protocol,
                  "sourceIp": request.source_ip, "userAgent": headers.get("user-agent", "")},
         "requestId": api.request_id, "routeKey": route_key, "stage": api.stage,
         "time": _request_time(api.now), "timeEpoch": int(api.now * 1000),
@@ -111,10 +156,11 @@ def _grouped(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
 
 
 def v1_event(request: Request, api: Api, resource: str, path_parameters: dict[str, str]) -> dict:
-    """Payload format 1.0 (REST API proxy integrations)."""
+    """Payload format 1.0 (REST API proxy integrations). `path` and `path_parameters` as sent, still
+    percent-encoded (the route matched the path as sent)."""
     headers = [(_title(n), v) for n, v in request.headers]
     query = _decoded_query(request.raw_query)
-    path = unquote(request.raw_path)
+    path = request.raw_path
     body, encoded = _body(request) if request.body else (None, False)
     return {
         "resource": resource,

@@ -6,6 +6,11 @@ or 1.0) and its answers: 502 `{"message": "Internal server error"}` for a functi
 response, 429 for a throttle, 504 past the integration timeout (the invocation runs on, as it
 does behind API Gateway). Manifest validation makes sure a request can only match one kind.
 
+Paths as AWS treats them: ALB matches its rules against the path as sent and passes it on so; a
+REST route (payload 1.0) matches and gets it as sent; an HTTP API decodes it before routing (a bad
+escape is its 400). No route: a listener of REST routes only answers as a REST API does (403
+`Missing Authentication Token`), any other as an HTTP API (404 `Not Found`).
+
 One error mapper, in `ListenerApp.__call__`, answers whatever else a request raises in the words of
 the face it reached: a request that is not whole (the client went away, a bad Content-Length) is
 400, and lambdad's own failure is logged once with its traceback and answered as the AWS service
@@ -64,6 +69,12 @@ def trace_id() -> str:
     return f"Root=1-{int(time.time()):08x}-{os.urandom(12).hex()}"
 
 
+def raw_path(scope: Scope) -> str:
+    """The path as the client sent it, still percent-encoded: what ALB matches its rules against and
+    passes on, and what API Gateway routes on (uvicorn's `path` is already decoded)."""
+    return scope.get("raw_path", b"").decode("latin-1") or scope["path"]
+
+
 def _text(raw: bytes) -> str:
     try:
         return raw.decode()
@@ -77,6 +88,11 @@ class Routes:
     rules: list[Rule]  #: ALB
     api: list[tuple[RouteKey, tuple[str, ApiTrigger]]]  #: API Gateway routes -> (function, trigger)
     url: tuple[str, ApiTrigger] | None  #: a function URL takes every request
+
+    @property
+    def rest_api(self) -> bool:
+        """Every route is payload 1.0: the listener plays a REST API (an unmatched request is its 403)."""
+        return bool(self.api) and all(t.payload_format == "1.0" for _, (_, t) in self.api)
 
 
 def listener_routes(manifest: Manifest, listener: str) -> Routes:
@@ -132,23 +148,33 @@ class ListenerApp:
 
     @staticmethod
     def _alb_rule(routes: Routes, scope: Scope) -> Rule | None:
-        return route(routes.rules, scope["method"], scope["path"], header(scope, b"host") or "")
+        return route(routes.rules, scope["method"], raw_path(scope), header(scope, b"host") or "")
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send, routes: Routes) -> None:
-        method, path = scope["method"], scope["path"]
+        method, path = scope["method"], raw_path(scope)
         if routes.url is not None:
             fn, trigger = routes.url
             return await self._api(scope, receive, send, routes.manifest, fn, trigger, "$default", "$default", {})
         rule = self._alb_rule(routes, scope)
         if rule is not None:
             return await self._alb(scope, receive, send, routes.manifest, rule)
-        raw_path = scope.get("raw_path", b"").decode("latin-1") or path
-        found = best_route(routes.api, method, raw_path)
+        try:
+            decoded: str | None = apigateway.http_api_path(path)
+        except apigateway.BadPath:
+            decoded = None
+        found = best_route(routes.api, method, lambda target: path if target[1].payload_format == "1.0" else decoded)
         if found is not None:
             key, (fn, trigger), params = found
             resource = key.path or key.key
             return await self._api(scope, receive, send, routes.manifest, fn, trigger, key.key, resource, params)
-        if routes.api:
+        if decoded is None and not routes.rest_api and routes.api:  # an HTTP API refuses it before routing
+            await respond(send, 400, [*_JSON, ("apigw-requestid", str(uuid.uuid4()))],
+                          apigateway.error_body("Bad Request"))
+        elif routes.rest_api:  # REST APIs answer a path or method they do not have so, not with a 404
+            await respond(send, 403, [*_JSON, ("x-amzn-requestid", str(uuid.uuid4())),
+                                      ("x-amzn-errortype", "MissingAuthenticationTokenException")],
+                          apigateway.error_body("Missing Authentication Token"))
+        elif routes.api:
             await respond(send, 404, _JSON, apigateway.error_body("Not Found"))
         else:
             await respond(send, 404, [("content-type", "text/plain; charset=utf-8")], b"Not Found\n")
@@ -200,12 +226,13 @@ class ListenerApp:
     def _api_event(self, scope: Scope, body: bytes, manifest: Manifest, trigger: ApiTrigger, request_id: str,
                    route_key: str, resource: str, params: dict[str, str]) -> bytes:
         request = apigateway.Request(
-            method=scope["method"], raw_path=scope.get("raw_path", b"").decode("latin-1") or scope["path"],
+            method=scope["method"], raw_path=raw_path(scope),
             raw_query=scope["query_string"].decode("latin-1"), headers=tuple(self._forwarded(scope)), body=body,
             source_ip=(scope.get("client") or ("127.0.0.1", 0))[0], protocol=f"HTTP/{scope.get('http_version', '1.1')}")
         api = apigateway.Api(account="anonymous" if trigger.function_url else manifest.account,
                              api_id=api_id(self.name, 32 if trigger.function_url else 10), request_id=request_id,
-                             now=time.time(), domain=header(scope, b"host") or f"127.0.0.1:{self.port}")
+                             now=time.time(), domain=header(scope, b"host") or f"127.0.0.1:{self.port}",
+                             function_url=trigger.function_url)
         if trigger.payload_format == "1.0":
             return json.dumps(apigateway.v1_event(request, api, resource, params)).encode()
         return json.dumps(apigateway.v2_event(request, api, route_key, params)).encode()
@@ -224,7 +251,7 @@ class ListenerApp:
         event = alb_event(
             target_group_arn=target_group_arn(manifest, self.name, rule.function),
             method=scope["method"],
-            path=scope["path"],
+            path=raw_path(scope),
             query=scope["query_string"].decode("latin-1"),
             headers=self._forwarded(scope),
             body=body,

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import unquote
+from typing import TypeVar
+
+T = TypeVar("T")
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 DEFAULT = "$default"
@@ -50,8 +53,9 @@ class RouteKey:
     def match(self, method: str, path: str) -> dict[str, str] | None:
         """The path parameters if the route takes the request, else None.
 
-        `path` is the path as sent, still percent-encoded: each segment is decoded once, after the
-        split, so `/items/a%2Fb` is one segment, `a/b`.
+        `path` is the path the API routes on, compared as it is: a REST API's as sent, still
+        percent-encoded (`/items/a%2Fb` is one segment, `a%2Fb`); an HTTP API's decoded first
+        (`events.apigateway.http_api_path`: `/items/a%2Fb` is `/items/a/b`, two segments).
         """
         if self.is_default:
             return {}
@@ -66,15 +70,15 @@ class RouteKey:
                 rest = "/".join(parts[i:])
                 if not rest:
                     return None
-                params[seg.text] = unquote(rest)
+                params[seg.text] = rest
                 return params
             if i >= len(parts):
                 return None
             if seg.variable:
                 if not parts[i]:
                     return None
-                params[seg.text] = unquote(parts[i])
-            elif unquote(parts[i]) != seg.text:
+                params[seg.text] = parts[i]
+            elif parts[i] != seg.text:
                 return None
         return params if len(parts) == len(self.segments) else None
 
@@ -123,11 +127,19 @@ def parse_route(key: str) -> RouteKey:
     return RouteKey(key, method, path, tuple(segments))
 
 
-def best_route(routes: list[tuple[RouteKey, object]], method: str, path: str) -> tuple[RouteKey, object,
-                                                                                           dict[str, str]] | None:
-    """The route API Gateway would pick for the request, its target and path parameters."""
+def best_route(routes: list[tuple[RouteKey, T]], method: str,
+               path: str | Callable[[T], str | None]) -> tuple[RouteKey, T, dict[str, str]] | None:
+    """The route API Gateway would pick for the request, its target and path parameters.
+
+    `path` may depend on the target (a REST route matches the path as sent, an HTTP API route the
+    decoded one); None for a target that cannot take the request at all.
+    """
+    def path_for(target: T) -> str | None:
+        return path(target) if callable(path) else path
+
     found = [(route.precedence(), i, route, target, params) for i, (route, target) in enumerate(routes)
-             for params in [route.match(method, path)] if params is not None]
+             for at in [path_for(target)] if at is not None
+             for params in [route.match(method, at)] if params is not None]
     if not found:
         return None
     *_, route, target, params = min(found, key=lambda f: f[:2])

@@ -155,7 +155,7 @@ def test_payload_2_0_with_curl(web: str):
     event = json.loads(body)
     APIGatewayProxyEventV2Model(**event)
     assert event["routeKey"] == "ANY /v2/{proxy+}"
-    assert event["rawPath"] == "/v2/a%20b" and event["requestContext"]["http"]["path"] == "/v2/a b"
+    assert event["rawPath"] == event["requestContext"]["http"]["path"] == "/v2/a b"  # an HTTP API decodes it
     assert event["pathParameters"] == {"proxy": "a b"}
     assert event["rawQueryString"] == "x=1&x=2&y=%2F"
     assert event["queryStringParameters"] == {"x": "1,2", "y": "/"}
@@ -168,11 +168,17 @@ def test_payload_2_0_with_curl(web: str):
     assert event["headers"]["x-amzn-trace-id"].startswith("Root=1-")
 
 
-def test_percent_encoded_paths_are_decoded_once(web: str):
-    status, _, data = call(f"{web}/items/100%2525")
-    assert status == 200 and json.loads(data)["pathParameters"] == {"id": "100%25"}
-    status, _, data = call(f"{web}/items/a%2Fb")  # one segment: GET /items/{id}, not $default
-    assert status == 200 and json.loads(data)["pathParameters"] == {"id": "a/b"}
+def test_an_http_api_decodes_the_path_before_it_routes(web: str):
+    status, _, data = call(f"{web}/items/100%2525")  # decoded twice, as captured from AWS
+    assert status == 200 and json.loads(data)["pathParameters"] == {"id": "100%"}
+    status, headers, data = call(f"{web}/items/a%2Fb")  # /items/a/b: not GET /items/{id} but $default
+    assert status == 200 and headers["x-route"] == ["fallback"] and json.loads(data)["rawPath"] == "/items/a/b"
+
+
+def test_a_rest_route_gets_the_path_as_sent(web: str):
+    status, _, data = call(f"{web}/v1/a%2Fb%20c")
+    event = json.loads(data)
+    assert status == 200 and event["path"] == "/v1/a%2Fb%20c" and event["pathParameters"] == {"proxy": "a%2Fb%20c"}
 
 
 def test_an_event_over_six_megabytes_is_refused(project: Path, web: str):

@@ -112,7 +112,7 @@ def test_single_value_event_as_alb_builds_it(web: str):
     assert "connection" not in headers or headers["connection"] != ["close"]  # hop-by-hop: ALB drops it
     event = event_of(body)
     AlbModel(**event)
-    assert (event["httpMethod"], event["path"]) == ("GET", "/single/a b")
+    assert (event["httpMethod"], event["path"]) == ("GET", "/single/a%20b")  # as sent, as ALB passes it
     assert event["queryStringParameters"] == {"name": "bar", "q": "a%20b", "flag": ""}  # last wins, not decoded
     assert event["headers"]["x-twice"] == "2"
     assert event["headers"]["x-forwarded-for"] == "10.0.0.1, 127.0.0.1"

@@ -130,10 +130,14 @@ def _api_route(params: Params, path: str) -> tuple[str, str, dict[str, str]]:
 
 
 def _api(version: str, params: Params, now: float) -> dict[str, Any]:
-    from lambdad.events.apigateway import Api, v1_event, v2_event
+    from lambdad.events.apigateway import Api, BadPath, http_api_path, v1_event, v2_event
 
     request = _api_request(params)
-    key, resource, path_parameters = _api_route(params, request.raw_path)
+    try:  # the path each routes on: a REST API's as sent, an HTTP API's decoded
+        path = request.raw_path if version == "1.0" else http_api_path(request.raw_path)
+    except BadPath as e:
+        raise SampleError(f"an HTTP API refuses this path (400): {e}") from None
+    key, resource, path_parameters = _api_route(params, path)
     api = Api(account=ACCOUNT, api_id=secrets.token_hex(5), domain="localhost", request_id=str(uuid.uuid4()),
               now=now)
     if version == "1.0":
