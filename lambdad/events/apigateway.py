@@ -48,7 +48,9 @@ class Api:
 
 
 def _body(request: Request) -> tuple[str, bool]:
-    if is_text(request.headers):
+    """HTTP APIs send text as is (ALB's text types) and base64-encode every other body, one without a
+    Content-Type too (where ALB's rule would say text)."""
+    if any(n == "content-type" for n, _ in request.headers) and is_text(request.headers):
         try:
             return request.body.decode(), False
         except UnicodeDecodeError:

@@ -120,6 +120,7 @@ def test_alb_answers_as_alb_judges_a_response(tmp_path: Path, result: object, st
 def test_the_reason_for_an_alb_502_is_in_the_functions_log(tmp_path: Path):
     app, _ = listener_world(tmp_path, manifest(tmp_path), "lb", answering({"statusCode": 200, "body": None}))
     run(app, "GET", "/alb/x")
+    app.functions.logbook.flush()  # (a background writer writes the log)
     log = (tmp_path / "logs" / "web.log").read_text()
     assert "listener lb: 502 Bad Gateway: invalid response: body must be a string, not null" in log
 

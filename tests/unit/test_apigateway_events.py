@@ -40,9 +40,12 @@ def test_v2_event_shape():
     ("application/json", b'{"a": 1}', False),
     ("image/png", b"\x89PNG", True),
     ("text/plain", b"\xff\xfe", True),  # text by its type, but not UTF-8: base64 keeps it intact
+    ("application/x-www-form-urlencoded", b"a=1", True),  # not one of the text types
+    (None, b"hi", True),  # no Content-Type: binary to an HTTP API
 ])
 def test_http_api_bodies_are_base64_unless_text(content_type: str, body: bytes, encoded: bool):
-    event = v2_event(request(headers=(("content-type", content_type),), body=body), API, "$default", {})
+    event = v2_event(request(headers=(("content-type", content_type),) if content_type else (), body=body), API,
+                     "$default", {})
     assert event["isBase64Encoded"] is encoded
     assert (base64.b64decode(event["body"]) if encoded else event["body"].encode()) == body
 
