@@ -136,3 +136,14 @@ def test_http_api_routes_keep_their_own_rules(tmp_path: Path):
     reply = run(app, "POST", "/", [("content-type", "image/png")], body=PNG)
     event = json.loads(reply.body)
     assert event["isBase64Encoded"] is True and base64.b64decode(event["body"]) == PNG
+
+
+def test_a_reload_changes_a_routes_binary_media_types_at_once(tmp_path: Path):
+    before = manifest(tmp_path)
+    app, _ = listener_world(tmp_path, before, "plain", powertools)
+    assert run(app, "GET", "/rest/png", [("accept", "image/png")]).body == base64.b64encode(PNG)
+    text = before.functions["text"]
+    trigger = ApiTrigger("plain", "ANY /rest/{proxy+}", "1.0", binary_media_types=("*/*",))
+    app.update(Manifest(before.file, functions={**before.functions, "text": Function(
+        text.name, text.handler, text.code, text.python, events=(trigger,))}))
+    assert run(app, "GET", "/rest/png", [("accept", "image/png")]).body == PNG
