@@ -83,6 +83,8 @@ def describe_trigger(trigger: Trigger, addresses: Mapping[str, str] | None = Non
             parts = [f"api      {trigger.listener}", where, f"payload {trigger.payload_format}"]
             if trigger.timeout_s != 29.0:
                 parts.append(f"timeout {format_duration(trigger.timeout_s)}")
+            if trigger.binary_media_types:
+                parts.append(f"binary {','.join(trigger.binary_media_types)}")
     else:
         base = (addresses or {}).get(f"listener:{trigger.listener}", "")
         parts = [f"alb      {trigger.listener}", base + trigger.path]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 #: ALB refuses a request body over 1 MB (413) and a response over 1 MB (502).
@@ -92,11 +92,30 @@ class HttpResponse:
     body: bytes
 
 
+def _status_code(value: object) -> bool:
+    return type(value) is int and 100 <= value <= 599  # a JSON integer: ALB refuses "200" (a string) and 200.0
+
+
+#: What ALB checks of a response, field by field: (field, test, why it fails). Every field but
+#: statusCode may be left out; one that is present must pass, and null passes none of them (ALB
+#: answers 502 to `"body": null` or `"statusDescription": null`, not to a missing body).
+RESPONSE_FIELDS: tuple[tuple[str, Callable[[object], bool], str], ...] = (
+    ("statusCode", _status_code, "must be an integer from 100 to 599"),
+    ("statusDescription", lambda v: isinstance(v, str), "must be a string, such as \"200 OK\""),
+    ("isBase64Encoded", lambda v: isinstance(v, bool), "must be true or false"),
+    ("body", lambda v: isinstance(v, str), "must be a string"),
+)
+
+
 def alb_response(payload: bytes, multi_value: bool) -> HttpResponse:
     """The HTTP response ALB makes of a function's result.
 
+    `{"statusCode": 200}` is enough: ALB supplies the rest. The headers come from `multiValueHeaders`
+    when the target group has multi-value headers enabled and from `headers` otherwise; the other
+    key is ignored, as ALB ignores it.
+
     Raises:
-        InvalidResponse: too large, not a JSON object, or missing what ALB requires.
+        InvalidResponse: too large, not a JSON object, or a field ALB refuses (see RESPONSE_FIELDS).
     """
     if len(payload) > MAX_RESPONSE_BYTES:
         raise InvalidResponse(f"the response is {len(payload)} bytes; ALB accepts at most {MAX_RESPONSE_BYTES}")
@@ -106,21 +125,14 @@ def alb_response(payload: bytes, multi_value: bool) -> HttpResponse:
         raise InvalidResponse("the response is not JSON") from None
     if not isinstance(doc, dict):
         raise InvalidResponse(f"the response must be a JSON object, not {type(doc).__name__}")
-    status = doc.get("statusCode")
-    if isinstance(status, str) and status.isdigit():
-        status = int(status)
-    if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
-        raise InvalidResponse("statusCode must be an integer from 100 to 599")
-    # ALB's contract: "must include the Base64 encoding status, status code, and headers".
-    encoded = doc.get("isBase64Encoded")
-    if not isinstance(encoded, bool):
-        raise InvalidResponse("isBase64Encoded is required: true or false")
+    if "statusCode" not in doc:
+        raise InvalidResponse("statusCode is required")
+    for name, test, why in RESPONSE_FIELDS:
+        if name in doc and not test(doc[name]):
+            raise InvalidResponse(f"{name} {why}, not {json.dumps(doc[name])[:40]}")
     key = "multiValueHeaders" if multi_value else "headers"
-    if key not in doc:
-        why = " (the target has multi-value headers enabled)" if multi_value else ""
-        raise InvalidResponse(f"{key} is required{why}")
-    headers = response_headers(doc[key] or {}, multi_value, key)
-    return HttpResponse(status, headers, response_body(doc.get("body"), encoded))
+    headers = response_headers(doc[key], multi_value, key, strings_only=True) if key in doc else []
+    return HttpResponse(doc["statusCode"], headers, response_body(doc.get("body"), doc.get("isBase64Encoded", False)))
 
 
 def response_body(body: object, encoded: bool) -> bytes:
@@ -137,8 +149,11 @@ def response_body(body: object, encoded: bool) -> bytes:
         raise InvalidResponse("body is not valid base64, but isBase64Encoded is true") from None
 
 
-def response_headers(raw: object, multi_value: bool, key: str) -> list[tuple[str, str]]:
-    """A response's `headers` (or `multiValueHeaders`), without the hop-by-hop ones."""
+def response_headers(raw: object, multi_value: bool, key: str, strings_only: bool = False) -> list[tuple[str, str]]:
+    """A response's `headers` (or `multiValueHeaders`), without the hop-by-hop ones.
+
+    `strings_only`: ALB answers 502 to a number or boolean as a header value; API Gateway sends its text.
+    """
     if not isinstance(raw, dict):
         raise InvalidResponse(f"{key} must be an object")
     headers = []
@@ -147,8 +162,8 @@ def response_headers(raw: object, multi_value: bool, key: str) -> list[tuple[str
         if not isinstance(values, list):
             raise InvalidResponse(f"{key}.{name} must be a list of strings")
         for v in values:
-            if isinstance(v, bool) or not isinstance(v, str | int | float):
-                raise InvalidResponse(f"{key}.{name} must be a string")
+            if not isinstance(v, str) and (strings_only or isinstance(v, bool) or not isinstance(v, int | float)):
+                raise InvalidResponse(f"{key}.{name} must be a string, not {json.dumps(v)[:40]}")
             if str(name).lower() not in HOP_BY_HOP:
                 headers.append((str(name), str(v)))
     return headers

@@ -21,6 +21,7 @@ from urllib.parse import unquote, unquote_plus
 
 from lambdad.clock import utc
 from lambdad.events.alb import HttpResponse, InvalidResponse, is_text, query_pairs, response_body, response_headers
+from lambdad.events.media_types import is_binary
 
 #: API Gateway refuses a request payload over 10 MB (413).
 MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -80,7 +81,9 @@ def http_api_path(raw_path: str) -> str:
 
 
 def _body(request: Request) -> tuple[str, bool]:
-    if is_text(request.headers):
+    """HTTP APIs send text as is (ALB's text types) and base64-encode every other body, one without a
+    Content-Type too (where ALB's rule would say text)."""
+    if any(n == "content-type" for n, _ in request.headers) and is_text(request.headers):
         try:
             return request.body.decode(), False
         except UnicodeDecodeError:
@@ -155,13 +158,26 @@ def _grouped(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
     return out
 
 
-def v1_event(request: Request, api: Api, resource: str, path_parameters: dict[str, str]) -> dict:
+def _rest_body(request: Request, binary_media_types: tuple[str, ...]) -> tuple[str | None, bool]:
+    """A REST API base64-encodes a body only when its Content-Type is one of the API's binary media
+    types; any other body is passed as UTF-8 text, bytes that are not UTF-8 becoming U+FFFD (the
+    corrupted uploads of an API without binaryMediaTypes)."""
+    if not request.body:
+        return None, False
+    if is_binary(binary_media_types, next((v for n, v in request.headers if n == "content-type"), None)):
+        return base64.b64encode(request.body).decode(), True
+    return request.body.decode("utf-8", errors="replace"), False
+
+
+def v1_event(request: Request, api: Api, resource: str, path_parameters: dict[str, str], *,
+             binary_media_types: tuple[str, ...] = ()) -> dict:
     """Payload format 1.0 (REST API proxy integrations). `path` and `path_parameters` as sent, still
-    percent-encoded (the route matched the path as sent)."""
+    percent-encoded (the route matched the path as sent); `binary_media_types` as the API's
+    binaryMediaTypes."""
     headers = [(_title(n), v) for n, v in request.headers]
     query = _decoded_query(request.raw_query)
     path = request.raw_path
-    body, encoded = _body(request) if request.body else (None, False)
+    body, encoded = _rest_body(request, binary_media_types)
     return {
         "resource": resource,
         "path": path,
@@ -208,11 +224,12 @@ def _status(doc: dict) -> int:
     return status
 
 
-def _content(doc: dict) -> bytes:
+def _content(doc: dict, decode: bool = True) -> bytes:
+    """`decode`: whether a base64 body (`isBase64Encoded: true`) is decoded or sent as its text."""
     encoded = doc.get("isBase64Encoded", False)
     if not isinstance(encoded, bool):
         raise InvalidResponse("isBase64Encoded must be true or false")
-    return response_body(doc.get("body"), encoded)
+    return response_body(doc.get("body"), encoded and decode)
 
 
 def _header_map(raw: object, key: str, multi: bool) -> list[tuple[str, str]]:
@@ -232,19 +249,27 @@ def v2_response(payload: bytes) -> HttpResponse:
     return HttpResponse(_status(doc), headers, _content(doc))
 
 
-def v1_response(payload: bytes) -> HttpResponse:
-    """REST APIs accept only the proxy response object; anything else is a 502."""
+#: The keys of a Lambda proxy response; any other (payload 2.0's `cookies` too) is a "Malformed Lambda proxy response".
+V1_KEYS = frozenset({"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded"})
+
+
+def v1_response(payload: bytes, binary: bool = False) -> HttpResponse:
+    """REST APIs accept only the proxy response object; anything else is a 502.
+
+    `binary`: the request's first Accept type is one of the API's binary media types. Only then does
+    API Gateway decode a base64 body (`isBase64Encoded: true`); otherwise the client gets the base64 text.
+    """
     doc = _decode(payload)
     if not isinstance(doc, dict):
         raise InvalidResponse(f"the response must be a JSON object, not {type(doc).__name__}")
     status = _status(doc)
-    unknown = set(doc) - {"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded", "cookies"}
+    unknown = set(doc) - V1_KEYS
     if unknown:
         raise InvalidResponse(f"unexpected key(s) {', '.join(sorted(unknown))} in the response")
     single = _header_map(doc.get("headers"), "headers", multi=False)
     multi = _header_map(doc.get("multiValueHeaders"), "multiValueHeaders", multi=True)
     names = {n.lower() for n, _ in multi}
-    return HttpResponse(status, multi + [(n, v) for n, v in single if n.lower() not in names], _content(doc))
+    return HttpResponse(status, multi + [(n, v) for n, v in single if n.lower() not in names], _content(doc, binary))
 
 
 def error_body(message: str) -> bytes:

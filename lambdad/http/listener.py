@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 from lambdad.errors import FunctionNotFound, LambdadError, TooManyRequests
 from lambdad.events import apigateway
 from lambdad.events.alb import MAX_BODY_BYTES, InvalidResponse, alb_event, alb_response
+from lambdad.events.media_types import first_accepted, is_binary
 from lambdad.http.asgi import BodyTooLarge, Receive, Scope, Send, header, read_body, respond
 from lambdad.http.routes import RouteKey, best_route, parse_route
 from lambdad.http.routing import Rule, listener_rules, route
@@ -217,8 +218,11 @@ class ListenerApp:
         if result.function_error:
             return await self._internal_error(send, fn, f"the function failed ({result.error_type})", extra)
         try:
-            convert = apigateway.v1_response if trigger.payload_format == "1.0" else apigateway.v2_response
-            response = convert(result.payload)
+            if trigger.payload_format == "1.0":
+                binary = is_binary(trigger.binary_media_types, first_accepted(header(scope, b"accept")))
+                response = apigateway.v1_response(result.payload, binary)
+            else:
+                response = apigateway.v2_response(result.payload)
         except InvalidResponse as e:
             return await self._internal_error(send, fn, f"invalid response: {e}", extra)
         await respond(send, response.status, response.headers + extra, response.body)
@@ -234,7 +238,8 @@ class ListenerApp:
                              now=time.time(), domain=header(scope, b"host") or f"127.0.0.1:{self.port}",
                              function_url=trigger.function_url)
         if trigger.payload_format == "1.0":
-            return json.dumps(apigateway.v1_event(request, api, resource, params)).encode()
+            return json.dumps(apigateway.v1_event(request, api, resource, params,
+                                                  binary_media_types=trigger.binary_media_types)).encode()
         return json.dumps(apigateway.v2_event(request, api, route_key, params)).encode()
 
     async def _internal_error(self, send: Send, fn: str, why: str, extra: list[tuple[str, str]]) -> None:

@@ -317,7 +317,8 @@ class Builder:
             fmt = spec.get("payload_format", "2.0")  # YAML reads an unquoted 2.0 (or 2) as a number
             return m.ApiTrigger(listener=spec["listener"], route=spec.get("route", "$default"),
                                 payload_format=fmt if isinstance(fmt, str) else f"{float(fmt):.1f}",
-                                timeout_s=timeout or 29.0, where=where)
+                                timeout_s=timeout or 29.0, binary_media_types=tuple(spec.get("binary_media_types", ())),
+                                where=where)
         if kind == "url":
             if spec.get("listener") and ("port" in spec or "host" in spec):
                 self.problem((*where, "listener"), "a URL on a listener uses the listener's address: give "

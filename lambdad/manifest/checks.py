@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from lambdad.events.media_types import pattern_problem
 from lambdad.http.routes import RouteError, common_path, parse_route
 from lambdad.manifest import model as m
 from lambdad.manifest.problems import DocPath, did_you_mean
@@ -248,6 +249,21 @@ def check_listeners(man: m.Manifest) -> Iterator[Finding]:
                                   f"{method} {path}: put them on separate listeners, or use paths that cannot meet")
 
 
+def check_binary_media_types(man: m.Manifest) -> Iterator[Finding]:
+    """binaryMediaTypes belong to REST APIs (payload 1.0): HTTP APIs and function URLs decide by themselves."""
+    for fn in man.functions.values():
+        for t in fn.events:
+            if not isinstance(t, m.ApiTrigger) or not t.binary_media_types:
+                continue
+            if t.payload_format != "1.0":
+                yield Finding((*t.where, "binary_media_types"), "binary_media_types is a REST API setting: it needs "
+                              "payload_format 1.0 (HTTP APIs base64-encode every body that is not text by themselves)")
+            for i, pattern in enumerate(t.binary_media_types):
+                problem = pattern_problem(pattern)
+                if problem:
+                    yield Finding((*t.where, "binary_media_types", i), problem)
+
+
 def check_ports(man: m.Manifest) -> Iterator[Finding]:
     taken: dict[tuple[str, int], str] = {}
     endpoints = [(("api",), "the api", man.api)]
@@ -408,6 +424,7 @@ CHECKS: tuple[Check, ...] = (
     check_buckets_do_not_nest,
     check_unique,
     check_listeners,
+    check_binary_media_types,
     check_ports,
     check_hosts,
     check_environment,

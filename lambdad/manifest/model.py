@@ -100,6 +100,8 @@ class ApiTrigger:
     payload_format: str = "2.0"  #: "2.0" (HTTP API) | "1.0" (REST API proxy)
     timeout_s: float = 29.0  #: the integration timeout: past it the client gets a 504
     function_url: bool = False
+    #: payload 1.0: the REST API's binaryMediaTypes (`image/png`, `image/*`, `*/*`); none by default, as on AWS
+    binary_media_types: tuple[str, ...] = ()
     where: DocPath = field(default=(), compare=False)
 
 

@@ -46,7 +46,14 @@ functions:
     handler: apigw.handler
     code: ./functions
     events:
-      - api: {listener: web, route: "ANY /v1/{proxy+}", payload_format: "1.0"}
+      - api: {listener: web, route: "ANY /v1/{proxy+}", payload_format: "1.0",
+              binary_media_types: [application/octet-stream, "image/*"]}
+  powertools:
+    handler: powertools_rest.handler
+    code: ./functions
+    events:
+      - api: {listener: web, route: "ANY /pt/{proxy+}", payload_format: "1.0", binary_media_types: ["image/*"]}
+      - api: {listener: web, route: "ANY /pt-text/{proxy+}", payload_format: "1.0"}
   fallback:
     handler: apigw.handler
     code: ./functions
@@ -205,6 +212,19 @@ def test_payload_1_0_with_urllib(web: str):
     assert event["stageVariables"] is None
     assert event["requestContext"]["resourcePath"] == "/v1/{proxy+}"
     assert event["requestContext"]["identity"]["sourceIp"] == "127.0.0.1"
+
+
+def test_rest_routes_binary_media_types_with_a_powertools_app(web: str):
+    status, headers, data = call(f"{web}/pt/png", headers={"Accept": "image/png"})
+    assert (status, headers["content-type"], data) == (200, ["image/png"], PNG)
+    status, _, data = call(f"{web}/pt/png")  # no Accept: the base64 text, as API Gateway sends it
+    assert (status, data) == (200, base64.b64encode(PNG))
+    status, _, data = call(f"{web}/pt-text/png", headers={"Accept": "image/png"})  # no binary media types
+    assert (status, data) == (200, base64.b64encode(PNG))
+    status, _, data = call(f"{web}/pt/echo", "POST", body=PNG, headers={"Content-Type": "image/png"})
+    assert json.loads(data) == {"body": base64.b64encode(PNG).decode(), "isBase64Encoded": True}
+    status, _, data = call(f"{web}/pt-text/echo", "POST", body=PNG, headers={"Content-Type": "image/png"})
+    assert json.loads(data) == {"body": PNG.decode(errors="replace"), "isBase64Encoded": False}
 
 
 def test_responses(web: str):

@@ -192,7 +192,7 @@ def test_host_conditions_and_the_listener_default(daemon: Running, project: Path
     ("path", "why"),
     [
         ("/single/fail", "the function failed (RuntimeError)"),
-        ("/single/invalid", "invalid response: statusCode must be an integer from 100 to 599"),
+        ("/single/invalid", "invalid response: statusCode is required"),
         ("/single/slow", "the function failed (Sandbox.Timedout)"),
     ],
 )

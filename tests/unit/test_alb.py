@@ -80,17 +80,29 @@ def doc(**fields) -> bytes:
     return json.dumps(fields).encode()
 
 
+B64 = base64.b64encode(b"\x00\x01").decode()
+
+
 @pytest.mark.parametrize(
     ("payload", "multi", "status", "headers", "body"),
     [
         (doc(statusCode=200, isBase64Encoded=False, headers={"A": "1"}, body="hi"), False, 200, [("A", "1")], b"hi"),
-        (doc(statusCode="404", isBase64Encoded=False, headers={}), False, 404, [], b""),
-        (doc(statusCode=200, isBase64Encoded=True, headers={}, body=base64.b64encode(b"\x00\x01").decode()), False,
-         200, [], b"\x00\x01"),
+        (doc(statusCode=200), False, 200, [], b""),  # ALB supplies the rest
+        (doc(statusCode=204), True, 204, [], b""),
+        (doc(statusCode=200, body="hi"), False, 200, [], b"hi"),  # no isBase64Encoded: false
+        (doc(statusCode=301, statusDescription="301 Moved Permanently", headers={"Location": "/x"}), False, 301,
+         [("Location", "/x")], b""),
+        (doc(statusCode=200, statusDescription="whatever"), False, 200, [], b""),  # ALB does not check its form
+        (doc(statusCode=200, isBase64Encoded=True, headers={}, body=B64), False, 200, [], b"\x00\x01"),
         (doc(statusCode=200, isBase64Encoded=False, multiValueHeaders={"Set-Cookie": ["a=1", "b=2"]}), True, 200,
          [("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")], b""),
-        (doc(statusCode=200, isBase64Encoded=False, headers={"Connection": "close", "Content-Length": "9", "B": 2}),
+        # the key the target group does not use is ignored, null or not
+        (doc(statusCode=200, headers={"A": "1"}, multiValueHeaders=None), False, 200, [("A", "1")], b""),
+        (doc(statusCode=200, headers={"A": "1"}), True, 200, [], b""),
+        (doc(statusCode=200, headers=None, multiValueHeaders={"A": ["1"]}), True, 200, [("A", "1")], b""),
+        (doc(statusCode=200, isBase64Encoded=False, headers={"Connection": "close", "Content-Length": "9", "B": "2"}),
          False, 200, [("B", "2")], b""),
+        (doc(statusCode=200, extra={"x": 1}), False, 200, [], b""),  # keys ALB does not know are ignored
     ],
 )
 def test_responses_alb_accepts(payload, multi, status, headers, body):
@@ -103,14 +115,28 @@ def test_responses_alb_accepts(payload, multi, status, headers, body):
     [
         (b"not json", False, "the response is not JSON"),
         (b'"a string"', False, "the response must be a JSON object, not str"),
-        (doc(body="x"), False, "statusCode must be an integer from 100 to 599"),
-        (doc(statusCode=700, isBase64Encoded=False, headers={}), False, "statusCode must be an integer from 100 to 599"),
-        (doc(statusCode=200, headers={}), False, "isBase64Encoded is required: true or false"),
-        (doc(statusCode=200, isBase64Encoded=False), False, "headers is required"),
-        (doc(statusCode=200, isBase64Encoded=False, headers={"A": "1"}), True,
-         "multiValueHeaders is required (the target has multi-value headers enabled)"),
-        (doc(statusCode=200, isBase64Encoded=False, multiValueHeaders={"A": "1"}), True,
-         "multiValueHeaders.A must be a list of strings"),
+        (b"null", False, "the response must be a JSON object, not NoneType"),
+        (doc(body="x"), False, "statusCode is required"),
+        (doc(statusCode=None), False, "statusCode must be an integer from 100 to 599, not null"),
+        (doc(statusCode="200"), False, 'statusCode must be an integer from 100 to 599, not "200"'),
+        (doc(statusCode=200.0), False, "statusCode must be an integer from 100 to 599, not 200.0"),
+        (doc(statusCode=True), False, "statusCode must be an integer from 100 to 599, not true"),
+        (doc(statusCode=700), False, "statusCode must be an integer from 100 to 599, not 700"),
+        (doc(statusCode=200, statusDescription=None), False, 'statusDescription must be a string, such as "200 OK", '
+                                                             "not null"),
+        (doc(statusCode=200, statusDescription=200), False, 'statusDescription must be a string, such as "200 OK", '
+                                                            "not 200"),
+        (doc(statusCode=200, isBase64Encoded=None), False, "isBase64Encoded must be true or false, not null"),
+        (doc(statusCode=200, isBase64Encoded="false"), False, 'isBase64Encoded must be true or false, not "false"'),
+        (doc(statusCode=200, body=None), False, "body must be a string, not null"),
+        (doc(statusCode=200, body={"a": 1}), False, 'body must be a string, not {"a": 1}'),
+        (doc(statusCode=200, headers=None), False, "headers must be an object"),
+        (doc(statusCode=200, headers={"Content-Length": 5}), False, "headers.Content-Length must be a string, not 5"),
+        (doc(statusCode=200, headers={"X-Ok": True}), False, "headers.X-Ok must be a string, not true"),
+        (doc(statusCode=200, headers={"X-No": None}), False, "headers.X-No must be a string, not null"),
+        (doc(statusCode=200, multiValueHeaders=None), True, "multiValueHeaders must be an object"),
+        (doc(statusCode=200, multiValueHeaders={"A": "1"}), True, "multiValueHeaders.A must be a list of strings"),
+        (doc(statusCode=200, multiValueHeaders={"A": [1]}), True, "multiValueHeaders.A must be a string, not 1"),
         (doc(statusCode=200, isBase64Encoded=True, headers={}, body="%%%"), False,
          "body is not valid base64, but isBase64Encoded is true"),
         (doc(statusCode=200, isBase64Encoded=False, headers={}, body="x" * (1024 * 1024)), False,

@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.parser.models import APIGatewayProxyEventMo
 from lambdad.events.alb import InvalidResponse
 from lambdad.events.apigateway import Api, Request, v1_event, v1_response, v2_event, v2_response
 
+B64_TEXT = base64.b64encode(b"\x00\x01").decode()
 API = Api(account="123456789012", api_id="abcdefghij", domain="abcdefghij.example.test", request_id="r-1",
           now=1583348638.390)
 
@@ -39,12 +40,39 @@ def test_v2_event_shape():
     ("application/json", b'{"a": 1}', False),
     ("image/png", b"\x89PNG", True),
     ("text/plain", b"\xff\xfe", True),  # text by its type, but not UTF-8: base64 keeps it intact
+    ("application/x-www-form-urlencoded", b"a=1", True),  # not one of the text types
+    (None, b"hi", True),  # no Content-Type: binary to an HTTP API
 ])
-def test_binary_bodies_are_base64(content_type: str, body: bytes, encoded: bool):
-    for event in (v2_event(request(headers=(("content-type", content_type),), body=body), API, "$default", {}),
-                  v1_event(request(headers=(("content-type", content_type),), body=body), API, "$default", {})):
-        assert event["isBase64Encoded"] is encoded
-        assert (base64.b64decode(event["body"]) if encoded else event["body"].encode()) == body
+def test_http_api_bodies_are_base64_unless_text(content_type: str, body: bytes, encoded: bool):
+    event = v2_event(request(headers=(("content-type", content_type),) if content_type else (), body=body), API,
+                     "$default", {})
+    assert event["isBase64Encoded"] is encoded
+    assert (base64.b64decode(event["body"]) if encoded else event["body"].encode()) == body
+
+
+PNG = b"\x89PNG\r\n\x1a\n\x00\xff"
+
+
+@pytest.mark.parametrize(("types", "content_type", "body", "sent"), [
+    ((), "image/png", PNG, "\ufffdPNG\r\n\x1a\n\x00\ufffd"),  # no binaryMediaTypes: UTF-8 text, corrupted
+    ((), "application/json", b'{"a": 1}', '{"a": 1}'),
+    ((), None, "é".encode(), "é"),
+    (("image/png",), "image/png", PNG, None),
+    (("image/png",), "IMAGE/PNG; q=1", PNG, None),
+    (("image/*",), "image/webp", PNG, None),
+    (("image/*",), "application/octet-stream", PNG, "\ufffdPNG\r\n\x1a\n\x00\ufffd"),
+    (("*/*",), "text/plain", b"hi", None),  # */* makes even text binary
+    (("*/*",), None, b"hi", "hi"),  # no Content-Type: nothing to match
+    (("multipart/form-data",), "multipart/form-data; boundary=x", b"--x\r\n", None),
+])
+def test_rest_api_bodies_are_base64_only_for_binary_media_types(types, content_type, body, sent):
+    headers = (("host", "h"),) + ((("content-type", content_type),) if content_type else ())
+    event = v1_event(request(headers=headers, body=body), API, "/p", {}, binary_media_types=types)
+    APIGatewayProxyEventModel(**event)
+    if sent is None:
+        assert event["isBase64Encoded"] is True and base64.b64decode(event["body"]) == body
+    else:
+        assert (event["body"], event["isBase64Encoded"]) == (sent, False)
 
 
 def test_v1_event_shape():
@@ -88,9 +116,25 @@ def test_v1_responses():
     response = v1_response(json.dumps({"statusCode": 200, "headers": {"A": "1", "B": "1"},
                                        "multiValueHeaders": {"B": ["2", "3"]}, "body": "x"}).encode())
     assert sorted(response.headers) == [("A", "1"), ("B", "2"), ("B", "3")] and response.body == b"x"
+    nulls = v1_response(json.dumps({"statusCode": 204, "headers": None, "multiValueHeaders": None, "body": None}).encode())
+    assert (nulls.status, nulls.headers, nulls.body) == (204, [], b"")
     for bad, why in (({"hello": "world"}, "statusCode"), ("text", "JSON object"),
-                     ({"statusCode": 200, "extra": 1}, "unexpected key")):
+                     ({"statusCode": 200, "extra": 1}, "unexpected key"),
+                     ({"statusCode": 200, "cookies": ["a=1"]}, r"unexpected key\(s\) cookies"),  # a 2.0 field
+                     ({"statusCode": 200, "body": {"a": 1}}, "body must be a string")):
         with pytest.raises(InvalidResponse, match=why):
             v1_response(json.dumps(bad).encode())
     with pytest.raises(InvalidResponse, match="not JSON"):
         v1_response(b"{")
+
+
+@pytest.mark.parametrize(("binary", "body"), [(False, B64_TEXT.encode()), (True, b"\x00\x01")])
+def test_rest_api_decodes_base64_responses_only_for_binary_accept_types(binary: bool, body: bytes):
+    payload = json.dumps({"statusCode": 200, "headers": {"Content-Type": "image/png"}, "body": B64_TEXT,
+                          "isBase64Encoded": True}).encode()
+    assert v1_response(payload, binary).body == body
+
+
+def test_rest_api_refuses_a_bad_is_base64_encoded_even_when_it_would_not_decode():
+    with pytest.raises(InvalidResponse, match="isBase64Encoded"):
+        v1_response(json.dumps({"statusCode": 200, "isBase64Encoded": "yes"}).encode())
