@@ -71,7 +71,7 @@ CASES = [
         "version: 1\nfunctions:\n  a:\n" + FN + "    timeout: 3\n    timeout: 4\n  b:\n" + FN
         + "    events: [{api: {listener: web, route: GET /x}}]\n",
         [
-            "lambdad.yaml:7:5: functions.a.timeout: duplicate key 'timeout'",
+            "lambdad.yaml:7:5: functions.a.timeout: duplicate key 'timeout' (first at line 6, column 5)",
             "lambdad.yaml:11:31: functions.b.events[0].api.listener: listener 'web' is not defined (known: none "
             "defined)",
         ],
