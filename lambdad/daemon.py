@@ -258,7 +258,8 @@ class Daemon:
         api = self.manifest.api
         self.api = LambdaApi(self.manifest, self.functions, self.dispatcher, self._http_pool,
                              python_version=self.functions.python_version, sqs=sqs_api, kinesis=kinesis_api,
-                             guard=Guard.of(api.host, self.allow_hosts, getattr(api, "allow_origins", ())))
+                             guard=Guard.of(api.host, self.allow_hosts, getattr(api, "allow_origins", ())),
+                             warn=self._warn)
         self.http.add("api", sockets.pop("api"), self.api)
         for key, sock in sockets.items():
             self._add_listener(key.removeprefix("listener:"), sock)
