@@ -40,6 +40,7 @@ from lambdad.errors import (
     UnknownOperation,
     UsageError,
 )
+from lambdad.http import sqs_query
 from lambdad.http.asgi import BodyTooLarge, Receive, Scope, Send, header, read_body, respond
 from lambdad.http.guard import Guard
 from lambdad.manifest.checks import handler_module_file
@@ -256,6 +257,11 @@ def protocol_error(protocol: str, error: LambdadError) -> Response:
     """`error` in the shape the client's protocol reads: Lambda's rest-json, SQS's or Kinesis's JSON."""
     if protocol == "lambda":
         return error_response(error)
+    if protocol == "sqs-query":
+        status, headers, body = protocol_error("sqs", error)
+        request_id = new_request_id()
+        xml = sqs_query.xml_error(body, dict(headers).get("x-amzn-query-error"), request_id)
+        return status, [("content-type", "text/xml"), ("x-amzn-RequestId", request_id)], xml
     code = _JSON_CODES[protocol].get(error.CODE, error.CODE)
     if protocol == "sqs":
         body = {"__type": f"com.amazonaws.sqs#{code}", "message": str(error)}
@@ -321,6 +327,9 @@ class LambdaApi:
             return "sqs"
         if scope["method"] == "POST" and target.startswith("Kinesis_20131202.") and self.kinesis is not None:
             return "kinesis"
+        form = (header(scope, b"content-type") or "").startswith("application/x-www-form-urlencoded")
+        if scope["method"] == "POST" and not target and form and self.sqs is not None:
+            return "sqs-query"  # SQS's older protocol (the AWS CLI v2 before 2.13 sends it)
         return "lambda"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -369,6 +378,9 @@ class LambdaApi:
         if protocol == "sqs" and self.sqs is not None:
             body = await read_body(scope, receive, SQS_MAX_REQUEST)
             return await self.sqs.handle(target.removeprefix("AmazonSQS."), body, header(scope, b"host") or "")
+        if protocol == "sqs-query" and self.sqs is not None:
+            body = await read_body(scope, receive, SQS_MAX_REQUEST)
+            return await self._sqs_query(body, header(scope, b"host") or "")
         if protocol == "kinesis" and self.kinesis is not None:
             body = await read_body(scope, receive, SQS_MAX_REQUEST)
             return await self.kinesis.handle(target.removeprefix("Kinesis_20131202."), body)
@@ -389,6 +401,24 @@ class LambdaApi:
         if method == "POST" and len(parts) == 2 and parts[1] == "invocations":
             return await self._invoke(scope, receive, manifest, parts[0], query.get("Qualifier"))
         raise _unknown(method, path)
+
+    async def _sqs_query(self, body: bytes, host: str) -> Response:
+        """A query-protocol request, answered by the SQS JSON operations and translated both ways."""
+        assert self.sqs is not None
+        try:
+            action, doc = sqs_query.parse_form(body)
+        except sqs_query.QueryError as e:
+            raise UsageError(str(e)) from None
+        if not action:
+            raise UsageError("the request names no Action")
+        status, headers, answer = await self.sqs.handle(action, json.dumps(doc).encode(), host)
+        request_id = new_request_id()
+        if status == 200:
+            xml = sqs_query.xml_answer(action, json.loads(answer) if answer else {}, request_id)
+        else:
+            xml = sqs_query.xml_error(answer, dict((k.lower(), v) for k, v in headers).get("x-amzn-query-error"),
+                                      request_id)
+        return status, [("content-type", "text/xml"), ("x-amzn-RequestId", request_id)], xml
 
     @staticmethod
     def _json(doc: dict, status: int = 200) -> Response:
