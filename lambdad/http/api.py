@@ -328,7 +328,8 @@ class LambdaApi:
         if scope["method"] == "POST" and target.startswith("Kinesis_20131202.") and self.kinesis is not None:
             return "kinesis"
         form = (header(scope, b"content-type") or "").startswith("application/x-www-form-urlencoded")
-        if scope["method"] == "POST" and not target and form and self.sqs is not None:
+        if scope["method"] == "POST" and not target and form and not scope["path"].startswith(PREFIX) \
+                and self.sqs is not None:  # (curl sends an Invoke's body as a form unless told otherwise)
             return "sqs-query"  # SQS's older protocol (the AWS CLI v2 before 2.13 sends it)
         return "lambda"
 

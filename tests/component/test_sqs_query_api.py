@@ -57,3 +57,9 @@ def test_errors_are_query_protocol_error_documents(world: ApiWorld):
     status, root = query(world, [("origin", "https://evil.example")], Action="ListQueues")  # a web page's form
     assert status == 403 and "web pages" in root.find("q:Error/q:Message", NS).text
     assert world.store.write(lambda tx: tx.execute("SELECT COUNT(*) FROM messages").fetchone()[0]) == 0
+
+
+def test_an_invoke_sent_as_a_form_is_still_an_invoke(world: ApiWorld):
+    """curl --data sends any body as a form: the Invoke path is Lambda's whatever the content type."""
+    reply = run(world.api, "POST", "/2015-03-31/functions/f/invocations", FORM, b'{"a": 1}')
+    assert reply.status == 200 and b'"a"' in reply.body
