@@ -176,7 +176,8 @@ class Daemon:
             waiting = sum(c.queued + c.retrying + c.in_flight for c in events.counts(tx).values())
         self.dispatcher = Dispatcher(self.store, self.functions, self.clock, on_warning=self._warn,
                                      health=self.health)
-        self.sqs = SqsPoller(self.manifest, self.store, self.functions, self.clock, health=self.health)
+        self.sqs = SqsPoller(self.manifest, self.store, self.functions, self.clock, health=self.health,
+                             on_error=self._health_changed)
         self.streams = StreamPoller(self.manifest, self.store, self.functions, self.clock,
                                     on_files=self.dispatcher.poke, health=self.health)
         syncs = [
@@ -258,7 +259,8 @@ class Daemon:
         api = self.manifest.api
         self.api = LambdaApi(self.manifest, self.functions, self.dispatcher, self._http_pool,
                              python_version=self.functions.python_version, sqs=sqs_api, kinesis=kinesis_api,
-                             guard=Guard.of(api.host, self.allow_hosts, getattr(api, "allow_origins", ())))
+                             guard=Guard.of(api.host, self.allow_hosts, getattr(api, "allow_origins", ())),
+                             warn=self._warn)
         self.http.add("api", sockets.pop("api"), self.api)
         for key, sock in sockets.items():
             self._add_listener(key.removeprefix("listener:"), sock)
@@ -304,6 +306,9 @@ class Daemon:
                    for name, f in self.health.failures().items() if name != "state"}
         if failing:
             info["failing"] = failing
+        sqs_errors = self.sqs.last_errors() if self.sqs is not None else {}
+        if sqs_errors:
+            info["sqs_mappings"] = sqs_errors
         try:
             if self.manifest.source:
                 self.state.write_running(self.manifest.source)

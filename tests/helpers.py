@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import TypeVar
 
@@ -106,3 +109,56 @@ def all_settled(project: Path) -> bool:
     assert done.returncode == 0, done.stderr
     counts = json.loads(done.stdout)["functions"].values()
     return all(c["queued"] == c["retrying"] == c["in_flight"] == 0 for c in counts)
+
+
+@dataclass(frozen=True)
+class AwsCli:
+    """The AWS CLI the tests drive: v2 (what users have) when installed, else the venv's v1."""
+
+    path: str
+    v2: bool
+
+    @property
+    def service_error(self) -> int:
+        """The exit status when the service answered with an error (v1 has no code of its own for it)."""
+        return 254 if self.v2 else 255
+
+    def raw_blobs(self) -> list[str]:
+        """The option that makes v2 read a blob argument (`--payload`, `--data`) as text, as v1 does
+        (v2 takes base64 unless told otherwise; v1 knows no such option)."""
+        return ["--cli-binary-format", "raw-in-base64-out"] if self.v2 else []
+
+    def payload(self, text: str) -> list[str]:
+        return [*self.raw_blobs(), "--payload", text]
+
+    def env(self, folder: Path, region: str = "us-east-1") -> dict[str, str]:
+        """Dummy credentials, no instance-metadata lookups, no pager and a config file of its own, so
+        that the user's own AWS set-up cannot change (or stall) what the CLI sends."""
+        config = folder / "aws-config"
+        config.write_text(f"[default]\nregion = {region}\noutput = json\n")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        return {**env, "AWS_ACCESS_KEY_ID": "any", "AWS_SECRET_ACCESS_KEY": "any", "AWS_DEFAULT_REGION": region,
+                "AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": str(config),
+                "AWS_SHARED_CREDENTIALS_FILE": str(folder / "aws-credentials"), "AWS_PAGER": ""}
+
+    def run(self, *args: str, folder: Path, region: str = "us-east-1", timeout: float = 60) \
+            -> subprocess.CompletedProcess:
+        return subprocess.run([self.path, *args], capture_output=True, text=True, env=self.env(folder, region),
+                              timeout=timeout)
+
+
+def _says_v2(path: str) -> bool:
+    try:
+        done = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return (done.stdout + done.stderr).startswith("aws-cli/2")
+
+
+@cache
+def aws_cli() -> AwsCli:
+    """v2 if an `aws` on PATH or /usr/bin/aws says aws-cli/2, otherwise the venv's v1."""
+    for candidate in (shutil.which("aws"), "/usr/bin/aws"):
+        if candidate and _says_v2(candidate):
+            return AwsCli(candidate, v2=True)
+    return AwsCli(str(Path(sys.executable).parent / "aws"), v2=False)

@@ -107,9 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(command=inspect.cmd_status)
 
     dlq = sub.add_parser("dlq", help="events that failed for good").add_subparsers(metavar="ACTION", required=True)
-    p = dlq.add_parser("list", parents=[*common, json_opts], help="list dead letters")
+    p = dlq.add_parser("list", parents=[*common, json_opts],
+                       help="list dead letters: async invocations that failed for good")
     p.add_argument("--function")
-    p.add_argument("--queue", help="only those sent to this local queue")
+    p.add_argument("--queue", help="only those whose dead letter was sent to this local queue (and the depth of "
+                                   "the queue's own redrive dead-letter queue)")
     p.set_defaults(command=inspect.cmd_dlq_list)
     p = dlq.add_parser("show", parents=[*common, json_opts], help="one dead letter: payload, attempts, last error")
     p.add_argument("id", type=int, metavar="ID")

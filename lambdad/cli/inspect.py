@@ -14,6 +14,7 @@ from typing import Any
 from lambdad.cli.common import STATE_DIR_NAME, load, open_store, print_json, print_table, state_dir
 from lambdad.clock import iso_millis
 from lambdad.errors import EXIT_OK, FunctionNotFound, ManifestError, UsageError
+from lambdad.shown import one_line
 from lambdad.statedir import StateDir
 from lambdad.store import deadletters, events, queues
 
@@ -45,6 +46,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         }
     queue_rows = {q: vars(depths.get(q, queues.QueueDepth())) for q in manifest.queues}
     report = {"daemon": _daemon_info(daemon), "functions": functions, "queues": queue_rows,
+              "sqs_mappings": _sqs_mappings(manifest, depths, (daemon or {}).get("sqs_mappings") or {}),
               "stream_mappings": _stream_positions(args, manifest)}
     if args.json:
         print_json(report)
@@ -60,12 +62,44 @@ def cmd_status(args: argparse.Namespace) -> int:
         print()
         print_table(["QUEUE", "VISIBLE", "IN FLIGHT", "DELAYED"],
                     [[q, d["visible"], d["in_flight"], d["delayed"]] for q, d in queue_rows.items()])
+    if report["sqs_mappings"]:
+        print()
+        print_table(["SQS MAPPING", "DEPTH", "IN FLIGHT", "LAST ERROR"],
+                    [[key + ("" if m["enabled"] else " (disabled)"), m["depth"], m["in_flight"],
+                      _last_error_text(m["last_error"])] for key, m in report["sqs_mappings"].items()])
     if report["stream_mappings"]:
         print()
         print_table(["MAPPING", "SHARD", "LANE", "POSITION", "LAG"],
                     [[m, p["shard"], p["lane"], p["position"] or "not started", "-" if p["lag"] is None else p["lag"]]
                      for m, rows in report["stream_mappings"].items() for p in rows])
     return EXIT_OK
+
+
+def _sqs_mappings(manifest, depths: dict[str, queues.QueueDepth], errors: dict[str, Any]) -> dict[str, dict]:
+    """Each SQS mapping (`FUNCTION/QUEUE`): its queue's depth (visible messages), the messages in flight
+    (received, not yet deleted or visible again) and the last batch that failed, as the running daemon
+    last wrote it (a mapping's errors live in the daemon, not in the store)."""
+    from lambdad.manifest.model import SqsTrigger
+
+    out: dict[str, dict] = {}
+    for fn in manifest.functions.values():
+        for t in fn.events:
+            if not isinstance(t, SqsTrigger) or t.queue not in manifest.queues:
+                continue
+            key = f"{fn.name}/{t.queue}"
+            d = depths.get(t.queue, queues.QueueDepth())
+            error = errors.get(key) if isinstance(errors.get(key), dict) else None
+            out[key] = {"function": fn.name, "queue": t.queue, "enabled": t.enabled, "depth": d.visible,
+                        "in_flight": d.in_flight, "delayed": d.delayed, "last_error": error}
+    return out
+
+
+def _last_error_text(error: dict[str, Any] | None) -> str:
+    if not error:
+        return "-"
+    at = error.get("at")
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at)) if isinstance(at, int | float) else "?"
+    return one_line(f"{when}: {error.get('error')}")
 
 
 def _stream_positions(args: argparse.Namespace, manifest) -> dict[str, list[dict[str, Any]]]:
@@ -181,24 +215,48 @@ def _json_or_text(data: bytes) -> Any:
 
 
 def cmd_dlq_list(args: argparse.Namespace) -> int:
+    """Async invocations that failed for good. With --queue: those whose dead letter went to that queue
+    (an async dead_letter or on_failure target), and the queue's own redrive dead-letter queue, which
+    holds SQS messages, not async events: a different thing a user may be looking for."""
     manifest = load(args)
+    queue = _queue(manifest, args.queue) if args.queue else None
     target = f"queue:{args.queue}" if args.queue else None
     store = open_store(args, manifest)
     try:
         with store.reading() as tx:
             found = deadletters.listing(tx, args.function, target)
+            depths = queues.depths(tx, time.time()) if queue is not None else {}
     finally:
         store.close()
     if args.json:
         print_json([_dead_letter_json(d) for d in found])
         return EXIT_OK
+    if queue is not None:
+        print(f"async invocations whose dead letter was sent to queue {queue.name} (lambdad dlq lists async "
+              "dead letters):")
     print_table(
         ["ID", "FUNCTION", "REQUEST ID", "CONDITION", "INVOCATIONS", "ERROR", "FAILED AT", "TARGET"],
         [[d.id, d.function, d.request_id, d.condition, d.invocations, d.error_type or "", iso_millis(d.failed_at),
           d.target or "-"] for d in found],
         empty="no dead letters",
     )
+    if queue is not None:
+        print()
+        print(_redrive_line(manifest, queue, depths))
     return EXIT_OK
+
+
+def _redrive_line(manifest, queue, depths: dict[str, queues.QueueDepth]) -> str:
+    """Where the queue's own failed messages go: its redrive policy's dead-letter queue, and its depth."""
+    dlq = queue.redrive_dead_letter_queue
+    sources = sorted(q.name for q in manifest.queues.values() if q.redrive_dead_letter_queue == queue.name)
+    fed = f"; it is the dead-letter queue of {', '.join(sources)}" if sources else ""
+    if dlq is None:
+        return f"queue {queue.name} has no redrive dead-letter queue (redrive.dead_letter_queue){fed}"
+    d = depths.get(dlq, queues.QueueDepth())
+    held = d.visible + d.in_flight + d.delayed
+    return (f"queue {queue.name}'s own messages that failed go to its dead-letter queue {dlq}: {held} message(s) "
+            f"(see lambdad queue receive {dlq}){fed}")
 
 
 def cmd_dlq_show(args: argparse.Namespace) -> int:

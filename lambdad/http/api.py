@@ -18,6 +18,7 @@ import base64
 import hashlib
 import json
 import logging
+import re
 import sqlite3
 import sys
 import uuid
@@ -39,6 +40,7 @@ from lambdad.errors import (
     UnknownOperation,
     UsageError,
 )
+from lambdad.http import sqs_query
 from lambdad.http.asgi import BodyTooLarge, Receive, Scope, Send, header, read_body, respond
 from lambdad.http.guard import Guard
 from lambdad.manifest.checks import handler_module_file
@@ -147,6 +149,50 @@ def count_param(query: dict[str, str], name: str, low: int, high: int) -> int | 
     return int(text)
 
 
+_CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,\s]*/\d{8}/([^/,\s]+)/")
+
+
+def signed_region(authorization: str | None, query_credential: str | None = None) -> str | None:
+    """The region a SigV4 request was signed for: the third field of its credential scope
+    (`Credential=AKID/20240101/eu-west-2/lambda/aws4_request`), from the Authorization header or a
+    presigned URL's X-Amz-Credential; None when the request carries no SigV4 signature."""
+    if authorization:
+        found = _CREDENTIAL_SCOPE.search(authorization)
+        if found:
+            return found.group(1)
+    if query_credential:
+        parts = query_credential.split("/")
+        if len(parts) >= 3 and parts[1].isdigit():
+            return parts[2]
+    return None
+
+
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$")
+#: Regions warned about at most (each once): a client cannot fill the console by inventing regions.
+MAX_REGION_WARNINGS = 32
+
+
+class RegionWarnings:
+    """AWS refuses a call signed for another region than the endpoint's; lambdad has one region and
+    serves the call, but says so once per region seen (not per call: the CLI may send many)."""
+
+    def __init__(self, warn: Callable[[str], None] | None) -> None:
+        self._warn = warn
+        self._seen: set[tuple[str, str]] = set()
+
+    def check(self, region: str | None, manifest_region: str) -> None:
+        if self._warn is None or region is None or region == manifest_region:
+            return
+        if (region, manifest_region) in self._seen or len(self._seen) >= MAX_REGION_WARNINGS:
+            return
+        if not _REGION.match(region):  # not a region (a hand-made header): nothing to say about it
+            return
+        self._seen.add((region, manifest_region))
+        self._warn(f"a call signed for region {region} is served as the manifest's region {manifest_region}: "
+                   f"lambdad has one region, and ARNs in its answers say {manifest_region}; AWS would refuse "
+                   "the call (set region: in the manifest, or the client's region, to match)")
+
+
 def runtime_name(python_version: str | None) -> str:
     if python_version is None:
         return f"python{sys.version_info[0]}.{sys.version_info[1]}"
@@ -211,6 +257,11 @@ def protocol_error(protocol: str, error: LambdadError) -> Response:
     """`error` in the shape the client's protocol reads: Lambda's rest-json, SQS's or Kinesis's JSON."""
     if protocol == "lambda":
         return error_response(error)
+    if protocol == "sqs-query":
+        status, headers, body = protocol_error("sqs", error)
+        request_id = new_request_id()
+        xml = sqs_query.xml_error(body, dict(headers).get("x-amzn-query-error"), request_id)
+        return status, [("content-type", "text/xml"), ("x-amzn-RequestId", request_id)], xml
     code = _JSON_CODES[protocol].get(error.CODE, error.CODE)
     if protocol == "sqs":
         body = {"__type": f"com.amazonaws.sqs#{code}", "message": str(error)}
@@ -254,8 +305,10 @@ class LambdaApi:
         guard: Guard | None = None,
         clock: Clock = SYSTEM_CLOCK,
         dedup_bytes: int = DEDUP_BYTES,
+        warn: Callable[[str], None] | None = None,
     ) -> None:
         self.manifest = manifest
+        self.regions = RegionWarnings(warn)
         self.sqs = sqs  #: the SQS API, served on the same port (requests with `X-Amz-Target: AmazonSQS.*`)
         self.kinesis = kinesis  #: and the Kinesis API (`X-Amz-Target: Kinesis_20131202.*`)
         self.functions = functions
@@ -274,6 +327,10 @@ class LambdaApi:
             return "sqs"
         if scope["method"] == "POST" and target.startswith("Kinesis_20131202.") and self.kinesis is not None:
             return "kinesis"
+        form = (header(scope, b"content-type") or "").startswith("application/x-www-form-urlencoded")
+        if scope["method"] == "POST" and not target and form and not scope["path"].startswith(PREFIX) \
+                and self.sqs is not None:  # (curl sends an Invoke's body as a form unless told otherwise)
+            return "sqs-query"  # SQS's older protocol (the AWS CLI v2 before 2.13 sends it)
         return "lambda"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -282,6 +339,7 @@ class LambdaApi:
         protocol = self._protocol(scope)
         try:
             self.guard.check(scope)
+            self._check_region(scope)
             status, headers, body = await self._handle(scope, receive, protocol)
         except BodyTooLarge as e:
             error = e if protocol != "lambda" else RequestTooLarge(
@@ -304,12 +362,26 @@ class LambdaApi:
             log.exception("the API's answer to %s %s could not be sent", scope.get("method"), scope.get("path"))
             await respond(send, *protocol_error(protocol, internal_failure()))
 
+    def _check_region(self, scope: Scope) -> None:
+        query = scope.get("query_string") or b""
+        credential = None
+        if b"X-Amz-Credential=" in query:
+            try:
+                fields = parse_qs(query.decode("latin-1"), max_num_fields=MAX_QUERY_FIELDS)
+            except ValueError:  # too many fields: the handler refuses the request with its own error
+                fields = {}
+            credential = fields.get("X-Amz-Credential", [None])[0]
+        self.regions.check(signed_region(header(scope, b"authorization"), credential), self.manifest.region)
+
     async def _handle(self, scope: Scope, receive: Receive, protocol: str) -> Response:
         method, path = scope["method"], scope["path"]
         target = header(scope, b"x-amz-target") or ""
         if protocol == "sqs" and self.sqs is not None:
             body = await read_body(scope, receive, SQS_MAX_REQUEST)
             return await self.sqs.handle(target.removeprefix("AmazonSQS."), body, header(scope, b"host") or "")
+        if protocol == "sqs-query" and self.sqs is not None:
+            body = await read_body(scope, receive, SQS_MAX_REQUEST)
+            return await self._sqs_query(body, header(scope, b"host") or "")
         if protocol == "kinesis" and self.kinesis is not None:
             body = await read_body(scope, receive, SQS_MAX_REQUEST)
             return await self.kinesis.handle(target.removeprefix("Kinesis_20131202."), body)
@@ -330,6 +402,24 @@ class LambdaApi:
         if method == "POST" and len(parts) == 2 and parts[1] == "invocations":
             return await self._invoke(scope, receive, manifest, parts[0], query.get("Qualifier"))
         raise _unknown(method, path)
+
+    async def _sqs_query(self, body: bytes, host: str) -> Response:
+        """A query-protocol request, answered by the SQS JSON operations and translated both ways."""
+        assert self.sqs is not None
+        try:
+            action, doc = sqs_query.parse_form(body)
+        except sqs_query.QueryError as e:
+            raise UsageError(str(e)) from None
+        if not action:
+            raise UsageError("the request names no Action")
+        status, headers, answer = await self.sqs.handle(action, json.dumps(doc).encode(), host)
+        request_id = new_request_id()
+        if status == 200:
+            xml = sqs_query.xml_answer(action, json.loads(answer) if answer else {}, request_id)
+        else:
+            xml = sqs_query.xml_error(answer, dict((k.lower(), v) for k, v in headers).get("x-amzn-query-error"),
+                                      request_id)
+        return status, [("content-type", "text/xml"), ("x-amzn-RequestId", request_id)], xml
 
     @staticmethod
     def _json(doc: dict, status: int = 200) -> Response:

@@ -10,8 +10,9 @@ from pathlib import Path
 
 from lambdad.errors import ManifestError
 from lambdad.manifest.build import Builder
-from lambdad.manifest.checks import WARNINGS, run_checks
+from lambdad.manifest.checks import WARNINGS, missing_message, run_checks
 from lambdad.manifest.model import Function, Manifest
+from lambdad.manifest.parts import broken_parts, without
 from lambdad.manifest.problems import Problem, format_problems
 from lambdad.manifest.schema import schema_problems
 from lambdad.manifest.yamlmarks import load_yaml
@@ -51,14 +52,29 @@ def parse_manifest(
     # A value YAML could not read is reported once, as such: not again as the wrong type.
     unreadable = {p.path for p in problems}
     problems += [p for p in schema_problems(data, marks, shown) if p.path not in unreadable]
-    if problems:
+    # The parts found broken so far are left out; the others are still built and checked, so that
+    # one run reports everything (a part that is left out is not reported as missing where used).
+    broken = broken_parts(p.path for p in problems)
+    if broken is None:
         return None, problems
+    if broken:
+        data = without(data, broken)
+        if any(len(p.path) > 1 for p in schema_problems(data, marks, shown)):
+            return None, problems
     builder = Builder(data, marks, file.absolute())
     manifest = builder.build()
     problems += [Problem(shown, p.mark, p.path, p.message) for p in builder.problems]
     for finding in run_checks(manifest):
+        if finding.refers_to in broken:
+            continue
+        message = finding.message
+        if finding.refers_to is not None:  # the parts left out are still known names
+            kind, name = finding.refers_to
+            left_out = [part[1] for part in broken if part[0] == kind]
+            if left_out:
+                message = missing_message(kind.removesuffix("s"), name, [*finding.known, *left_out])
         mark = marks.key(finding.where) if finding.on_key else marks.value(finding.where)
-        problems.append(Problem(shown, mark, finding.where, finding.message))
+        problems.append(Problem(shown, mark, finding.where, message))
     if problems:
         return None, problems
     warnings = [str(Problem(shown, marks.value(f.where), f.where, f.message)) for f in run_checks(manifest, WARNINGS)]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +24,16 @@ class Finding:
     where: DocPath
     message: str
     on_key: bool = False  #: point at the key that names `where` rather than at its value
+    #: For "X is not defined": the section and name looked for, so that a reference to a part that is
+    #: there but could not be read (and so was left out of the model) is not reported as missing too.
+    refers_to: tuple[str, str] | None = None
+    known: tuple[str, ...] = ()  #: with refers_to: the names the section has in the model
+
+
+def missing_message(kind: str, name: str, names: Iterable[str]) -> str:
+    names = sorted(names)
+    listed = ", ".join(names) or "none defined"
+    return f"{kind} {name!r} is not defined{did_you_mean(name, names)} (known: {listed})"
 
 
 Check = Callable[[m.Manifest], Iterator[Finding]]
@@ -125,10 +135,9 @@ def check_code(man: m.Manifest) -> Iterator[Finding]:
             )
 
 
-def _missing(kind: str, name: str, known: dict[str, object] | object) -> str:
-    names = list(known) if isinstance(known, dict) else []
-    listed = ", ".join(sorted(names)) or "none defined"
-    return f"{kind} {name!r} is not defined{did_you_mean(name, names)} (known: {listed})"
+def _missing(where: DocPath, kind: str, name: str, known: dict[str, object] | object) -> Finding:
+    names = tuple(known) if isinstance(known, dict) else ()
+    return Finding(where, missing_message(kind, name, names), refers_to=(f"{kind}s", name), known=names)
 
 
 def check_references(man: m.Manifest) -> Iterator[Finding]:
@@ -141,18 +150,18 @@ def check_references(man: m.Manifest) -> Iterator[Finding]:
         cfg = fn.async_config
         for target in (cfg.dead_letter, cfg.on_success, cfg.on_failure):
             if target and target.kind in sections and target.name not in sections[target.kind]:
-                yield Finding(target.where, _missing(target.kind.value, target.name, sections[target.kind]))
+                yield _missing(target.where, target.kind.value, target.name, sections[target.kind])
             elif target and target.kind is m.TargetKind.queue and man.queues[target.name].fifo:
                 yield Finding(target.where, f"queue {target.name!r} is FIFO: Lambda sends dead letters and "
                                             "destination records to standard queues only")
         for trigger in fn.events:
             if isinstance(trigger, m.S3Trigger) and trigger.bucket not in man.buckets:
-                yield Finding((*trigger.where, "bucket"), _missing("bucket", trigger.bucket, dict(man.buckets)))
+                yield _missing((*trigger.where, "bucket"), "bucket", trigger.bucket, dict(man.buckets))
             if isinstance(trigger, m.AlbTrigger | m.ApiTrigger) and trigger.listener not in man.listeners:
                 named = {n: li for n, li in man.listeners.items() if li.url_of is None}
-                yield Finding((*trigger.where, "listener"), _missing("listener", trigger.listener, named))
+                yield _missing((*trigger.where, "listener"), "listener", trigger.listener, named)
             if isinstance(trigger, m.SqsTrigger) and trigger.queue not in man.queues:
-                yield Finding((*trigger.where, "queue"), _missing("queue", trigger.queue, dict(man.queues)))
+                yield _missing((*trigger.where, "queue"), "queue", trigger.queue, dict(man.queues))
             if isinstance(trigger, m.StreamTrigger):
                 yield from _stream_trigger(man, trigger, sections)
     for queue in man.queues.values():
@@ -161,7 +170,7 @@ def check_references(man: m.Manifest) -> Iterator[Finding]:
             continue
         where = (*queue.where, "redrive", "dead_letter_queue")
         if dlq not in man.queues:
-            yield Finding(where, _missing("queue", dlq, dict(man.queues)))
+            yield _missing(where, "queue", dlq, dict(man.queues))
         elif man.queues[dlq].fifo != queue.fifo:
             yield Finding(where, f"the dead-letter queue of a {'FIFO' if queue.fifo else 'standard'} queue must "
                                  f"be {'FIFO' if queue.fifo else 'standard'} too")
@@ -375,7 +384,7 @@ def check_concurrency(man: m.Manifest) -> Iterator[Finding]:
 def _stream_trigger(man: m.Manifest, trigger: m.StreamTrigger, sections: dict) -> Iterator[Finding]:
     stream = man.streams.get(trigger.stream)
     if stream is None:
-        yield Finding((*trigger.where, "stream"), _missing("stream", trigger.stream, dict(man.streams)))
+        yield _missing((*trigger.where, "stream"), "stream", trigger.stream, dict(man.streams))
     elif stream.format != trigger.kind:
         yield Finding((*trigger.where, "stream"), f"stream {stream.name!r} has format {stream.format}: use a "
                                                   f"{stream.format} event for it, not {trigger.kind}")
@@ -383,7 +392,7 @@ def _stream_trigger(man: m.Manifest, trigger: m.StreamTrigger, sections: dict) -
         yield Finding((*trigger.where, "starting_position"), "AT_TIMESTAMP needs starting_position_timestamp")
     target = trigger.on_failure
     if target and target.kind in sections and target.name not in sections[target.kind]:
-        yield Finding(target.where, _missing(target.kind.value, target.name, sections[target.kind]))
+        yield _missing(target.where, target.kind.value, target.name, sections[target.kind])
     elif target and target.kind is m.TargetKind.queue and man.queues[target.name].fifo:
         yield Finding(target.where, f"queue {target.name!r} is FIFO: on-failure records go to standard queues only")
 

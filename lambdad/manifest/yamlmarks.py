@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from lambdad.manifest.problems import DocPath, Mark, Marks, Problem
+from lambdad.manifest.yamlerrors import syntax_problems
 from lambdad.shown import shown
 
 #: Mappings and sequences may carry only the plain tags; anything else would construct objects.
@@ -121,7 +122,9 @@ class _Walker:
             key = str(key_node.value)
             child = (*path, key)
             if key in own:
-                self.problem(key_node, child, f"duplicate key {shown(key)}")
+                first = self.keys[child]
+                self.problem(key_node, child, f"duplicate key {shown(key)} (first at line {first.line}, "
+                                              f"column {first.col})")
             own.add(key)
             self.keys[child] = _mark(key_node)
             out[key] = self.walk(value_node, child)
@@ -193,10 +196,7 @@ def load_yaml(text: str, file: str, env: Mapping[str, str]) -> tuple[Any, Marks,
         mark = _position_mark(text, e.position, in_bytes=_Loader is not yaml.SafeLoader)
         return None, Marks({}, {}), [Problem(file, mark, (), f"YAML error: {what}")]
     except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        where = Mark(mark.line + 1, mark.column + 1) if mark else None
-        what = " ".join(x for x in (e.context, e.problem) if x)
-        return None, Marks({}, {}), [Problem(file, where, (), f"YAML syntax error: {what}")]
+        return None, Marks({}, {}), syntax_problems(e, text, file)
     except yaml.YAMLError as e:
         return None, Marks({}, {}), [Problem(file, None, (), f"YAML error: {e}")]
     except RecursionError:  # the pure-Python composer recurses per level (libyaml stops at 1000)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from functools import partial
@@ -84,12 +84,30 @@ class SqsPoller(Poller):
         clock: Clock,
         executor: Executor | None = None,
         health: Health | None = None,
+        on_error: Callable[[], None] = lambda: None,
     ) -> None:
         # Batches in flight are bounded by the functions' concurrency; a throttle retry holds a thread.
         super().__init__(manifest, store, functions, clock, executor, threads=max(4, 2 * manifest.concurrency),
                          health=health)
         self._states: dict[tuple[str, str], _State] = {}
         self._noted: set[str] = set()  #: messages whose undeliverable attributes were noted
+        self._last_errors: dict[str, dict[str, object]] = {}
+        self._on_error = on_error  #: a mapping's last error changed: `lambdad status` shows it (daemon.json)
+
+    def last_errors(self) -> dict[str, dict[str, object]]:
+        """Each mapping's (`FUNCTION/QUEUE`) last failed batch: `error` and when (`at`, wall clock)."""
+        with self._lock:
+            return {key: dict(e) for key, e in self._last_errors.items()}
+
+    def _failed(self, function: str, queue: Queue, message: str) -> None:
+        """Say why a batch failed in the function's log, and keep it as the mapping's last error."""
+        self._note(function, f"sqs {queue.name}: {message}")
+        with self._lock:
+            key = f"{function}/{queue.name}"
+            changed = self._last_errors.get(key, {}).get("error") != message
+            self._last_errors[key] = {"error": message, "at": self.clock.time()}
+        if changed:  # (the same error again only moves `at`: written with the next daemon.json)
+            self._on_error()
 
     manifest_mappings = staticmethod(manifest_mappings)
 
@@ -172,8 +190,8 @@ class SqsPoller(Poller):
             if self.clock.monotonic() > deadline:  # waited for a thread: less room left than a whole invocation
                 batch = self._hold(queue, batch, fn.timeout_s)
                 if not batch:  # visible again already: they may be someone else's now
-                    self._note(fn.name, f"sqs {queue.name}: a batch waited past its visibility timeout; not "
-                                        "delivered (its messages return)")
+                    self._failed(fn.name, queue, "a batch waited past its visibility timeout; not delivered (its "
+                                                 "messages return)")
                     return
                 deadline = self.clock.monotonic()
             self._note_undeliverable(fn.name, queue, batch)
@@ -181,8 +199,8 @@ class SqsPoller(Poller):
             try:
                 result = self._invoke(fn, payload, deadline)
             except (TooManyRequests, ShuttingDown, FunctionNotFound) as e:
-                self._note(fn.name, f"sqs {queue.name}: batch of {len(batch)} not delivered ({type(e).__name__}); "
-                                    "its messages are visible again")
+                self._failed(fn.name, queue, f"batch of {len(batch)} not delivered ({type(e).__name__}); its "
+                                             "messages are visible again")
                 state.paused_until = self.clock.time() + PAUSE_S
                 self._release(queue, batch)
                 return
@@ -242,18 +260,18 @@ class SqsPoller(Poller):
                function: str) -> list[queues.Message]:
         """The messages that stay in the queue (to reappear after the visibility timeout)."""
         if result.outcome is not Outcome.success:
-            self._note(function, f"sqs {queue.name}: batch of {len(batch)} failed ({result.error_type}); its "
-                                 "messages return after the visibility timeout")
+            self._failed(function, queue, f"batch of {len(batch)} failed ({result.error_type}); its messages "
+                                          "return after the visibility timeout")
             return batch
         if not mapping.trigger.report_batch_item_failures:
             return []
         try:
             failed = failed_items(result.payload, batch, queue.fifo)
         except BatchFailure as e:
-            self._note(function, f"sqs {queue.name}: the whole batch of {len(batch)} returns: {e}")
+            self._failed(function, queue, f"the whole batch of {len(batch)} returns: {e}")
             return batch
         if failed:
-            self._note(function, f"sqs {queue.name}: {len(failed)} of {len(batch)} message(s) reported as failed "
-                                 "return after the visibility timeout")
+            self._failed(function, queue, f"{len(failed)} of {len(batch)} message(s) reported as failed return "
+                                          "after the visibility timeout")
         return failed
 

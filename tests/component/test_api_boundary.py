@@ -249,3 +249,52 @@ def test_answers_older_than_15_minutes_are_let_go(world: ApiWorld):
     run(world.api, "POST", INVOKE, [("amz-sdk-invocation-id", "b")], body=b"{}")
     run(world.api, "POST", INVOKE, [("amz-sdk-invocation-id", "a")], body=b"{}")
     assert world.invocations() == 3
+
+
+# -- a call signed for another region --------------------------------------------------------------------
+
+
+def _signed(region: str) -> list[tuple[str, str]]:
+    return [("authorization", f"AWS4-HMAC-SHA256 Credential=any/20260101/{region}/lambda/aws4_request, "
+                              "SignedHeaders=host;x-amz-date, Signature=00")]
+
+
+def test_a_call_signed_for_another_region_is_served_with_one_warning(world: ApiWorld):
+    warned: list[str] = []
+    world.api.regions._warn = warned.append
+    for region in ("eu-west-2", "eu-west-2", "eu-west-1", "us-east-1", "eu-west-2"):
+        reply = run(world.api, "POST", INVOKE, _signed(region), b'{"a": 1}')
+        assert reply.status == 200, reply.body
+    sqs = run(world.api, "POST", "/", SQS + _signed("eu-west-2"), json.dumps({
+        "QueueUrl": "http://127.0.0.1:9001/111122223333/q", "MessageBody": "m"}).encode())
+    assert sqs.status == 200, sqs.body
+    assert len(warned) == 2 and "eu-west-2" in warned[0] and "us-east-1" in warned[1]  # once per region
+    assert "manifest's region eu-west-1" in warned[0] and "ARNs in its answers say eu-west-1" in warned[0]
+    context = run(world.api, "GET", "/2015-03-31/functions/f", _signed("eu-west-2"))
+    assert json.loads(context.body)["Configuration"]["FunctionArn"].startswith("arn:aws:lambda:eu-west-1:")
+
+
+@pytest.mark.parametrize(
+    ("authorization", "credential", "region"),
+    [
+        ("AWS4-HMAC-SHA256 Credential=AKID/20240101/eu-west-2/lambda/aws4_request, SignedHeaders=host, "
+         "Signature=ab", None, "eu-west-2"),
+        ("AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/sqs/aws4_request,SignedHeaders=host,Signature=ab",
+         None, "us-east-1"),
+        (None, "AKID/20240101/ap-south-1/lambda/aws4_request", "ap-south-1"),
+        ("Bearer token", None, None),
+        (None, None, None),
+    ],
+)
+def test_signed_region_reads_the_credential_scope(authorization, credential, region):
+    from lambdad.http.api import signed_region
+
+    assert signed_region(authorization, credential) == region
+
+
+def test_made_up_regions_are_not_warned_about(world: ApiWorld):
+    warned: list[str] = []
+    world.api.regions._warn = warned.append
+    for region in ("not a region\x1b[2J", "x" * 500, *(f"eu-west-{n}" for n in range(3, 60))):
+        assert run(world.api, "POST", INVOKE, _signed(region), b"{}").status == 200
+    assert len(warned) == 32 and all("eu-west-" in w for w in warned)  # bounded, and only real-looking ones

@@ -124,3 +124,17 @@ def test_the_loop_survives_a_hostile_save(daemon: Daemon, tmp_path: Path):
     wait = daemon.step(daemon.clock.monotonic())
     assert wait >= 0 and daemon.status is DaemonState.running
     assert daemon.config_errors and "309-digit" in daemon.config_errors[0]
+
+
+def test_a_reload_reports_a_yaml_syntax_error_where_validate_does(daemon: Daemon, tmp_path: Path):
+    """The console shows both places of an unclosed bracket, as `lambdad validate` does."""
+    (tmp_path / "lambdad.yaml").write_text(GOOD.replace("{visibility_timeout: 30s}", "{visibility_timeout: 30s"))
+    assert daemon.reload("saved") is None
+    expected = [
+        "lambdad.yaml:4:6: YAML syntax error: this '{' is never closed (reading stopped at line 5, column 10)",
+        "lambdad.yaml:5:10: YAML syntax error: did not find expected ',' or '}' (the '{' at line 4, column 6 is "
+        "never closed)",
+    ]
+    assert daemon.config_errors == expected
+    lines = daemon.out.text.splitlines()  # type: ignore[attr-defined]
+    assert all(line in lines for line in expected)

@@ -261,3 +261,20 @@ def test_a_batch_the_function_never_saw_is_visible_again_at_once(tmp_path: Path)
     with w.store.reading() as tx:
         assert queues.depths(tx, w.clock.time())["q"].visible == 1
     w.close()
+
+
+def test_a_failed_batch_is_the_mappings_last_error(tmp_path: Path):
+    """`lambdad status` shows it: the daemon writes it into daemon.json when it changes."""
+    w = make_world(tmp_path, reply=lambda event: (Outcome.error, ERROR))
+    changes: list[int] = []
+    w.poller._on_error = lambda: changes.append(1)
+    assert w.poller.last_errors() == {}
+    w.send("a")
+    w.step()
+    w.step(31.0)  # the same failure again, after the visibility timeout: moves `at`, nothing to rewrite
+    errors = w.poller.last_errors()
+    assert list(errors) == ["f/q"] and errors["f/q"]["at"] == w.clock.time()
+    assert errors["f/q"]["error"].startswith("batch of 1 failed (")
+    assert errors["f/q"]["error"].endswith("); its messages return after the visibility timeout")
+    assert len(changes) == 1
+    w.close()

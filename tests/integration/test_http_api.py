@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,7 @@ import botocore
 import pytest
 from botocore.config import Config
 
-from tests.helpers import daemon_info, json_lines, run_cli, wait_for, write_manifest
+from tests.helpers import aws_cli, daemon_info, json_lines, run_cli, wait_for, write_manifest
 from tests.integration.test_daemon import Running, serving
 
 MANIFEST = """
@@ -257,31 +256,46 @@ def test_an_sdk_retry_of_a_slow_call_does_not_run_it_twice(api: str, project: Pa
     assert len([r for r in received(project) if r["event"].get("once")]) == 1
 
 
-def aws(*args: str, api: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "any", "AWS_SECRET_ACCESS_KEY": "any", "AWS_DEFAULT_REGION": "eu-west-1"}
-    aws_bin = Path(sys.executable).parent / "aws"
-    return subprocess.run([str(aws_bin), "lambda", *args, "--endpoint-url", api], capture_output=True, text=True,
-                          env=env, timeout=60)
+def aws(*args: str, api: str, folder: Path, region: str = "eu-west-1") -> subprocess.CompletedProcess:
+    return aws_cli().run("lambda", *args, "--endpoint-url", api, folder=folder, region=region)
 
 
 def test_the_aws_cli_invokes(api: str, project: Path, tmp_path: Path):
+    cli = aws_cli()
     out = tmp_path / "out.json"
-    done = aws("invoke", "--function-name", "behave", "--payload", '{"action": "log"}', "--log-type", "Tail",
-               str(out), api=api)
+    done = aws("invoke", "--function-name", "behave", *cli.payload('{"action": "log"}'), "--log-type", "Tail",
+               str(out), api=api, folder=tmp_path)
     assert done.returncode == 0, done.stderr
     status = json.loads(done.stdout)
     assert status["StatusCode"] == 200 and status["ExecutedVersion"] == "$LATEST"
     assert "printed line" in base64.b64decode(status["LogResult"]).decode()
     assert json.loads(out.read_text()) == "logged"
-    done = aws("invoke", "--function-name", "recorder", "--invocation-type", "Event", "--payload", '{"cli": 1}',
-               str(out), api=api)
+    done = aws("invoke", "--function-name", "recorder", "--invocation-type", "Event", *cli.payload('{"cli": 1}'),
+               str(out), api=api, folder=tmp_path)
     assert done.returncode == 0 and json.loads(done.stdout)["StatusCode"] == 202
     wait_for(lambda: any(r["event"] == {"cli": 1} for r in received(project)), what="the CLI's async event")
-    done = aws("invoke", "--function-name", "nope", str(out), api=api)
-    assert done.returncode == 255 and "ResourceNotFoundException" in done.stderr
-    done = aws("list-functions", api=api)
+    done = aws("invoke", "--function-name", "nope", str(out), api=api, folder=tmp_path)
+    assert done.returncode == cli.service_error and "ResourceNotFoundException" in done.stderr
+    done = aws("list-functions", api=api, folder=tmp_path)
     assert [f["FunctionName"] for f in json.loads(done.stdout)["Functions"]] == ["behave", "recorder", "single",
                                                                                "brief"]
+
+
+def test_the_documented_aws_cli_line_works_as_written(api: str, daemon: Running, tmp_path: Path):
+    """`aws lambda invoke ... --cli-binary-format raw-in-base64-out --payload '{...}' --region eu-west-2 out.json`,
+    as AWS's docs write it for the CLI v2 (v1 knows no --cli-binary-format: its form is the same without it).
+    The call is signed for another region than the manifest's: it is served, with one warning."""
+    cli = aws_cli()
+    line = ["lambda", "invoke", "--function-name", "behave", *cli.payload('{"action": "echo"}'),
+            "--region", "eu-west-2", "out.json", "--endpoint-url", api]
+    for _ in range(2):
+        done = subprocess.run([cli.path, *line], capture_output=True, text=True, cwd=tmp_path,
+                              env=cli.env(tmp_path), timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["StatusCode"] == 200
+        assert json.loads((tmp_path / "out.json").read_text())["event"] == {"action": "echo"}
+    warned = wait_for(lambda: [line for line in daemon.lines if "eu-west-2" in line], what="the region warning")
+    assert len(warned) == 1 and "eu-west-1" in warned[0]  # once for the region, not once per call
 
 
 def test_curl_sends_a_chunked_body(api: str):

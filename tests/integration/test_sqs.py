@@ -8,8 +8,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -20,7 +18,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.helpers import FIXTURE_FUNCTIONS, daemon_info, json_lines, run_cli, wait_for, write_manifest
+from tests.helpers import FIXTURE_FUNCTIONS, aws_cli, daemon_info, json_lines, run_cli, wait_for, write_manifest
 from tests.integration.test_daemon import Running, serving
 
 MANIFEST = """
@@ -138,7 +136,7 @@ def test_fifo_groups_are_handled_in_order(project: Path, daemon: Running):
         assert mine == sorted(mine), f"group {group} out of order"
 
 
-def test_clients_send_and_receive(project: Path, daemon: Running):
+def test_clients_send_and_receive(project: Path, daemon: Running, tmp_path: Path):
     sqs = sqs_client(project)
     assert sorted(u.rsplit("/", 1)[1] for u in sqs.list_queues()["QueueUrls"]) == sorted(
         ["jobs", "jobs-dlq", "orders.fifo", "orders-dlq.fifo", "idle"])
@@ -157,10 +155,8 @@ def test_clients_send_and_receive(project: Path, daemon: Running):
     assert queue_depth(sqs, url) == 0
     with pytest.raises(sqs.exceptions.QueueDoesNotExist):
         sqs.get_queue_url(QueueName="nope")
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "any", "AWS_SECRET_ACCESS_KEY": "any", "AWS_DEFAULT_REGION": "us-east-1"}
-    done = subprocess.run([str(Path(sys.executable).parent / "aws"), "sqs", "send-message", "--queue-url", url,
-                           "--message-body", "from the cli", "--endpoint-url", daemon_info(project)["api"]],
-                          capture_output=True, text=True, env=env, timeout=60)
+    done = aws_cli().run("sqs", "send-message", "--queue-url", url, "--message-body", "from the cli",
+                         "--endpoint-url", daemon_info(project)["api"], folder=tmp_path)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["MD5OfMessageBody"]
     sent = run_cli("queue", "send", "idle", "from lambdad", "--attr", "k=v", cwd=project)

@@ -5,11 +5,8 @@ DynamoDB-style change records."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +14,7 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamModel, KinesisDataStreamModel
 
-from tests.helpers import FIXTURE_FUNCTIONS, daemon_info, json_lines, run_cli, wait_for, write_manifest
+from tests.helpers import FIXTURE_FUNCTIONS, aws_cli, daemon_info, json_lines, run_cli, wait_for, write_manifest
 from tests.integration.test_daemon import Running, serving
 
 MANIFEST = """
@@ -105,7 +102,7 @@ def test_thousands_of_records_in_order_per_shard(project: Path, daemon: Running)
     assert len(lanes) == 4 and all(lane["lag"] == 0 for lane in lanes)
 
 
-def test_clients_describe_and_put(project: Path, daemon: Running):
+def test_clients_describe_and_put(project: Path, daemon: Running, tmp_path: Path):
     client = kinesis(project)
     assert client.list_streams()["StreamNames"] == ["clicks"]
     shards = client.list_shards(StreamName="clicks")["Shards"]
@@ -126,10 +123,9 @@ def test_clients_describe_and_put(project: Path, daemon: Running):
             client.put_record(StreamName="clicks", Data=b"x", PartitionKey="k", ExplicitHashKey=bad)
     last = client.put_record(StreamName="clicks", Data=b"x", PartitionKey="k", ExplicitHashKey=str(2**128 - 1))
     assert last["ShardId"] == "shardId-000000000003"
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "any", "AWS_SECRET_ACCESS_KEY": "any", "AWS_DEFAULT_REGION": "us-east-1"}
-    done = subprocess.run([str(Path(sys.executable).parent / "aws"), "kinesis", "put-record", "--stream-name", "clicks",
-                           "--partition-key", "k", "--data", "two", "--endpoint-url", daemon_info(project)["api"]],
-                          capture_output=True, text=True, env=env, timeout=60)
+    cli = aws_cli()
+    done = cli.run("kinesis", "put-record", "--stream-name", "clicks", "--partition-key", "k", *cli.raw_blobs(),
+                   "--data", "two", "--endpoint-url", daemon_info(project)["api"], folder=tmp_path)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["ShardId"] == put["ShardId"]  # the same key, the same shard
     cli = run_cli("stream", "put", "clicks", "three", "--partition-key", "k", cwd=project)

@@ -350,7 +350,11 @@ BASE = "version: 1\nfunctions:\n  f:\n    handler: app.handler\n    code: ./func
         ),
         pytest.param(
             "version: 1\nfunctions: [1, 2\n",
-            ["lambdad.yaml:3:1: YAML syntax error: while parsing a flow sequence did not find expected ',' or ']'"],
+            [
+                "lambdad.yaml:2:12: YAML syntax error: this '[' is never closed (reading stopped at line 3, column 1)",
+                "lambdad.yaml:3:1: YAML syntax error: did not find expected ',' or ']' (the '[' at line 2, column 12 "
+                "is never closed)",
+            ],
             id="yaml-syntax",
         ),
         pytest.param(

@@ -20,7 +20,7 @@ def test_keys_stay_strings():
 
 def test_duplicate_keys_are_reported():
     _, _, problems = load_yaml("a: 1\nb: 2\na: 3\n", "m.yaml", {})
-    assert [str(p) for p in problems] == ["m.yaml:3:1: a: duplicate key 'a'"]
+    assert [str(p) for p in problems] == ["m.yaml:3:1: a: duplicate key 'a' (first at line 1, column 1)"]
 
 
 def test_env_expansion_and_retyping():
@@ -40,9 +40,8 @@ def test_unset_env_var_is_a_problem_with_its_line():
 def test_syntax_error_names_the_line():
     data, _, problems = load_yaml("a: 1\nb: [1, 2\nc: 3\n", "m.yaml", {})
     assert data is None
-    assert len(problems) == 1
-    assert str(problems[0]).startswith("m.yaml:3:")
-    assert "YAML syntax error" in str(problems[0])
+    assert [str(p)[:9] for p in problems] == ["m.yaml:2:", "m.yaml:3:"]  # where it opens, where reading stopped
+    assert all("YAML syntax error" in str(p) for p in problems)
 
 
 def test_python_tags_are_not_constructed():
