@@ -346,7 +346,7 @@ def cmd_queue_send(args: argparse.Namespace) -> int:
         store.close()
     doc = {"MessageId": sent.message_id}
     if sent.sequence is not None:
-        doc["SequenceNumber"] = f"{sent.sequence:020d}"
+        doc["SequenceNumber"] = sent.sequence_number
     if args.json:
         print_json(doc)
     else:
@@ -409,6 +409,8 @@ def cmd_stream_put(args: argparse.Namespace) -> int:
 
 
 def cmd_queue_receive(args: argparse.Namespace) -> int:
+    from lambdad.events.sqs import queue_arn
+
     manifest = load(args)
     queue = _queue(manifest, args.name)
     if not 1 <= args.max <= 10:
@@ -417,7 +419,8 @@ def cmd_queue_receive(args: argparse.Namespace) -> int:
     try:
         with store.transaction() as tx:
             dlq = manifest.queues.get(queue.redrive_dead_letter_queue or "")
-            got = queues.receive(tx, queue, time.time(), args.max, dead_letter_queue=dlq)
+            got = queues.receive(tx, queue, time.time(), args.max, dead_letter_queue=dlq,
+                                 source_arn=queue_arn(manifest.region, manifest.account, queue.name))
     finally:
         store.close()
     docs = [_message_json(m) for m in got]
