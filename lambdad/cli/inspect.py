@@ -84,9 +84,9 @@ def _stream_positions(args: argparse.Namespace, manifest) -> dict[str, list[dict
                         continue
                     key = mapping_id(fn.name, t.stream)
                     stored = streams.positions(tx, key)
-                    lanes, kind = t.parallelization_factor, manifest.streams[t.stream].format
+                    lanes = t.parallelization_factor
                     rows = [{"shard": streams.shard_id(shard), "lane": lane,
-                             "position": streams.number_of(kind, shard, seq),
+                             "position": streams.number_of(manifest.streams[t.stream], shard, seq),
                              "lag": streams.lag(tx, t.stream, shard, seq, lane, lanes)}
                             for (shard, lane), seq in sorted(stored.items())]
                     if not stored:  # no daemon has run the mapping yet: where it will start is not known
@@ -400,11 +400,12 @@ def cmd_stream_put(args: argparse.Namespace) -> int:
         record = store.write(lambda tx: streams.put(tx, stream, key, data, time.time()))
     finally:
         store.close()
-    doc = {"ShardId": record.shard_id, "SequenceNumber": streams.number_of(stream.format, record.shard, record.seq)}
+    doc = {"ShardId": streams.shard_name(stream, record.shard),
+           "SequenceNumber": streams.number_of(stream, record.shard, record.seq)}
     if args.json:
         print_json(doc)
     else:
-        print(f"put into {stream.name}: {record.shard_id} SequenceNumber {doc['SequenceNumber']}")
+        print(f"put into {stream.name}: {doc['ShardId']} SequenceNumber {doc['SequenceNumber']}")
     return EXIT_OK
 
 
