@@ -119,6 +119,28 @@ def test_an_atomic_save_fires_once_for_the_final_key(w: World):
     assert w.new_events() == [("on_created", "ObjectCreated:Put", "report.txt")]
 
 
+@pytest.mark.parametrize("looked", ["before the rename", "after the rename"])
+@pytest.mark.parametrize(("temporary", "final"), [
+    ("docs/.notes.txt.Xk3pQ9", "docs/notes.txt"),  # rsync
+    (".~tmp~/notes.txt", "notes.txt"),  # rsync --delay-updates
+    ("sedAb12Cd", "notes.txt"),  # sed -i
+    ("tmpk2j3_x9a", "notes.txt"),  # Python tempfile + os.replace
+    ("notes.txt___jb_tmp___", "notes.txt"),  # JetBrains
+])
+def test_a_tool_writing_under_a_temporary_name_is_one_put_for_the_final_key(w: World, temporary, final, looked):
+    for attempt in ("new", "overwrite"):
+        tmp = w.write(temporary, f"{attempt} content".encode())
+        dst = str(w.root / final)
+        if looked == "before the rename":
+            w.sync.written(tmp)
+            os.rename(tmp, dst)
+        else:
+            os.rename(tmp, dst)
+            w.sync.written(tmp)
+        w.sync.moved(tmp, dst)
+        assert w.new_events() == [("on_created", "ObjectCreated:Put", final)], attempt
+
+
 def test_written_then_renamed_before_we_looked_is_put_delete_copy(w: World):
     src = w.write("a.txt", b"x")
     dst = str(w.root / "b.txt")
