@@ -168,19 +168,20 @@ class BucketSync:
 
         self.store.write(put)
 
-    def moved(self, src: str, dst: str) -> None:
+    def moved(self, src: str, dst: str) -> list[str]:
         """A file renamed inside the bucket: Delete for the old key, Copy for the new one.
 
         When the old name was never an object (a temporary name, as in an atomic save), the new
-        one is simply written: one Put, for the final key only.
+        one is simply written: one Put, for the final key only. An object renamed onto a temporary
+        or backup name is how vim and emacs save (NAME -> NAME~, then a new NAME): its path is
+        returned, to be looked at again after `RECENT_S` (by `written`), so the save is one Put,
+        and only a file that does not come back is a Delete.
         """
         src_key, dst_key = self.key_of(src), self.key_of(dst)
         with self.store.reading() as tx:
             old = objects.get(tx, self.name, src_key) if src_key else None
         if dst_key is None:
-            if old is not None:
-                self.deleted(src)
-            return
+            return [src] if old is not None else []
         if old is None and src_key is not None and self._unannounced.pop(src, False) is None:
             # The old name was written and renamed before we looked: announce both, as S3 would have.
             self.written(dst, "ObjectCreated:Put", key=src_key)
@@ -188,18 +189,19 @@ class BucketSync:
                 old = objects.get(tx, self.name, src_key)
         if old is None:
             self.written(dst)
-            return
+            return []
         state = self._file_state(dst)
         etag = old.etag if state is not None and state.size == old.size else self._etag(dst)
         if state is None or etag is None:
             self.deleted(src)
-            return
+            return []
 
         def rename(tx):
             self._delete(tx, old)
             self._put(tx, dst_key, state, etag, "ObjectCreated:Copy")
 
         self.store.write(rename)
+        return []
 
     def deleted(self, path: str) -> None:
         key = self.key_of(path)

@@ -378,8 +378,8 @@ class BucketWatcher:
         try:
             if hint.op == "written":
                 sync.written(hint.path)
-            elif hint.op == "moved":
-                sync.moved(hint.src, hint.path)
+            elif hint.op == "moved":  # (an object renamed onto a temporary name is looked at again)
+                self._later += [(self._monotonic() + RECENT_S, sync, p) for p in sync.moved(hint.src, hint.path)]
             elif hint.op == "deleted":
                 sync.deleted(hint.path)
             elif hint.op == "gone_under":

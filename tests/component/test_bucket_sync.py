@@ -141,6 +141,24 @@ def test_a_tool_writing_under_a_temporary_name_is_one_put_for_the_final_key(w: W
         assert w.new_events() == [("on_created", "ObjectCreated:Put", final)], attempt
 
 
+def test_an_editor_saving_by_renaming_the_old_file_away_is_one_put(w: World):
+    path = w.write("notes.txt", b"v1")
+    w.sync.written(path)
+    w.new_events()
+    os.rename(path, path + "~")  # vim and emacs: the old file becomes the backup...
+    assert w.sync.moved(path, path + "~") == [path]  # ...looked at again shortly, not deleted now
+    w.write("notes.txt", b"v2")  # ...and the new content is written under the name
+    w.sync.written(path)
+    os.unlink(path + "~")
+    w.sync.deleted(path + "~")
+    w.sync.written(path)  # the second look
+    assert w.new_events() == [("on_created", "ObjectCreated:Put", "notes.txt")]
+    os.rename(path, path + "~")  # renamed away for good: a Delete, at the second look
+    assert w.sync.moved(path, path + "~") == [path] and w.new_events() == []
+    w.sync.written(path)
+    assert w.new_events() == [("on_removed", "ObjectRemoved:Delete", "notes.txt")]
+
+
 def test_written_then_renamed_before_we_looked_is_put_delete_copy(w: World):
     src = w.write("a.txt", b"x")
     dst = str(w.root / "b.txt")
