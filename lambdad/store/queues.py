@@ -241,16 +241,18 @@ def _fifo_candidates(tx: sqlite3.Connection, queue: str, now: float, oldest: flo
 def _move(tx: sqlite3.Connection, message: Message, dead_letter_queue: Queue, now: float,
           source_arn: str | None) -> None:
     """Redrive: the message moves with its id, body, attributes and original send time, to the end
-    of the dead-letter queue, marked with the queue it came from (the last one, if it moves again)."""
+    of the dead-letter queue, marked with the queue it came from (the last one, if it moves again).
+    Into a FIFO dead-letter queue its deduplication id becomes its message id, as SQS does it (two
+    messages that shared a deduplication id are still two there)."""
     sequence = _next_sequence(tx, dead_letter_queue.name) if dead_letter_queue.fifo else None
     system = dict(message.system)
     if source_arn:
         system[DLQ_SOURCE_ARN] = source_arn
     tx.execute(
         "INSERT INTO messages (message_id, queue, body, attributes, sent_at, visible_at, group_id, dedup_id, sequence, "
-        "system_attributes) SELECT message_id, ?, body, attributes, sent_at, ?, group_id, dedup_id, ?, ? "
-        "FROM messages WHERE id = ?",
-        (dead_letter_queue.name, now, sequence, json.dumps(system), message.row),
+        "system_attributes) SELECT message_id, ?, body, attributes, sent_at, ?, group_id, "
+        "CASE WHEN ? THEN message_id ELSE dedup_id END, ?, ? FROM messages WHERE id = ?",
+        (dead_letter_queue.name, now, dead_letter_queue.fifo, sequence, json.dumps(system), message.row),
     )
     tx.execute("DELETE FROM messages WHERE id = ?", (message.row,))
 

@@ -116,6 +116,20 @@ def test_a_redriven_message_names_its_source_queue_and_keeps_other_system_attrib
     assert "DeadLetterQueueSourceArn" not in fresh.system_attributes()
 
 
+def test_into_a_fifo_dead_letter_queue_the_deduplication_id_becomes_the_message_id(tx):
+    source = Queue("s.fifo", fifo=True, visibility_timeout_s=0, redrive_dead_letter_queue="d.fifo",
+                   redrive_max_receive_count=1)
+    dead = Queue("d.fifo", fifo=True)
+    ids = [queues.send(tx, source, b"m%d" % i, T0 + i, group="g", dedup_id=f"same-{i}").message_id for i in range(2)]
+    for _ in range(3):
+        queues.receive(tx, source, T0 + 10, 10, dead_letter_queue=dead, source_arn=SOURCE_ARN)
+    moved = queues.receive(tx, dead, T0 + 11, 10)
+    assert [m.message_id for m in moved] == ids  # in order, with their ids and groups
+    assert [m.system_attributes()["MessageDeduplicationId"] for m in moved] == ids
+    assert [m.group_id for m in moved] == ["g", "g"]
+    assert all(int(m.system_attributes()["SequenceNumber"]) > 0 for m in moved)
+
+
 def test_fifo_sequence_numbers_grow_per_queue_and_dedup_answers_the_first_one(tx):
     sent = [queues.send(tx, FIFO, b"m%d" % i, T0, group="g", dedup_id=str(i)) for i in range(12)]
     numbers = [s.sequence_number for s in sent]
