@@ -151,11 +151,11 @@ def test_an_editor_saving_by_renaming_the_old_file_away_is_one_put(w: World):
     w.sync.written(path)
     os.unlink(path + "~")
     w.sync.deleted(path + "~")
-    w.sync.written(path)  # the second look
+    w.sync.deleted(path)  # the second look
     assert w.new_events() == [("on_created", "ObjectCreated:Put", "notes.txt")]
     os.rename(path, path + "~")  # renamed away for good: a Delete, at the second look
     assert w.sync.moved(path, path + "~") == [path] and w.new_events() == []
-    w.sync.written(path)
+    w.sync.deleted(path)
     assert w.new_events() == [("on_removed", "ObjectRemoved:Delete", "notes.txt")]
 
 
