@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from lambdad.manifest.model import Bucket, Manifest, S3Trigger
@@ -60,7 +60,8 @@ TEMPORARY_FOLDERS: tuple[tuple[str, str], ...] = (
 DEFAULT_IGNORE = tuple(glob for glob, _ in TEMPORARY_NAMES)
 
 
-def _matcher(patterns: tuple[str, ...]):
+def _matcher(patterns: tuple[str, ...]) -> Callable[[str], object]:
+    """One compiled regex for all the globs (a match object, or None)."""
     if not patterns:
         return lambda _text: None
     return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns)).match
