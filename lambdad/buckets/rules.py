@@ -4,36 +4,93 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from lambdad.manifest.model import Bucket, Manifest, S3Trigger
 
-#: Editor swap and backup files, partial downloads and OS litter: never objects, in any bucket.
-DEFAULT_IGNORE = (
-    "*.swp", "*.swo", "*.swx", ".*.sw?", "*~", ".#*", "#*#", "*.tmp", "*.temp", "*.part", "*.partial",
-    "*.crdownload", "*.download", ".DS_Store", "._*", "Thumbs.db", "desktop.ini", "4913", ".~lock.*#",
-    ".goutputstream-*", "*.kate-swp", ".lambdad-tmp-*",
+_ALNUM = "[A-Za-z0-9]"  # (mkstemp's letters)
+_PYNAME = "[a-z0-9_]"  # (Python tempfile's letters)
+
+#: Names tools give a file while they write it (then rename it onto its final name), or beside it
+#: (swap files, locks, backups): never objects, in any bucket, so an atomic save is one
+#: `ObjectCreated:Put` for the final key. Globs on the file's name, each with what makes such names.
+TEMPORARY_NAMES: tuple[tuple[str, str], ...] = (
+    ("*.swp", "vim, neovim and nano swap files"),
+    ("*.swo", "vim swap files"),
+    ("*.swx", "vim swap files"),
+    (".*.sw?", "vim swap files (.NAME.swa ... .NAME.swz)"),
+    ("4913", "vim: its probe that the folder is writable"),
+    ("*~", "backups: vim, emacs, nano, gedit (NAME~); cp, mv, install and ln --backup (NAME~, NAME.~1~)"),
+    (".#*", "emacs lock links (.#NAME)"),
+    ("#*#", "emacs auto-save files (#NAME#)"),
+    ("*.kate-swp", "Kate swap files"),
+    (".goutputstream-*", "GNOME (GIO) atomic saves: gedit, Nautilus"),
+    ("*___jb_tmp___", "JetBrains IDEs' safe write (NAME___jb_tmp___)"),
+    ("*___jb_old___", "JetBrains IDEs' safe write (NAME___jb_old___)"),
+    (".~lock.*#", "LibreOffice lock files"),
+    ("~$*", "Microsoft Office owner files (~$NAME.docx)"),
+    (".?*." + _ALNUM * 6, "rsync: .NAME.XXXXXX while a file is transferred (6 letters or digits)"),
+    ("sed" + _ALNUM * 6, "GNU sed -i (sedXXXXXX)"),
+    ("tmp" + _PYNAME * 8, "Python tempfile in the folder (tmpXXXXXXXX), then os.replace"),
+    ("tmp" + _PYNAME * 8 + ".*", "Python tempfile with a suffix (tmpXXXXXXXX.json)"),
+    ("*.tmp", "temporary files: pip, Syncthing, Office, many atomic writers (NAME.tmp)"),
+    ("*.temp", "temporary files"),
+    ("*.dpkg-new", "dpkg, while it unpacks a file"),
+    ("*.dpkg-tmp", "dpkg, while it backs a file up"),
+    ("*;" + "[0-9a-f]" * 8, "rpm, while it unpacks a file (NAME;5f3a2b1c)"),
+    ("*.part", "partial downloads: Firefox, Transmission, KDE"),
+    ("*.partial", "partial downloads"),
+    ("*.crdownload", "Chrome and Edge downloads in progress"),
+    ("*.download", "Safari downloads in progress"),
+    ("*.aria2", "aria2's control files"),
+    (".nfs" + "[0-9a-f]" * 8 + "*", "NFS: a file deleted while open (.nfsXXXXXXXX...)"),
+    (".fuse_hidden*", "FUSE: a file deleted while open"),
+    (".DS_Store", "macOS folder settings"),
+    ("._*", "macOS resource forks (AppleDouble)"),
+    ("Thumbs.db", "Windows thumbnails"),
+    ("desktop.ini", "Windows folder settings"),
+    (".lambdad-tmp-*", "lambdad's own atomic writes"),
 )
+#: Folders tools write files in before moving them into place: files below them are not objects.
+TEMPORARY_FOLDERS: tuple[tuple[str, str], ...] = (
+    (".~tmp~", "rsync --delay-updates"),
+    (".rsync-partial", "rsync --partial-dir default"),
+)
+DEFAULT_IGNORE = tuple(glob for glob, _ in TEMPORARY_NAMES)
+
+
+def _matcher(patterns: tuple[str, ...]) -> Callable[[str], object]:
+    """One compiled regex for all the globs (a match object, or None)."""
+    if not patterns:
+        return lambda _text: None
+    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns)).match
 
 
 class IgnoreRules:
-    """Glob patterns matched against a file's name and against its whole key (one compiled regex)."""
+    """Glob patterns matched against a file's name and against its whole key (one compiled regex);
+    `names` only against the name, and `folders` against the key's folders."""
 
-    def __init__(self, patterns: tuple[str, ...]) -> None:
+    def __init__(self, patterns: tuple[str, ...], names: tuple[str, ...] = (), folders: tuple[str, ...] = ()) -> None:
         self.patterns = patterns
-        self._match = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns)).match
+        self._match = _matcher(patterns)
+        self._name = _matcher(names)
+        self._folders = frozenset(folders)
+        self._count = len(patterns) + len(names) + len(folders)
 
     @classmethod
     def for_bucket(cls, bucket: Bucket) -> IgnoreRules:
-        return cls(DEFAULT_IGNORE + tuple(bucket.ignore))
+        return cls(tuple(bucket.ignore), DEFAULT_IGNORE, tuple(name for name, _ in TEMPORARY_FOLDERS))
 
     def __call__(self, key: str) -> bool:
         """True if the file at `key` is not an object: its name, or the key, matches a pattern."""
-        return bool(self._match(key.rsplit("/", 1)[-1]) or self._match(key))
+        folders, _, name = key.rpartition("/")
+        if self._name(name) or self._match(name) or self._match(key):
+            return True
+        return bool(folders and self._folders and not self._folders.isdisjoint(folders.split("/")))
 
     def __repr__(self) -> str:
-        return f"IgnoreRules({len(self.patterns)} patterns)"
+        return f"IgnoreRules({self._count} patterns)"
 
 
 def event_matches(configured: str, event_name: str) -> bool:

@@ -143,22 +143,27 @@ class BucketSync:
 
     # -- what the watcher reports -------------------------------------------------------------------
 
-    def written(self, path: str, event_name: str = "ObjectCreated:Put", key: str | None = None) -> None:
+    def written(self, path: str, event_name: str = "ObjectCreated:Put", key: str | None = None) -> bool:
         """A file's write finished (its close), or it arrived whole (moved in).
 
-        `key` announces the file under another key (the name it was written under)."""
+        `key` announces the file under another key (the name it was written under).
+
+        Returns:
+            True when no file is there (gone again already, or not a file): the caller calls
+            `deleted` a moment later, as the file may be being replaced (`install` unlinks the
+            old one, then writes the new one).
+        """
         key = key or self.key_of(path)
         if key is None:
-            return
+            return False
         state = self._file_state(path)
         if state is None:
             self._unannounced[path] = None  # written, then renamed before we looked: see moved()
             del_oldest(self._unannounced, 1000)
-            self.deleted(path)  # gone again already, or not a file
-            return
+            return True
         etag = self._etag(path)
         if etag is None:
-            return
+            return False
 
         def put(tx) -> None:
             old = objects.get(tx, self.name, key)
@@ -167,39 +172,41 @@ class BucketSync:
             self._put(tx, key, state, etag, event_name, old)
 
         self.store.write(put)
+        return False
 
-    def moved(self, src: str, dst: str) -> None:
+    def moved(self, src: str, dst: str) -> list[str]:
         """A file renamed inside the bucket: Delete for the old key, Copy for the new one.
 
         When the old name was never an object (a temporary name, as in an atomic save), the new
-        one is simply written: one Put, for the final key only.
+        one is simply written: one Put, for the final key only. An object renamed onto a temporary
+        or backup name is how vim and emacs save (NAME -> NAME~, then a new NAME): its path is
+        returned, for `deleted` a moment later, so the save is one Put (the new file's close) and
+        only a file that does not come back is a Delete (so is a final name gone again already).
         """
         src_key, dst_key = self.key_of(src), self.key_of(dst)
         with self.store.reading() as tx:
             old = objects.get(tx, self.name, src_key) if src_key else None
         if dst_key is None:
-            if old is not None:
-                self.deleted(src)
-            return
+            return [src] if old is not None else []
         if old is None and src_key is not None and self._unannounced.pop(src, False) is None:
             # The old name was written and renamed before we looked: announce both, as S3 would have.
             self.written(dst, "ObjectCreated:Put", key=src_key)
             with self.store.reading() as tx:
                 old = objects.get(tx, self.name, src_key)
         if old is None:
-            self.written(dst)
-            return
+            return [dst] if self.written(dst) else []
         state = self._file_state(dst)
         etag = old.etag if state is not None and state.size == old.size else self._etag(dst)
         if state is None or etag is None:
             self.deleted(src)
-            return
+            return []
 
         def rename(tx):
             self._delete(tx, old)
             self._put(tx, dst_key, state, etag, "ObjectCreated:Copy")
 
         self.store.write(rename)
+        return []
 
     def deleted(self, path: str) -> None:
         key = self.key_of(path)

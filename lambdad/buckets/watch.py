@@ -48,6 +48,10 @@ BATCH = 256
 MAX_HELD = 10_000
 #: An IN_MOVED_FROM whose IN_MOVED_TO has not come after this long was a move out of the bucket.
 MOVE_PAIR_S = 0.05
+#: A file deleted, or renamed onto a temporary or backup name, counts as deleted if it is still
+#: gone after this long: tools that replace a file remove the old one first (`install` unlinks it,
+#: vim and emacs rename it to NAME~) and create the new one at once, whose close is the one Put.
+DELETE_SETTLE_S = 0.2
 #: File times come from the kernel's coarse clock, up to a tick (1-10 ms) behind `time.time_ns()`:
 #: a file written just after the watch began can look older than the watch. Erring this way costs
 #: at worst an extra event for a file changed just before a new bucket's first start, never a lost one.
@@ -58,7 +62,7 @@ FS_CLOCK_SLACK_NS = 50_000_000
 class Hint:
     """Where to look, and why (one of the BucketSync operations)."""
 
-    op: str  # written | moved | deleted | gone_under | folder_moved | arrived | scan | rescan | startup
+    op: str  # written | moved | deleted | gone | gone_under | folder_moved | arrived | scan | rescan | startup
     path: str
     src: str = ""
 
@@ -251,7 +255,7 @@ class BucketWatcher:
         self._fd: InotifyFD | None = None
         self._watches: dict[str, TreeWatch] = {}
         self._thread: threading.Thread | None = None
-        self._later: list[tuple[float, BucketSync, str]] = []
+        self._later: list[tuple[float, BucketSync, Hint]] = []  #: hints due at a time (monotonic)
         self._held: list[tuple[BucketSync, Hint]] = []  #: hints of a batch whose commit failed
         self._retry_at = 0.0  #: when they are tried again
         self.idle = threading.Event()  #: set whenever the queue has been worked off (tests wait on it)
@@ -377,10 +381,14 @@ class BucketWatcher:
         self.idle.clear()
         try:
             if hint.op == "written":
-                sync.written(hint.path)
-            elif hint.op == "moved":
-                sync.moved(hint.src, hint.path)
+                if sync.written(hint.path):  # gone already: replaced, or deleted?
+                    self._later.append((self._monotonic() + DELETE_SETTLE_S, sync, Hint("gone", hint.path)))
+            elif hint.op == "moved":  # (an object renamed onto a temporary name is looked at again)
+                self._later += [(self._monotonic() + DELETE_SETTLE_S, sync, Hint("gone", p))
+                                for p in sync.moved(hint.src, hint.path)]
             elif hint.op == "deleted":
+                self._later.append((self._monotonic() + DELETE_SETTLE_S, sync, Hint("gone", hint.path)))
+            elif hint.op == "gone":  # (still gone, DELETE_SETTLE_S after it went)
                 sync.deleted(hint.path)
             elif hint.op == "gone_under":
                 sync.gone_under(hint.path)
@@ -396,7 +404,7 @@ class BucketWatcher:
                     sync.mark_known()  # (forgets an index made for another folder)
                 later = sync.scan(hint.path, quiet=quiet)
                 due = self._monotonic() + RECENT_S
-                self._later += [(due, sync, p) for p in later]
+                self._later += [(due, sync, Hint("written", p)) for p in later]
         except sqlite3.OperationalError:  # the store, not the file: the whole batch is tried again later
             raise
         except Exception:  # one bad file must not stop the watcher; say what happened
@@ -405,8 +413,8 @@ class BucketWatcher:
     def _recheck(self, now: float) -> None:
         due = [item for item in self._later if item[0] <= now]
         self._later = [item for item in self._later if item[0] > now]
-        for _, sync, path in due:
-            self._queue.put((sync, Hint("written", path)))
+        for _, sync, hint in due:
+            self._queue.put((sync, hint))
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """For tests and benchmarks: wait until every reported change has been applied."""

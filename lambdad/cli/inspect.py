@@ -118,9 +118,9 @@ def _stream_positions(args: argparse.Namespace, manifest) -> dict[str, list[dict
                         continue
                     key = mapping_id(fn.name, t.stream)
                     stored = streams.positions(tx, key)
-                    lanes, kind = t.parallelization_factor, manifest.streams[t.stream].format
+                    lanes = t.parallelization_factor
                     rows = [{"shard": streams.shard_id(shard), "lane": lane,
-                             "position": streams.number_of(kind, shard, seq),
+                             "position": streams.number_of(manifest.streams[t.stream], shard, seq),
                              "lag": streams.lag(tx, t.stream, shard, seq, lane, lanes)}
                             for (shard, lane), seq in sorted(stored.items())]
                     if not stored:  # no daemon has run the mapping yet: where it will start is not known
@@ -404,7 +404,7 @@ def cmd_queue_send(args: argparse.Namespace) -> int:
         store.close()
     doc = {"MessageId": sent.message_id}
     if sent.sequence is not None:
-        doc["SequenceNumber"] = f"{sent.sequence:020d}"
+        doc["SequenceNumber"] = sent.sequence_number
     if args.json:
         print_json(doc)
     else:
@@ -458,15 +458,18 @@ def cmd_stream_put(args: argparse.Namespace) -> int:
         record = store.write(lambda tx: streams.put(tx, stream, key, data, time.time()))
     finally:
         store.close()
-    doc = {"ShardId": record.shard_id, "SequenceNumber": streams.number_of(stream.format, record.shard, record.seq)}
+    doc = {"ShardId": streams.shard_name(stream, record.shard),
+           "SequenceNumber": streams.number_of(stream, record.shard, record.seq)}
     if args.json:
         print_json(doc)
     else:
-        print(f"put into {stream.name}: {record.shard_id} SequenceNumber {doc['SequenceNumber']}")
+        print(f"put into {stream.name}: {doc['ShardId']} SequenceNumber {doc['SequenceNumber']}")
     return EXIT_OK
 
 
 def cmd_queue_receive(args: argparse.Namespace) -> int:
+    from lambdad.events.sqs import queue_arn
+
     manifest = load(args)
     queue = _queue(manifest, args.name)
     if not 1 <= args.max <= 10:
@@ -475,7 +478,8 @@ def cmd_queue_receive(args: argparse.Namespace) -> int:
     try:
         with store.transaction() as tx:
             dlq = manifest.queues.get(queue.redrive_dead_letter_queue or "")
-            got = queues.receive(tx, queue, time.time(), args.max, dead_letter_queue=dlq)
+            got = queues.receive(tx, queue, time.time(), args.max, dead_letter_queue=dlq,
+                                 source_arn=queue_arn(manifest.region, manifest.account, queue.name))
     finally:
         store.close()
     docs = [_message_json(m) for m in got]

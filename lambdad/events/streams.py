@@ -13,7 +13,7 @@ from lambdad.clock import iso_millis
 from lambdad.events.sqs import BatchFailure
 from lambdad.manifest.model import Manifest, Stream
 from lambdad.runtime.invocation import new_request_id
-from lambdad.store.streams import StreamRecord, ddb_sequence_number, number_of
+from lambdad.store.streams import StreamRecord, number_of, shard_name
 
 #: The time DynamoDB stream ARNs carry as their label (fixed: the local table never changes).
 DDB_STREAM_LABEL = "1970-01-01T00:00:00.000"
@@ -79,9 +79,15 @@ VIEW_IMAGES = {"KEYS_ONLY": (), "NEW_IMAGE": ("NewImage",), "OLD_IMAGE": ("OldIm
                "NEW_AND_OLD_IMAGES": ("NewImage", "OldImage")}
 
 
+def dynamodb_event_id(arn: str, record: StreamRecord) -> str:
+    """A record's 32-hex `eventID`: its own in every table and account (idempotency keyed on it
+    drops nothing), and the same each time its batch is retried."""
+    return hashlib.md5(f"{arn}/{record.shard}/{record.seq}".encode()).hexdigest()
+
+
 def dynamodb_record(record: StreamRecord, manifest: Manifest, stream: Stream) -> dict:
     change = json.loads(record.data)
-    number = ddb_sequence_number(record.shard, record.seq)
+    number = number_of(stream, record.shard, record.seq)
     body: dict[str, Any] = {
         "ApproximateCreationDateTime": int(record.arrived_at),
         "Keys": change["Keys"],
@@ -93,7 +99,7 @@ def dynamodb_record(record: StreamRecord, manifest: Manifest, stream: Stream) ->
         if image in change:
             body[image] = change[image]
     return {
-        "eventID": hashlib.md5(number.encode()).hexdigest(),
+        "eventID": dynamodb_event_id(stream_arn(manifest, stream), record),
         "eventName": change["eventName"],
         "eventVersion": "1.1",
         "eventSource": "aws:dynamodb",
@@ -108,7 +114,7 @@ def stream_event(records: list[StreamRecord], manifest: Manifest, stream: Stream
     return json.dumps({"Records": [build(r, manifest, stream) for r in records]}).encode()
 
 
-def first_failure(response: bytes, batch: list[StreamRecord], stream_format: str = "kinesis") -> StreamRecord | None:
+def first_failure(response: bytes, batch: list[StreamRecord], stream: Stream) -> StreamRecord | None:
     """The record a partial batch response says to resume from (the lowest failed sequence number),
     or None for full success; judged as for SQS.
 
@@ -126,7 +132,7 @@ def first_failure(response: bytes, batch: list[StreamRecord], stream_format: str
     entries = doc["batchItemFailures"]
     if not isinstance(entries, list):
         raise BatchFailure("batchItemFailures must be a list")
-    by_number = {number_of(stream_format, r.shard, r.seq): r for r in batch}
+    by_number = {number_of(stream, r.shard, r.seq): r for r in batch}
     failed = []
     for entry in entries:
         ident = entry.get("itemIdentifier") if isinstance(entry, dict) else None
@@ -154,9 +160,9 @@ def on_failure_record(
         if function_error:
             doc["responseContext"]["functionError"] = "Unhandled"
     info = {
-        "shardId": records[0].shard_id,
-        "startSequenceNumber": number_of(stream.format, records[0].shard, records[0].seq),
-        "endSequenceNumber": number_of(stream.format, records[-1].shard, records[-1].seq),
+        "shardId": shard_name(stream, records[0].shard),
+        "startSequenceNumber": number_of(stream, records[0].shard, records[0].seq),
+        "endSequenceNumber": number_of(stream, records[-1].shard, records[-1].seq),
         "approximateArrivalOfFirstRecord": iso_millis(records[0].arrived_at),
         "approximateArrivalOfLastRecord": iso_millis(records[-1].arrived_at),
         "batchSize": len(records),

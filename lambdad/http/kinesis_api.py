@@ -63,11 +63,11 @@ def error_response(error: ProtocolError) -> tuple[int, list[tuple[str, str]], by
     return error.status, [("content-type", "application/x-amz-json-1.1")], json.dumps(body).encode()
 
 
-def shard_doc(shard: int, shards: int) -> dict:
-    start, end = streams.hash_range(shard, shards)
+def shard_doc(stream: Stream, shard: int) -> dict:
+    start, end = streams.hash_range(shard, stream.shards)
     return {"ShardId": streams.shard_id(shard), "HashKeyRange": {"StartingHashKey": str(start),
                                                                  "EndingHashKey": str(end)},
-            "SequenceNumberRange": {"StartingSequenceNumber": streams.sequence_number(shard, 0)}}
+            "SequenceNumberRange": {"StartingSequenceNumber": streams.sequence_number(stream.name, shard, 0)}}
 
 
 class KinesisApi:
@@ -186,7 +186,7 @@ class KinesisApi:
         params.integer("Limit", 1, MAX_LIMIT, reason=f"Member must have value between 1 and {MAX_LIMIT}")
         params.text("ExclusiveStartShardId")
         return {"StreamDescription": {
-            **self._summary(stream), "Shards": [shard_doc(i, stream.shards) for i in range(stream.shards)],
+            **self._summary(stream), "Shards": [shard_doc(stream, i) for i in range(stream.shards)],
             "HasMoreShards": False, "RetentionPeriodHours": max(1, int(stream.retention_s // 3600)),
             "EnhancedMonitoring": [{"ShardLevelMetrics": []}], "EncryptionType": "NONE"}}
 
@@ -202,4 +202,4 @@ class KinesisApi:
         params.integer("MaxResults", 1, MAX_LIMIT, reason=f"Member must have value between 1 and {MAX_LIMIT}")
         params.text("NextToken")
         params.text("ExclusiveStartShardId")
-        return {"Shards": [shard_doc(i, stream.shards) for i in range(stream.shards)]}
+        return {"Shards": [shard_doc(stream, i) for i in range(stream.shards)]}

@@ -251,7 +251,7 @@ class SqsApi:
         if md5:
             doc["MD5OfMessageAttributes"] = md5
         if sent.sequence is not None:
-            doc["SequenceNumber"] = f"{sent.sequence:020d}"
+            doc["SequenceNumber"] = sent.sequence_number
         return doc
 
     @staticmethod
@@ -290,10 +290,12 @@ class SqsApi:
         params.text("ReceiveRequestAttemptId")
         assert limit is not None and wait is not None
         dlq = self.manifest.queues.get(queue.redrive_dead_letter_queue or "")
+        arn = queue_arn(self.manifest.region, self.manifest.account, queue.name)
         deadline = time.monotonic() + wait
         while True:
             arrival = self._arrival(queue.name)
-            got = await self._write(lambda tx: queues.receive(tx, queue, time.time(), limit, visibility, dlq))
+            got = await self._write(lambda tx: queues.receive(tx, queue, time.time(), limit, visibility, dlq,
+                                                                   source_arn=arn))
             remaining = deadline - time.monotonic()
             if got or remaining <= 0:
                 break

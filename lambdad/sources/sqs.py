@@ -141,7 +141,8 @@ class SqsPoller(Poller):
             visibility = batch_visibility(queue, fn, trigger)
             receive = partial(queues.receive, queue=queue, now=now, limit=trigger.batch_size, visibility_s=visibility,
                               dead_letter_queue=manifest.queues.get(queue.redrive_dead_letter_queue or ""),
-                              max_bytes=MAX_BATCH_BYTES, per_message=RECORD_BYTES)
+                              max_bytes=MAX_BATCH_BYTES, per_message=RECORD_BYTES,
+                              source_arn=queue_arn(manifest.region, manifest.account, queue.name))
             batch = self.store.write(receive)
             if not batch:
                 return POLL_S

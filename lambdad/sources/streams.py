@@ -294,7 +294,7 @@ class StreamPoller(Poller):
         whole = outcome is not Outcome.success
         if not whole and trigger.report_batch_item_failures:
             try:
-                failed_from = first_failure(payload, batch, stream.format)
+                failed_from = first_failure(payload, batch, stream)
             except BatchFailure as e:
                 self._note(mapping.function, f"{stream.name}: the whole batch fails: {e}")
                 whole = True
@@ -322,7 +322,8 @@ class StreamPoller(Poller):
         cursor.pending[0] = (batch, retries)
         cursor.not_before = now + backoff(retries)
         why = error_type or "reported failures"
-        self._note(mapping.function, f"{stream.name} {batch[0].shard_id}: batch of {len(batch)} failed ({why}); "
+        shard = streams.shard_name(stream, cursor.shard)
+        self._note(mapping.function, f"{stream.name} {shard}: batch of {len(batch)} failed ({why}); "
                                      f"retry {retries}{'' if limit == -1 else f' of {limit}'}; the shard waits")
 
     def _checkpoint(self, mapping: StreamMapping, cursor: Cursor, seq: int) -> None:
@@ -342,24 +343,26 @@ class StreamPoller(Poller):
 
         def settle(tx) -> None:
             if target is not None:
-                self._send(tx, manifest, mapping, target, records[0], record, now)
+                self._send(tx, manifest, mapping, stream, target, records[0], record, now)
             streams.checkpoint(tx, mapping.id, cursor.shard, cursor.lane, records[-1].seq)
 
         self.store.write(settle)
         cursor.position = max(cursor.position, records[-1].seq)
         where = f" -> {target.kind.value}:{target.name}" if target else ""
-        self._note(mapping.function, f"{stream.name} {records[0].shard_id}: {len(records)} record(s) given up "
+        shard = streams.shard_name(stream, cursor.shard)
+        self._note(mapping.function, f"{stream.name} {shard}: {len(records)} record(s) given up "
                                      f"({condition}){where}; the shard moves on")
         if target is not None and target.kind is not TargetKind.queue:
             self._on_files()
 
-    def _send(self, tx, manifest: Manifest, mapping: StreamMapping, target: Target, first: StreamRecord,
-              record: bytes, now: float) -> None:
+    def _send(self, tx, manifest: Manifest, mapping: StreamMapping, stream: Stream, target: Target,
+              first: StreamRecord, record: bytes, now: float) -> None:
         if target.kind is TargetKind.queue:
             queues.send(tx, manifest.queues.get(target.name) or target.name, record, now)
             return
         folder = str(manifest.buckets[target.name].path) if target.kind is TargetKind.bucket else target.name
         t = utc(now)
         esm = uuid.uuid5(uuid.NAMESPACE_URL, mapping.id)
-        name = f"aws/lambda/{esm}/{first.shard_id}/{t:%Y/%m/%d}/{t:%Y-%m-%dT%H.%M.%S}-{uuid.uuid4()}"
+        shard = streams.shard_name(stream, first.shard)
+        name = f"aws/lambda/{esm}/{shard}/{t:%Y/%m/%d}/{t:%Y-%m-%dT%H.%M.%S}-{uuid.uuid4()}"
         outbox.add(tx, folder, name, record, mapping.function, now)

@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lambdad.errors import ProtocolError
@@ -28,6 +28,18 @@ MAX_VISIBILITY_S = 12 * 3600
 MAX_RECEIVE = 10
 #: The `SenderId` attribute of messages sent locally.
 SENDER_ID = "AIDALAMBDADLOCAL"
+#: The attribute a redrive policy gives a message it moves: the ARN of the queue it came from.
+DLQ_SOURCE_ARN = "DeadLetterQueueSourceArn"
+#: FIFO sequence numbers look like SQS's: 20 digits, growing in large steps. The store keeps
+#: a counter per queue (1, 2, 3...); the number shown is this base plus the counter times the step.
+SEQUENCE_BASE = 18_849_496_460_467_696_128
+SEQUENCE_STEP = 2**16
+
+
+def sequence_number(counter: int) -> str:
+    """The `SequenceNumber` of a FIFO queue's `counter`th message: it grows with the counter, so
+    the order SQS promises holds whether they are compared as numbers or (same length) as text."""
+    return str(SEQUENCE_BASE + counter * SEQUENCE_STEP)
 
 
 class QueueError(ProtocolError):
@@ -48,11 +60,13 @@ class Message:
     sequence: int | None = None
     receipt: str | None = None
     row: int = 0  #: the store's row id: updates find the message by it without a message-id index
+    #: The attributes SQS sets itself beyond the computed ones (name -> value), from `system_attributes`.
+    system: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_row(cls, row: tuple) -> Message:
         return cls(row[0], row[1], bytes(row[2]), json.loads(row[3]), row[4], row[5], row[6], row[7], row[8], row[9],
-                   row[10], row[11])
+                   row[10], row[11], json.loads(row[12] or "{}"))
 
     @property
     def md5_of_body(self) -> str:
@@ -67,9 +81,11 @@ class Message:
             "ApproximateFirstReceiveTimestamp": str(int((self.first_receive_at or self.sent_at) * 1000)),
         }
         if self.group_id is not None:
-            attrs["SequenceNumber"] = f"{self.sequence:020d}"
+            attrs["SequenceNumber"] = sequence_number(self.sequence or 0)
             attrs["MessageGroupId"] = self.group_id
             attrs["MessageDeduplicationId"] = self.dedup_id or ""
+        if DLQ_SOURCE_ARN in self.system:
+            attrs[DLQ_SOURCE_ARN] = self.system[DLQ_SOURCE_ARN]
         return attrs
 
 
@@ -79,9 +95,14 @@ class Sent:
     sequence: int | None
     duplicate: bool = False  #: a FIFO send whose deduplication id was seen in the last five minutes
 
+    @property
+    def sequence_number(self) -> str | None:
+        """SendMessage's `SequenceNumber` (FIFO queues only)."""
+        return None if self.sequence is None else sequence_number(self.sequence)
+
 
 _COLUMNS = ("message_id, queue, body, attributes, sent_at, receive_count, first_receive_at, group_id, dedup_id, "
-            "sequence, receipt, id")
+            "sequence, receipt, id, system_attributes")
 
 
 def send(
@@ -154,13 +175,15 @@ def receive(
     dead_letter_queue: Queue | None = None,
     max_bytes: int | None = None,
     per_message: int = 0,
+    source_arn: str | None = None,
 ) -> list[Message]:
     """ReceiveMessage: up to `limit` messages (within `max_bytes`, each counted as twice its body,
     for JSON escaping, plus `per_message`) become invisible
     for the visibility timeout, each receive counted. A message already received
     `max_receive_count` times goes to the dead-letter queue instead; one older than the retention
     is left out (and dropped by `expire`). A FIFO queue hands out each group's messages in order,
-    and none of a group while any of its messages is in flight."""
+    and none of a group while any of its messages is in flight. A message moved to the dead-letter
+    queue carries `source_arn` (the queue's ARN) as its `DeadLetterQueueSourceArn`."""
     visibility = queue.visibility_timeout_s if visibility_s is None else visibility_s
     max_receives = queue.redrive_max_receive_count if dead_letter_queue is not None else None
     oldest = now - queue.message_retention_s
@@ -173,7 +196,7 @@ def receive(
             break
         if max_receives is not None and message.receive_count >= max_receives:
             assert dead_letter_queue is not None
-            _move(tx, message, dead_letter_queue, now)
+            _move(tx, message, dead_letter_queue, now, source_arn)
             continue
         cost = 2 * len(message.body) + per_message
         if max_bytes is not None and taken and size + cost > max_bytes:
@@ -185,9 +208,8 @@ def receive(
             "first_receive_at = COALESCE(first_receive_at, ?), receipt = ? WHERE id = ?",
             (now + visibility, now, receipt, message.row),
         )
-        taken.append(Message(message.message_id, message.queue, message.body, message.attributes, message.sent_at,
-                             message.receive_count + 1, message.first_receive_at or now, message.group_id,
-                             message.dedup_id, message.sequence, receipt, message.row))
+        taken.append(replace(message, receive_count=message.receive_count + 1,
+                             first_receive_at=message.first_receive_at or now, receipt=receipt))
     return taken
 
 
@@ -216,14 +238,21 @@ def _fifo_candidates(tx: sqlite3.Connection, queue: str, now: float, oldest: flo
     return out
 
 
-def _move(tx: sqlite3.Connection, message: Message, dead_letter_queue: Queue, now: float) -> None:
+def _move(tx: sqlite3.Connection, message: Message, dead_letter_queue: Queue, now: float,
+          source_arn: str | None) -> None:
     """Redrive: the message moves with its id, body, attributes and original send time, to the end
-    of the dead-letter queue."""
+    of the dead-letter queue, marked with the queue it came from (the last one, if it moves again).
+    Into a FIFO dead-letter queue its deduplication id becomes its message id, as SQS does it (two
+    messages that shared a deduplication id are still two there)."""
     sequence = _next_sequence(tx, dead_letter_queue.name) if dead_letter_queue.fifo else None
+    system = dict(message.system)
+    if source_arn:
+        system[DLQ_SOURCE_ARN] = source_arn
     tx.execute(
-        "INSERT INTO messages (message_id, queue, body, attributes, sent_at, visible_at, group_id, dedup_id, sequence) "
-        "SELECT message_id, ?, body, attributes, sent_at, ?, group_id, dedup_id, ? FROM messages WHERE id = ?",
-        (dead_letter_queue.name, now, sequence, message.row),
+        "INSERT INTO messages (message_id, queue, body, attributes, sent_at, visible_at, group_id, dedup_id, sequence, "
+        "system_attributes) SELECT message_id, ?, body, attributes, sent_at, ?, group_id, "
+        "CASE WHEN ? THEN message_id ELSE dedup_id END, ?, ? FROM messages WHERE id = ?",
+        (dead_letter_queue.name, now, dead_letter_queue.fifo, sequence, json.dumps(system), message.row),
     )
     tx.execute("DELETE FROM messages WHERE id = ?", (message.row,))
 

@@ -5,6 +5,10 @@ in one shard's share of the hash key range. Sequence numbers only grow within a 
 old records expire. A mapping's position is the last record it finished in a shard (or, with a
 parallelization factor, in one of the shard's lanes); it is stored with the same transaction that
 settles the batch, so a restart resumes exactly there.
+
+The store keeps a record's number in its shard (1, 2, 3...) and positions as those numbers; the
+sequence numbers and shard ids clients see are derived from them, so their shape can change
+without touching what is stored.
 """
 
 from __future__ import annotations
@@ -19,9 +23,19 @@ from lambdad.manifest.model import Stream
 HASH_SPACE = 2**128
 MAX_RECORD_BYTES = 1024 * 1024  #: a record's data (Kinesis: 1 MiB before base64)
 MAX_PARTITION_KEY = 256  #: characters
-#: Sequence numbers look like Kinesis's 56-digit ones: a constant, the shard, the record's number.
-_SEQ_BASE = 4959 * 10**52
-_SHARD_FACTOR = 10**40
+#: Kinesis sequence numbers are 56 digits: this prefix, 14 digits naming the stream, the shard (6
+#: digits) and the record's number in the shard (32). Fixed width, so they sort the same as numbers
+#: and as text, and a stream's numbers are not another's.
+_SEQ_PREFIX = "4963"
+#: The shape before the stream was part of it (4959..., then the shard and the record's number):
+#: still read, and below every number of the new shape, so order holds across an upgrade.
+_OLD_SEQ_BASE = 4959 * 10**52
+_OLD_SHARD_FACTOR = 10**40
+#: DynamoDB Streams' sequence numbers (21 to 40 digits): a 5, 9 digits naming the stream, the shard
+#: (4 digits) and the record's number (14): 28 digits, above every number of the old 25-digit shape.
+_DDB_PREFIX = "5"
+#: DynamoDB shard ids are `shardId-` and a 20-digit creation time in milliseconds, then 8 hex digits.
+_DDB_SHARD_CREATED_MS = 1_700_000_000_000
 
 
 class StreamError(ProtocolError):
@@ -60,27 +74,49 @@ def hash_range(shard: int, shards: int) -> tuple[int, int]:
 
 
 def shard_id(shard: int) -> str:
+    """A Kinesis shard id (the same in every stream, as on Kinesis: a record's id adds its sequence number)."""
     return f"shardId-{shard:012d}"
 
 
-def sequence_number(shard: int, seq: int) -> str:
-    return str(_SEQ_BASE + shard * _SHARD_FACTOR + seq)
+def _tag(kind: str, stream: str, digits: int) -> str:
+    """Digits that tell one stream's sequence numbers from another's (stable: derived from the name)."""
+    return str(int(hashlib.md5(f"{kind}:{stream}".encode()).hexdigest(), 16) % 10**digits).zfill(digits)
+
+
+def sequence_number(stream: str, shard: int, seq: int) -> str:
+    """The Kinesis sequence number of record `seq` of a stream's shard."""
+    return f"{_SEQ_PREFIX}{_tag('kinesis', stream, 14)}{shard:06d}{seq:032d}"
 
 
 def parse_sequence_number(text: str) -> tuple[int, int]:
-    """(shard, seq) of a sequence number this module made."""
-    value = int(text) - _SEQ_BASE
-    return value // _SHARD_FACTOR, value % _SHARD_FACTOR
+    """(shard, seq) of a Kinesis sequence number this module made, in the current or the old shape."""
+    if text.startswith(_SEQ_PREFIX) and len(text) == 56:
+        return int(text[18:24]), int(text[24:])
+    value = int(text) - _OLD_SEQ_BASE
+    return value // _OLD_SHARD_FACTOR, value % _OLD_SHARD_FACTOR
 
 
-def ddb_sequence_number(shard: int, seq: int) -> str:
-    """DynamoDB Streams' sequence numbers are 21 to 40 digits: a 4, the shard, the record's number."""
-    return f"4{shard:04d}{seq:020d}"
+def ddb_sequence_number(stream: str, shard: int, seq: int) -> str:
+    """The DynamoDB Streams sequence number of record `seq` of a stream's shard."""
+    return f"{_DDB_PREFIX}{_tag('dynamodb', stream, 9)}{shard:04d}{seq:014d}"
 
 
-def number_of(stream_format: str, shard: int, seq: int) -> str:
+def ddb_shard_id(stream: str, shard: int) -> str:
+    """A DynamoDB Streams shard id, such as `shardId-00000001700000000000-1a2b3c4d`."""
+    suffix = hashlib.md5(f"dynamodb:{stream}:{shard}".encode()).hexdigest()[:8]
+    return f"shardId-{_DDB_SHARD_CREATED_MS + shard:020d}-{suffix}"
+
+
+def number_of(stream: Stream, shard: int, seq: int) -> str:
     """The sequence number a record shows in its stream's format."""
-    return ddb_sequence_number(shard, seq) if stream_format == "dynamodb" else sequence_number(shard, seq)
+    if stream.format == "dynamodb":
+        return ddb_sequence_number(stream.name, shard, seq)
+    return sequence_number(stream.name, shard, seq)
+
+
+def shard_name(stream: Stream, shard: int) -> str:
+    """The shard's id in its stream's format."""
+    return ddb_shard_id(stream.name, shard) if stream.format == "dynamodb" else shard_id(shard)
 
 
 @dataclass(frozen=True)
@@ -95,10 +131,12 @@ class StreamRecord:
 
     @property
     def sequence_number(self) -> str:
-        return sequence_number(self.shard, self.seq)
+        """Its Kinesis sequence number (`number_of` gives a record's number in either format)."""
+        return sequence_number(self.stream, self.shard, self.seq)
 
     @property
     def shard_id(self) -> str:
+        """Its Kinesis shard id (`shard_name` gives a shard's id in either format)."""
         return shard_id(self.shard)
 
     def lane(self, lanes: int) -> int:

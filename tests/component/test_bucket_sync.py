@@ -119,6 +119,46 @@ def test_an_atomic_save_fires_once_for_the_final_key(w: World):
     assert w.new_events() == [("on_created", "ObjectCreated:Put", "report.txt")]
 
 
+@pytest.mark.parametrize("looked", ["before the rename", "after the rename"])
+@pytest.mark.parametrize(("temporary", "final"), [
+    ("docs/.notes.txt.Xk3pQ9", "docs/notes.txt"),  # rsync
+    (".~tmp~/notes.txt", "notes.txt"),  # rsync --delay-updates
+    ("sedAb12Cd", "notes.txt"),  # sed -i
+    ("tmpk2j3_x9a", "notes.txt"),  # Python tempfile + os.replace
+    ("notes.txt___jb_tmp___", "notes.txt"),  # JetBrains
+])
+def test_a_tool_writing_under_a_temporary_name_is_one_put_for_the_final_key(w: World, temporary, final, looked):
+    for attempt in ("new", "overwrite"):
+        tmp = w.write(temporary, f"{attempt} content".encode())
+        dst = str(w.root / final)
+        if looked == "before the rename":
+            w.sync.written(tmp)
+            os.rename(tmp, dst)
+        else:
+            os.rename(tmp, dst)
+            w.sync.written(tmp)
+        w.sync.moved(tmp, dst)
+        assert w.new_events() == [("on_created", "ObjectCreated:Put", final)], attempt
+
+
+def test_an_editor_saving_by_renaming_the_old_file_away_is_one_put(w: World):
+    path = w.write("notes.txt", b"v1")
+    w.sync.written(path)
+    w.new_events()
+    os.rename(path, path + "~")  # vim and emacs: the old file becomes the backup...
+    assert w.sync.moved(path, path + "~") == [path]  # ...looked at again shortly, not deleted now
+    w.write("notes.txt", b"v2")  # ...and the new content is written under the name
+    w.sync.written(path)
+    os.unlink(path + "~")
+    w.sync.deleted(path + "~")
+    w.sync.deleted(path)  # the second look
+    assert w.new_events() == [("on_created", "ObjectCreated:Put", "notes.txt")]
+    os.rename(path, path + "~")  # renamed away for good: a Delete, at the second look
+    assert w.sync.moved(path, path + "~") == [path] and w.new_events() == []
+    w.sync.deleted(path)
+    assert w.new_events() == [("on_removed", "ObjectRemoved:Delete", "notes.txt")]
+
+
 def test_written_then_renamed_before_we_looked_is_put_delete_copy(w: World):
     src = w.write("a.txt", b"x")
     dst = str(w.root / "b.txt")

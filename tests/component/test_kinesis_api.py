@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from lambdad.manifest.model import Stream
 from lambdad.store import streams
 from tests.component.protocol_apis import Apis
 
@@ -93,6 +94,26 @@ def test_records_are_put(apis: Apis):
     assert status == 200 and doc["FailedRecordCount"] == 0 and len(doc["Records"]) == 2
     assert apis.call_kinesis("PutRecord", put(SequenceNumberForOrdering="0"))[0] == 200
     assert apis.rows("stream_records") == 3
+
+
+def test_answers_carry_kinesis_shaped_ids_unique_across_streams(apis: Apis):
+    apis.kinesis.manifest.streams["views"] = Stream("views", shards=2)
+    numbers = {}
+    for name in ("clicks", "views"):
+        _, _, doc = apis.call_kinesis("PutRecords", {"StreamName": name, "Records": [
+            {"PartitionKey": "k", "Data": DATA, "ExplicitHashKey": "0"} for _ in range(12)]})
+        got = [r["SequenceNumber"] for r in doc["Records"]]
+        assert {r["ShardId"] for r in doc["Records"]} == {"shardId-000000000000"}
+        assert all(len(n) == 56 for n in got) and got == sorted(got) == sorted(got, key=int)
+        _, _, one = apis.call_kinesis("PutRecord", put(StreamName=name, ExplicitHashKey="0"))
+        assert one["SequenceNumber"] > got[-1]
+        _, _, shards = apis.call_kinesis("ListShards", {"StreamName": name})
+        start = shards["Shards"][0]["SequenceNumberRange"]["StartingSequenceNumber"]
+        _, _, described = apis.call_kinesis("DescribeStream", {"StreamName": name})
+        assert described["StreamDescription"]["Shards"][0]["SequenceNumberRange"]["StartingSequenceNumber"] == start
+        assert len(start) == 56 and start < got[0]
+        numbers[name] = set(got)
+    assert not numbers["clicks"] & numbers["views"]
 
 
 def test_validation_messages_name_the_member(apis: Apis):

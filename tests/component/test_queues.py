@@ -97,6 +97,47 @@ def test_past_max_receive_count_a_message_moves_to_the_dead_letter_queue(tx):
     assert queues.receive(tx, REDRIVEN, T0 + 62, 1, dead_letter_queue=DLQ) == []  # the third receive moves it
     (dead,) = queues.receive(tx, DLQ, T0 + 63, 1)
     assert (dead.message_id, dead.body, dead.receive_count, dead.sent_at) == (mid, b"poison", 1, T0)
+    assert "DeadLetterQueueSourceArn" not in dead.system_attributes()  # (no source ARN given)
+
+
+SOURCE_ARN = "arn:aws:sqs:us-east-1:123456789012:q"
+
+
+def test_a_redriven_message_names_its_source_queue_and_keeps_other_system_attributes(tx):
+    queues.send(tx, REDRIVEN, b"poison", T0)
+    tx.execute("UPDATE messages SET system_attributes = ?", ('{"AWSTraceHeader": "Root=1-abc"}',))
+    for i in range(3):
+        queues.receive(tx, REDRIVEN, T0 + 31 * i, 1, dead_letter_queue=DLQ, source_arn=SOURCE_ARN)
+    (dead,) = queues.receive(tx, DLQ, T0 + 100, 1)
+    assert dead.system_attributes()["DeadLetterQueueSourceArn"] == SOURCE_ARN
+    assert dead.system == {"AWSTraceHeader": "Root=1-abc", "DeadLetterQueueSourceArn": SOURCE_ARN}
+    queues.send(tx, Q, b"fresh", T0)
+    (fresh,) = queues.receive(tx, Q, T0 + 100, 1)
+    assert "DeadLetterQueueSourceArn" not in fresh.system_attributes()
+
+
+def test_into_a_fifo_dead_letter_queue_the_deduplication_id_becomes_the_message_id(tx):
+    source = Queue("s.fifo", fifo=True, visibility_timeout_s=0, redrive_dead_letter_queue="d.fifo",
+                   redrive_max_receive_count=1)
+    dead = Queue("d.fifo", fifo=True)
+    ids = [queues.send(tx, source, b"m%d" % i, T0 + i, group="g", dedup_id=f"same-{i}").message_id for i in range(2)]
+    for _ in range(3):
+        queues.receive(tx, source, T0 + 10, 10, dead_letter_queue=dead, source_arn=SOURCE_ARN)
+    moved = queues.receive(tx, dead, T0 + 11, 10)
+    assert [m.message_id for m in moved] == ids  # in order, with their ids and groups
+    assert [m.system_attributes()["MessageDeduplicationId"] for m in moved] == ids
+    assert [m.group_id for m in moved] == ["g", "g"]
+    assert all(int(m.system_attributes()["SequenceNumber"]) > 0 for m in moved)
+
+
+def test_fifo_sequence_numbers_grow_per_queue_and_dedup_answers_the_first_one(tx):
+    sent = [queues.send(tx, FIFO, b"m%d" % i, T0, group="g", dedup_id=str(i)) for i in range(12)]
+    numbers = [s.sequence_number for s in sent]
+    assert all(len(n) == 20 and n.isdigit() for n in numbers)
+    assert numbers == sorted(numbers, key=int) and len(set(numbers)) == 12
+    again = queues.send(tx, FIFO, b"m0", T0 + 1, group="g", dedup_id="0")
+    assert again.duplicate and again.sequence_number == numbers[0]
+    assert queues.send(tx, Q, b"standard", T0).sequence_number is None
 
 
 def test_fifo_keeps_each_groups_order_and_holds_a_group_in_flight(tx):
@@ -110,7 +151,7 @@ def test_fifo_keeps_each_groups_order_and_holds_a_group_in_flight(tx):
         queues.delete(tx, "f.fifo", m.receipt)
     assert bodies(queues.receive(tx, FIFO, T0 + 1, 10)) == [b"a3"]
     seqs = [m.sequence for m in first]
-    assert seqs == sorted(seqs) and first[0].system_attributes()["SequenceNumber"] == f"{seqs[0]:020d}"
+    assert seqs == sorted(seqs) and first[0].system_attributes()["SequenceNumber"] == queues.sequence_number(seqs[0])
     assert first[0].system_attributes()["MessageGroupId"] == "a"
 
 

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from lambdad.manifest.model import Queue
 from lambdad.store import queues
-from tests.component.protocol_apis import FIFO_URL, URL, Apis
+from tests.component.protocol_apis import ACCOUNT, FIFO_URL, HOST, URL, Apis
 
 
 @pytest.fixture
@@ -151,6 +152,33 @@ def test_fifo_ids_take_punctuation(apis: Apis):
     status, _, doc = apis.call_sqs("SendMessage", {"QueueUrl": FIFO_URL, "MessageBody": "b", "MessageGroupId": "g!#~",
                                                    "MessageDeduplicationId": "d:{1}"})
     assert status == 200 and doc["SequenceNumber"]
+
+
+def test_receive_numbers_fifo_messages_as_sqs_does(apis: Apis):
+    sent = [apis.call_sqs("SendMessage", {"QueueUrl": FIFO_URL, "MessageBody": f"m{i}", "MessageGroupId": "g",
+                                          "MessageDeduplicationId": str(i)})[2]["SequenceNumber"] for i in range(3)]
+    assert all(len(n) == 20 for n in sent) and sent == sorted(sent, key=int) and len(set(sent)) == 3
+    _, _, got = apis.call_sqs("ReceiveMessage", {"QueueUrl": FIFO_URL, "MaxNumberOfMessages": 10,
+                                                 "MessageSystemAttributeNames": ["SequenceNumber"]})
+    assert [m["Attributes"] for m in got["Messages"]] == [{"SequenceNumber": n} for n in sent]
+
+
+@pytest.mark.parametrize(
+    ("names", "shown"),
+    [(["All"], True), (["DeadLetterQueueSourceArn"], True), (["SenderId"], False), ([], False)],
+)
+def test_a_message_moved_by_the_redrive_policy_names_its_source_queue(apis: Apis, names, shown):
+    queues_ = apis.sqs.manifest.queues
+    queues_["src"] = Queue("src", redrive_dead_letter_queue="dead", redrive_max_receive_count=1)
+    queues_["dead"] = Queue("dead")
+    src, dead = f"http://{HOST}/{ACCOUNT}/src", f"http://{HOST}/{ACCOUNT}/dead"
+    apis.call_sqs("SendMessage", {"QueueUrl": src, "MessageBody": "poison"})
+    assert apis.call_sqs("ReceiveMessage", {"QueueUrl": src, "VisibilityTimeout": 0})[2]["Messages"]
+    assert apis.call_sqs("ReceiveMessage", {"QueueUrl": src})[2] == {}  # the second receive moves it
+    _, _, got = apis.call_sqs("ReceiveMessage", {"QueueUrl": dead, "MessageSystemAttributeNames": names})
+    (message,) = got["Messages"]
+    arn = f"arn:aws:sqs:eu-west-1:{ACCOUNT}:src"
+    assert (message.get("Attributes", {}).get("DeadLetterQueueSourceArn") == arn) is shown
 
 
 @pytest.mark.parametrize(

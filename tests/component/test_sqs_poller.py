@@ -4,11 +4,13 @@ visibility, redrive, partial batch responses, FIFO order, batching windows."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from aws_lambda_powertools.utilities.parser.models import SqsModel
 
+from lambdad.events.sqs import sqs_event
 from lambdad.logs import LogBook
 from lambdad.manifest.model import Function, Manifest, Queue, SqsTrigger
 from lambdad.runtime.functions import Functions
@@ -97,6 +99,12 @@ def test_a_failed_batch_returns_after_the_visibility_timeout_then_goes_to_the_dl
     assert len(w.events) == 2 and w.events[1]["Records"][0]["attributes"]["ApproximateReceiveCount"] == "2"
     w.step(30)  # a third receive would exceed maxReceiveCount 2: redriven instead
     assert len(w.events) == 2 and w.left() == [] and w.left("dlq") == ["poison"]
+    with w.store.reading() as tx:
+        (dead,) = queues.peek(tx, "dlq", 10)
+    source = "arn:aws:sqs:eu-west-1:111122223333:q"
+    assert dead.system_attributes()["DeadLetterQueueSourceArn"] == source  # what a mapping on the DLQ gets
+    event = SqsModel(**json.loads(sqs_event([replace(dead, receipt="r")], source + "-dlq", "eu-west-1")))
+    assert event.Records[0].attributes.DeadLetterQueueSourceArn == source
     w.close()
 
 

@@ -221,7 +221,7 @@ def test_shards_follow_the_md5_of_the_partition_key():
         counts[streams.shard_of(f"key-{i}", 4)] += 1
     assert all(900 < c < 1100 for c in counts)
     assert streams.hash_range(0, 4) == (0, 2**126 - 1) and streams.hash_range(3, 4)[1] == 2**128 - 1
-    assert streams.parse_sequence_number(streams.sequence_number(3, 42)) == (3, 42)
+    assert streams.parse_sequence_number(streams.sequence_number("s", 3, 42)) == (3, 42)
 
 
 def test_by_default_a_failing_batch_is_retried_until_its_records_expire(tmp_path: Path):

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 from collections import Counter
 from pathlib import Path
+
+import pytest
 
 from lambdad.buckets.sync import BucketSync
 from lambdad.buckets.watch import BucketWatcher
@@ -72,6 +77,45 @@ def test_files_written_fast_into_new_folders_are_all_seen(tmp_path: Path):
             raise AssertionError(f"{e} (missing {missing()})") from None
         assert watcher.wait_idle(10)
         assert set(announced(store).values()) == {1}
+    finally:
+        watcher.stop()
+        store.close()
+
+
+def test_an_editor_saving_by_renaming_the_old_file_away_is_one_put(tmp_path: Path):
+    watcher, store, root, _ = make(tmp_path)
+    watcher.start()
+    try:
+        path = root / "notes.txt"
+        path.write_text("v1")
+        wait_for(lambda: announced(store) == Counter({("ObjectCreated:Put", "notes.txt"): 1}), what="the first Put")
+        os.rename(path, root / "notes.txt~")  # vim's and emacs' save: the old file becomes the backup,
+        path.write_text("v2")  # the new content is written under the name,
+        (root / "notes.txt~").unlink()  # and the backup goes
+        (root / "marker.txt").write_text("m")
+        wait_for(lambda: ("ObjectCreated:Put", "marker.txt") in announced(store), what="the marker")
+        assert watcher.wait_idle(10)  # (after the second look at notes.txt)
+        assert announced(store) == Counter({("ObjectCreated:Put", "notes.txt"): 2,
+                                            ("ObjectCreated:Put", "marker.txt"): 1})
+    finally:
+        watcher.stop()
+        store.close()
+
+
+@pytest.mark.skipif(shutil.which("install") is None, reason="the install binary is not installed")
+def test_install_over_an_object_is_a_put_not_a_delete(tmp_path: Path):
+    watcher, store, root, _ = make(tmp_path)
+    watcher.start()
+    try:
+        source = tmp_path / "source.txt"
+        for n in range(1, 6):
+            source.write_text(f"version {n}")
+            subprocess.run(["install", "-m", "644", str(source), str(root / "tool.cfg")], check=True, timeout=30)
+            wait_for(lambda n=n: announced(store)[("ObjectCreated:Put", "tool.cfg")] == n, what=f"Put {n}")
+        assert watcher.wait_idle(10)  # (after the second look at each unlinked file)
+        assert announced(store) == Counter({("ObjectCreated:Put", "tool.cfg"): 5})  # install unlinks, then creates
+        (root / "tool.cfg").unlink()
+        wait_for(lambda: ("ObjectRemoved:Delete", "tool.cfg") in announced(store), what="the Delete")
     finally:
         watcher.stop()
         store.close()

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 from pathlib import Path
 from urllib.parse import unquote_plus
 
@@ -121,6 +122,35 @@ def test_an_atomic_save_fires_once_for_the_final_key(project: Path, daemon: Runn
     (up / "marker.txt").write_text("m")  # a later event: when it shows up, the save was handled
     got = wait_seen(project, 2)
     assert sorted(got) == [("ObjectCreated:Put", "marker.txt"), ("ObjectCreated:Put", "report.txt")]
+
+
+@pytest.mark.skipif(shutil.which("rsync") is None, reason="the rsync binary is not installed")
+def test_an_rsync_into_a_bucket_is_one_put_per_file(project: Path, daemon: Running, tmp_path: Path):
+    source = tmp_path / "source"
+    (source / "docs").mkdir(parents=True)
+    files = {"a.txt": "alpha", "docs/b.txt": "bravo", "docs/c.json": "{}", "archive.tar.gz": "x" * 100_000}
+    for key, text in files.items():
+        (source / key).write_text(text)
+    up = uploads(project)
+
+    def rsync(*options: str) -> None:
+        done = subprocess.run(["rsync", "-a", *options, f"{source}/", f"{up}/"], capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == 0, done.stderr
+
+    rsync()  # each file written as .NAME.XXXXXX, then renamed onto NAME
+    assert sorted(wait_seen(project, len(files))) == sorted(("ObjectCreated:Put", k) for k in files)
+    (source / "a.txt").write_text("alpha, changed")
+    (source / "docs" / "b.txt").write_text("bravo, changed")
+    rsync("--delay-updates")  # written under .~tmp~/, then renamed into place
+    (up / "marker.txt").write_text("m")  # a later event: when it shows up, rsync's were handled
+    wait_seen(project, len(files) + 3)
+    wait_for(lambda: all_settled(project), what="every event settled")
+    got = seen(project)
+    assert sorted(got) == sorted([("ObjectCreated:Put", k) for k in files]
+                                 + [("ObjectCreated:Put", "a.txt"), ("ObjectCreated:Put", "docs/b.txt"),
+                                    ("ObjectCreated:Put", "marker.txt")])
+    assert not list(up.rglob(".~tmp~"))
 
 
 def test_ignored_files_fire_nothing(project: Path, daemon: Running):

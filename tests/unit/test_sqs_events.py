@@ -8,6 +8,7 @@ import pytest
 from aws_lambda_powertools.utilities.parser.models import SqsModel
 
 from lambdad.events.sqs import BatchFailure, failed_items, md5_of_attributes, sqs_event, sqs_record
+from lambdad.store import queues
 from lambdad.store.queues import Message
 
 ARN = "arn:aws:sqs:us-east-1:123456789012:MyQueue"
@@ -32,13 +33,37 @@ def test_a_standard_record_matches_the_reference_shape():
 def test_fifo_records_and_message_attributes():
     attrs = {"Kind": {"DataType": "String", "StringValue": "order"}, "N": {"DataType": "Number", "StringValue": "3"}}
     record = sqs_record(message(group="g", attributes=attrs), ARN + ".fifo", "us-east-1")
-    assert record["attributes"]["MessageGroupId"] == "g" and record["attributes"]["SequenceNumber"] == "0" * 19 + "7"
+    assert record["attributes"]["MessageGroupId"] == "g" and record["attributes"]["SequenceNumber"] == queues.sequence_number(7)
     assert record["attributes"]["MessageDeduplicationId"] == "d1"
     assert record["messageAttributes"]["Kind"] == {"stringValue": "order", "stringListValues": [],
                                                    "binaryListValues": [], "dataType": "String"}
     assert record["md5OfMessageAttributes"] == md5_of_attributes(attrs)
     import json
     SqsModel(**json.loads(sqs_event([message(group="g", attributes=attrs)], ARN, "us-east-1")))
+
+
+@pytest.mark.parametrize(("counter", "shown"), [
+    (1, "18849496460467761664"),
+    (2, "18849496460467827200"),
+    (10**12, "18915032460467696128"),
+])
+def test_fifo_sequence_numbers_have_sqs_shape(counter, shown):
+    assert queues.sequence_number(counter) == shown and len(shown) == 20
+
+
+def test_sequence_numbers_grow_as_numbers_and_as_text():
+    numbers = [queues.sequence_number(n) for n in (1, 2, 9, 10, 99, 100, 10**9, 10**14)]
+    assert numbers == sorted(numbers) == sorted(numbers, key=int) and {len(n) for n in numbers} == {20}
+
+
+def test_a_redriven_record_carries_its_source_queue_arn():
+    system = {"DeadLetterQueueSourceArn": ARN, "Other": "ignored here"}
+    m = Message("m1", "dlq", b"x", {}, 1523232000.0, 1, None, receipt="r", system=system)
+    record = sqs_record(m, "arn:aws:sqs:us-east-1:123456789012:dlq", "us-east-1")
+    assert record["attributes"]["DeadLetterQueueSourceArn"] == ARN and "Other" not in record["attributes"]
+    import json
+    parsed = SqsModel(**json.loads(sqs_event([m], ARN, "us-east-1")))
+    assert parsed.Records[0].attributes.DeadLetterQueueSourceArn == ARN
 
 
 def test_md5_of_message_attributes_follows_sqs_encoding():
