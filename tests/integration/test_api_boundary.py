@@ -109,6 +109,6 @@ def test_boto3_and_the_aws_cli_work_on_every_local_name(api: str, host: str, tmp
     endpoint = f"http://{host}:{urlsplit(api).port}"
     response = client(endpoint).invoke(FunctionName="recorder", Payload=b'{"via": "boto3"}')
     assert json.loads(response["Payload"].read()) == {"handled": {"via": "boto3"}}
-    done = aws("list-functions", api=endpoint)
+    done = aws("list-functions", api=endpoint, folder=tmp_path)
     assert done.returncode == 0, done.stderr
     assert [f["FunctionName"] for f in json.loads(done.stdout)["Functions"]] == ["recorder"]
