@@ -16,17 +16,6 @@ from lambdad.manifest.model import AlbTrigger, S3Trigger, ScheduleTrigger, Targe
 from lambdad.manifest.schema import manifest_schema
 
 
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    (tmp_path / "functions").mkdir()
-    (tmp_path / "functions" / "app.py").write_text("def handler(e, c):\n    return e\n")
-    (tmp_path / "functions" / "pkg").mkdir()
-    (tmp_path / "functions" / "pkg" / "__init__.py").write_text("")
-    (tmp_path / "functions" / "pkg" / "mod.py").write_text("def handler(e, c):\n    return e\n")
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
 def problems_of(project: Path, text: str, env: dict[str, str] | None = None) -> list[str]:
     manifest, problems = parse_manifest(text, project / "lambdad.yaml", env or {})
     assert (manifest is None) == bool(problems)

@@ -11,14 +11,6 @@ from lambdad.manifest import parse_manifest
 from lambdad.manifest.parts import broken_parts, part_of
 
 
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    (tmp_path / "functions").mkdir()
-    (tmp_path / "functions" / "app.py").write_text("def handler(e, c):\n    return e\n")
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
 def problems_of(text: str) -> list[str]:
     manifest, problems = parse_manifest(textwrap.dedent(text), Path("lambdad.yaml").absolute(), {})
     assert manifest is None

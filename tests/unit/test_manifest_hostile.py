@@ -24,13 +24,6 @@ def with_event(event: str, extra: str = "") -> str:
     return BASE + f"    events:\n      - {event}\n" + extra
 
 
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    (tmp_path / "functions").mkdir()
-    (tmp_path / "functions" / "app.py").write_text("def handler(e, c):\n    return e\n")
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
 
 def problems_of(project: Path, text: str) -> list[str]:
     manifest, problems = parse_manifest(text, project / "lambdad.yaml", {})
