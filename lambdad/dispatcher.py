@@ -39,6 +39,7 @@ from lambdad.store import Store, deadletters, events, outbox, queues
 from lambdad.store.deadletters import DeadLetter
 from lambdad.store.events import QueuedEvent
 from lambdad.tasks import submit as submit_task
+from lambdad.tracing import for_invocation
 
 log = logging.getLogger(__name__)
 
@@ -68,13 +69,16 @@ def enqueue_event(
     now: float,
     source: str = "invoke",
     request_id: str | None = None,
+    trace: str | None = None,
 ) -> str:
-    """Accept an asynchronous invocation: validated, committed, and given its request id for good."""
+    """Accept an asynchronous invocation: validated, committed, and given its request id and its
+    trace header (continuing `trace`, the caller's, if it sent one) for good."""
     if function not in manifest.functions:
         raise FunctionNotFound(function, list(manifest.functions))
     payload = check_payload(payload, MAX_ASYNC_PAYLOAD_BYTES)
     request_id = request_id or new_request_id()
-    store.write(lambda tx: events.enqueue(tx, request_id, function, payload, now, source))
+    invocation_trace = for_invocation(trace, function, now)
+    store.write(lambda tx: events.enqueue(tx, request_id, function, payload, now, source, trace=invocation_trace))
     return request_id
 
 
@@ -150,8 +154,10 @@ class Dispatcher:
         else:
             self._wake.set()
 
-    def submit(self, function: str, payload: bytes, source: str = "invoke", request_id: str | None = None) -> str:
-        request_id = enqueue_event(self.store, self.manifest, function, payload, self.clock.time(), source, request_id)
+    def submit(self, function: str, payload: bytes, source: str = "invoke", request_id: str | None = None,
+               trace: str | None = None) -> str:
+        request_id = enqueue_event(self.store, self.manifest, function, payload, self.clock.time(), source, request_id,
+                                   trace)
         self._wake.set()
         return request_id
 
@@ -244,7 +250,7 @@ class Dispatcher:
 
     def _invoke(self, fn: Function, ev: QueuedEvent) -> None:
         try:
-            result = self.functions.invoke(fn.name, ev.payload, request_id=ev.request_id)
+            result = self.functions.invoke(fn.name, ev.payload, request_id=ev.request_id, trace_id=ev.trace)
         except TooManyRequests:
             self._on_throttle(fn, ev)
         except (ShuttingDown, FunctionNotFound):
@@ -389,7 +395,8 @@ class Dispatcher:
                 self._note(fn, ev, f"not invoking destination {target.name!r}: the chain of destinations is "
                                    f"{MAX_HOPS} long (Lambda stops recursive loops there)", now)
                 return
-            events.enqueue(tx, new_request_id(), target.name, record, now, "destination", ev.hops + 1)
+            events.enqueue(tx, new_request_id(), target.name, record, now, "destination", ev.hops + 1,
+                           for_invocation(ev.trace, target.name, now))
             self._wake.set()
         elif target.kind is TargetKind.queue:
             queues.send(tx, self._queue(target.name), record, now)

@@ -15,6 +15,7 @@ once with its traceback and answered as AWS answers an internal failure (500 `Se
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import logging
@@ -29,6 +30,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
+from lambdad import tracing
 from lambdad.clock import SYSTEM_CLOCK, Clock
 from lambdad.errors import (
     FunctionNotFound,
@@ -422,9 +424,11 @@ class LambdaApi:
         import asyncio
 
         loop = asyncio.get_running_loop()
+        incoming_trace = header(scope, b"x-amzn-trace-id")  # the caller's trace (an SDK in a handler sends its own)
         if kind == "Event":
             try:
-                request_id = await loop.run_in_executor(self._executor, self.dispatcher.submit, fn.name, payload)
+                request_id = await loop.run_in_executor(self._executor, functools.partial(
+                    self.dispatcher.submit, fn.name, payload, trace=incoming_trace))
             except sqlite3.Error as e:  # a full disk, say: the event was not accepted, and the client must know
                 log.error("an event for %s could not be stored: %s", fn.name, e)
                 raise unavailable(e) from None
@@ -436,7 +440,8 @@ class LambdaApi:
         arn = manifest.function_arn(fn.name, "$LATEST" if self._qualified(scope) else None)
         try:
             result: InvokeResult = await self.functions.invoke_async(
-                fn.name, payload, self._executor, request_id=request_id, invoked_arn=arn, client_context=client_context)
+                fn.name, payload, self._executor, request_id=request_id, invoked_arn=arn, client_context=client_context,
+                trace_id=tracing.for_invocation(incoming_trace, fn.name, self._clock.time()))
         except ShuttingDown:
             raise LambdadError("lambdad is stopping") from None
         headers = [("content-type", "application/json"), ("x-amzn-RequestId", request_id),
