@@ -128,3 +128,11 @@ def is_recursive_loop(trace: str | None, function: str) -> bool:
 def root_of(trace: str | None) -> str | None:
     parsed = parse(trace)
     return None if parsed is None else parsed.root
+
+
+def longest_chain(traces: list[str | None], function: str) -> str | None:
+    """Of the traces of a batch's messages, the one whose chain passed through `function` most often
+    (the first on a tie; None if none has a valid header): a batch's invocation continues it, so a
+    loop through a queue is seen whatever else shares its batches."""
+    valid = [t for t in traces if parse(t) is not None]
+    return max(valid, key=lambda t: chain_count(t, function), default=None)

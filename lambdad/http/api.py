@@ -311,7 +311,8 @@ class LambdaApi:
         target = header(scope, b"x-amz-target") or ""
         if protocol == "sqs" and self.sqs is not None:
             body = await read_body(scope, receive, SQS_MAX_REQUEST)
-            return await self.sqs.handle(target.removeprefix("AmazonSQS."), body, header(scope, b"host") or "")
+            return await self.sqs.handle(target.removeprefix("AmazonSQS."), body, header(scope, b"host") or "",
+                                         header(scope, b"x-amzn-trace-id"))
         if protocol == "kinesis" and self.kinesis is not None:
             body = await read_body(scope, receive, SQS_MAX_REQUEST)
             return await self.kinesis.handle(target.removeprefix("Kinesis_20131202."), body)

@@ -27,6 +27,7 @@ from lambdad.runtime.invocation import InvokeResult, Outcome
 from lambdad.sources.poller import POLL_S, Poller
 from lambdad.store import Store, queues
 from lambdad.tasks import submit as submit_task
+from lambdad.tracing import for_invocation, longest_chain
 
 log = logging.getLogger(__name__)
 
@@ -178,8 +179,10 @@ class SqsPoller(Poller):
                 deadline = self.clock.monotonic()
             self._note_undeliverable(fn.name, queue, batch)
             payload = sqs_event(batch, queue_arn(manifest.region, manifest.account, queue.name), manifest.region)
+            trace = for_invocation(longest_chain([m.trace_header for m in batch], fn.name), fn.name,
+                                   self.clock.time())
             try:
-                result = self._invoke(fn, payload, deadline)
+                result = self._invoke(fn, payload, deadline, trace)
             except (TooManyRequests, ShuttingDown, FunctionNotFound) as e:
                 self._note(fn.name, f"sqs {queue.name}: batch of {len(batch)} not delivered ({type(e).__name__}); "
                                     "its messages are visible again")
@@ -225,13 +228,13 @@ class SqsPoller(Poller):
                 self._note(function, f"sqs {queue.name}: message {m.message_id}: attribute(s) {', '.join(bad)} "
                                      "are not valid SQS message attributes; left out of the event")
 
-    def _invoke(self, fn: Function, payload: bytes, give_up_at: float) -> InvokeResult:
+    def _invoke(self, fn: Function, payload: bytes, give_up_at: float, trace: str | None = None) -> InvokeResult:
         """Invoke; a throttle (a synchronous call took the slot) is retried with backoff while the
         batch's visibility timeout still leaves room for a whole invocation, as Lambda's poller does."""
         wait = 0.01
         while True:
             try:
-                return self.functions.invoke(fn.name, payload)
+                return self.functions.invoke(fn.name, payload, trace_id=trace)
             except TooManyRequests:
                 if self._stop.is_set() or self.clock.monotonic() + wait >= give_up_at:
                     raise

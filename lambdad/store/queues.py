@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from lambdad.errors import ProtocolError
@@ -28,6 +28,8 @@ MAX_VISIBILITY_S = 12 * 3600
 MAX_RECEIVE = 10
 #: The `SenderId` attribute of messages sent locally.
 SENDER_ID = "AIDALAMBDADLOCAL"
+#: The one message system attribute a sender may set: its X-Ray trace header.
+TRACE_HEADER = "AWSTraceHeader"
 
 
 class QueueError(ProtocolError):
@@ -48,11 +50,13 @@ class Message:
     sequence: int | None = None
     receipt: str | None = None
     row: int = 0  #: the store's row id: updates find the message by it without a message-id index
+    #: The attributes SQS sets itself that are kept with the message (`system_attributes` column).
+    stored_system: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_row(cls, row: tuple) -> Message:
         return cls(row[0], row[1], bytes(row[2]), json.loads(row[3]), row[4], row[5], row[6], row[7], row[8], row[9],
-                   row[10], row[11])
+                   row[10], row[11], _system(row[12]))
 
     @property
     def md5_of_body(self) -> str:
@@ -70,7 +74,23 @@ class Message:
             attrs["SequenceNumber"] = f"{self.sequence:020d}"
             attrs["MessageGroupId"] = self.group_id
             attrs["MessageDeduplicationId"] = self.dedup_id or ""
+        if self.trace_header is not None:
+            attrs[TRACE_HEADER] = self.trace_header
         return attrs
+
+    @property
+    def trace_header(self) -> str | None:
+        """The X-Ray header the sender gave (`AWSTraceHeader`), if any."""
+        value = self.stored_system.get(TRACE_HEADER)
+        return value if isinstance(value, str) else None
+
+
+def _system(text: str | None) -> dict[str, str]:
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 @dataclass(frozen=True)
@@ -81,7 +101,7 @@ class Sent:
 
 
 _COLUMNS = ("message_id, queue, body, attributes, sent_at, receive_count, first_receive_at, group_id, dedup_id, "
-            "sequence, receipt, id")
+            "sequence, receipt, id, system_attributes")
 
 
 def send(
@@ -93,9 +113,10 @@ def send(
     delay_s: float | None = None,
     group: str | None = None,
     dedup_id: str | None = None,
+    trace_header: str | None = None,
 ) -> Sent:
     """SendMessage. A bare queue name stands for a standard queue with default settings (what
-    dead-letter and destination targets need).
+    dead-letter and destination targets need). `trace_header` is the message's AWSTraceHeader.
 
     Raises:
         QueueError: a FIFO send without a group (or a deduplication id on a queue without
@@ -127,11 +148,12 @@ def send(
                          "must be between 0 and 900, if provided.")
     message_id = new_request_id()
     sequence = _next_sequence(tx, q.name) if q.fifo else None
+    system = {TRACE_HEADER: trace_header} if trace_header else {}
     tx.execute(
-        "INSERT INTO messages (message_id, queue, body, attributes, sent_at, visible_at, group_id, dedup_id, sequence) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO messages (message_id, queue, body, attributes, sent_at, visible_at, group_id, dedup_id, sequence, "
+        "system_attributes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (message_id, q.name, body, json.dumps(attributes or {}), now, now + delay, group,
-         dedup_id if q.fifo else None, sequence),
+         dedup_id if q.fifo else None, sequence, json.dumps(system)),
     )
     if q.fifo:
         tx.execute("INSERT OR REPLACE INTO dedup (queue, dedup_id, message_id, sequence, expires_at) "
@@ -187,7 +209,7 @@ def receive(
         )
         taken.append(Message(message.message_id, message.queue, message.body, message.attributes, message.sent_at,
                              message.receive_count + 1, message.first_receive_at or now, message.group_id,
-                             message.dedup_id, message.sequence, receipt, message.row))
+                             message.dedup_id, message.sequence, receipt, message.row, message.stored_system))
     return taken
 
 
@@ -221,8 +243,10 @@ def _move(tx: sqlite3.Connection, message: Message, dead_letter_queue: Queue, no
     of the dead-letter queue."""
     sequence = _next_sequence(tx, dead_letter_queue.name) if dead_letter_queue.fifo else None
     tx.execute(
-        "INSERT INTO messages (message_id, queue, body, attributes, sent_at, visible_at, group_id, dedup_id, sequence) "
-        "SELECT message_id, ?, body, attributes, sent_at, ?, group_id, dedup_id, ? FROM messages WHERE id = ?",
+        "INSERT INTO messages (message_id, queue, body, attributes, sent_at, visible_at, group_id, dedup_id, sequence, "
+        "system_attributes) "
+        "SELECT message_id, ?, body, attributes, sent_at, ?, group_id, dedup_id, ?, system_attributes FROM messages "
+        "WHERE id = ?",
         (dead_letter_queue.name, now, sequence, message.row),
     )
     tx.execute("DELETE FROM messages WHERE id = ?", (message.row,))
