@@ -29,7 +29,15 @@ from lambdad.events.destinations import (
     object_key,
 )
 from lambdad.health import Health
-from lambdad.manifest.model import DEFAULT_MAX_EVENT_AGE_S, Function, Manifest, Queue, Target, TargetKind
+from lambdad.manifest.model import (
+    DEFAULT_MAX_EVENT_AGE_S,
+    Function,
+    Manifest,
+    Queue,
+    RecursiveLoop,
+    Target,
+    TargetKind,
+)
 from lambdad.retry import RetryAt, after_function_error, after_throttle, backoff, on_claim
 from lambdad.runtime.functions import Functions, ShuttingDown, check_payload
 from lambdad.runtime.invocation import InvokeResult, Outcome, new_request_id
@@ -39,7 +47,7 @@ from lambdad.store import Store, deadletters, events, outbox, queues
 from lambdad.store.deadletters import DeadLetter
 from lambdad.store.events import QueuedEvent
 from lambdad.tasks import submit as submit_task
-from lambdad.tracing import for_invocation
+from lambdad.tracing import MAX_CHAIN, chain_count, for_invocation, is_recursive_loop
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +65,11 @@ ORPHAN_SWEEP_S = 60.0
 CLAIM_BATCH = 256
 #: A folder that cannot be written is retried after 1 s, 2 s, 4 s ... at most this long apart.
 MAX_DELIVERY_WAIT_S = 300.0
+#: The error a dead letter of an event stopped as a recursive loop carries (the SDKs' words for it).
+RECURSIVE_LOOP_ERROR = json.dumps({
+    "errorType": "RecursiveInvocationException",
+    "errorMessage": "Lambda has detected your function being invoked in a recursive loop with other AWS resources "
+                    "and stopped your function's invocation."}).encode()
 #: An event whose invocation task failed (a bug, logged) runs again after this long.
 TASK_RETRY_S = 1.0
 
@@ -241,6 +254,12 @@ class Dispatcher:
         final = on_claim(fn.async_config, fn.reserved_concurrency, ev.enqueued_at, now)
         if final is not None:
             self._settle(fn, ev, lambda tx: self._fail(tx, fn, ev, final.condition, ev.last_response, now))
+            return
+        if fn.recursive_loop is RecursiveLoop.terminate and is_recursive_loop(ev.trace, fn.name):
+            self._note(fn, ev, f"stopped: this would be the function's invocation {chain_count(ev.trace, fn.name) + 1} "
+                               f"in one chain of events, a recursive loop (Lambda stops it after {MAX_CHAIN}; "
+                               "`recursive_loop: allow` lets it run)", now)
+            self._settle(fn, ev, lambda tx: self._fail(tx, fn, ev, Condition.recursive_loop, RECURSIVE_LOOP_ERROR, now))
             return
         # Every path of `_invoke` settles the event last: what raises before that (a bug in an outcome
         # handler) is put back here, due shortly (not at once: a bug that always raises must not spin).

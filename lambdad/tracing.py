@@ -136,3 +136,10 @@ def longest_chain(traces: list[str | None], function: str) -> str | None:
     loop through a queue is seen whatever else shares its batches."""
     valid = [t for t in traces if parse(t) is not None]
     return max(valid, key=lambda t: chain_count(t, function), default=None)
+
+
+def continues_loop(incoming: str | None, function: str) -> bool:
+    """An invocation of `function` continuing `incoming` would be stopped as a recursive loop."""
+    parsed = parse(incoming)
+    key = function_hash(function)
+    return parsed is not None and any(h == key and n + 1 >= MAX_CHAIN for h, n in parsed.lineage)

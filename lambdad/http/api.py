@@ -36,6 +36,7 @@ from lambdad.errors import (
     FunctionNotFound,
     InvalidRequestContent,
     LambdadError,
+    RecursiveInvocation,
     RequestTooLarge,
     TooManyRequests,
     UnknownOperation,
@@ -44,7 +45,7 @@ from lambdad.errors import (
 from lambdad.http.asgi import BodyTooLarge, Receive, Scope, Send, header, read_body, respond
 from lambdad.http.guard import Guard
 from lambdad.manifest.checks import handler_module_file
-from lambdad.manifest.model import Function, Manifest, TargetKind
+from lambdad.manifest.model import Function, Manifest, RecursiveLoop, TargetKind
 from lambdad.runtime.functions import ShuttingDown, check_payload
 from lambdad.runtime.invocation import MAX_SYNC_PAYLOAD_BYTES, InvokeResult, decode_client_context, new_request_id
 from lambdad.store.db import unavailable
@@ -437,6 +438,10 @@ class LambdaApi:
         payload = check_payload(payload)
         if kind == "DryRun":
             return 204, [], b""
+        if fn.recursive_loop is RecursiveLoop.terminate and tracing.continues_loop(incoming_trace, fn.name):
+            self.functions.logbook.note(fn.name, f"invoke: stopped a recursive loop: this call would invoke the "
+                                                 f"function more than {tracing.MAX_CHAIN} times in one chain of events")
+            raise RecursiveInvocation()
         request_id = new_request_id()
         arn = manifest.function_arn(fn.name, "$LATEST" if self._qualified(scope) else None)
         try:

@@ -18,6 +18,7 @@ from lambdad.manifest.model import Function, Manifest
 from lambdad.runtime.invocation import MAX_SYNC_PAYLOAD_BYTES, InvokeRequest, InvokeResult, new_request_id
 from lambdad.runtime.launcher import LaunchError, Launchers
 from lambdad.runtime.pool import ACCOUNT_LIMIT, RESERVED_LIMIT, Environment, FunctionPool, Limiter, Spawn
+from lambdad.runtime.running import RecentInvocations
 from lambdad.runtime.worker import spawn_worker
 from lambdad.tracing import for_invocation
 
@@ -80,6 +81,8 @@ class Functions:
         self._accepting = True
         self._in_flight = 0
         self._idle = threading.Condition(threading.Lock())
+        #: Which invocations ran when, with their trace headers (bucket events are attributed to them).
+        self.recent = RecentInvocations()
 
     @staticmethod
     def _shared_capacity(manifest: Manifest) -> int:
@@ -162,9 +165,11 @@ class Functions:
         pool = self.pool(name)
         req = self._request(name, payload, request_id, invoked_arn, client_context, identity, trace_id)
         self._enter()
+        span = self.recent.begin(name, req.trace_id or "", self._clock.time())
         try:
             return pool.invoke(req)
         finally:
+            self.recent.end(span, self._clock.time())
             self._leave()
 
     async def invoke_async(
@@ -185,9 +190,11 @@ class Functions:
         pool = self.pool(name)
         req = self._request(name, payload, request_id, invoked_arn, client_context, None, trace_id)
         self._enter()
+        span = self.recent.begin(name, req.trace_id or "", self._clock.time())
         try:
             return await pool.invoke_async(req, lambda fn, *args: loop.run_in_executor(executor, fn, *args))
         finally:
+            self.recent.end(span, self._clock.time())
             self._leave()
 
     def _request(self, name: str, payload: bytes, request_id: str | None, invoked_arn: str | None,

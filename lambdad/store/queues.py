@@ -238,6 +238,12 @@ def _fifo_candidates(tx: sqlite3.Connection, queue: str, now: float, oldest: flo
     return out
 
 
+def dead_letter(tx: sqlite3.Connection, message: Message, dead_letter_queue: Queue, now: float) -> None:
+    """Move a received message to its queue's dead-letter queue now, as its redrive would (a mapping
+    stopped it as a recursive loop)."""
+    _move(tx, message, dead_letter_queue, now)
+
+
 def _move(tx: sqlite3.Connection, message: Message, dead_letter_queue: Queue, now: float) -> None:
     """Redrive: the message moves with its id, body, attributes and original send time, to the end
     of the dead-letter queue."""
