@@ -58,3 +58,53 @@ def test_powertools_logs_the_requests_trace_id(functions: Functions):
     assert tracing.root_of(sent["env"]) == ROOT
     assert tracing.root_of(fresh["env"]) not in (None, ROOT)
     assert [r["xray_trace_id"] for r in powertools_records(functions)] == [ROOT, tracing.root_of(fresh["env"])]
+
+
+LOOP_MANIFEST = """
+version: 1
+buckets:
+  own: {path: ./buckets/own}
+  free: {path: ./buckets/free}
+functions:
+  looping:
+    handler: self_writer.handler
+    code: ./functions
+    environment: {RECORD_FILE: "${PROJECT}/looping.jsonl", BUCKET_DIR: "${PROJECT}/buckets/own", LIMIT: "40"}
+    events:
+      - s3: {bucket: own}
+  allowed:
+    handler: self_writer.handler
+    code: ./functions
+    recursive_loop: allow
+    environment: {RECORD_FILE: "${PROJECT}/allowed.jsonl", BUCKET_DIR: "${PROJECT}/buckets/free", LIMIT: "20"}
+    events:
+      - s3: {bucket: free}
+"""
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_a_handler_writing_into_its_own_bucket_is_stopped_after_16_invocations(
+        tmp_path: Path, functions_dir: Path, monkeypatch: pytest.MonkeyPatch):
+    from tests.helpers import run_cli, wait_for
+    from tests.integration.test_daemon import serving
+
+    monkeypatch.setenv("PROJECT", str(tmp_path))
+    write_manifest(tmp_path, LOOP_MANIFEST)
+    with serving(tmp_path):
+        (tmp_path / "buckets" / "own" / "start.txt").write_text("go")
+        (tmp_path / "buckets" / "free" / "start.txt").write_text("go")
+
+        def dead_letters() -> list:
+            done = run_cli("dlq", "list", "--json", cwd=tmp_path)
+            return json.loads(done.stdout) if done.returncode == 0 else []
+
+        (letter,) = wait_for(dead_letters, 30, interval=0.1, what="the stopped event in the dead-letter list")
+        wait_for(lambda: len(lines(tmp_path / "allowed.jsonl")) == 21, 30, what="21 invocations of allowed")
+    looping = lines(tmp_path / "looping.jsonl")
+    assert [r["key"] for r in looping] == ["start.txt", *(f"n-{n}.txt" for n in range(1, 16))]
+    assert letter["function"] == "looping" and letter["condition"] == "RecursiveInvocationException"
+    assert len({tracing.root_of(r["trace"]) for r in looping}) == 1  # one chain, one trace
+    assert len(lines(tmp_path / "allowed.jsonl")) == 21  # start.txt, n-1 ... n-20: the handler's own bound
