@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import contextvars
+import dataclasses
 import json
 import re
 import time
@@ -233,10 +234,7 @@ class SqsApi:
 
     @staticmethod
     def _send(tx, queue: Queue, m: Outgoing, now: float) -> queues.Sent:
-        # The X-Amzn-Trace-Id header stands for every message of the request; an AWSTraceHeader
-        # system attribute overrides it (SQS's X-Ray integration).
-        trace = m.trace_header or _REQUEST_TRACE.get()
-        return queues.send(tx, queue, m.body, now, m.attributes, m.delay_s, m.group, m.dedup_id, trace)
+        return queues.send(tx, queue, m.body, now, m.attributes, m.delay_s, m.group, m.dedup_id, m.trace_header)
 
     @staticmethod
     def _message(params: Params, queue: Queue) -> Outgoing:
@@ -248,8 +246,14 @@ class SqsApi:
             raise SQS_ERRORS.wrong_type(params.prefix + "MessageBody", body, "a string")
         delay = params.integer("DelaySeconds", 0, queues.MAX_DELAY_S,
                                reason="must be between 0 and 900, if provided.")
-        return outgoing(body, params.doc.get("MessageAttributes"), delay, params.text("MessageGroupId"),
-                        params.text("MessageDeduplicationId"), queue.fifo, params.doc.get("MessageSystemAttributes"))
+        message = outgoing(body, params.doc.get("MessageAttributes"), delay, params.text("MessageGroupId"),
+                           params.text("MessageDeduplicationId"), queue.fifo, params.doc.get("MessageSystemAttributes"))
+        # The X-Amzn-Trace-Id header stands for every message of the request; an AWSTraceHeader
+        # system attribute overrides it (SQS's X-Ray integration). (Read here, on the request's
+        # task: the store's thread does not see the request's context.)
+        if message.trace_header is None and _REQUEST_TRACE.get() is not None:
+            message = dataclasses.replace(message, trace_header=_REQUEST_TRACE.get())
+        return message
 
     @staticmethod
     def _sent_doc(sent: queues.Sent, message: Outgoing) -> dict:

@@ -108,3 +108,42 @@ def test_a_handler_writing_into_its_own_bucket_is_stopped_after_16_invocations(
     assert letter["function"] == "looping" and letter["condition"] == "RecursiveInvocationException"
     assert len({tracing.root_of(r["trace"]) for r in looping}) == 1  # one chain, one trace
     assert len(lines(tmp_path / "allowed.jsonl")) == 21  # start.txt, n-1 ... n-20: the handler's own bound
+
+
+SQS_MANIFEST = """
+version: 1
+queues:
+  work: {redrive: {dead_letter_queue: work-dlq, max_receive_count: 3}}
+  work-dlq: {}
+functions:
+  looper:
+    handler: sqs_looper.handler
+    code: ./functions
+    timeout: 10
+    environment: {RECORD_FILE: "${PROJECT}/looper.jsonl", STATE_DIR: "${PROJECT}/.lambdad", QUEUE: work,
+                  LIMIT: "40"}
+    events:
+      - sqs: {queue: work}
+"""
+
+
+def test_boto3_in_a_handler_carries_the_chain_through_sqs_until_it_is_stopped(
+        tmp_path: Path, functions_dir: Path, monkeypatch: pytest.MonkeyPatch):
+    import boto3
+
+    from tests.helpers import daemon_info, wait_for
+    from tests.integration.test_daemon import serving
+
+    monkeypatch.setenv("PROJECT", str(tmp_path))
+    write_manifest(tmp_path, SQS_MANIFEST)
+    with serving(tmp_path):
+        sqs = boto3.client("sqs", endpoint_url=daemon_info(tmp_path)["api"], region_name="us-east-1",
+                           aws_access_key_id="local", aws_secret_access_key="local")
+        sqs.send_message(QueueUrl=sqs.get_queue_url(QueueName="work")["QueueUrl"], MessageBody="1")
+        dlq = sqs.get_queue_url(QueueName="work-dlq")["QueueUrl"]
+        got = wait_for(lambda: sqs.receive_message(QueueUrl=dlq, AttributeNames=["All"]).get("Messages"), 30,
+                       interval=0.1, what="the stopped message in the dead-letter queue")
+    seen = lines(tmp_path / "looper.jsonl")
+    assert [r["n"] for r in seen] == list(range(1, 17))
+    assert seen[0]["trace"] is None and all(tracing.parse(r["trace"]) for r in seen[1:])
+    assert got[0]["Body"] == "17" and tracing.chain_count(got[0]["Attributes"]["AWSTraceHeader"], "looper") == 15
