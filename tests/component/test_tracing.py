@@ -116,3 +116,29 @@ def test_an_async_event_keeps_one_trace_across_its_retries(tmp_path):
         by_request.setdefault(req.request_id, set()).add(req.trace_id)
     assert all(len(traces) == 1 for traces in by_request.values())  # every retry: the same header
     assert sorted(r == ROOT for r in set(recorder.roots())) == [False, True]
+
+
+def looping_header(function: str, count: int) -> str:
+    return f"Root={ROOT};Parent=53995c3f42cd8ad8;Sampled=0;Lineage=1:{tracing.function_hash(function)}:{count}"
+
+
+@pytest.mark.parametrize(("recursive_loop", "count", "stopped"), [
+    ("terminate", 15, True), ("terminate", 14, False), ("allow", 15, False)])
+def test_a_synchronous_invoke_continuing_a_loop_is_refused(tmp_path, recursive_loop, count, stopped):
+    from dataclasses import replace
+
+    from lambdad.manifest.model import RecursiveLoop
+
+    recorder = Recorder()
+    manifest = api_manifest(tmp_path)
+    fn = replace(manifest.functions["f"], recursive_loop=RecursiveLoop(recursive_loop))
+    world = ApiWorld(tmp_path, replace(manifest, functions={"f": fn}), recorder)
+    try:
+        reply = run(world.api, "POST", INVOKE, [("X-Amzn-Trace-Id", looping_header("f", count))], body=b"{}")
+    finally:
+        world.close()
+    if stopped:
+        assert (reply.status, reply.header("x-amzn-ErrorType")) == (400, "RecursiveInvocationException")
+        assert recorder.requests == []
+    else:
+        assert reply.status == 200 and tracing.chain_count(recorder.requests[0].trace_id, "f") == count + 1
