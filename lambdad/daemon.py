@@ -180,7 +180,8 @@ class Daemon:
         self.streams = StreamPoller(self.manifest, self.store, self.functions, self.clock,
                                     on_files=self.dispatcher.poke, health=self.health)
         syncs = [
-            BucketSync(b, self.manifest, self.store, self.clock, warn=self._warn, writers=self.functions.recent.during)
+            BucketSync(b, self.manifest, self.store, self.clock, warn=self._warn,
+                       on_created=self.functions.recent.file_event)
             for b in self.manifest.buckets.values()
             if bucket_root(b)
         ]
@@ -456,7 +457,7 @@ class Daemon:
             except OSError as e:
                 raise _Refused(f"bucket {name}: cannot create {new.buckets[name].path}: {e.strerror}") from None
             new_syncs.append(BucketSync(new.buckets[name], new, self.store, self.clock, warn=self._warn,
-                                        writers=self.functions.recent.during))
+                                        on_created=self.functions.recent.file_event))
         self.functions.apply(new, diff)
         self.dispatcher.apply(new)
         if self.sqs is not None:

@@ -47,7 +47,7 @@ from lambdad.store import Store, deadletters, events, outbox, queues
 from lambdad.store.deadletters import DeadLetter
 from lambdad.store.events import QueuedEvent
 from lambdad.tasks import submit as submit_task
-from lambdad.tracing import MAX_CHAIN, chain_count, for_invocation, is_recursive_loop
+from lambdad.tracing import MAX_CHAIN, chain_count, for_invocation, is_recursive_loop, longest_chain
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,8 @@ RECURSIVE_LOOP_ERROR = json.dumps({
     "errorType": "RecursiveInvocationException",
     "errorMessage": "Lambda has detected your function being invoked in a recursive loop with other AWS resources "
                     "and stopped your function's invocation."}).encode()
+#: A bucket event whose file's writer may still be running looks again after this long.
+WRITER_WAIT_S = 0.02
 #: An event whose invocation task failed (a bug, logged) runs again after this long.
 TASK_RETRY_S = 1.0
 
@@ -255,6 +257,9 @@ class Dispatcher:
         if final is not None:
             self._settle(fn, ev, lambda tx: self._fail(tx, fn, ev, final.condition, ev.last_response, now))
             return
+        ev = self._continue_writers_chain(fn, ev, now)
+        if ev is None:
+            return
         if fn.recursive_loop is RecursiveLoop.terminate and is_recursive_loop(ev.trace, fn.name):
             self._note(fn, ev, f"stopped: this would be the function's invocation {chain_count(ev.trace, fn.name) + 1} "
                                f"in one chain of events, a recursive loop (Lambda stops it after {MAX_CHAIN}; "
@@ -266,6 +271,21 @@ class Dispatcher:
         submit_task(self._executor, self._invoke, fn, ev, what=f"the async invocation of {fn.name} ({ev.request_id})",
                     release=lambda: self._settle(fn, ev, lambda tx: events.retry_later(
                         tx, ev.id, self.clock.time() + TASK_RETRY_S, invoked=False)))
+
+    def _continue_writers_chain(self, fn: Function, ev: QueuedEvent, now: float) -> QueuedEvent | None:
+        """A bucket event whose file an invocation wrote continues that invocation's chain (see
+        `runtime/running.py`): its trace is replaced, for good. None: the writer may still be running,
+        and the event is put back for a moment."""
+        writers = self.functions.recent.writers(ev.request_id, ev.enqueued_at, now)
+        if writers.waiting:
+            self._settle(fn, ev, lambda tx: events.retry_later(tx, ev.id, now + WRITER_WAIT_S, invoked=False))
+            return None
+        parent = longest_chain(list(writers.traces), fn.name)
+        if parent is None:
+            return ev
+        trace = for_invocation(parent, fn.name, now)
+        self.store.write(lambda tx: events.set_trace(tx, ev.id, trace))
+        return replace(ev, trace=trace)
 
     def _invoke(self, fn: Function, ev: QueuedEvent) -> None:
         try:

@@ -28,7 +28,6 @@ from lambdad.runtime.invocation import new_request_id
 from lambdad.safefiles import UnsafePath, open_inside
 from lambdad.store import Store, events, objects
 from lambdad.store.objects import IndexedObject
-from lambdad.tracing import for_invocation, longest_chain
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +60,12 @@ class BucketSync:
         store: Store,
         clock: Clock,
         warn: Callable[[str], None] = log.warning,
-        writers: Callable[[float], list[str]] | None = None,
+        on_created: Callable[[str, str, float], None] | None = None,
     ) -> None:
         self.bucket = bucket
-        #: The trace headers of the invocations running at a wall-clock time (`RecentInvocations.during`).
-        self._writers = writers
+        #: Told (request id, path, mtime) of each created object's event, to find which invocation wrote
+        #: the file (`RecentInvocations.file_event`; the dispatcher asks before it invokes).
+        self._on_created = on_created
         self.name = bucket.name
         self.root = os.path.realpath(bucket.path)
         self._root_slash = self.root + os.sep
@@ -359,22 +359,13 @@ class BucketSync:
                 configuration_id=sub.configuration_id, sequencer=obj.sequencer, size=size, etag=etag,
                 version_id=obj.version_id,
             )
-            events.enqueue(tx, new_request_id(), sub.function, json.dumps(s3_event(record)).encode(), now, "s3",
-                           trace=self._trace(event_name, obj, sub.function, now))
+            request_id = new_request_id()
+            events.enqueue(tx, request_id, sub.function, json.dumps(s3_event(record)).encode(), now, "s3")
+            if self._on_created is not None and event_name.startswith("ObjectCreated:") and obj.mtime_ns:
+                self._on_created(request_id, self.path_of(obj.key), obj.mtime_ns / 1e9)
             fired.append(sub.function)
         self.announced.append(Announcement(event_name, obj.key, tuple(fired)))
         del self.announced[:-1000]
-
-
-    def _trace(self, event_name: str, obj: IndexedObject, function: str, now: float) -> str:
-        """The event's trace: a created object continues the chain of the invocation that was running
-        when the file was last modified (the one whose chain passed through `function` most often, if
-        several were), a file nobody's invocation wrote starts a trace of its own. Removals have no
-        time of writing and start their own trace."""
-        parent = None
-        if self._writers is not None and event_name.startswith("ObjectCreated:") and obj.mtime_ns:
-            parent = longest_chain(self._writers(obj.mtime_ns / 1e9), function)
-        return for_invocation(parent, function, now)
 
 
 def del_oldest(d: dict, keep: int) -> None:

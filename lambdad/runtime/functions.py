@@ -81,7 +81,8 @@ class Functions:
         self._accepting = True
         self._in_flight = 0
         self._idle = threading.Condition(threading.Lock())
-        #: Which invocations ran when, with their trace headers (bucket events are attributed to them).
+        #: Which invocations ran when, their trace headers and the files they wrote (bucket events continue
+        #: the chain of the invocation that wrote their file).
         self.recent = RecentInvocations()
 
     @staticmethod
@@ -166,10 +167,13 @@ class Functions:
         req = self._request(name, payload, request_id, invoked_arn, client_context, identity, trace_id)
         self._enter()
         span = self.recent.begin(name, req.trace_id or "", self._clock.time())
+        written: tuple[str, ...] = ()
         try:
-            return pool.invoke(req)
+            result = pool.invoke(req)
+            written = result.written
+            return result
         finally:
-            self.recent.end(span, self._clock.time())
+            self.recent.end(span, self._clock.time(), written)
             self._leave()
 
     async def invoke_async(
@@ -191,10 +195,13 @@ class Functions:
         req = self._request(name, payload, request_id, invoked_arn, client_context, None, trace_id)
         self._enter()
         span = self.recent.begin(name, req.trace_id or "", self._clock.time())
+        written: tuple[str, ...] = ()
         try:
-            return await pool.invoke_async(req, lambda fn, *args: loop.run_in_executor(executor, fn, *args))
+            result = await pool.invoke_async(req, lambda fn, *args: loop.run_in_executor(executor, fn, *args))
+            written = result.written
+            return result
         finally:
-            self.recent.end(span, self._clock.time())
+            self.recent.end(span, self._clock.time(), written)
             self._leave()
 
     def _request(self, name: str, payload: bytes, request_id: str | None, invoked_arn: str | None,

@@ -115,6 +115,11 @@ def retry_later(
     )
 
 
+def set_trace(tx: sqlite3.Connection, event_id: int, trace: str) -> None:
+    """The event continues another chain than it was accepted with (the invocation that wrote its file)."""
+    tx.execute("UPDATE events SET trace = ? WHERE id = ?", (trace, event_id))
+
+
 def release(tx: sqlite3.Connection, event_ids: Iterable[int]) -> None:
     """Give claimed events back untouched (a graceful stop before they ran)."""
     tx.executemany("UPDATE events SET leased_until = NULL WHERE id = ?", [(i,) for i in event_ids])

@@ -28,7 +28,7 @@ from lambdad.manifest.model import (
 )
 from lambdad.runtime.functions import Functions
 from lambdad.runtime.invocation import Outcome
-from lambdad.runtime.running import RecentInvocations
+from lambdad.runtime.running import RecentInvocations, Writers
 from lambdad.sources.sqs import SqsPoller
 from lambdad.store import Store, queues
 from tests.component.twins import FakeSpawner, InlineExecutor
@@ -49,14 +49,15 @@ class BucketLoop:
 
         def handler(req):
             self.invocations += 1
-            if self.invocations < self.stop_after:
-                self.clock.advance(0.01)  # (the file is written during the invocation)
-                path = self.root / f"out-{self.invocations}.txt"
-                path.write_text("again")
-                ns = int(self.clock.time() * 1e9)
-                os.utime(path, ns=(ns, ns))
-                self.written.append(str(path))
-            return Outcome.success, b"null"
+            if self.invocations >= self.stop_after:
+                return Outcome.success, b"null"
+            self.clock.advance(0.01)  # (the file is written during the invocation)
+            path = self.root / f"out-{self.invocations}.txt"
+            path.write_text("again")
+            ns = int(self.clock.time() * 1e9)
+            os.utime(path, ns=(ns, ns))
+            self.written.append(str(path))
+            return Outcome.success, b"null", [str(path)]  # (the worker reports what the handler wrote)
 
         self.written: list[str] = []
         fn = Function("loop", "app.handler", tmp_path, "python3", events=(S3Trigger("b"),), recursive_loop=recursive_loop,
@@ -68,11 +69,11 @@ class BucketLoop:
                                    spawn_override=FakeSpawner(handler))
         self.store = Store(":memory:")
         self.dispatcher = Dispatcher(self.store, self.functions, self.clock, lambda _: None, InlineExecutor())
-        self.sync = BucketSync(bucket, self.manifest, self.store, self.clock, writers=self.functions.recent.during)
+        self.sync = BucketSync(bucket, self.manifest, self.store, self.clock,
+                               on_created=self.functions.recent.file_event)
 
     def drop(self, name: str) -> None:
-        """A file written by someone else, a second after anything ran."""
-        self.clock.advance(1)
+        """A file written by someone else."""
         path = self.root / name
         path.write_text("start")
         ns = int(self.clock.time() * 1e9)
@@ -130,29 +131,40 @@ def test_with_recursive_loop_allow_the_handler_keeps_going(tmp_path: Path):
         w.close()
 
 
-def test_files_written_while_nothing_runs_each_start_a_chain(tmp_path: Path):
-    w = BucketLoop(tmp_path, stop_after=1)  # the handler writes nothing
+def test_files_someone_else_writes_while_the_function_runs_each_start_a_chain(tmp_path: Path):
+    w = BucketLoop(tmp_path, stop_after=1)  # the handler writes nothing ...
     try:
-        for n in range(40):
-            w.drop(f"user-{n}.txt")
-            w.run()
+        def handler_and_user(req):  # ... while a user drops a file into the bucket during each invocation
+            w.invocations += 1
+            if w.invocations < 40:
+                w.drop(f"user-{w.invocations}.txt")
+            return Outcome.success, b"null"
+
+        w.functions.pool("loop")._spawn = FakeSpawner(handler_and_user)
+        w.drop("user-0.txt")
+        for _ in range(60):
+            w.clock.advance(1)
+            w.dispatcher.step(w.clock.time())
         assert w.invocations == 40 and w.dlq_messages() == []
     finally:
         w.close()
 
 
-def test_recent_invocations_cover_a_files_mtime_within_the_margin():
+def test_the_writer_is_the_invocation_that_reported_the_path_while_the_file_was_written(tmp_path: Path):
     recent = RecentInvocations()
+    path = str(tmp_path / "f.txt")
     a = recent.begin("f", "A", 100.0)
-    recent.end(a, 101.0)
-    recent.begin("g", "B", 100.5)  # still running
-    assert recent.during(99.0) == []
-    assert recent.during(99.97) == ["A"]
-    assert recent.during(100.7) == ["A", "B"]
-    assert recent.during(101.04) == ["A", "B"]
-    assert recent.during(500.0) == ["B"]
-    recent.begin("h", "C", 500.0)  # finished long ago: forgotten
-    assert recent.during(100.7) == ["B"]
+    b = recent.begin("g", "B", 100.0)
+    recent.file_event("e1", path, 100.5)  # written while both ran
+    recent.file_event("e2", path, 99.0)  # nobody ran then: not even remembered
+    recent.file_event("e3", path, 100.97)
+    assert recent.writers("e1", 100.5, 100.6) == Writers(waiting=True)  # a may still write it
+    assert recent.writers("e1", 100.5, 102.6) == Writers()  # waited long enough: its own chain
+    recent.end(a, 101.0, (path,))
+    recent.end(b, 101.0, (str(tmp_path / "other.txt"),))
+    assert recent.writers("e2", 99.0, 101.1) == Writers()
+    assert recent.writers("e3", 101.0, 101.1) == Writers(("A",))
+    assert recent.writers("e3", 101.0, 101.1) == Writers()  # answered once
 
 
 def test_an_sqs_loop_is_stopped_and_its_message_moved_to_the_queues_dead_letter_queue(tmp_path: Path):
