@@ -14,6 +14,7 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from urllib.parse import unquote
 
 #: Lambda stops the invocation that would be a function's 17th in one chain ("more than 16 times").
 MAX_CHAIN = 16
@@ -59,6 +60,8 @@ def parse(text: str | None) -> TraceHeader | None:
     """The header's fields, or None without a valid `Root` (the header is then ignored, as X-Ray does)."""
     if not text:
         return None
+    if "%" in text:  # botocore percent-encodes what it sends (a Lineage of several entries has `|`)
+        text = unquote(text)
     fields: dict[str, str] = {}
     extra: list[tuple[str, str]] = []
     for part in text.split(";"):

@@ -29,6 +29,8 @@ def counting_random():
     (f"Root={ROOT};Lineage=1:fe460cdd:0", TraceHeader(ROOT, lineage=(("fe460cdd", 0),))),
     (f"Root={ROOT};Lineage=junk|1:fe460cdd:x|2:abcdef01:3", TraceHeader(ROOT, lineage=(("abcdef01", 3),))),
     (f"Root={ROOT};Parent=short", TraceHeader(ROOT)),
+    (f"Root={ROOT};Lineage=1:a87bd80c:1%7C1:68fd508a:5",  # as botocore quotes it
+     TraceHeader(ROOT, lineage=(("a87bd80c", 1), ("68fd508a", 5)))),
 ])
 def test_parse(text: str, expected: TraceHeader):
     assert parse(text) == expected
