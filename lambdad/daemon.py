@@ -181,7 +181,8 @@ class Daemon:
         self.streams = StreamPoller(self.manifest, self.store, self.functions, self.clock,
                                     on_files=self.dispatcher.poke, health=self.health)
         syncs = [
-            BucketSync(b, self.manifest, self.store, self.clock, warn=self._warn)
+            BucketSync(b, self.manifest, self.store, self.clock, warn=self._warn,
+                       on_created=self.functions.recent.file_event)
             for b in self.manifest.buckets.values()
             if bucket_root(b)
         ]
@@ -460,7 +461,8 @@ class Daemon:
                 bucket_root(new.buckets[name])
             except OSError as e:
                 raise _Refused(f"bucket {name}: cannot create {new.buckets[name].path}: {e.strerror}") from None
-            new_syncs.append(BucketSync(new.buckets[name], new, self.store, self.clock, warn=self._warn))
+            new_syncs.append(BucketSync(new.buckets[name], new, self.store, self.clock, warn=self._warn,
+                                        on_created=self.functions.recent.file_event))
         self.functions.apply(new, diff)
         self.dispatcher.apply(new)
         if self.sqs is not None:

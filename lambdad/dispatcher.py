@@ -29,7 +29,15 @@ from lambdad.events.destinations import (
     object_key,
 )
 from lambdad.health import Health
-from lambdad.manifest.model import DEFAULT_MAX_EVENT_AGE_S, Function, Manifest, Queue, Target, TargetKind
+from lambdad.manifest.model import (
+    DEFAULT_MAX_EVENT_AGE_S,
+    Function,
+    Manifest,
+    Queue,
+    RecursiveLoop,
+    Target,
+    TargetKind,
+)
 from lambdad.retry import RetryAt, after_function_error, after_throttle, backoff, on_claim
 from lambdad.runtime.functions import Functions, ShuttingDown, check_payload
 from lambdad.runtime.invocation import InvokeResult, Outcome, new_request_id
@@ -39,6 +47,7 @@ from lambdad.store import Store, deadletters, events, outbox, queues
 from lambdad.store.deadletters import DeadLetter
 from lambdad.store.events import QueuedEvent
 from lambdad.tasks import submit as submit_task
+from lambdad.tracing import MAX_CHAIN, chain_count, for_invocation, is_recursive_loop, longest_chain
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +65,13 @@ ORPHAN_SWEEP_S = 60.0
 CLAIM_BATCH = 256
 #: A folder that cannot be written is retried after 1 s, 2 s, 4 s ... at most this long apart.
 MAX_DELIVERY_WAIT_S = 300.0
+#: The error a dead letter of an event stopped as a recursive loop carries (the SDKs' words for it).
+RECURSIVE_LOOP_ERROR = json.dumps({
+    "errorType": "RecursiveInvocationException",
+    "errorMessage": "Lambda has detected your function being invoked in a recursive loop with other AWS resources "
+                    "and stopped your function's invocation."}).encode()
+#: A bucket event whose file's writer may still be running looks again after this long.
+WRITER_WAIT_S = 0.02
 #: An event whose invocation task failed (a bug, logged) runs again after this long.
 TASK_RETRY_S = 1.0
 
@@ -68,13 +84,16 @@ def enqueue_event(
     now: float,
     source: str = "invoke",
     request_id: str | None = None,
+    trace: str | None = None,
 ) -> str:
-    """Accept an asynchronous invocation: validated, committed, and given its request id for good."""
+    """Accept an asynchronous invocation: validated, committed, and given its request id and its
+    trace header (continuing `trace`, the caller's, if it sent one) for good."""
     if function not in manifest.functions:
         raise FunctionNotFound(function, list(manifest.functions))
     payload = check_payload(payload, MAX_ASYNC_PAYLOAD_BYTES)
     request_id = request_id or new_request_id()
-    store.write(lambda tx: events.enqueue(tx, request_id, function, payload, now, source))
+    invocation_trace = for_invocation(trace, function, now)
+    store.write(lambda tx: events.enqueue(tx, request_id, function, payload, now, source, trace=invocation_trace))
     return request_id
 
 
@@ -150,8 +169,10 @@ class Dispatcher:
         else:
             self._wake.set()
 
-    def submit(self, function: str, payload: bytes, source: str = "invoke", request_id: str | None = None) -> str:
-        request_id = enqueue_event(self.store, self.manifest, function, payload, self.clock.time(), source, request_id)
+    def submit(self, function: str, payload: bytes, source: str = "invoke", request_id: str | None = None,
+               trace: str | None = None) -> str:
+        request_id = enqueue_event(self.store, self.manifest, function, payload, self.clock.time(), source, request_id,
+                                   trace)
         self._wake.set()
         return request_id
 
@@ -236,15 +257,39 @@ class Dispatcher:
         if final is not None:
             self._settle(fn, ev, lambda tx: self._fail(tx, fn, ev, final.condition, ev.last_response, now))
             return
+        ev = self._continue_writers_chain(fn, ev, now)
+        if ev is None:
+            return
+        if fn.recursive_loop is RecursiveLoop.terminate and is_recursive_loop(ev.trace, fn.name):
+            self._note(fn, ev, f"stopped: this would be the function's invocation {chain_count(ev.trace, fn.name) + 1} "
+                               f"in one chain of events, a recursive loop (Lambda stops it after {MAX_CHAIN}; "
+                               "`recursive_loop: allow` lets it run)", now)
+            self._settle(fn, ev, lambda tx: self._fail(tx, fn, ev, Condition.recursive_loop, RECURSIVE_LOOP_ERROR, now))
+            return
         # Every path of `_invoke` settles the event last: what raises before that (a bug in an outcome
         # handler) is put back here, due shortly (not at once: a bug that always raises must not spin).
         submit_task(self._executor, self._invoke, fn, ev, what=f"the async invocation of {fn.name} ({ev.request_id})",
                     release=lambda: self._settle(fn, ev, lambda tx: events.retry_later(
                         tx, ev.id, self.clock.time() + TASK_RETRY_S, invoked=False)))
 
+    def _continue_writers_chain(self, fn: Function, ev: QueuedEvent, now: float) -> QueuedEvent | None:
+        """A bucket event whose file an invocation wrote continues that invocation's chain (see
+        `runtime/running.py`): its trace is replaced, for good. None: the writer may still be running,
+        and the event is put back for a moment."""
+        writers = self.functions.recent.writers(ev.request_id, ev.enqueued_at, now)
+        if writers.waiting:
+            self._settle(fn, ev, lambda tx: events.retry_later(tx, ev.id, now + WRITER_WAIT_S, invoked=False))
+            return None
+        parent = longest_chain(list(writers.traces), fn.name)
+        if parent is None:
+            return ev
+        trace = for_invocation(parent, fn.name, now)
+        self.store.write(lambda tx: events.set_trace(tx, ev.id, trace))
+        return replace(ev, trace=trace)
+
     def _invoke(self, fn: Function, ev: QueuedEvent) -> None:
         try:
-            result = self.functions.invoke(fn.name, ev.payload, request_id=ev.request_id)
+            result = self.functions.invoke(fn.name, ev.payload, request_id=ev.request_id, trace_id=ev.trace)
         except TooManyRequests:
             self._on_throttle(fn, ev)
         except (ShuttingDown, FunctionNotFound):
@@ -389,7 +434,8 @@ class Dispatcher:
                 self._note(fn, ev, f"not invoking destination {target.name!r}: the chain of destinations is "
                                    f"{MAX_HOPS} long (Lambda stops recursive loops there)", now)
                 return
-            events.enqueue(tx, new_request_id(), target.name, record, now, "destination", ev.hops + 1)
+            events.enqueue(tx, new_request_id(), target.name, record, now, "destination", ev.hops + 1,
+                           for_invocation(ev.trace, target.name, now))
             self._wake.set()
         elif target.kind is TargetKind.queue:
             queues.send(tx, self._queue(target.name), record, now)

@@ -125,3 +125,14 @@ class UnsafePath(LambdadError):
     EXIT = EXIT_USAGE
     CODE = "InvalidArgument"
     STATUS = 400
+
+
+class RecursiveInvocation(LambdadError):
+    """A synchronous invocation stopped as a recursive loop (Lambda's RecursiveInvocationException)."""
+
+    CODE = "RecursiveInvocationException"
+    STATUS = 400
+
+    def __init__(self) -> None:
+        super().__init__("Lambda has detected your function being invoked in a recursive loop with other AWS "
+                         "resources and stopped your function's invocation.")

@@ -60,8 +60,12 @@ class BucketSync:
         store: Store,
         clock: Clock,
         warn: Callable[[str], None] = log.warning,
+        on_created: Callable[[str, str, float], None] | None = None,
     ) -> None:
         self.bucket = bucket
+        #: Told (request id, path, mtime) of each created object's event, to find which invocation wrote
+        #: the file (`RecentInvocations.file_event`; the dispatcher asks before it invokes).
+        self._on_created = on_created
         self.name = bucket.name
         self.root = os.path.realpath(bucket.path)
         self._root_slash = self.root + os.sep
@@ -362,7 +366,10 @@ class BucketSync:
                 configuration_id=sub.configuration_id, sequencer=obj.sequencer, size=size, etag=etag,
                 version_id=obj.version_id,
             )
-            events.enqueue(tx, new_request_id(), sub.function, json.dumps(s3_event(record)).encode(), now, "s3")
+            request_id = new_request_id()
+            events.enqueue(tx, request_id, sub.function, json.dumps(s3_event(record)).encode(), now, "s3")
+            if self._on_created is not None and event_name.startswith("ObjectCreated:") and obj.mtime_ns:
+                self._on_created(request_id, self.path_of(obj.key), obj.mtime_ns / 1e9)
             fired.append(sub.function)
         self.announced.append(Announcement(event_name, obj.key, tuple(fired)))
         del self.announced[:-1000]

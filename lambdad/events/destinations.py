@@ -19,6 +19,7 @@ class Condition(enum.StrEnum):
     retries_exhausted = "RetriesExhausted"
     event_age_exceeded = "EventAgeExceeded"
     zero_reserved_concurrency = "ZeroReservedConcurrency"
+    recursive_loop = "RecursiveInvocationException"  #: stopped as a recursive loop (AWS names no condition)
 
 
 def _json_or_text(payload: bytes | None) -> Any:

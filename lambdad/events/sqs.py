@@ -12,7 +12,7 @@ import struct
 from typing import Any
 
 from lambdad.events.sqs_messages import deliverable_attributes
-from lambdad.store.queues import Message
+from lambdad.store.queues import TRACE_HEADER, Message
 
 
 def queue_arn(region: str, account: str, queue: str) -> str:
@@ -54,6 +54,14 @@ def md5_of_attributes(attributes: dict[str, Any]) -> str | None:
             digest.update(b"\x01")
             field(str(attr.get("StringValue", "")).encode())
     return digest.hexdigest()
+
+
+def md5_of_system_attributes(trace_header: str | None) -> str | None:
+    """MD5OfMessageSystemAttributes: the same digest as message attributes', over the system
+    attributes sent (only AWSTraceHeader exists)."""
+    if trace_header is None:
+        return None
+    return md5_of_attributes({TRACE_HEADER: {"DataType": "String", "StringValue": trace_header}})
 
 
 def sqs_record(message: Message, arn: str, region: str) -> dict:

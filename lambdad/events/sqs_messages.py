@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from lambdad.store.queues import QueueError
+from lambdad import tracing
+from lambdad.store.queues import TRACE_HEADER, QueueError
 
 MAX_MESSAGE_BYTES = 1024 * 1024  #: body and attributes together (SQS's 1 MiB)
 MAX_ATTRIBUTES = 10
@@ -149,6 +150,28 @@ def check_attributes(attributes: object) -> tuple[dict[str, dict[str, str]], int
     return out, size
 
 
+def check_system_attributes(attributes: object) -> str | None:
+    """A message's `MessageSystemAttributes`: SQS takes only `AWSTraceHeader`, a String holding an
+    X-Ray trace header. Returns the header (None without one). It does not count toward the
+    message's size, as on SQS."""
+    if attributes is None or attributes == {}:
+        return None
+    if not isinstance(attributes, dict):
+        raise _invalid("MessageSystemAttributes must be an object of attribute names to values.")
+    for name in attributes:
+        if name != TRACE_HEADER:
+            raise _invalid(f"Message system attribute name '{name}' is invalid. The only supported message system "
+                           f"attribute is {TRACE_HEADER}.")
+    attr = attributes[TRACE_HEADER]
+    if not isinstance(attr, dict) or attr.get("DataType") != "String":
+        raise _invalid(f"The message system attribute '{TRACE_HEADER}' must have the DataType String.")
+    value = attr.get("StringValue")
+    if not isinstance(value, str) or tracing.parse(value) is None:
+        raise _invalid(f"The message system attribute '{TRACE_HEADER}' must hold an X-Ray trace header "
+                       f"(Root=1-xxxxxxxx-xxxxxxxxxxxxxxxxxxxxxxxx;...); got {value!r}.")
+    return value
+
+
 def check_id(parameter: str, value: str) -> str:
     """A MessageGroupId or MessageDeduplicationId."""
     if not _ID.fullmatch(value):
@@ -167,14 +190,17 @@ class Outgoing:
     group: str | None = None
     dedup_id: str | None = None
     size: int = 0  #: what counts toward SQS's size limits: the body and the attributes
+    trace_header: str | None = None  #: AWSTraceHeader, from MessageSystemAttributes
+    system_sent: bool = False  #: MessageSystemAttributes were given (the answer has their MD5)
 
 
 def outgoing(body: str, attributes: object = None, delay_s: int | None = None, group: str | None = None,
-             dedup_id: str | None = None, fifo: bool = False) -> Outgoing:
+             dedup_id: str | None = None, fifo: bool = False, system_attributes: object = None) -> Outgoing:
     """Every check of SendMessage on one message, before anything is written (the queue's own rules,
     a FIFO queue's group and deduplication, are `queues.send`'s)."""
     data = check_body(body)
     checked, size = check_attributes(attributes)
+    trace_header = check_system_attributes(system_attributes)
     if len(data) + size > MAX_MESSAGE_BYTES:
         raise _invalid(f"One or more parameters are invalid. Reason: Message must be shorter than "
                        f"{MAX_MESSAGE_BYTES} bytes.")
@@ -184,7 +210,7 @@ def outgoing(body: str, attributes: object = None, delay_s: int | None = None, g
         if not fifo:
             raise _invalid("The request include parameter that is not valid for this queue type")
         check_id("MessageDeduplicationId", dedup_id)
-    return Outgoing(data, checked, delay_s, group, dedup_id, len(data) + size)
+    return Outgoing(data, checked, delay_s, group, dedup_id, len(data) + size, trace_header, trace_header is not None)
 
 
 def deliverable_attributes(attributes: object) -> tuple[dict[str, Any], list[str]]:

@@ -15,6 +15,7 @@ once with its traceback and answered as AWS answers an internal failure (500 `Se
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import logging
@@ -30,11 +31,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
+from lambdad import tracing
 from lambdad.clock import SYSTEM_CLOCK, Clock
 from lambdad.errors import (
     FunctionNotFound,
     InvalidRequestContent,
     LambdadError,
+    RecursiveInvocation,
     RequestTooLarge,
     TooManyRequests,
     UnknownOperation,
@@ -44,7 +47,7 @@ from lambdad.http import sqs_query
 from lambdad.http.asgi import BodyTooLarge, Receive, Scope, Send, header, read_body, respond
 from lambdad.http.guard import Guard
 from lambdad.manifest.checks import handler_module_file
-from lambdad.manifest.model import Function, Manifest, TargetKind
+from lambdad.manifest.model import Function, Manifest, RecursiveLoop, TargetKind
 from lambdad.runtime.functions import ShuttingDown, check_payload
 from lambdad.runtime.invocation import MAX_SYNC_PAYLOAD_BYTES, InvokeResult, decode_client_context, new_request_id
 from lambdad.store.db import unavailable
@@ -378,10 +381,11 @@ class LambdaApi:
         target = header(scope, b"x-amz-target") or ""
         if protocol == "sqs" and self.sqs is not None:
             body = await read_body(scope, receive, SQS_MAX_REQUEST)
-            return await self.sqs.handle(target.removeprefix("AmazonSQS."), body, header(scope, b"host") or "")
+            return await self.sqs.handle(target.removeprefix("AmazonSQS."), body, header(scope, b"host") or "",
+                                         header(scope, b"x-amzn-trace-id"))
         if protocol == "sqs-query" and self.sqs is not None:
             body = await read_body(scope, receive, SQS_MAX_REQUEST)
-            return await self._sqs_query(body, header(scope, b"host") or "")
+            return await self._sqs_query(body, header(scope, b"host") or "", header(scope, b"x-amzn-trace-id"))
         if protocol == "kinesis" and self.kinesis is not None:
             body = await read_body(scope, receive, SQS_MAX_REQUEST)
             return await self.kinesis.handle(target.removeprefix("Kinesis_20131202."), body)
@@ -403,7 +407,7 @@ class LambdaApi:
             return await self._invoke(scope, receive, manifest, parts[0], query.get("Qualifier"))
         raise _unknown(method, path)
 
-    async def _sqs_query(self, body: bytes, host: str) -> Response:
+    async def _sqs_query(self, body: bytes, host: str, trace_header: str | None) -> Response:
         """A query-protocol request, answered by the SQS JSON operations and translated both ways."""
         assert self.sqs is not None
         try:
@@ -412,7 +416,7 @@ class LambdaApi:
             raise UsageError(str(e)) from None
         if not action:
             raise UsageError("the request names no Action")
-        status, headers, answer = await self.sqs.handle(action, json.dumps(doc).encode(), host)
+        status, headers, answer = await self.sqs.handle(action, json.dumps(doc).encode(), host, trace_header)
         request_id = new_request_id()
         if status == 200:
             xml = sqs_query.xml_answer(action, json.loads(answer) if answer else {}, request_id)
@@ -512,9 +516,11 @@ class LambdaApi:
         import asyncio
 
         loop = asyncio.get_running_loop()
+        incoming_trace = header(scope, b"x-amzn-trace-id")  # the caller's trace (an SDK in a handler sends its own)
         if kind == "Event":
             try:
-                request_id = await loop.run_in_executor(self._executor, self.dispatcher.submit, fn.name, payload)
+                request_id = await loop.run_in_executor(self._executor, functools.partial(
+                    self.dispatcher.submit, fn.name, payload, trace=incoming_trace))
             except sqlite3.Error as e:  # a full disk, say: the event was not accepted, and the client must know
                 log.error("an event for %s could not be stored: %s", fn.name, e)
                 raise unavailable(e) from None
@@ -522,11 +528,16 @@ class LambdaApi:
         payload = check_payload(payload)
         if kind == "DryRun":
             return 204, [], b""
+        if fn.recursive_loop is RecursiveLoop.terminate and tracing.continues_loop(incoming_trace, fn.name):
+            self.functions.logbook.note(fn.name, f"invoke: stopped a recursive loop: this call would invoke the "
+                                                 f"function more than {tracing.MAX_CHAIN} times in one chain of events")
+            raise RecursiveInvocation()
         request_id = new_request_id()
         arn = manifest.function_arn(fn.name, "$LATEST" if self._qualified(scope) else None)
         try:
             result: InvokeResult = await self.functions.invoke_async(
-                fn.name, payload, self._executor, request_id=request_id, invoked_arn=arn, client_context=client_context)
+                fn.name, payload, self._executor, request_id=request_id, invoked_arn=arn, client_context=client_context,
+                trace_id=tracing.for_invocation(incoming_trace, fn.name, self._clock.time()))
         except ShuttingDown:
             raise LambdadError("lambdad is stopping") from None
         headers = [("content-type", "application/json"), ("x-amzn-RequestId", request_id),

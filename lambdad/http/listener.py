@@ -24,13 +24,13 @@ import functools
 import hashlib
 import json
 import logging
-import os
 import time
 import uuid
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from lambdad import tracing
 from lambdad.errors import FunctionNotFound, LambdadError, TooManyRequests
 from lambdad.events import apigateway
 from lambdad.events.alb import MAX_BODY_BYTES, InvalidResponse, alb_event, alb_response
@@ -66,8 +66,21 @@ def api_id(listener: str, length: int = 10) -> str:
     return "".join(alphabet[(n >> (6 * i)) % 36] for i in range(length))
 
 
-def trace_id() -> str:
-    return f"Root=1-{int(time.time()):08x}-{os.urandom(12).hex()}"
+#: Where a request's X-Ray header is kept in its ASGI scope, so that the event and the invocation agree.
+TRACE_KEY = "lambdad.trace"
+
+
+def request_trace(scope: Scope) -> str:
+    """The request's `x-amzn-trace-id` as ALB and API Gateway pass it on: the client's, or a new Root."""
+    trace = scope.get(TRACE_KEY)
+    if trace is None:
+        trace = scope[TRACE_KEY] = header(scope, b"x-amzn-trace-id") or tracing.root_header(time.time())
+    return trace
+
+
+def invocation_trace(scope: Scope, function: str) -> str:
+    """The `_X_AMZN_TRACE_ID` of the request's invocation of `function`: the request's trace id."""
+    return tracing.for_invocation(request_trace(scope), function, time.time())
 
 
 def raw_path(scope: Scope) -> str:
@@ -197,7 +210,7 @@ class ListenerApp:
             if trigger.function_url:
                 return await respond(send, 413, _JSON + extra, apigateway.error_body("Request Entity Too Large"))
             return await respond(send, 500, _JSON + extra, apigateway.error_body("Internal server error"))
-        invocation = self.functions.invoke_async(fn, payload, self._executor)
+        invocation = self.functions.invoke_async(fn, payload, self._executor, trace_id=invocation_trace(scope, fn))
         function = manifest.functions.get(fn)
         try:
             if function is not None and function.timeout_s <= trigger.timeout_s:
@@ -262,7 +275,7 @@ class ListenerApp:
             body=body,
             multi_value=rule.trigger.multi_value_headers,
         )
-        await self._forward(send, rule, json.dumps(event).encode())
+        await self._forward(send, rule, json.dumps(event).encode(), invocation_trace(scope, rule.function))
 
     def _forwarded(self, scope: Scope) -> list[tuple[str, str]]:
         """The request's headers, lower-cased, with those ALB and API Gateway add."""
@@ -272,14 +285,14 @@ class ListenerApp:
         drop = {"x-forwarded-for", "x-forwarded-port", "x-forwarded-proto"}
         headers = [(k, v) for k, v in headers if k not in drop]
         if not any(k == "x-amzn-trace-id" for k, _ in headers):
-            headers.append(("x-amzn-trace-id", trace_id()))
+            headers.append(("x-amzn-trace-id", request_trace(scope)))
         headers += [("x-forwarded-for", f"{forwarded}, {client}" if forwarded else client),
                     ("x-forwarded-port", str(self.port)), ("x-forwarded-proto", "http")]
         return headers
 
-    async def _forward(self, send: Send, rule: Rule, payload: bytes) -> None:
+    async def _forward(self, send: Send, rule: Rule, payload: bytes, trace: str) -> None:
         try:
-            result = await self.functions.invoke_async(rule.function, payload, self._executor)
+            result = await self.functions.invoke_async(rule.function, payload, self._executor, trace_id=trace)
         except TooManyRequests as e:
             return await self._bad_gateway(send, rule, f"throttled ({e.reason})")
         except (FunctionNotFound, ShuttingDown):

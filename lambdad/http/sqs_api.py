@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import contextvars
+import dataclasses
 import json
 import re
 import time
@@ -16,8 +18,9 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any
 
+from lambdad import tracing
 from lambdad.errors import ProtocolError
-from lambdad.events.sqs import md5_of_attributes, queue_arn
+from lambdad.events.sqs import md5_of_attributes, md5_of_system_attributes, queue_arn
 from lambdad.events.sqs_messages import Outgoing, deliverable_attributes, outgoing
 from lambdad.http.params import Params, answer_json, shown
 from lambdad.manifest.model import Manifest, Queue
@@ -55,6 +58,8 @@ ERRORS = {
     "ServiceUnavailable": ("ServiceUnavailable", "ServiceUnavailable"),
 }
 
+#: The request's X-Amzn-Trace-Id header, for the messages it sends (set per request task by `handle`).
+_REQUEST_TRACE: contextvars.ContextVar[str | None] = contextvars.ContextVar("sqs_request_trace", default=None)
 #: A batch entry's Id (SQS: InvalidBatchEntryId otherwise).
 _ENTRY_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
 
@@ -117,7 +122,10 @@ class SqsApi:
         self._on_sent = on_sent
         self._arrivals: dict[str, asyncio.Event] = {}
 
-    async def handle(self, operation: str, body: bytes, host: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    async def handle(self, operation: str, body: bytes, host: str,
+                     trace: str | None = None) -> tuple[int, list[tuple[str, str]], bytes]:
+        """One request; `trace` is its `X-Amzn-Trace-Id` header (what a handler's SDK sends)."""
+        _REQUEST_TRACE.set(trace if tracing.parse(trace) is not None else None)
         op = getattr(self, f"_op_{operation}", None)
         handler = None if op is None else (lambda params: op(params, host))
         return await answer_json("SQS", operation, body, handler, SQS_ERRORS,
@@ -226,7 +234,7 @@ class SqsApi:
 
     @staticmethod
     def _send(tx, queue: Queue, m: Outgoing, now: float) -> queues.Sent:
-        return queues.send(tx, queue, m.body, now, m.attributes, m.delay_s, m.group, m.dedup_id)
+        return queues.send(tx, queue, m.body, now, m.attributes, m.delay_s, m.group, m.dedup_id, m.trace_header)
 
     @staticmethod
     def _message(params: Params, queue: Queue) -> Outgoing:
@@ -238,8 +246,14 @@ class SqsApi:
             raise SQS_ERRORS.wrong_type(params.prefix + "MessageBody", body, "a string")
         delay = params.integer("DelaySeconds", 0, queues.MAX_DELAY_S,
                                reason="must be between 0 and 900, if provided.")
-        return outgoing(body, params.doc.get("MessageAttributes"), delay, params.text("MessageGroupId"),
-                        params.text("MessageDeduplicationId"), queue.fifo)
+        message = outgoing(body, params.doc.get("MessageAttributes"), delay, params.text("MessageGroupId"),
+                           params.text("MessageDeduplicationId"), queue.fifo, params.doc.get("MessageSystemAttributes"))
+        # The X-Amzn-Trace-Id header stands for every message of the request; an AWSTraceHeader
+        # system attribute overrides it (SQS's X-Ray integration). (Read here, on the request's
+        # task: the store's thread does not see the request's context.)
+        if message.trace_header is None and _REQUEST_TRACE.get() is not None:
+            message = dataclasses.replace(message, trace_header=_REQUEST_TRACE.get())
+        return message
 
     @staticmethod
     def _sent_doc(sent: queues.Sent, message: Outgoing) -> dict:
@@ -250,6 +264,8 @@ class SqsApi:
         md5 = md5_of_attributes(message.attributes)
         if md5:
             doc["MD5OfMessageAttributes"] = md5
+        if message.system_sent:
+            doc["MD5OfMessageSystemAttributes"] = md5_of_system_attributes(message.trace_header)
         if sent.sequence is not None:
             doc["SequenceNumber"] = sent.sequence_number
         return doc

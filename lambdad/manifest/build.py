@@ -218,6 +218,7 @@ class Builder:
             timeout_s=self.timeout(timeout, timeout_at),
             memory_mb=pick("memory")[0] or m.DEFAULT_MEMORY_MB,
             reserved_concurrency=f.get("reserved_concurrency"),
+            recursive_loop=m.RecursiveLoop(f.get("recursive_loop", m.RecursiveLoop.terminate)),
             keep_alive_s=(
                 m.DEFAULT_KEEP_ALIVE_S
                 if keep_alive is None

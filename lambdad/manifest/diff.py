@@ -25,7 +25,8 @@ def pin_restart_only(old: Manifest, new: Manifest) -> tuple[Manifest, tuple[str,
 
 def runtime_of(fn: Function) -> Function:
     """The part of a function its execution environments depend on."""
-    return replace(fn, events=(), async_config=type(fn.async_config)(), description="")
+    return replace(fn, events=(), async_config=type(fn.async_config)(), description="",
+                   recursive_loop=type(fn.recursive_loop).terminate)
 
 
 def _schedule_rules(m: Manifest) -> dict[str, tuple[str, ScheduleTrigger]]:

@@ -40,6 +40,13 @@ class TargetKind(enum.StrEnum):
     folder = "folder"
 
 
+class RecursiveLoop(enum.StrEnum):
+    """What Lambda does with an invocation it finds in a recursive loop (`RecursiveLoop`)."""
+
+    terminate = "terminate"  #: stop it, log it, dead-letter its event (AWS's default)
+    allow = "allow"
+
+
 @dataclass(frozen=True)
 class Target:
     """Where a dead letter or a destination record goes. `name` is an absolute path for folders."""
@@ -150,6 +157,7 @@ class Function:
     timeout_s: int = DEFAULT_TIMEOUT_S
     memory_mb: int = DEFAULT_MEMORY_MB
     reserved_concurrency: int | None = None
+    recursive_loop: RecursiveLoop = RecursiveLoop.terminate
     keep_alive_s: float = DEFAULT_KEEP_ALIVE_S
     environment: Mapping[str, str] = field(default_factory=dict)
     async_config: AsyncConfig = AsyncConfig()

@@ -37,6 +37,13 @@ ERROR_INDENT = "\u00a0"
 
 _request_id = ""
 _base_sys_path: list = []
+#: The paths the running invocation opened for writing or renamed to (None between invocations):
+#: reported with its result, so that a file it wrote into a bucket continues its chain of events.
+_written = None
+#: At most this many paths are reported per invocation.
+MAX_WRITTEN = 1000
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+_in_audit = False
 
 
 class Fault(Exception):
@@ -243,6 +250,7 @@ def _serve(spec: dict, ctrl: int) -> int:
         wire.send(ctrl, {"t": "init_error", "maxrss_kb": _maxrss_kb()}, json.dumps(error).encode())
         return 1
     wire.send(ctrl, {"t": "ready", "maxrss_kb": _maxrss_kb()})
+    sys.addaudithook(_audit)
     frames = wire.FrameStream(ctrl)
     while True:
         try:
@@ -290,7 +298,40 @@ def _load_handler(name: str):
         raise Fault("Runtime.HandlerNotFound", message) from None
 
 
+def _audit(event, args) -> None:
+    """The `open` and `os.rename`/`os.replace` audit events of the handler's own process: which
+    files an invocation writes. Never raises (an audit hook that raises aborts the operation)."""
+    global _in_audit
+    if _written is None or _in_audit or (event != "open" and event != "os.rename" and event != "os.replace"):
+        return
+    _in_audit = True
+    try:
+        if event == "open":
+            path, mode, flags = args[0], args[1], args[2]
+            writing = any(c in mode for c in "wax+") if isinstance(mode, str) else bool((flags or 0) & _WRITE_FLAGS)
+        else:
+            path, writing = args[1], True
+        if writing and not isinstance(path, int) and len(_written) < MAX_WRITTEN:
+            _written.append(os.path.abspath(os.fsdecode(path)))
+    except Exception:
+        pass
+    finally:
+        _in_audit = False
+
+
 def _invoke(handler, head: dict, body: bytes) -> tuple[dict, bytes]:
+    global _written
+    _written = []
+    try:
+        head, body = _run_handler(handler, head, body)
+    finally:
+        written, _written = _written, None
+    if written:
+        head["wrote"] = written
+    return head, body
+
+
+def _run_handler(handler, head: dict, body: bytes) -> tuple[dict, bytes]:
     global _request_id
     request_id = head["id"]
     _request_id = request_id

@@ -18,7 +18,9 @@ from lambdad.manifest.model import Function, Manifest
 from lambdad.runtime.invocation import MAX_SYNC_PAYLOAD_BYTES, InvokeRequest, InvokeResult, new_request_id
 from lambdad.runtime.launcher import LaunchError, Launchers
 from lambdad.runtime.pool import ACCOUNT_LIMIT, RESERVED_LIMIT, Environment, FunctionPool, Limiter, Spawn
+from lambdad.runtime.running import RecentInvocations
 from lambdad.runtime.worker import spawn_worker
+from lambdad.tracing import for_invocation
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +81,9 @@ class Functions:
         self._accepting = True
         self._in_flight = 0
         self._idle = threading.Condition(threading.Lock())
+        #: Which invocations ran when, their trace headers and the files they wrote (bucket events continue
+        #: the chain of the invocation that wrote their file).
+        self.recent = RecentInvocations()
 
     @staticmethod
     def _shared_capacity(manifest: Manifest) -> int:
@@ -151,14 +156,24 @@ class Functions:
         invoked_arn: str | None = None,
         client_context: str | None = None,
         identity: str | None = None,
+        trace_id: str | None = None,
     ) -> InvokeResult:
-        """Invoke synchronously. Raises FunctionNotFound, TooManyRequests or ShuttingDown."""
+        """Invoke synchronously. Raises FunctionNotFound, TooManyRequests or ShuttingDown.
+
+        `trace_id` is the invocation's own `_X_AMZN_TRACE_ID` (see `tracing.for_invocation`); without
+        one the invocation starts a trace of its own.
+        """
         pool = self.pool(name)
-        req = self._request(name, payload, request_id, invoked_arn, client_context, identity)
+        req = self._request(name, payload, request_id, invoked_arn, client_context, identity, trace_id)
         self._enter()
+        span = self.recent.begin(name, req.trace_id or "", self._clock.time())
+        written: tuple[str, ...] = ()
         try:
-            return pool.invoke(req)
+            result = pool.invoke(req)
+            written = result.written
+            return result
         finally:
+            self.recent.end(span, self._clock.time(), written)
             self._leave()
 
     async def invoke_async(
@@ -170,27 +185,34 @@ class Functions:
         request_id: str | None = None,
         invoked_arn: str | None = None,
         client_context: str | None = None,
+        trace_id: str | None = None,
     ) -> InvokeResult:
         """`invoke` from an event loop; what has to block runs on `executor`."""
         import asyncio
 
         loop = asyncio.get_running_loop()
         pool = self.pool(name)
-        req = self._request(name, payload, request_id, invoked_arn, client_context, None)
+        req = self._request(name, payload, request_id, invoked_arn, client_context, None, trace_id)
         self._enter()
+        span = self.recent.begin(name, req.trace_id or "", self._clock.time())
+        written: tuple[str, ...] = ()
         try:
-            return await pool.invoke_async(req, lambda fn, *args: loop.run_in_executor(executor, fn, *args))
+            result = await pool.invoke_async(req, lambda fn, *args: loop.run_in_executor(executor, fn, *args))
+            written = result.written
+            return result
         finally:
+            self.recent.end(span, self._clock.time(), written)
             self._leave()
 
     def _request(self, name: str, payload: bytes, request_id: str | None, invoked_arn: str | None,
-                 client_context: str | None, identity: str | None) -> InvokeRequest:
+                 client_context: str | None, identity: str | None, trace_id: str | None) -> InvokeRequest:
         return InvokeRequest(
             request_id=request_id or new_request_id(),
             payload=payload,
             invoked_arn=invoked_arn or self.manifest.function_arn(name),
             client_context=client_context,
             identity=identity,
+            trace_id=trace_id or for_invocation(None, name, self._clock.time()),
         )
 
     def _enter(self) -> None:

@@ -53,6 +53,7 @@ class InvokeResult:
     init_ms: float | None = None
     max_memory_mb: int = 0
     log_tail: bytes = b""
+    written: tuple[str, ...] = ()  #: absolute paths the handler opened for writing or renamed to
 
     @property
     def function_error(self) -> str | None:

@@ -371,7 +371,8 @@ class Worker:
         log.line(end_line(req.request_id))
         log.line(report_line(req.request_id, outcome, error_type, duration_ms, init_ms, limits.memory_mb, max_mb))
         log.flush()
-        return InvokeResult(req.request_id, outcome, body, error_type, duration_ms, init_ms, max_mb, log.tail())
+        return InvokeResult(req.request_id, outcome, body, error_type, duration_ms, init_ms, max_mb, log.tail(),
+                            tuple(p for p in head.get("wrote", ()) if isinstance(p, str)))
 
     # -- process control ----------------------------------------------------------------------------
 

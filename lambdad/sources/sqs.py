@@ -21,12 +21,13 @@ from lambdad.errors import FunctionNotFound, TooManyRequests
 from lambdad.events.sqs import BatchFailure, failed_items, queue_arn, sqs_event
 from lambdad.events.sqs_messages import deliverable_attributes
 from lambdad.health import Health
-from lambdad.manifest.model import Function, Manifest, Queue, SqsTrigger
+from lambdad.manifest.model import Function, Manifest, Queue, RecursiveLoop, SqsTrigger
 from lambdad.runtime.functions import Functions, ShuttingDown
 from lambdad.runtime.invocation import InvokeResult, Outcome
 from lambdad.sources.poller import POLL_S, Poller
 from lambdad.store import Store, queues
 from lambdad.tasks import submit as submit_task
+from lambdad.tracing import MAX_CHAIN, continues_loop, for_invocation, longest_chain
 
 log = logging.getLogger(__name__)
 
@@ -195,10 +196,15 @@ class SqsPoller(Poller):
                                                  "messages return)")
                     return
                 deadline = self.clock.monotonic()
+            batch = self._stop_loops(manifest, fn, queue, batch)
+            if not batch:
+                return
             self._note_undeliverable(fn.name, queue, batch)
             payload = sqs_event(batch, queue_arn(manifest.region, manifest.account, queue.name), manifest.region)
+            trace = for_invocation(longest_chain([m.trace_header for m in batch], fn.name), fn.name,
+                                   self.clock.time())
             try:
-                result = self._invoke(fn, payload, deadline)
+                result = self._invoke(fn, payload, deadline, trace)
             except (TooManyRequests, ShuttingDown, FunctionNotFound) as e:
                 self._failed(fn.name, queue, f"batch of {len(batch)} not delivered ({type(e).__name__}); its "
                                              "messages are visible again")
@@ -232,6 +238,33 @@ class SqsPoller(Poller):
 
         return self.store.write(hold)
 
+    def _stop_loops(self, manifest: Manifest, fn: Function, queue: Queue,
+                    batch: list[queues.Message]) -> list[queues.Message]:
+        """The batch without the messages whose invocation would be the function's 17th in their chain
+        of events: those go to the queue's dead-letter queue at once (redrive policy), or are dropped
+        without one, as Lambda's loop detection does; one line in the function's log says so."""
+        if fn.recursive_loop is RecursiveLoop.allow:
+            return batch
+        looping = [m for m in batch if continues_loop(m.trace_header, fn.name)]
+        if not looping:
+            return batch
+        dlq = manifest.queues.get(queue.redrive_dead_letter_queue or "")
+        now = self.clock.time()
+
+        def stop(tx) -> None:
+            for m in looping:
+                if dlq is not None:
+                    queues.dead_letter(tx, m, dlq, now, queue_arn(manifest.region, manifest.account, queue.name))
+                elif m.receipt:
+                    queues.delete(tx, queue.name, m.receipt)
+
+        self.store.write(stop)
+        fate = f"moved to {dlq.name}" if dlq is not None else "dropped (the queue has no dead-letter queue)"
+        self._note(fn.name, f"sqs {queue.name}: stopped a recursive loop: {len(looping)} message(s) would invoke the "
+                            f"function more than {MAX_CHAIN} times in one chain of events; {fate} "
+                            "(`recursive_loop: allow` lets them run)")
+        return [m for m in batch if m not in looping]
+
     def _note_undeliverable(self, function: str, queue: Queue, batch: list[queues.Message]) -> None:
         """Say once per message which attributes its event leaves out (a store written before sends
         were checked can hold attributes no event can carry; the message itself is delivered)."""
@@ -244,13 +277,13 @@ class SqsPoller(Poller):
                 self._note(function, f"sqs {queue.name}: message {m.message_id}: attribute(s) {', '.join(bad)} "
                                      "are not valid SQS message attributes; left out of the event")
 
-    def _invoke(self, fn: Function, payload: bytes, give_up_at: float) -> InvokeResult:
+    def _invoke(self, fn: Function, payload: bytes, give_up_at: float, trace: str | None = None) -> InvokeResult:
         """Invoke; a throttle (a synchronous call took the slot) is retried with backoff while the
         batch's visibility timeout still leaves room for a whole invocation, as Lambda's poller does."""
         wait = 0.01
         while True:
             try:
-                return self.functions.invoke(fn.name, payload)
+                return self.functions.invoke(fn.name, payload, trace_id=trace)
             except TooManyRequests:
                 if self._stop.is_set() or self.clock.monotonic() + wait >= give_up_at:
                     raise

@@ -45,7 +45,8 @@ CREATE TABLE IF NOT EXISTS events (
     errors        INTEGER NOT NULL DEFAULT 0,
     throttles     INTEGER NOT NULL DEFAULT 0,
     last_error    TEXT,
-    last_response BLOB
+    last_response BLOB,
+    trace         TEXT
 );
 CREATE INDEX IF NOT EXISTS events_waiting ON events (due_at) WHERE leased_until IS NULL;
 
@@ -289,6 +290,9 @@ class Store:
                                  ("receipt", "TEXT"), ("system_attributes", "TEXT NOT NULL DEFAULT '{}'")):
                 if column not in have:
                     tx.execute(f"ALTER TABLE messages ADD COLUMN {column} {kind}")
+            # Schema 3 also: the trace header of an async event (the same trace for all its retries).
+            if "trace" not in {r[1] for r in tx.execute("PRAGMA table_info(events)")}:
+                tx.execute("ALTER TABLE events ADD COLUMN trace TEXT")
             for statement in INDEXES.strip().splitlines():
                 tx.execute(statement)
             tx.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),))

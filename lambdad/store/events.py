@@ -12,9 +12,11 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from lambdad.tracing import for_invocation
+
 _COLUMNS = (
     "id, request_id, function, payload, source, hops, enqueued_at, due_at, invocations, errors, throttles, "
-    "last_error, last_response"
+    "last_error, last_response, trace"
 )
 
 
@@ -33,10 +35,13 @@ class QueuedEvent:
     throttles: int  #: throttled tries in a row (they do not use up attempts)
     last_error: str | None  #: errorType of the last failed invocation
     last_response: bytes | None  #: the last failed invocation's response document
+    #: The invocations' `_X_AMZN_TRACE_ID`, fixed when the event is accepted: every retry is part of one
+    #: trace, and its Lineage counts the chain of events this one belongs to (recursive loops).
+    trace: str | None = None
 
     @classmethod
     def from_row(cls, row: tuple) -> QueuedEvent:
-        return cls(*row[:3], bytes(row[3]), *row[4:12], None if row[12] is None else bytes(row[12]))
+        return cls(*row[:3], bytes(row[3]), *row[4:12], None if row[12] is None else bytes(row[12]), row[13])
 
 
 def enqueue(
@@ -47,11 +52,14 @@ def enqueue(
     now: float,
     source: str = "invoke",
     hops: int = 0,
+    trace: str | None = None,
 ) -> None:
+    """Queue an event; `trace` is its invocations' trace header (a new trace when None)."""
+    trace = trace or for_invocation(None, function, now)
     tx.execute(
-        "INSERT INTO events (request_id, function, payload, source, hops, enqueued_at, due_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (request_id, function, payload, source, hops, now, now),
+        "INSERT INTO events (request_id, function, payload, source, hops, enqueued_at, due_at, trace) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (request_id, function, payload, source, hops, now, now, trace),
     )
 
 
@@ -105,6 +113,11 @@ def retry_later(
         "last_error = COALESCE(?, last_error), last_response = COALESCE(?, last_response) WHERE id = ?",
         (due_at, int(invoked), int(not throttled and invoked), throttled, error, response, event_id),
     )
+
+
+def set_trace(tx: sqlite3.Connection, event_id: int, trace: str) -> None:
+    """The event continues another chain than it was accepted with (the invocation that wrote its file)."""
+    tx.execute("UPDATE events SET trace = ? WHERE id = ?", (trace, event_id))
 
 
 def release(tx: sqlite3.Connection, event_ids: Iterable[int]) -> None:

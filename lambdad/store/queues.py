@@ -30,6 +30,8 @@ MAX_RECEIVE = 10
 SENDER_ID = "AIDALAMBDADLOCAL"
 #: The attribute a redrive policy gives a message it moves: the ARN of the queue it came from.
 DLQ_SOURCE_ARN = "DeadLetterQueueSourceArn"
+#: The one message system attribute a sender may set: its X-Ray trace header.
+TRACE_HEADER = "AWSTraceHeader"
 #: FIFO sequence numbers look like SQS's: 20 digits, growing in large steps. The store keeps
 #: a counter per queue (1, 2, 3...); the number shown is this base plus the counter times the step.
 SEQUENCE_BASE = 18_849_496_460_467_696_128
@@ -66,7 +68,7 @@ class Message:
     @classmethod
     def from_row(cls, row: tuple) -> Message:
         return cls(row[0], row[1], bytes(row[2]), json.loads(row[3]), row[4], row[5], row[6], row[7], row[8], row[9],
-                   row[10], row[11], json.loads(row[12] or "{}"))
+                   row[10], row[11], _system(row[12]))
 
     @property
     def md5_of_body(self) -> str:
@@ -86,7 +88,24 @@ class Message:
             attrs["MessageDeduplicationId"] = self.dedup_id or ""
         if DLQ_SOURCE_ARN in self.system:
             attrs[DLQ_SOURCE_ARN] = self.system[DLQ_SOURCE_ARN]
+        if self.trace_header is not None:
+            attrs[TRACE_HEADER] = self.trace_header
         return attrs
+
+    @property
+    def trace_header(self) -> str | None:
+        """The X-Ray header the sender gave (`AWSTraceHeader`), if any."""
+        value = self.system.get(TRACE_HEADER)
+        return value if isinstance(value, str) else None
+
+
+def _system(text: str | None) -> dict[str, str]:
+    """The stored system attributes; a damaged column reads as none rather than failing a receive."""
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 @dataclass(frozen=True)
@@ -114,9 +133,10 @@ def send(
     delay_s: float | None = None,
     group: str | None = None,
     dedup_id: str | None = None,
+    trace_header: str | None = None,
 ) -> Sent:
     """SendMessage. A bare queue name stands for a standard queue with default settings (what
-    dead-letter and destination targets need).
+    dead-letter and destination targets need). `trace_header` is the message's AWSTraceHeader.
 
     Raises:
         QueueError: a FIFO send without a group (or a deduplication id on a queue without
@@ -148,11 +168,12 @@ def send(
                          "must be between 0 and 900, if provided.")
     message_id = new_request_id()
     sequence = _next_sequence(tx, q.name) if q.fifo else None
+    system = {TRACE_HEADER: trace_header} if trace_header else {}
     tx.execute(
-        "INSERT INTO messages (message_id, queue, body, attributes, sent_at, visible_at, group_id, dedup_id, sequence) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO messages (message_id, queue, body, attributes, sent_at, visible_at, group_id, dedup_id, sequence, "
+        "system_attributes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (message_id, q.name, body, json.dumps(attributes or {}), now, now + delay, group,
-         dedup_id if q.fifo else None, sequence),
+         dedup_id if q.fifo else None, sequence, json.dumps(system)),
     )
     if q.fifo:
         tx.execute("INSERT OR REPLACE INTO dedup (queue, dedup_id, message_id, sequence, expires_at) "
@@ -236,6 +257,13 @@ def _fifo_candidates(tx: sqlite3.Connection, queue: str, now: float, oldest: flo
         if len(out) >= n:
             break
     return out
+
+
+def dead_letter(tx: sqlite3.Connection, message: Message, dead_letter_queue: Queue, now: float,
+                source_arn: str | None) -> None:
+    """Move a received message to its queue's dead-letter queue now, as its redrive would (a mapping
+    stopped it as a recursive loop)."""
+    _move(tx, message, dead_letter_queue, now, source_arn)
 
 
 def _move(tx: sqlite3.Connection, message: Message, dead_letter_queue: Queue, now: float,

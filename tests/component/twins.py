@@ -43,12 +43,13 @@ class FakeEnvironment:
         if self.killed:
             self.alive = False
             return InvokeResult(req.request_id, Outcome.crashed, b"{}", "Runtime.ExitError")
-        outcome, payload = self._script(req)
+        outcome, payload, *written = self._script(req)  # (a script may add the paths it wrote)
         self.alive = outcome.keeps_environment
         if self._logs:
             log.line(f"END RequestId: {req.request_id}")
             log.flush()
-        return InvokeResult(req.request_id, outcome, payload, None if outcome is Outcome.success else "X")
+        return InvokeResult(req.request_id, outcome, payload, None if outcome is Outcome.success else "X",
+                            written=tuple(written[0]) if written else ())
 
     def close(self, grace_s: float = 2.0, log: InvocationLog | None = None) -> None:
         self.alive = False

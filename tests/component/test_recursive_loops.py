@@ -1,0 +1,201 @@
+"""Recursive loop detection on a fake clock with in-memory environments: a handler that writes into
+its own bucket, or sends to its own queue, is stopped at its 17th invocation in one chain, logged and
+dead-lettered; `recursive_loop: allow` lets it run; files nobody's invocation wrote start a chain
+of their own."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from lambdad import tracing
+from lambdad.buckets.sync import BucketSync
+from lambdad.dispatcher import Dispatcher
+from lambdad.events.destinations import Condition
+from lambdad.logs import LogBook, read_records
+from lambdad.manifest.model import (
+    AsyncConfig,
+    Bucket,
+    Function,
+    Manifest,
+    Queue,
+    RecursiveLoop,
+    S3Trigger,
+    SqsTrigger,
+    Target,
+    TargetKind,
+)
+from lambdad.runtime.functions import Functions
+from lambdad.runtime.invocation import Outcome
+from lambdad.runtime.running import RecentInvocations, Writers
+from lambdad.sources.sqs import SqsPoller
+from lambdad.store import Store, queues
+from tests.component.twins import FakeSpawner, InlineExecutor
+from tests.helpers import FakeClock
+
+
+class BucketLoop:
+    """A function subscribed to its own bucket whose handler writes a file there on each invocation
+    (stamped with the fake clock's time, as the file system would stamp it), until `stop_after`."""
+
+    def __init__(self, tmp_path: Path, recursive_loop: RecursiveLoop = RecursiveLoop.terminate,
+                 stop_after: int = 1000) -> None:
+        self.clock = FakeClock()
+        self.root = tmp_path / "bucket"
+        self.root.mkdir()
+        self.invocations = 0
+        self.stop_after = stop_after
+
+        def handler(req):
+            self.invocations += 1
+            if self.invocations >= self.stop_after:
+                return Outcome.success, b"null"
+            self.clock.advance(0.01)  # (the file is written during the invocation)
+            path = self.root / f"out-{self.invocations}.txt"
+            path.write_text("again")
+            ns = int(self.clock.time() * 1e9)
+            os.utime(path, ns=(ns, ns))
+            self.written.append(str(path))
+            return Outcome.success, b"null", [str(path)]  # (the worker reports what the handler wrote)
+
+        self.written: list[str] = []
+        fn = Function("loop", "app.handler", tmp_path, "python3", events=(S3Trigger("b"),), recursive_loop=recursive_loop,
+                      async_config=AsyncConfig(dead_letter=Target(TargetKind.queue, "dlq")))
+        bucket = Bucket("b", self.root)
+        self.manifest = Manifest(tmp_path / "lambdad.yaml", functions={"loop": fn}, buckets={"b": bucket},
+                                 queues={"dlq": Queue("dlq")})
+        self.functions = Functions(self.manifest, LogBook(tmp_path / "logs"), self.clock, {},
+                                   spawn_override=FakeSpawner(handler))
+        self.store = Store(":memory:")
+        self.dispatcher = Dispatcher(self.store, self.functions, self.clock, lambda _: None, InlineExecutor())
+        self.sync = BucketSync(bucket, self.manifest, self.store, self.clock,
+                               on_created=self.functions.recent.file_event)
+
+    def drop(self, name: str) -> None:
+        """A file written by someone else."""
+        path = self.root / name
+        path.write_text("start")
+        ns = int(self.clock.time() * 1e9)
+        os.utime(path, ns=(ns, ns))
+        self.sync.written(str(path))
+
+    def run(self, rounds: int = 100) -> None:
+        """Invoke what is queued; the watcher then notices the files the handler wrote."""
+        for _ in range(rounds):
+            self.clock.advance(1)
+            self.dispatcher.step(self.clock.time())
+            if not self.written:
+                return
+            for path in self.written:
+                self.sync.written(path)
+            self.written.clear()
+
+    def dlq_messages(self) -> list[queues.Message]:
+        with self.store.reading() as tx:
+            return queues.peek(tx, "dlq", 100)
+
+    def log(self) -> list[str]:
+        self.functions.flush_logs()
+        return [r.message for r in read_records(self.functions.logbook.folder, "loop")]
+
+    def close(self) -> None:
+        self.functions.close()
+        self.store.close()
+
+
+def test_a_handler_writing_into_its_own_bucket_is_stopped_at_its_17th_invocation(tmp_path: Path):
+    w = BucketLoop(tmp_path)
+    try:
+        w.drop("start.txt")
+        w.run()
+        assert w.invocations == tracing.MAX_CHAIN
+        (message,) = w.dlq_messages()
+        assert json.loads(message.body)["Records"][0]["s3"]["object"]["key"] == f"out-{tracing.MAX_CHAIN}.txt"
+        assert message.attributes["ErrorMessage"]["StringValue"].startswith("Lambda has detected your function")
+        with w.store.reading() as tx:
+            (row,) = tx.execute("SELECT condition, error_type FROM dead_letters").fetchall()
+        assert row == (Condition.recursive_loop.value, "RecursiveInvocationException")
+        assert any("stopped" in line and "recursive loop" in line for line in w.log())
+    finally:
+        w.close()
+
+
+def test_with_recursive_loop_allow_the_handler_keeps_going(tmp_path: Path):
+    w = BucketLoop(tmp_path, RecursiveLoop.allow, stop_after=30)
+    try:
+        w.drop("start.txt")
+        w.run()
+        assert w.invocations == 30 and w.dlq_messages() == []
+    finally:
+        w.close()
+
+
+def test_files_someone_else_writes_while_the_function_runs_each_start_a_chain(tmp_path: Path):
+    w = BucketLoop(tmp_path, stop_after=1)  # the handler writes nothing ...
+    try:
+        def handler_and_user(req):  # ... while a user drops a file into the bucket during each invocation
+            w.invocations += 1
+            if w.invocations < 40:
+                w.drop(f"user-{w.invocations}.txt")
+            return Outcome.success, b"null"
+
+        w.functions.pool("loop")._spawn = FakeSpawner(handler_and_user)
+        w.drop("user-0.txt")
+        for _ in range(60):
+            w.clock.advance(1)
+            w.dispatcher.step(w.clock.time())
+        assert w.invocations == 40 and w.dlq_messages() == []
+    finally:
+        w.close()
+
+
+def test_the_writer_is_the_invocation_that_reported_the_path_while_the_file_was_written(tmp_path: Path):
+    recent = RecentInvocations()
+    path = str(tmp_path / "f.txt")
+    a = recent.begin("f", "A", 100.0)
+    b = recent.begin("g", "B", 100.0)
+    recent.file_event("e1", path, 100.5)  # written while both ran
+    recent.file_event("e2", path, 99.0)  # nobody ran then: not even remembered
+    recent.file_event("e3", path, 100.97)
+    assert recent.writers("e1", 100.5, 100.6) == Writers(waiting=True)  # a may still write it
+    assert recent.writers("e1", 100.5, 102.6) == Writers()  # waited long enough: its own chain
+    recent.end(a, 101.0, (path,))
+    recent.end(b, 101.0, (str(tmp_path / "other.txt"),))
+    assert recent.writers("e2", 99.0, 101.1) == Writers()
+    assert recent.writers("e3", 101.0, 101.1) == Writers(("A",))
+    assert recent.writers("e3", 101.0, 101.1) == Writers()  # answered once
+
+
+def test_an_sqs_loop_is_stopped_and_its_message_moved_to_the_queues_dead_letter_queue(tmp_path: Path):
+    clock = FakeClock()
+    queue = Queue("q", redrive_dead_letter_queue="q-dlq", redrive_max_receive_count=5)
+    dlq = Queue("q-dlq")
+    store = Store(":memory:")
+    invocations = []
+
+    def handler(req):  # sends one message to its own queue, as boto3 in a handler would
+        invocations.append(req.trace_id)
+        store.write(lambda tx: queues.send(tx, queue, b"again", clock.time(), trace_header=req.trace_id))
+        return Outcome.success, b"null"
+
+    fn = Function("f", "app.handler", tmp_path, "python3", events=(SqsTrigger("q"),))
+    manifest = Manifest(tmp_path / "lambdad.yaml", functions={"f": fn}, queues={"q": queue, "q-dlq": dlq})
+    functions = Functions(manifest, LogBook(tmp_path / "logs"), clock, {}, spawn_override=FakeSpawner(handler))
+    poller = SqsPoller(manifest, store, functions, clock, InlineExecutor())
+    try:
+        store.write(lambda tx: queues.send(tx, queue, b"start", clock.time()))
+        for _ in range(40):
+            clock.advance(1)
+            poller.step(clock.time())
+        with store.reading() as tx:
+            left, dead = queues.peek(tx, "q", 10), queues.peek(tx, "q-dlq", 10)
+        assert len(invocations) == tracing.MAX_CHAIN
+        assert left == [] and len(dead) == 1 and tracing.chain_count(dead[0].trace_header, "f") == 15
+        assert len({tracing.root_of(t) for t in invocations}) == 1  # one trace through the whole chain
+        functions.flush_logs()
+        assert any("stopped a recursive loop" in r.message and "moved to q-dlq" in r.message
+                   for r in read_records(functions.logbook.folder, "f"))
+    finally:
+        functions.close()
+        store.close()
