@@ -29,6 +29,7 @@ from lambdad.events.samples.registry import (
 )
 from lambdad.events.scheduled import scheduled_event
 from lambdad.runtime.invocation import new_request_id
+from lambdad.tracing import root_header
 
 if TYPE_CHECKING:
     from lambdad.manifest.model import Manifest
@@ -98,9 +99,8 @@ def _alb_headers(body: str, now: float) -> list[tuple[str, str]]:
     if body:
         kind = "application/json" if isinstance(json_value(body), dict | list) else "text/plain"
         headers += [("content-type", kind), ("content-length", str(len(body.encode())))]
-    trace = f"Root=1-{int(now):08x}-{os.urandom(12).hex()}"
-    return [*headers, ("x-amzn-trace-id", trace), ("x-forwarded-for", "127.0.0.1"), ("x-forwarded-port", "80"),
-            ("x-forwarded-proto", "http")]
+    return [*headers, ("x-amzn-trace-id", root_header(now)), ("x-forwarded-for", "127.0.0.1"),
+            ("x-forwarded-port", "80"), ("x-forwarded-proto", "http")]
 
 
 def _api_request(params: Params) -> Any:
