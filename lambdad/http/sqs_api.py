@@ -348,9 +348,9 @@ class SqsApi:
         ok, failed, receipts = [], [], []
         for entry in entries:  # a bad entry fails alone
             receipt = entry.get("ReceiptHandle")
-            if not isinstance(receipt, str) or not receipt:
+            if not isinstance(receipt, str) or not queues.is_receipt(receipt):
                 failed.append({"Id": entry["Id"], "SenderFault": True, "Code": "ReceiptHandleIsInvalid",
-                               "Message": "The input receipt handle is invalid."})
+                               "Message": _invalid_receipt(receipt)})
             else:
                 receipts.append((entry["Id"], receipt))
 
@@ -366,8 +366,8 @@ class SqsApi:
     @staticmethod
     def _receipt(params: Params) -> str:
         receipt = params.text("ReceiptHandle")
-        if not receipt:
-            raise SqsApiError("ReceiptHandleIsInvalid", "The input receipt handle is invalid.")
+        if not receipt or not queues.is_receipt(receipt):
+            raise SqsApiError("ReceiptHandleIsInvalid", _invalid_receipt(receipt))
         return receipt
 
     async def _op_ChangeMessageVisibility(self, params: Params, host: str) -> dict:
@@ -415,3 +415,10 @@ class SqsApi:
                 "deadLetterTargetArn": queue_arn(m.region, m.account, queue.redrive_dead_letter_queue),
                 "maxReceiveCount": queue.redrive_max_receive_count})
         return attributes
+
+
+def _invalid_receipt(receipt: object) -> str:
+    """SQS's message for a handle it never issued."""
+    if not isinstance(receipt, str) or not receipt:
+        return "The input receipt handle is invalid."
+    return f'The input receipt handle "{shown(receipt, 64)}" is not a valid receipt handle.'

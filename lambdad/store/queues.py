@@ -223,7 +223,7 @@ def receive(
         if max_bytes is not None and taken and size + cost > max_bytes:
             break  # left as it is: not received, not counted
         size += cost
-        receipt = base64.b64encode(os.urandom(24)).decode()
+        receipt = new_receipt()
         tx.execute(
             "UPDATE messages SET visible_at = ?, receive_count = receive_count + 1, "
             "first_receive_at = COALESCE(first_receive_at, ?), receipt = ? WHERE id = ?",
@@ -291,6 +291,23 @@ def expire(tx: sqlite3.Connection, queue: Queue, now: float) -> int:
     tx.execute("DELETE FROM dedup WHERE queue = ? AND expires_at <= ?", (queue.name, now))
     return tx.execute("DELETE FROM messages WHERE queue = ? AND sent_at <= ?",
                       (queue.name, now - queue.message_retention_s)).rowcount
+
+
+#: Random bytes in a receipt handle (shown as base64, 32 characters).
+RECEIPT_BYTES = 24
+
+
+def new_receipt() -> str:
+    return base64.b64encode(os.urandom(RECEIPT_BYTES)).decode()
+
+
+def is_receipt(text: str) -> bool:
+    """Whether `text` has the shape of a handle this store gives out. SQS refuses a handle it never
+    issued (`ReceiptHandleIsInvalid`) but accepts a stale one, which then deletes nothing."""
+    try:
+        return len(text) == 32 and len(base64.b64decode(text, validate=True)) == RECEIPT_BYTES
+    except ValueError:
+        return False
 
 
 def delete(tx: sqlite3.Connection, queue: str, receipt: str) -> bool:

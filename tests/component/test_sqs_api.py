@@ -203,9 +203,9 @@ def test_a_message_moved_by_the_redrive_policy_names_its_source_queue(apis: Apis
         ("ListQueues", {"QueueNamePrefix": 1}, "InvalidParameterValue"),
         ("DeleteMessage", {"QueueUrl": URL, "ReceiptHandle": ["r"]}, "InvalidParameterValue"),
         ("DeleteMessage", {"QueueUrl": URL, "ReceiptHandle": "\udc80"}, "InvalidParameterValue"),
-        ("ChangeMessageVisibility", {"QueueUrl": URL, "ReceiptHandle": "r", "VisibilityTimeout": "0"},
+        ("ChangeMessageVisibility", {"QueueUrl": URL, "ReceiptHandle": queues.new_receipt(), "VisibilityTimeout": "0"},
          "InvalidParameterValue"),
-        ("ChangeMessageVisibility", {"QueueUrl": URL, "ReceiptHandle": "r"}, "MissingParameter"),
+        ("ChangeMessageVisibility", {"QueueUrl": URL, "ReceiptHandle": queues.new_receipt()}, "MissingParameter"),
         ("GetQueueAttributes", {"QueueUrl": URL, "AttributeNames": {"All": 1}}, "InvalidParameterValue"),
         ("SendMessageBatch", {"QueueUrl": URL, "Entries": 5}, "InvalidParameterValue"),
         ("SendMessageBatch", {"QueueUrl": URL, "Entries": [5]}, "InvalidParameterValue"),
@@ -246,9 +246,28 @@ def test_a_bad_batch_entry_fails_alone(apis: Apis):
 
 
 def test_delete_batch_entries_with_bad_receipts_fail_alone(apis: Apis):
+    stale = queues.new_receipt()  # the shape of a real handle, but none holds it (any more)
     status, _, doc = apis.call_sqs("DeleteMessageBatch", {"QueueUrl": URL, "Entries": [
-        {"Id": "a", "ReceiptHandle": ["r"]}, {"Id": "b", "ReceiptHandle": "r"}]})
-    assert status == 200 and doc["Successful"] == [{"Id": "b"}] and doc["Failed"][0]["Id"] == "a"
+        {"Id": "a", "ReceiptHandle": ["r"]}, {"Id": "b", "ReceiptHandle": "r"}, {"Id": "c", "ReceiptHandle": stale}]})
+    assert status == 200 and doc["Successful"] == [{"Id": "c"}]
+    assert {e["Id"]: e["Code"] for e in doc["Failed"]} == {"a": "ReceiptHandleIsInvalid", "b": "ReceiptHandleIsInvalid"}
+
+
+@pytest.mark.parametrize("operation", ["DeleteMessage", "ChangeMessageVisibility"])
+def test_a_handle_never_issued_is_invalid_and_a_stale_one_is_not(apis: Apis, operation: str):
+    """As SQS answers: `fake` was never a receipt handle; a handle from an earlier receive was."""
+    extra = {"VisibilityTimeout": 5} if operation == "ChangeMessageVisibility" else {}
+    message = refused(apis, operation, {"QueueUrl": URL, "ReceiptHandle": "fake", **extra}, "ReceiptHandleIsInvalid")
+    assert message == 'The input receipt handle "fake" is not a valid receipt handle.'
+    assert apis.call_sqs("SendMessage", {"QueueUrl": URL, "MessageBody": "b"})[0] == 200
+    first = apis.call_sqs("ReceiveMessage", {"QueueUrl": URL, "VisibilityTimeout": 0})[2]["Messages"][0]
+    second = apis.call_sqs("ReceiveMessage", {"QueueUrl": URL})[2]["Messages"][0]
+    assert first["MessageId"] == second["MessageId"]
+    if operation == "DeleteMessage":  # the stale handle is accepted and deletes nothing
+        assert apis.call_sqs(operation, {"QueueUrl": URL, "ReceiptHandle": first["ReceiptHandle"]})[0] == 200
+        assert apis.rows("messages") == 1
+        assert apis.call_sqs(operation, {"QueueUrl": URL, "ReceiptHandle": second["ReceiptHandle"]})[0] == 200
+        assert apis.rows("messages") == 0
 
 
 def test_a_full_disk_is_a_service_error_and_commits_nothing(apis: Apis, caplog):
