@@ -7,6 +7,16 @@ import pytest
 
 from tests.helpers import FIXTURE_FUNCTIONS, FakeClock
 
+#: Each tier is its folder, so `pytest -m unit` (or `-m "not integration"`) runs the fast ones alone.
+TIERS = ("unit", "component", "integration")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        tier = next((t for t in TIERS if f"tests/{t}/" in item.nodeid), None)
+        if tier is not None:
+            item.add_marker(tier)
+
 
 @pytest.fixture
 def clock() -> FakeClock:
