@@ -167,7 +167,12 @@ def test_grouped_writes_share_commits_and_fail_alone(tmp_path: Path):
     s = Store.in_state_folder(tmp_path)
     groups: list[int] = []  # the number of writes in each commit
     commit = s._commit
-    s._commit = lambda batch: (groups.append(len(batch)), commit(batch))[1]  # type: ignore[method-assign]
+
+    def counted(batch) -> None:
+        groups.append(len(batch))
+        commit(batch)
+
+    s._commit = counted  # type: ignore[method-assign]
     results: dict[int, object] = {}
 
     def op(i: int):
