@@ -6,7 +6,11 @@ import signal
 import threading
 from pathlib import Path
 
+import pytest
+
 from lambdad.daemon import Daemon, DaemonState
+from lambdad.errors import FunctionNotFound
+from lambdad.manifest import load_manifest
 from lambdad.manifest.model import Endpoint, Function, Manifest
 from lambdad.runtime.functions import Functions
 from lambdad.runtime.invocation import Outcome
@@ -61,13 +65,33 @@ def test_stop_with_nothing_running_is_immediate(tmp_path: Path):
     assert not (tmp_path / "state" / "daemon.json").exists()
 
 
-def test_sighup_does_not_stop(tmp_path: Path):
+def test_sighup_reloads_the_saved_manifest_and_keeps_running(tmp_path: Path):
+    """The loop is never stepped here, so the file watcher cannot be what applies the change: the signal is."""
+    (tmp_path / "app.py").write_text("def handler(e, c):\n    return e\n")
+    (tmp_path / "lambdad.yaml").write_text(
+        "version: 1\napi: {port: 0}\nfunctions:\n  f: {handler: app.handler, code: ., timeout: 3}\n")
+    out = TextSink()
     clock = FakeClock()
-    daemon, _ = start(tmp_path, clock, FakeSpawner())
-    daemon.handle_signal(signal.SIGHUP)
-    assert daemon.status is DaemonState.running
-    daemon.handle_signal(signal.SIGTERM)
-    daemon.step(clock.monotonic())
+    daemon = Daemon(
+        load_manifest(tmp_path / "lambdad.yaml"), StateDir(tmp_path / "state"), out=out, clock=clock,
+        make_functions=lambda m, book, c: Functions(m, book, c, {}, spawn_override=FakeSpawner()),
+    )
+    daemon.start()
+    try:
+        with pytest.raises(FunctionNotFound):
+            daemon.functions.invoke("g", b"{}")
+        (tmp_path / "lambdad.yaml").write_text(
+            "version: 1\napi: {port: 0}\nfunctions:\n  f: {handler: app.handler, code: ., timeout: 7}\n"
+            "  g: {handler: app.handler, code: .}\n")
+        daemon.handle_signal(signal.SIGHUP)
+        assert daemon.status is DaemonState.running
+        assert daemon.manifest.functions["f"].timeout_s == 7
+        assert daemon.functions.invoke("g", b'{"n": 1}').outcome is Outcome.success  # the added function runs
+        assert any(line.startswith("reload (SIGHUP): ") for line in out.text.splitlines())
+    finally:
+        daemon.handle_signal(signal.SIGTERM)
+        daemon.step(clock.monotonic())
+    assert daemon.status is DaemonState.stopped
 
 
 def test_a_signal_after_the_stop_changes_nothing(tmp_path: Path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from lambdad.manifest.model import Queue
 from lambdad.store import Store, StoreError, deadletters, events, outbox, queues
 from lambdad.store.deadletters import DeadLetter
+from tests.helpers import wait_for
 
 T0 = 1_700_000_000.0
 
@@ -160,39 +162,56 @@ def test_a_corrupt_store_is_a_clear_error(tmp_path: Path):
 
 
 def test_grouped_writes_share_commits_and_fail_alone(tmp_path: Path):
-    import threading
-
+    """Writers that arrive while a commit is under way go into the next one together; one of them
+    that raises is undone alone and gets its own exception, the others' writes land."""
     s = Store.in_state_folder(tmp_path)
-    errors = []
+    groups: list[int] = []  # the number of writes in each commit
+    commit = s._commit
+
+    def counted(batch) -> None:
+        groups.append(len(batch))
+        commit(batch)
+
+    s._commit = counted  # type: ignore[method-assign]
+    results: dict[int, object] = {}
+
+    def op(i: int):
+        def run(tx):
+            events.enqueue(tx, f"r{i}", "f", b"{}", T0)
+            if i == 7:
+                raise ValueError("writer 7 fails")
+            return i
+        return run
 
     def writer(i: int) -> None:
         try:
-            s.write(lambda tx: events.enqueue(tx, f"r{i}", "f", b"{}", T0))
+            results[i] = s.write(op(i))
         except Exception as e:
-            errors.append(e)
+            results[i] = e
 
-    threads = [threading.Thread(target=writer, args=(i,)) for i in range(20)]
-    with s.transaction():  # hold the write lock so the writers pile up behind it
-        for t in threads:
+    first = threading.Thread(target=writer, args=(0,))
+    others = [threading.Thread(target=writer, args=(i,)) for i in range(1, 20)]
+    with s.transaction():  # hold the write lock: the first writer's commit waits for it ...
+        first.start()
+        wait_for(lambda: s._leading, what="the first writer to begin its commit")
+        for t in others:  # ... and the others pile up behind that commit
             t.start()
-        wait_for_threads_waiting(s, 19)
-    for t in threads:
+        wait_for(lambda: len(s._queue) == 19, what="19 writers queued behind the commit")
+    for t in [first, *others]:
         t.join(10)
-    assert errors == [] and len(threads) == 20
+        assert not t.is_alive()
+    assert groups == [1, 19]  # 20 writes, 2 commits: the 19 that waited shared one
+    assert isinstance(results[7], ValueError) and str(results[7]) == "writer 7 fails"
+    assert {i: r for i, r in results.items() if i != 7} == {i: i for i in range(20) if i != 7}
     with s.reading() as tx:
-        assert events.counts(tx)["f"].queued == 20
+        queued = {r[0] for r in tx.execute("SELECT request_id FROM events")}
+    assert queued == {f"r{i}" for i in range(20) if i != 7}  # writer 7's enqueue was undone, no one else's
     with pytest.raises(ZeroDivisionError):
         s.write(lambda tx: (events.enqueue(tx, "r-bad", "f", b"{}", T0), 1 / 0))
     assert s.write(lambda tx: 42) == 42  # the failed op did not poison the next group
     with s.reading() as tx:
-        assert events.counts(tx)["f"].queued == 20  # and what it wrote was undone
+        assert events.counts(tx)["f"].queued == 19  # and what it wrote was undone
     s.close()
-
-
-def wait_for_threads_waiting(s: Store, n: int) -> None:
-    from tests.helpers import wait_for
-
-    wait_for(lambda: len(s._queue) >= n, what=f"{n} writers queued behind the commit")
 
 
 def test_a_store_from_schema_1_gains_the_queue_columns(tmp_path):

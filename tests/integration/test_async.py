@@ -66,7 +66,8 @@ def test_a_failing_event_ends_in_the_dead_letter_queue(project: Path):
         invoke_event(project, {"fail_while_exists": str(project / "flag"), "n": 1})
         dead = wait_for(lambda: cli_json(project, "dlq", "list"), what="a dead letter")
     finally:
-        assert daemon.stop() == 0
+        code = daemon.stop()
+    assert code == 0
     (letter,) = dead
     attempts = received(project)
     assert len(attempts) == 2 and len({a["request_id"] for a in attempts}) == 1  # 1 + 1 retry, one request id
@@ -96,7 +97,8 @@ def test_a_failing_event_ends_in_the_dead_letter_queue(project: Path):
         again.wait_line("resuming 1 queued async event(s)")
         wait_for(lambda: status(project)["succeeded"] == 1, what="the redriven event to succeed")
     finally:
-        assert again.stop() == 0
+        code = again.stop()
+    assert code == 0
     last = received(project)[-1]
     assert last["event"]["n"] == 1 and last["request_id"] != letter["request_id"]
 
@@ -116,7 +118,8 @@ def test_sigkill_with_events_queued_and_in_flight_loses_nothing(project: Path):
     try:
         wait_for(lambda: status(project)["succeeded"] == total, timeout=30, what="every event to finish")
     finally:
-        assert again.stop() == 0
+        code = again.stop()
+    assert code == 0
     final = status(project)
     assert (final["succeeded"], final["failed"], final["queued"], final["in_flight"]) == (total, 0, 0, 0)
     seen = {r["event"]["n"] for r in received(project)}

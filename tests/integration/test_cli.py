@@ -208,5 +208,5 @@ def test_logs_follow_prints_new_records(project: Path):
         deadline.cancel()
         follower.kill()
         follower.wait(5)
-        assert follower.stdout is not None
-        follower.stdout.close()
+        if follower.stdout is not None:
+            follower.stdout.close()

@@ -83,7 +83,8 @@ def serving(project: Path, *args: str) -> Iterator[Running]:
         running.wait_line("ready in ")
         yield running
     finally:
-        assert running.stop() == 0
+        code = running.stop()
+    assert code == 0
 
 
 @pytest.fixture
@@ -142,7 +143,8 @@ def test_a_second_daemon_on_the_same_state_folder_refuses(project: Path):
         other.wait_line("ready in ")
         assert other.stop() == 0
     finally:
-        assert first.stop() == 0
+        code = first.stop()
+    assert code == 0
 
 
 def test_sigkill_leaves_no_process_and_no_stale_lock(project: Path):

@@ -87,7 +87,8 @@ def test_a_generated_event_piped_into_invoke_reaches_the_handler(project: Path):
                                 capture_output=True, text=True, timeout=60, env=env)
     finally:
         generate.stdout.close()
-        assert generate.wait(timeout=60) == 0
+        code = generate.wait(timeout=60)
+    assert code == 0
     assert invoke.returncode == 0, invoke.stderr
     seen = json.loads(invoke.stdout)["Records"][0]
     assert seen["eventName"] == "ObjectCreated:Put"

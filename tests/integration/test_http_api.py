@@ -337,4 +337,5 @@ def test_binding_beyond_loopback_needs_expose(tmp_path: Path, functions_dir: Pat
         exposed.wait_line("ready in ")
         assert any(line.startswith("warning: the API listens on 0.0.0.0") for line in exposed.lines)
     finally:
-        assert exposed.stop(signal.SIGTERM) == 0
+        code = exposed.stop(signal.SIGTERM)
+    assert code == 0
