@@ -13,12 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from lambdad.console import ConsoleHandler
+from lambdad.console import Console, ConsoleHandler, console_logging
 from lambdad.daemon import Daemon
 from lambdad.manifest import load_manifest
 from lambdad.runtime.functions import Functions
 from lambdad.sources.sqs import SqsPoller
 from lambdad.statedir import StateDir
+from lambdad.store import Store
+from tests.component.test_schedules import HOURLY, T0, World
 from tests.component.twins import FakeSpawner
 from tests.helpers import FakeClock, TextSink, wait_for
 
@@ -124,3 +126,20 @@ def test_an_exception_in_a_loop_guard_is_one_line_then_its_traceback(
     assert 'in step\n    raise RuntimeError("boom")' in text
     assert any(line.startswith("warning: the SQS poller failed: boom; retrying with backoff") for line in lines[end:])
     assert text.count("RuntimeError: boom") == 2  # said once (the first failure), not at every retry
+
+
+def test_a_schedule_s_catch_up_is_said_on_the_console(tmp_path: Path):
+    store = Store.in_state_folder(tmp_path / "state")
+    clock = FakeClock(start=T0)
+    first = World(tmp_path, HOURLY, store=store, clock=clock)
+    first.service.start()
+    clock.advance(30)
+    first.scheduler.run("hourly")  # 10:00 ran
+    first.service.stop()
+    clock.advance(5 * 3600)  # down until 15:00
+    out = TextSink()
+    with console_logging(Console(out)):
+        World(tmp_path, HOURLY, store=store, clock=clock).service.start()
+    store.close()
+    assert out.text == ("schedule hourly missed its run of 2024-01-01T15:00:00Z while lambdad was down: running it "
+                        "once now\n")
