@@ -31,6 +31,7 @@ from lambdad import __version__
 from lambdad.buckets.sync import BucketSync, bucket_root
 from lambdad.buckets.watch import BucketWatcher
 from lambdad.clock import SYSTEM_CLOCK, Clock
+from lambdad.console import Console, console_logging
 from lambdad.dispatcher import Dispatcher
 from lambdad.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, LambdadError, ManifestError
 from lambdad.health import Health
@@ -73,31 +74,6 @@ class DaemonState(enum.StrEnum):
     running = "running"
     stopping = "stopping"
     stopped = "stopped"
-
-
-class Console:
-    """Thread-safe line output, each function's lines prefixed with its name."""
-
-    def __init__(self, out: TextIO) -> None:
-        self._out: TextIO | None = out
-        self._lock = threading.Lock()
-        self.width = 8
-
-    def say(self, text: str) -> None:
-        with self._lock:
-            if self._out is None:
-                return
-            try:
-                self._out.write(text + "\n")
-                self._out.flush()
-            except (OSError, ValueError):  # the terminal went away: the daemon goes on, silently
-                self._out = None
-
-    def function_line(self, function: str, message: str) -> None:
-        # The runtime joins a traceback's lines with CR (as AWS does); a terminal needs real newlines.
-        prefix = f"{function:>{self.width}} | "
-        lines = message.split("\r")
-        self.say("\n".join(prefix + line for line in lines))
 
 
 def forget_bytecode(path: str) -> None:
@@ -340,8 +316,9 @@ class Daemon:
             self.console.say(f"warning: {problem}")
 
     def run(self) -> int:
-        """Start, serve until stopped, and return the exit code."""
-        with SignalInbox() as inbox:
+        """Start, serve until stopped, and return the exit code. Python `logging` goes to the
+        console meanwhile (see `lambdad.console`): a loop guard's exception is not lost."""
+        with console_logging(self.console), SignalInbox() as inbox:
             self._wake = inbox.wake
             self.start()
             try:
@@ -412,7 +389,7 @@ class Daemon:
             try:
                 self._write_info()
             except OSError as e:  # a full disk must not turn a reload into a stop
-                log.warning("cannot write %s: %s", self.state.path, e)
+                log.warning("cannot write daemon.json in %s: %s", self.state.path, e)
 
         try:
             new = load_manifest(file)

@@ -295,7 +295,8 @@ class Dispatcher:
         except (ShuttingDown, FunctionNotFound):
             self._settle(fn, ev, lambda tx: events.release(tx, [ev.id]))
         except Exception:
-            log.exception("invoking %s for %s failed", fn.name, ev.request_id)
+            log.exception("the async invocation of %s (%s) is put back to run again: invoking it failed", fn.name,
+                          ev.request_id)
             self._settle(fn, ev, lambda tx: events.release(tx, [ev.id]))
         else:
             if self._abandon:  # killed by a forced stop: not the function's fault, run it again next time
@@ -313,7 +314,8 @@ class Dispatcher:
             self._wake.set()
             return  # (its claim still counts: the slot is taken until the outcome is committed)
         except Exception:  # never leave the event leased with nobody to settle it
-            log.exception("settling %s for %s failed; it will run again", fn.name, ev.request_id)
+            log.exception("the async invocation of %s (%s) is put back to run again: committing its outcome failed",
+                          fn.name, ev.request_id)
             self._release(ev)
         self._settled(fn)
 
@@ -321,7 +323,8 @@ class Dispatcher:
         try:
             self.store.write(lambda tx: events.release(tx, [ev.id]))
         except Exception:  # the store itself fails: the lease runs out, then it runs again
-            log.exception("releasing %s failed", ev.request_id)
+            log.exception("the async invocation %s runs again when its lease runs out: putting it back failed",
+                          ev.request_id)
 
     def _settled(self, fn: Function) -> None:
         with self._lock:
@@ -341,7 +344,8 @@ class Dispatcher:
                     self._unsettled[:0] = held[i:]
                 raise
             except Exception:
-                log.exception("settling %s for %s failed; it will run again", fn.name, ev.request_id)
+                log.exception("the async invocation of %s (%s) is put back to run again: committing its outcome "
+                              "failed", fn.name, ev.request_id)
                 self._release(ev)
             self._settled(fn)
 

@@ -76,7 +76,7 @@ class Health:
             attempts = failure.attempts
         if first:
             if isinstance(error, BaseException) and not _expected(error):  # a bug: its traceback, once
-                log.error("%s failed", component, exc_info=error)
+                log.error("%s failed unexpectedly", LABELS.get(component, component), exc_info=error)
             self._say(f"{LABELS.get(component, component)} failed: {text}; retrying with backoff, nothing "
                       "accepted is lost (`lambdad status` shows it until it works again)")
             self._on_change()

@@ -39,7 +39,7 @@ def _check(future: Future, what: str, release: Callable[[], None]) -> None:
     error = future.exception()
     if error is None:
         return
-    log.error("%s failed; what it held is released and runs again", what, exc_info=error)
+    log.error("%s is put back to run again: handling it failed", what, exc_info=error)
     _release(what, release)
 
 
@@ -47,4 +47,4 @@ def _release(what: str, release: Callable[[], None]) -> None:
     try:
         release()
     except Exception:  # the store itself fails: the lease runs out, then the work runs again
-        log.exception("releasing %s failed", what)
+        log.exception("%s runs again when its lease runs out: putting it back failed", what)

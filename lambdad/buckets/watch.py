@@ -140,7 +140,7 @@ class TreeWatch:
         try:
             self._on_event(event)
         except Exception:
-            log.exception("watching %s: handling an inotify event failed; rescanning", self.root)
+            log.exception("watching %s: rescanning, as handling an inotify event failed", self.root)
             try:
                 self._emit(Hint("rescan", self.root))
             except Exception:
@@ -195,7 +195,7 @@ class TreeWatch:
             self._watch_tree(self.root)
             self._emit(Hint("rescan", self.root))
         except Exception:  # (on the inotify thread, as `on_event`)
-            log.exception("watching %s: after an inotify overflow", self.root)
+            log.exception("watching %s: recovering from an inotify overflow failed", self.root)
 
     def expire_moves(self, now: float) -> None:
         """Moves out of the bucket: an IN_MOVED_FROM left without its IN_MOVED_TO."""
@@ -360,7 +360,7 @@ class BucketWatcher:
             try:
                 self._on_commit()
             except Exception:  # what is committed stays committed; the dispatcher's own loop retries
-                log.exception("after a bucket commit")
+                log.exception("the dispatcher finds the new bucket events on its next round: waking it failed")
 
     @property
     def held(self) -> int:
@@ -408,7 +408,7 @@ class BucketWatcher:
         except sqlite3.OperationalError:  # the store, not the file: the whole batch is tried again later
             raise
         except Exception:  # one bad file must not stop the watcher; say what happened
-            log.exception("bucket %s: handling %s failed", sync.name, hint)
+            log.exception("bucket %s: handling the %s event of %s failed", sync.name, hint.op, hint.path)
 
     def _recheck(self, now: float) -> None:
         due = [item for item in self._later if item[0] <= now]

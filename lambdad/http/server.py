@@ -180,7 +180,7 @@ class HttpServers:
         try:
             future.result(timeout + 1)
         except Exception:  # a server that will not stop must not keep the daemon from stopping
-            log.exception("stopping the HTTP servers")
+            log.exception("stopping the HTTP servers failed")
         loop.call_soon_threadsafe(loop.stop)
         if self._thread is not None:
             self._thread.join(timeout)

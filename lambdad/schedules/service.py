@@ -132,7 +132,8 @@ class Schedules:
         if catch_up and state.last_fire is not None:
             missed = rule.schedule.latest_at_or_before(created, datetime.fromtimestamp(now, UTC))
             if missed is not None and missed.timestamp() > state.last_fire:
-                log.info("schedule %s missed %s while lambdad was down: running it once now", rule.name, missed)
+                log.info("schedule %s missed its run of %s while lambdad was down: running it once now", rule.name,
+                         missed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
                 self.fire(rule, missed.timestamp())
         self.scheduler.add_job(
             self._job, trigger=rule.schedule.trigger(created), id=rule.name, name=rule.name, args=(rule.name,)
