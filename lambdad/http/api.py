@@ -46,6 +46,7 @@ from lambdad.errors import (
 from lambdad.http import sqs_query
 from lambdad.http.asgi import BodyTooLarge, Receive, Scope, Send, header, read_body, respond
 from lambdad.http.guard import Guard
+from lambdad.http.params import shown
 from lambdad.manifest.checks import handler_module_file
 from lambdad.manifest.model import Function, Manifest, RecursiveLoop, TargetKind
 from lambdad.runtime.functions import ShuttingDown, check_payload
@@ -261,10 +262,7 @@ def protocol_error(protocol: str, error: LambdadError) -> Response:
     if protocol == "lambda":
         return error_response(error)
     if protocol == "sqs-query":
-        status, headers, body = protocol_error("sqs", error)
-        request_id = new_request_id()
-        xml = sqs_query.xml_error(body, dict(headers).get("x-amzn-query-error"), request_id)
-        return status, [("content-type", "text/xml"), ("x-amzn-RequestId", request_id)], xml
+        return sqs_query.xml_response(None, *protocol_error("sqs", error), new_request_id())
     code = _JSON_CODES[protocol].get(error.CODE, error.CODE)
     if protocol == "sqs":
         body = {"__type": f"com.amazonaws.sqs#{code}", "message": str(error)}
@@ -410,20 +408,25 @@ class LambdaApi:
     async def _sqs_query(self, body: bytes, host: str, trace_header: str | None) -> Response:
         """A query-protocol request, answered by the SQS JSON operations and translated both ways."""
         assert self.sqs is not None
+        request_id = new_request_id()
         try:
             action, doc = sqs_query.parse_form(body)
         except sqs_query.QueryError as e:
-            raise UsageError(str(e)) from None
+            return self._query_error(400, "MalformedQueryString", str(e), request_id)
         if not action:
-            raise UsageError("the request names no Action")
-        status, headers, answer = await self.sqs.handle(action, json.dumps(doc).encode(), host, trace_header)
-        request_id = new_request_id()
-        if status == 200:
-            xml = sqs_query.xml_answer(action, json.loads(answer) if answer else {}, request_id)
-        else:
-            xml = sqs_query.xml_error(answer, dict((k.lower(), v) for k, v in headers).get("x-amzn-query-error"),
-                                      request_id)
-        return status, [("content-type", "text/xml"), ("x-amzn-RequestId", request_id)], xml
+            return self._query_error(400, "MissingAction", "The request is missing an action or a required parameter.",
+                                     request_id)
+        code = sqs_query.unknown_action(action)
+        if code is not None:
+            return self._query_error(400, code, f"The action {shown(action)} is not valid for this endpoint.",
+                                     request_id)
+        answer = await self.sqs.handle(action, json.dumps(doc).encode(), host, trace_header)
+        return sqs_query.xml_response(action, *answer, request_id)
+
+    @staticmethod
+    def _query_error(status: int, code: str, message: str, request_id: str) -> Response:
+        return status, [("content-type", "text/xml"), ("x-amzn-RequestId", request_id)], \
+            sqs_query.error_document(code, message, request_id)
 
     @staticmethod
     def _json(doc: dict, status: int = 200) -> Response:

@@ -45,7 +45,6 @@ _INTEGERS = frozenset({"DelaySeconds", "MaxNumberOfMessages", "WaitTimeSeconds",
 #: JSON member -> the XML element repeated for each item (lists and maps are flattened in SQS's XML).
 _XML_ITEMS = {
     "QueueUrls": "QueueUrl",
-    "queueUrls": "QueueUrl",
     "Messages": "Message",
     "Failed": "BatchResultErrorEntry",
 }
@@ -113,12 +112,18 @@ def _document(tree: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+def _text(value: str) -> str:
+    """XML character data. A carriage return is written as a reference, as SQS writes it: a raw one
+    would reach the client as a line feed (XML parsers normalise line ends), changing the body."""
+    return escape(value, {"\r": "&#xD;"})
+
+
 def _xml(name: str, value: Any, action: str) -> str:
     if isinstance(value, dict):
         return f"<{name}>{_members(value, action)}</{name}>"
     if isinstance(value, bool):
         value = "true" if value else "false"
-    return f"<{name}>{escape(str(value))}</{name}>"
+    return f"<{name}>{_text(str(value))}</{name}>"
 
 
 def _members(doc: dict[str, Any], action: str) -> str:
@@ -143,7 +148,7 @@ def xml_answer(action: str, doc: dict[str, Any], request_id: str) -> bytes:
     # (always there, empty or not: a client reads the result element of every operation with an output)
     result = f"<{action}Result>{_members(doc, action)}</{action}Result>"
     return (f'<?xml version="1.0"?><{action}Response xmlns="{XMLNS}">{result}<ResponseMetadata><RequestId>'
-            f"{escape(request_id)}</RequestId></ResponseMetadata></{action}Response>").encode()
+            f"{_text(request_id)}</RequestId></ResponseMetadata></{action}Response>").encode()
 
 
 def xml_error(json_body: bytes, query_error: str | None, request_id: str) -> bytes:
@@ -158,6 +163,37 @@ def xml_error(json_body: bytes, query_error: str | None, request_id: str) -> byt
     code, _, fault = (query_error or "").partition(";")
     if not code:
         code = str(doc.get("__type", "InternalFailure")).rsplit("#", 1)[-1]
-    return (f'<?xml version="1.0"?><ErrorResponse xmlns="{XMLNS}"><Error><Type>{escape(fault or "Sender")}</Type>'
-            f"<Code>{escape(code)}</Code><Message>{escape(str(message))}</Message><Detail/></Error>"
-            f"<RequestId>{escape(request_id)}</RequestId></ErrorResponse>").encode()
+    return error_document(code, str(message), request_id, fault or "Sender")
+
+
+def error_document(code: str, message: str, request_id: str, fault: str = "Sender") -> bytes:
+    """The query protocol's `<ErrorResponse>`."""
+    return (f'<?xml version="1.0"?><ErrorResponse xmlns="{XMLNS}"><Error><Type>{_text(fault)}</Type>'
+            f"<Code>{_text(code)}</Code><Message>{_text(message)}</Message><Detail/></Error>"
+            f"<RequestId>{_text(request_id)}</RequestId></ErrorResponse>").encode()
+
+
+def xml_response(action: str | None, status: int, headers: list[tuple[str, str]], body: bytes,
+                 request_id: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    """A JSON-protocol answer (success or error) as the query protocol answers it."""
+    if status == 200 and action:
+        xml = xml_answer(action, json.loads(body) if body else {}, request_id)
+    else:
+        xml = xml_error(body, dict((k.lower(), v) for k, v in headers).get("x-amzn-query-error"), request_id)
+    return status, [("content-type", "text/xml"), ("x-amzn-RequestId", request_id)], xml
+
+
+def unknown_action(action: str) -> str | None:
+    """The query error for an `Action` that no SQS API has (lambdad answers the SQS operations it
+    lacks with `UnsupportedOperation`, as for the JSON protocol)."""
+    return None if action in SQS_ACTIONS else "InvalidAction"
+
+
+#: Every operation of the SQS API (2012-11-05).
+SQS_ACTIONS = frozenset({
+    "AddPermission", "CancelMessageMoveTask", "ChangeMessageVisibility", "ChangeMessageVisibilityBatch",
+    "CreateQueue", "DeleteMessage", "DeleteMessageBatch", "DeleteQueue", "GetQueueAttributes", "GetQueueUrl",
+    "ListDeadLetterSourceQueues", "ListMessageMoveTasks", "ListQueueTags", "ListQueues", "PurgeQueue",
+    "ReceiveMessage", "RemovePermission", "SendMessage", "SendMessageBatch", "SetQueueAttributes",
+    "StartMessageMoveTask", "TagQueue", "UntagQueue",
+})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,8 +53,15 @@ def test_send_and_receive_in_the_query_protocol(world: ApiWorld):
 def test_errors_are_query_protocol_error_documents(world: ApiWorld):
     status, root = query(world, Action="GetQueueUrl", QueueName="nope")
     assert status == 400 and root.find("q:Error/q:Code", NS).text == "AWS.SimpleQueueService.NonExistentQueue"
-    status, root = query(world, Action="Frobnicate")
-    assert status == 400 and root.find("q:Error/q:Code", NS).text is not None
+    status, root = query(world, Action="Frobnicate")  # no SQS API has it
+    assert status == 400 and root.find("q:Error/q:Code", NS).text == "InvalidAction"
+    status, root = query(world, Action="DeleteQueue", QueueUrl=URL)  # SQS has it, lambdad does not
+    assert status == 400
+    assert root.find("q:Error/q:Code", NS).text == "AWS.SimpleQueueService.UnsupportedOperation"
+    status, root = query(world)
+    assert status == 400 and root.find("q:Error/q:Code", NS).text == "MissingAction"
+    reply = run(world.api, "POST", "/", FORM, b"Action=SendMessage&MessageBody=\xff")  # not UTF-8
+    assert reply.status == 400 and ET.fromstring(reply.body).find("q:Error/q:Code", NS).text == "MalformedQueryString"
     status, root = query(world, [("origin", "https://evil.example")], Action="ListQueues")  # a web page's form
     assert status == 403 and "web pages" in root.find("q:Error/q:Message", NS).text
     assert world.store.write(lambda tx: tx.execute("SELECT COUNT(*) FROM messages").fetchone()[0]) == 0
@@ -63,3 +71,14 @@ def test_an_invoke_sent_as_a_form_is_still_an_invoke(world: ApiWorld):
     """curl --data sends any body as a form: the Invoke path is Lambda's whatever the content type."""
     reply = run(world.api, "POST", "/2015-03-31/functions/f/invocations", FORM, b'{"a": 1}')
     assert reply.status == 200 and b'"a"' in reply.body
+
+
+def test_a_carriage_return_survives_the_xml(world: ApiWorld):
+    """XML parsers turn a raw CR LF into LF: SQS writes CR as `&#xD;`, and so must lambdad, or a
+    body would come back changed (and no longer match its MD5)."""
+    body = "line one\r\nline two & <three>\r"
+    assert query(world, Action="SendMessage", QueueUrl=URL, MessageBody=body)[0] == 200
+    _, root = query(world, Action="ReceiveMessage", QueueUrl=URL)
+    message = root.find("q:ReceiveMessageResult/q:Message", NS)
+    assert message.find("q:Body", NS).text == body
+    assert message.find("q:MD5OfBody", NS).text == hashlib.md5(body.encode()).hexdigest()
