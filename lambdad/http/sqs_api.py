@@ -193,7 +193,17 @@ class SqsApi:
         prefix = params.text("QueueNamePrefix", default="")
         assert prefix is not None
         names = [n for n in self.manifest.queues if n.startswith(prefix)]
-        return {"QueueUrls": [queue_url(host, self.manifest.account, n) for n in names]} if names else {}
+        size = params.integer("MaxResults", 1, 1000, reason="must be between 1 and 1000.")
+        token = params.text("NextToken")
+        start = _page_start(token) if token else 0
+        if size is None:  # (without MaxResults SQS answers up to 1,000 and no token)
+            page, rest = names[start:start + 1000], False
+        else:
+            page, rest = names[start:start + size], start + size < len(names)
+        doc: dict[str, Any] = {"QueueUrls": [queue_url(host, self.manifest.account, n) for n in page]} if page else {}
+        if rest:
+            doc["NextToken"] = base64.b64encode(json.dumps({"start": start + size}).encode()).decode()
+        return doc
 
     async def _op_SendMessage(self, params: Params, host: str) -> dict:
         queue = self._queue(params)
@@ -422,3 +432,14 @@ def _invalid_receipt(receipt: object) -> str:
     if not isinstance(receipt, str) or not receipt:
         return "The input receipt handle is invalid."
     return f'The input receipt handle "{shown(receipt, 64)}" is not a valid receipt handle.'
+
+
+def _page_start(token: str) -> int:
+    """Where a ListQueues `NextToken` resumes; one lambdad did not give is refused, as SQS refuses it."""
+    try:
+        start = json.loads(base64.b64decode(token, validate=True))["start"]
+    except (ValueError, TypeError, KeyError):
+        start = None
+    if not isinstance(start, int) or isinstance(start, bool) or start < 0:
+        raise SqsApiError("InvalidParameterValue", "Invalid NextToken value.")
+    return start

@@ -314,3 +314,19 @@ def test_binary_values_round_trip(apis: Apis):
     assert apis.call_sqs("SendMessage", attribute(value))[0] == 200
     got = apis.call_sqs("ReceiveMessage", {"QueueUrl": URL, "MessageAttributeNames": ["A"]})[2]
     assert base64.b64decode(got["Messages"][0]["MessageAttributes"]["A"]["BinaryValue"]) == raw
+
+
+def test_list_queues_pages_with_max_results_and_next_token(apis: Apis):
+    everything = apis.call_sqs("ListQueues", {})[2]["QueueUrls"]
+    assert len(everything) >= 2
+    pages, token = [], None
+    while True:
+        status, _, doc = apis.call_sqs("ListQueues", {"MaxResults": 1, **({"NextToken": token} if token else {})})
+        assert status == 200
+        pages.append(doc["QueueUrls"])
+        token = doc.get("NextToken")
+        if token is None:
+            break
+    assert pages == [[url] for url in everything]
+    refused(apis, "ListQueues", {"MaxResults": 1, "NextToken": "not-a-token"}, "InvalidParameterValue")
+    refused(apis, "ListQueues", {"MaxResults": 0}, "InvalidParameterValue")
