@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -92,6 +93,18 @@ class HttpResponse:
     body: bytes
 
 
+def final_status(status: int) -> int:
+    """A function answers a request with its one final response: a 1xx is not one (a 101 would switch
+    the connection to another protocol, which neither ALB nor API Gateway does for a Lambda target).
+
+    Raises:
+        InvalidResponse: `status` is below 200.
+    """
+    if status < 200:
+        raise InvalidResponse(f"statusCode {status} is informational (1xx); a response needs one from 200 to 599")
+    return status
+
+
 def _status_code(value: object) -> bool:
     return type(value) is int and 100 <= value <= 599  # a JSON integer: ALB refuses "200" (a string) and 200.0
 
@@ -130,9 +143,10 @@ def alb_response(payload: bytes, multi_value: bool) -> HttpResponse:
     for name, test, why in RESPONSE_FIELDS:
         if name in doc and not test(doc[name]):
             raise InvalidResponse(f"{name} {why}, not {json.dumps(doc[name])[:40]}")
+    status = final_status(doc["statusCode"])
     key = "multiValueHeaders" if multi_value else "headers"
     headers = response_headers(doc[key], multi_value, key, strings_only=True) if key in doc else []
-    return HttpResponse(doc["statusCode"], headers, response_body(doc.get("body"), doc.get("isBase64Encoded", False)))
+    return HttpResponse(status, headers, response_body(doc.get("body"), doc.get("isBase64Encoded", False)))
 
 
 def response_body(body: object, encoded: bool) -> bytes:
@@ -149,10 +163,42 @@ def response_body(body: object, encoded: bool) -> bytes:
         raise InvalidResponse("body is not valid base64, but isBase64Encoded is true") from None
 
 
+#: RFC 9110 `token`: what a field name may be made of (one character at least).
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+#: Control characters a field value may not hold (a tab may: RFC 9110 `field-content`). CR and LF
+#: would end the header early: whatever followed would be a header (or a body) of its own.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def header_problem(name: str, value: str) -> str | None:
+    """Why `name: value` cannot go on the wire as one response header, or None."""
+    if not _TOKEN.match(name):
+        return f"header name {json.dumps(name)[:40]} is not an HTTP token (letters, digits, !#$%&'*+-.^_`|~)"
+    found = _CONTROL.search(value)
+    if found:
+        return f"header {name} has a control character ({found.group()!r}) in its value"
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError as e:
+        return f"header {name} has {value[e.start]!r} in its value: HTTP header values are ISO-8859-1 text"
+    return None
+
+
+def checked_header(name: str, value: str, key: str) -> tuple[str, str]:
+    """`(name, value)`, or InvalidResponse naming the `key` (`headers`, `cookies`) it came from."""
+    problem = header_problem(name, value)
+    if problem:
+        raise InvalidResponse(f"{key}: {problem}")
+    return name, value
+
+
 def response_headers(raw: object, multi_value: bool, key: str, strings_only: bool = False) -> list[tuple[str, str]]:
     """A response's `headers` (or `multiValueHeaders`), without the hop-by-hop ones.
 
     `strings_only`: ALB answers 502 to a number or boolean as a header value; API Gateway sends its text.
+
+    Raises:
+        InvalidResponse: a value of the wrong type, or a header HTTP cannot carry (see `header_problem`).
     """
     if not isinstance(raw, dict):
         raise InvalidResponse(f"{key} must be an object")
@@ -164,6 +210,7 @@ def response_headers(raw: object, multi_value: bool, key: str, strings_only: boo
         for v in values:
             if not isinstance(v, str) and (strings_only or isinstance(v, bool) or not isinstance(v, int | float)):
                 raise InvalidResponse(f"{key}.{name} must be a string, not {json.dumps(v)[:40]}")
-            if str(name).lower() not in HOP_BY_HOP:
-                headers.append((str(name), str(v)))
+            header = checked_header(str(name), str(v), key)
+            if header[0].lower() not in HOP_BY_HOP:
+                headers.append(header)
     return headers

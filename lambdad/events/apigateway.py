@@ -20,7 +20,16 @@ from dataclasses import dataclass
 from urllib.parse import unquote, unquote_plus
 
 from lambdad.clock import utc
-from lambdad.events.alb import HttpResponse, InvalidResponse, is_text, query_pairs, response_body, response_headers
+from lambdad.events.alb import (
+    HttpResponse,
+    InvalidResponse,
+    checked_header,
+    final_status,
+    is_text,
+    query_pairs,
+    response_body,
+    response_headers,
+)
 from lambdad.events.media_types import is_binary
 
 #: API Gateway refuses a request payload over 10 MB (413).
@@ -221,7 +230,7 @@ def _status(doc: dict) -> int:
         status = int(status)
     if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
         raise InvalidResponse("statusCode must be an integer from 100 to 599")
-    return status
+    return final_status(status)
 
 
 def _content(doc: dict, decode: bool = True) -> bytes:
@@ -245,7 +254,7 @@ def v2_response(payload: bytes) -> HttpResponse:
     cookies = doc.get("cookies") or []
     if not isinstance(cookies, list) or not all(isinstance(c, str) for c in cookies):
         raise InvalidResponse("cookies must be a list of strings")
-    headers += [("set-cookie", c) for c in cookies]
+    headers += [checked_header("set-cookie", c, "cookies") for c in cookies]
     return HttpResponse(_status(doc), headers, _content(doc))
 
 

@@ -64,8 +64,20 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def without_content(status: int) -> bool:
+    """RFC 9110: a 1xx, 204, 205 or 304 response has no content. A body sent after one would be read,
+    on a kept-alive connection, as the start of the next response."""
+    return status < 200 or status in (204, 205, 304)
+
+
 async def respond(send: Send, status: int, headers: list[tuple[str, str]], body: bytes = b"") -> None:
+    """A whole response. A 1xx, 204, 205 or 304 goes without its body: a 1xx or 204 without Content-Length
+    too (RFC 9110 forbids it there), a 205 with `Content-Length: 0` (as RFC 9110 asks), a 304 without
+    (its own would have to be the 200's, which is not known here)."""
     raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
-    raw.append((b"content-length", str(len(body)).encode()))
+    if without_content(status):
+        body = b""
+    if status >= 200 and status not in (204, 304):
+        raw.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})

@@ -258,6 +258,45 @@ def check_listeners(man: m.Manifest) -> Iterator[Finding]:
                                   f"{method} {path}: put them on separate listeners, or use paths that cannot meet")
 
 
+#: What ALB allows in a path pattern (ALB guide, "Condition types for listener rules"). Every other
+#: character reaches ALB percent-encoded, and ALB (as a listener) matches the path as sent.
+_ALB_PATH = re.compile(r"""[A-Za-z0-9_\-.$/~"'@:+&*?]*""")
+_ALB_PATH_CHARS = "A-Z a-z 0-9 _ - . $ / ~ \" ' @ : + & * ?"
+#: What API Gateway allows in a REST API resource's path part (CreateResource: "a-zA-Z0-9._-", and `:`).
+_REST_PART = re.compile(r"[A-Za-z0-9._:-]+")
+
+
+def _first_not(allowed: re.Pattern[str], text: str) -> str | None:
+    """The first character of `text` that `allowed` (a pattern of allowed runs) does not take."""
+    found = allowed.match(text)
+    end = found.end() if found else 0
+    return text[end] if end < len(text) else None
+
+
+def check_http_paths(man: m.Manifest) -> Iterator[Finding]:
+    """ALB path patterns and REST API (payload 1.0) route literals match the path as sent, still
+    percent-encoded: a character that is always sent encoded (`é`, a space) would make a rule or a route
+    that validates and never matches, so it is refused here, as AWS refuses it."""
+    for fn in man.functions.values():
+        for t in fn.events:
+            if isinstance(t, m.AlbTrigger):
+                bad = _first_not(_ALB_PATH, t.path)
+                if bad is not None:
+                    yield Finding((*t.where, "path"), f"path pattern {shown(t.path)}: {bad!r} is not allowed (ALB "
+                                  f"allows {_ALB_PATH_CHARS}; a request's path carries others percent-encoded)")
+            elif isinstance(t, m.ApiTrigger) and t.payload_format == "1.0" and not t.function_url:
+                try:
+                    route = parse_route(t.route)
+                except RouteError:  # (check_listeners says why)
+                    continue
+                for seg in route.segments:
+                    bad = None if seg.variable else _first_not(_REST_PART, seg.text)
+                    if bad is not None:
+                        yield Finding((*t.where, "route"), f"route {shown(t.route)}: {bad!r} is not allowed in a REST "
+                                      "API (payload 1.0) path part (letters, digits, . _ - : and {variables})")
+                        break
+
+
 def check_binary_media_types(man: m.Manifest) -> Iterator[Finding]:
     """binaryMediaTypes belong to REST APIs (payload 1.0): HTTP APIs and function URLs decide by themselves."""
     for fn in man.functions.values():
@@ -433,6 +472,7 @@ CHECKS: tuple[Check, ...] = (
     check_buckets_do_not_nest,
     check_unique,
     check_listeners,
+    check_http_paths,
     check_binary_media_types,
     check_ports,
     check_hosts,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from aws_lambda_powertools.utilities.parser.models import AlbModel
 
-from lambdad.events.alb import InvalidResponse, alb_event, alb_response, is_text, query_pairs
+from lambdad.events.alb import InvalidResponse, alb_event, alb_response, header_problem, is_text, query_pairs
 from lambdad.http.routing import listener_rules, pattern, route
 from lambdad.manifest.model import AlbTrigger, Function, Manifest
 
@@ -122,6 +122,17 @@ def test_responses_alb_accepts(payload, multi, status, headers, body):
         (doc(statusCode=200.0), False, "statusCode must be an integer from 100 to 599, not 200.0"),
         (doc(statusCode=True), False, "statusCode must be an integer from 100 to 599, not true"),
         (doc(statusCode=700), False, "statusCode must be an integer from 100 to 599, not 700"),
+        (doc(statusCode=101), False, "statusCode 101 is informational (1xx); a response needs one from 200 to 599"),
+        (doc(statusCode=100, body="x"), False, "statusCode 100 is informational (1xx); a response needs one from 200 "
+                                               "to 599"),
+        (doc(statusCode=200, headers={"X-A": "1\r\nX-B: 2"}), False,
+         "headers: header X-A has a control character ('\\r') in its value"),
+        (doc(statusCode=200, multiValueHeaders={"X-A": ["ok", "a\nb"]}), True,
+         "multiValueHeaders: header X-A has a control character ('\\n') in its value"),
+        (doc(statusCode=200, headers={"": "a"}), False,
+         "headers: header name \"\" is not an HTTP token (letters, digits, !#$%&'*+-.^_`|~)"),
+        (doc(statusCode=200, headers={"Content-Length": "\x00"}), False,  # checked before hop-by-hop ones are dropped
+         "headers: header Content-Length has a control character ('\\x00') in its value"),
         (doc(statusCode=200, statusDescription=None), False, 'statusDescription must be a string, such as "200 OK", '
                                                              "not null"),
         (doc(statusCode=200, statusDescription=200), False, 'statusDescription must be a string, such as "200 OK", '
@@ -147,6 +158,28 @@ def test_responses_alb_answers_with_502(payload, multi, message):
     with pytest.raises(InvalidResponse) as e:
         alb_response(payload, multi)
     assert str(e.value) == message
+
+
+@pytest.mark.parametrize(("name", "value", "problem"), [
+    ("Content-Type", "text/html; charset=utf-8", None),
+    ("X-Odd-But-Legal", "a\tb  \"quoted\" (comment) ,;=", None),  # a tab, and any visible character
+    ("!#$%&'*+-.^_`|~09azAZ", "x", None),  # every token character
+    ("X-Latin", "caf\u00e9", None),  # ISO-8859-1 text goes as its one byte
+    ("X-Empty", "", None),
+    ("", "a", 'header name "" is not an HTTP token'),
+    ("X A", "a", 'header name "X A" is not an HTTP token'),
+    ("X:A", "a", 'header name "X:A" is not an HTTP token'),
+    ("X-A\r\nX-B", "a", 'header name "X-A\\r\\nX-B" is not an HTTP token'),
+    ("X-Caf\u00e9", "a", 'header name "X-Caf\\u00e9" is not an HTTP token'),
+    ("X-A", "a\rb", "header X-A has a control character ('\\r') in its value"),
+    ("X-A", "a\nb", "header X-A has a control character ('\\n') in its value"),
+    ("X-A", "a\x00b", "header X-A has a control character ('\\x00') in its value"),
+    ("X-A", "a\x7f", "header X-A has a control character ('\\x7f') in its value"),
+    ("X-A", "5 \u20ac", "header X-A has '\u20ac' in its value: HTTP header values are ISO-8859-1 text"),
+])
+def test_headers_http_can_carry(name: str, value: str, problem: str | None):
+    found = header_problem(name, value)
+    assert found == problem if problem is None else found is not None and found.startswith(problem)
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@ the manifest checks built on them."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -163,3 +164,43 @@ def test_payload_format_written_as_a_number(tmp_path: Path, written, stored: str
                                      tmp_path / "lambdad.yaml", {})
     assert found == [] and manifest is not None
     assert manifest.functions["f"].events[0].payload_format == stored
+
+
+@pytest.mark.parametrize(("events", "bad"), [
+    ("      - alb: {listener: web, path: /café/*}\n", "'é'"),
+    ("      - alb: {listener: web, path: '/a b/*'}\n", "' '"),
+    ("      - alb: {listener: web, path: '/a%20b/*'}\n", "'%'"),
+    ("      - alb: {listener: web, path: '/a[1]'}\n", "'['"),
+    ("      - alb: {listener: web, path: '/{x}'}\n", "'{'"),
+    ('      - alb: {listener: web, path: "/tab\\there"}\n', "'\\t'"),
+])
+def test_alb_path_patterns_use_only_the_characters_alb_allows(tmp_path: Path, events: str, bad: str):
+    (found,) = problems(tmp_path, events)
+    assert "lambdad.yaml:10:" in found and "path pattern" in found and f"{bad} is not allowed (ALB allows" in found, found
+    assert "\n" not in found
+
+
+@pytest.mark.parametrize("path", ["/*", "/a-Z_0.9/~$/*", "/it's/\"q\"/@me:+&/x?"])
+def test_alb_path_patterns_alb_allows(tmp_path: Path, path: str):
+    assert problems(tmp_path, f"      - alb: {{listener: web, path: {json.dumps(path)}}}\n") == []
+
+
+@pytest.mark.parametrize(("route", "bad"), [
+    ("GET /café/{id}", "'é'"),
+    ("GET /a+b", "'+'"),
+    ("GET /a%20b", "'%'"),
+    ("ANY /~user/{proxy+}", "'~'"),
+    ("GET /x/it's", '"\'"'),
+])
+def test_rest_route_literals_use_only_what_api_gateway_allows(tmp_path: Path, route: str, bad: str):
+    (found,) = problems(tmp_path, f'      - api: {{listener: web, route: "{route}", payload_format: "1.0"}}\n')
+    assert "lambdad.yaml:10:" in found and f"{bad} is not allowed in a REST API (payload 1.0) path part" in found, found
+
+
+@pytest.mark.parametrize("route", ["GET /a-Z_0.9/{id}", "POST /v1/events:batch", "ANY /{proxy+}", "$default"])
+def test_rest_routes_api_gateway_allows(tmp_path: Path, route: str):
+    assert problems(tmp_path, f'      - api: {{listener: web, route: "{route}", payload_format: "1.0"}}\n') == []
+
+
+def test_http_api_routes_match_the_decoded_path_so_any_literal_can_match(tmp_path: Path):
+    assert problems(tmp_path, '      - api: {listener: web, route: "GET /café/{id}"}\n') == []

@@ -106,6 +106,14 @@ def test_v2_responses(payload, status: int, headers: list, body: bytes):
     ({"statusCode": 200, "body": 5}, "body must be a string"),
     ({"statusCode": 200, "body": "%%%", "isBase64Encoded": True}, "not valid base64"),
     ({"statusCode": 200, "cookies": "a=1"}, "cookies"),
+    ({"statusCode": 101}, r"statusCode 101 is informational \(1xx\)"),
+    ({"statusCode": "103"}, r"statusCode 103 is informational \(1xx\)"),  # (API Gateway reads a string's digits)
+    ({"statusCode": 200, "headers": {"X-A": "1\r\nX-B: 2"}}, r"headers: header X-A has a control character"),
+    ({"statusCode": 200, "headers": {"a b": "1"}}, r'headers: header name "a b" is not an HTTP token'),
+    ({"statusCode": 200, "headers": {"X-A": "\u2603"}}, r"headers: header X-A has '\u2603' in its value"),
+    ({"statusCode": 200, "cookies": ["a=1; Path=/", "b=2\r\nX-B: 2"]},
+     r"cookies: header set-cookie has a control character \('\\r'\)"),
+    ({"statusCode": 200, "cookies": ["\u00e9=\u2603"]}, r"cookies: header set-cookie has '\u2603' in its value"),
 ])
 def test_v2_responses_api_gateway_refuses(payload, why: str):
     with pytest.raises(InvalidResponse, match=why):
@@ -121,7 +129,11 @@ def test_v1_responses():
     for bad, why in (({"hello": "world"}, "statusCode"), ("text", "JSON object"),
                      ({"statusCode": 200, "extra": 1}, "unexpected key"),
                      ({"statusCode": 200, "cookies": ["a=1"]}, r"unexpected key\(s\) cookies"),  # a 2.0 field
-                     ({"statusCode": 200, "body": {"a": 1}}, "body must be a string")):
+                     ({"statusCode": 200, "body": {"a": 1}}, "body must be a string"),
+                     ({"statusCode": 100}, r"statusCode 100 is informational \(1xx\)"),
+                     ({"statusCode": 200, "headers": {"X-A": "a\nb"}}, "headers: header X-A has a control character"),
+                     ({"statusCode": 200, "multiValueHeaders": {"": ["a"]}},
+                      'multiValueHeaders: header name "" is not an HTTP token')):
         with pytest.raises(InvalidResponse, match=why):
             v1_response(json.dumps(bad).encode())
     with pytest.raises(InvalidResponse, match="not JSON"):
