@@ -80,7 +80,8 @@ def describe_trigger(trigger: Trigger, addresses: Mapping[str, str] | None = Non
         else:
             method, _, path = trigger.route.partition(" ")
             where = f"{method} {base}{path}" if path else f"$default: any other request to {base}/"
-            parts = [f"api      {trigger.listener}", where, f"payload {trigger.payload_format}"]
+            parts = [f"api      {trigger.listener}", where, f"payload {trigger.payload_format}"
+                     + (" (HTTP API)" if trigger.payload_format == "1.0" and not trigger.rest else "")]
             if trigger.timeout_s != 29.0:
                 parts.append(f"timeout {format_duration(trigger.timeout_s)}")
             if trigger.binary_media_types:

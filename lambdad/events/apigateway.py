@@ -178,15 +178,20 @@ def _rest_body(request: Request, binary_media_types: tuple[str, ...]) -> tuple[s
     return request.body.decode("utf-8", errors="replace"), False
 
 
-def v1_event(request: Request, api: Api, resource: str, path_parameters: dict[str, str], *,
+def v1_event(request: Request, api: Api, resource: str, path_parameters: dict[str, str], *, rest: bool = True,
              binary_media_types: tuple[str, ...] = ()) -> dict:
-    """Payload format 1.0 (REST API proxy integrations). `path` and `path_parameters` as sent, still
-    percent-encoded (the route matched the path as sent); `binary_media_types` as the API's
-    binaryMediaTypes."""
+    """Payload format 1.0. From a REST API (proxy integration): `path` and `path_parameters` as sent,
+    still percent-encoded (the route matched the path as sent), bodies by `binary_media_types` (the
+    API's binaryMediaTypes). From an HTTP API sending 1.0 events (`rest` false): the path decoded as
+    it decodes paths, bodies by its own rules, as in its 2.0 events."""
     headers = [(_title(n), v) for n, v in request.headers]
     query = _decoded_query(request.raw_query)
-    path = request.raw_path
-    body, encoded = _rest_body(request, binary_media_types)
+    if rest:
+        path = request.raw_path
+        body, encoded = _rest_body(request, binary_media_types)
+    else:
+        path = http_api_path(request.raw_path)
+        body, encoded = _body(request) if request.body else (None, False)
     return {
         "resource": resource,
         "path": path,

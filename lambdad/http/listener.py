@@ -106,7 +106,7 @@ class Routes:
     @property
     def rest_api(self) -> bool:
         """Every route is payload 1.0: the listener plays a REST API (an unmatched request is its 403)."""
-        return bool(self.api) and all(t.payload_format == "1.0" for _, (_, t) in self.api)
+        return bool(self.api) and all(t.rest for _, (_, t) in self.api)
 
 
 def listener_routes(manifest: Manifest, listener: str) -> Routes:
@@ -176,7 +176,7 @@ class ListenerApp:
             decoded: str | None = apigateway.http_api_path(path)
         except apigateway.BadPath:
             decoded = None
-        found = best_route(routes.api, method, lambda target: path if target[1].payload_format == "1.0" else decoded)
+        found = best_route(routes.api, method, lambda target: path if target[1].rest else decoded)
         if found is not None:
             key, (fn, trigger), params = found
             resource = key.path or key.key
@@ -203,7 +203,7 @@ class ListenerApp:
             return await respond(send, 413, _JSON, apigateway.error_body("Request Entity Too Large"))
         request_id = str(uuid.uuid4())
         payload = self._api_event(scope, body, manifest, trigger, request_id, route_key, resource, params)
-        extra = [("apigw-requestid", request_id)] if trigger.payload_format == "2.0" else [
+        extra = [("apigw-requestid", request_id)] if not trigger.rest else [
             ("x-amzn-requestid", request_id)]
         if len(payload) > MAX_SYNC_PAYLOAD_BYTES:  # Lambda refuses the invocation
             self._note(fn, f"the event is {len(payload)} bytes; Lambda takes at most {MAX_SYNC_PAYLOAD_BYTES}")
@@ -231,8 +231,9 @@ class ListenerApp:
         if result.function_error:
             return await self._internal_error(send, fn, f"the function failed ({result.error_type})", extra)
         try:
-            if trigger.payload_format == "1.0":
-                binary = is_binary(trigger.binary_media_types, first_accepted(header(scope, b"accept")))
+            if trigger.payload_format == "1.0":  # (an HTTP API decodes every base64 body, as for 2.0)
+                binary = not trigger.rest or is_binary(trigger.binary_media_types,
+                                                       first_accepted(header(scope, b"accept")))
                 response = apigateway.v1_response(result.payload, binary)
             else:
                 response = apigateway.v2_response(result.payload)
@@ -251,7 +252,7 @@ class ListenerApp:
                              now=time.time(), domain=header(scope, b"host") or f"127.0.0.1:{self.port}",
                              function_url=trigger.function_url)
         if trigger.payload_format == "1.0":
-            return json.dumps(apigateway.v1_event(request, api, resource, params,
+            return json.dumps(apigateway.v1_event(request, api, resource, params, rest=trigger.rest,
                                                   binary_media_types=trigger.binary_media_types)).encode()
         return json.dumps(apigateway.v2_event(request, api, route_key, params)).encode()
 

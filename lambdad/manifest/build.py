@@ -316,10 +316,13 @@ class Builder:
         if kind == "api":
             timeout = self.duration(spec.get("timeout", 29), (*where, "timeout"), 0.05, 900.0)
             fmt = spec.get("payload_format", "2.0")  # YAML reads an unquoted 2.0 (or 2) as a number
+            if spec.get("api_type") == "rest" and str(fmt) in ("2.0", "2"):
+                self.problem((*where, "api_type"), "a REST API sends payload format 1.0 only: set payload_format: "
+                             "'1.0', or use api_type: http")
             return m.ApiTrigger(listener=spec["listener"], route=spec.get("route", "$default"),
                                 payload_format=fmt if isinstance(fmt, str) else f"{float(fmt):.1f}",
                                 timeout_s=timeout or 29.0, binary_media_types=tuple(spec.get("binary_media_types", ())),
-                                where=where)
+                                api_type=spec.get("api_type", ""), where=where)
         if kind == "url":
             if spec.get("listener") and ("port" in spec or "host" in spec):
                 self.problem((*where, "listener"), "a URL on a listener uses the listener's address: give "

@@ -284,7 +284,7 @@ def check_http_paths(man: m.Manifest) -> Iterator[Finding]:
                 if bad is not None:
                     yield Finding((*t.where, "path"), f"path pattern {shown(t.path)}: {bad!r} is not allowed (ALB "
                                   f"allows {_ALB_PATH_CHARS}; a request's path carries others percent-encoded)")
-            elif isinstance(t, m.ApiTrigger) and t.payload_format == "1.0" and not t.function_url:
+            elif isinstance(t, m.ApiTrigger) and t.rest:
                 try:
                     route = parse_route(t.route)
                 except RouteError:  # (check_listeners says why)
@@ -303,9 +303,10 @@ def check_binary_media_types(man: m.Manifest) -> Iterator[Finding]:
         for t in fn.events:
             if not isinstance(t, m.ApiTrigger) or not t.binary_media_types:
                 continue
-            if t.payload_format != "1.0":
+            if not t.rest:
                 yield Finding((*t.where, "binary_media_types"), "binary_media_types is a REST API setting: it needs "
-                              "payload_format 1.0 (HTTP APIs base64-encode every body that is not text by themselves)")
+                              "payload_format 1.0 and no api_type: http (HTTP APIs base64-encode every body that is "
+                              "not text by themselves)")
             for i, pattern in enumerate(t.binary_media_types):
                 problem = pattern_problem(pattern)
                 if problem:

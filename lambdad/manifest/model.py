@@ -104,12 +104,21 @@ class ApiTrigger:
 
     listener: str
     route: str = "$default"  #: "GET /items/{id}", "ANY /{proxy+}", "$default"
-    payload_format: str = "2.0"  #: "2.0" (HTTP API) | "1.0" (REST API proxy)
+    payload_format: str = "2.0"  #: "2.0" (HTTP API) | "1.0" (REST API proxy, or an HTTP API's 1.0 events)
+    #: "rest" (a REST API: payload 1.0 only) | "http" (an HTTP API, payload 1.0 or 2.0); "" picks by the format
+    api_type: str = ""
     timeout_s: float = 29.0  #: the integration timeout: past it the client gets a 504
     function_url: bool = False
     #: payload 1.0: the REST API's binaryMediaTypes (`image/png`, `image/*`, `*/*`); none by default, as on AWS
     binary_media_types: tuple[str, ...] = ()
     where: DocPath = field(default=(), compare=False)
+
+    @property
+    def rest(self) -> bool:
+        """A REST API route: it matches the path as sent, has binaryMediaTypes, and a REST API's 403.
+        Payload 1.0 means REST unless `api_type: http` says it is an HTTP API sending 1.0 events."""
+        kind = self.api_type or ("rest" if self.payload_format == "1.0" else "http")
+        return kind == "rest" and not self.function_url
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ driven in-process with the scope uvicorn builds; one case goes through curl to t
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -37,6 +38,7 @@ listeners:
   alb: {port: 0}
   rest: {port: 0}
   http: {port: 0}
+  http1: {port: 0}
 functions:
   pt_alb:
     handler: pt_apps.alb
@@ -50,6 +52,10 @@ functions:
     handler: pt_apps.http
     code: ./functions
     events: [{api: {listener: http, route: "GET /pt/items/{item}"}}]
+  pt_http1:
+    handler: pt_apps.rest
+    code: ./functions
+    events: [{api: {listener: http1, route: "GET /pt/items/{item}", payload_format: "1.0", api_type: http}}]
   pt_url:
     handler: pt_apps.url
     code: ./functions
@@ -81,7 +87,7 @@ functions:
 COOKIE = ("cookie", "session=abc123; theme=dark")
 COOKIES = {"session": "abc123", "theme": "dark"}
 MODELS = {"alb": AlbModel, "rest": APIGatewayProxyEventModel, "http": APIGatewayProxyEventV2Model,
-          "url": LambdaFunctionUrlModel}
+          "http1": APIGatewayProxyEventModel, "url": LambdaFunctionUrlModel}
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +97,7 @@ def apps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Listene
     manifest = load_manifest(write_manifest(folder, MANIFEST), env={})
     functions = Functions(manifest, LogBook(folder / "logs"), inherited_env={"PATH": os.environ["PATH"]})
     pool = ThreadPoolExecutor(4)
-    names = {"alb": "alb", "rest": "rest", "http": "http", "url": "pt_url.url", "fastapi_url": "fastapi_url.url",
+    names = {"alb": "alb", "rest": "rest", "http": "http", "http1": "http1", "url": "pt_url.url", "fastapi_url": "fastapi_url.url",
              "flask_url": "flask_url.url"}
     try:
         yield {face: ListenerApp(name, manifest, functions, pool) for face, name in names.items()}
@@ -111,6 +117,8 @@ def get(apps: dict[str, ListenerApp], face: str, path: str) -> Reply:
     ("rest", "/pt/items/a%20b", "a%20b"),
     ("http", "/pt/items/a%20b", "a b"),  # decoded by the HTTP API
     ("http", "/pt/items/a%2520b", "a b"),  # twice
+    ("http1", "/pt/items/a%20b", "a b"),  # an HTTP API sending payload 1.0 decodes as for 2.0
+    ("http1", "/pt/items/a%2520b", "a b"),
     ("url", "/pt/items/a%2Fb", "a%2Fb"),  # rawPath as sent
     ("url", "/pt/items/a%20b", "a%20b"),
 ])
@@ -126,15 +134,28 @@ def test_powertools_resolvers_route_the_path_as_aws_sends_it(apps, face: str, pa
         assert event["pathParameters"] == {"item": item}
     if face == "http":
         assert event["pathParameters"] == {"item": item} and "cookie" not in event["headers"]
+    if face == "http1":
+        assert event["path"] == "/pt/items/a b" and event["pathParameters"] == {"item": item}
     if face == "url":
         assert event["rawPath"] == path and event["headers"]["cookie"] == COOKIE[1]
         assert event["cookies"] == ["session=abc123", "theme=dark"]
 
 
-def test_an_http_api_routes_on_the_decoded_path(apps):
-    """`/pt/items/a%2Fb` is `/pt/items/a/b` to an HTTP API: no route takes it (API Gateway's 404)."""
-    reply = get(apps, "http", "/pt/items/a%2Fb")
+@pytest.mark.parametrize("face", ["http", "http1"])
+def test_an_http_api_routes_on_the_decoded_path(apps, face: str):
+    """`/pt/items/a%2Fb` is `/pt/items/a/b` to an HTTP API, whatever its payload format: no route
+    takes it (API Gateway's 404, not a REST API's 403)."""
+    reply = get(apps, face, "/pt/items/a%2Fb")
     assert (reply.status, reply.json()) == (404, {"message": "Not Found"})
+
+
+def test_an_http_api_sending_payload_1_0_base64_encodes_a_binary_body(apps):
+    """No binaryMediaTypes on an HTTP API: a body that is not text arrives base64, intact."""
+    blob = bytes(range(256))
+    reply = run(apps["http1"], "GET", "/pt/items/x", [("content-type", "application/octet-stream")], blob)
+    event = reply.json()["event"]
+    assert event["isBase64Encoded"] is True and base64.b64decode(event["body"]) == blob
+    assert reply.header("apigw-requestid")
 
 
 @pytest.mark.parametrize(("face", "path", "item", "app_path"), [

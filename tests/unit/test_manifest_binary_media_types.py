@@ -57,8 +57,8 @@ def test_none_by_default_as_on_aws(tmp_path: Path):
      ["lambdad.yaml:8:104: functions.f.events[0].api.binary_media_types[1]: 'text/html; charset=utf-8' is not a "
       "media type: write type/subtype, such as image/png, image/* or */*"]),
     ('["*/*"]', "2.0", ["lambdad.yaml:8:90: functions.f.events[0].api.binary_media_types: binary_media_types is a "
-                        "REST API setting: it needs payload_format 1.0 (HTTP APIs base64-encode every body that is "
-                        "not text by themselves)"]),
+                        "REST API setting: it needs payload_format 1.0 and no api_type: http (HTTP APIs "
+                        "base64-encode every body that is not text by themselves)"]),
     ('"*/*"', "1.0", ["lambdad.yaml:8:90: functions.f.events[0].api.binary_media_types: expected array, got "
                       "string '*/*'"]),
     ("[5]", "1.0", ["lambdad.yaml:8:91: functions.f.events[0].api.binary_media_types[0]: expected string, got "
