@@ -81,3 +81,27 @@ def test_a_reload_sees_an_edit(tmp_path: Path):
     before, _ = parse(tmp_path, '["image/png"]')
     after, _ = parse(tmp_path, '["*/*"]')
     assert manifest_diff(before, after).summary() == "~function f"
+
+
+@pytest.mark.parametrize(("fmt", "api_type", "rest", "problem"), [
+    ("1.0", None, True, None),
+    ("1.0", "rest", True, None),
+    ("1.0", "http", False, None),  # an HTTP API sending payload 1.0 events
+    ("2.0", None, False, None),
+    ("2.0", "http", False, None),
+    ("2.0", "rest", None, "lambdad.yaml:8:80: functions.f.events[0].api.api_type: a REST API sends payload format "
+                          "1.0 only: set payload_format: '1.0', or use api_type: http"),
+    ("1.0", "graphql", None, "lambdad.yaml:8:80: functions.f.events[0].api.api_type: 'graphql' is not one of: "
+                             "rest, http"),
+])
+def test_api_type_says_which_api_a_route_belongs_to(project: Path, fmt: str, api_type: str | None,
+                                                    rest: bool | None, problem: str | None):
+    (project / "app.py").write_text("def handler(e, c): pass\n")
+    extra = f", api_type: {api_type}" if api_type else ""
+    text = TEXT.replace(', binary_media_types: TYPES}', extra + "}").replace("payload_format: 1.0",
+                                                                              f"payload_format: {fmt}")
+    manifest, problems = parse_manifest(text, Path("lambdad.yaml"))
+    assert [str(p) for p in problems] == ([problem] if problem else [])
+    if rest is not None:
+        (trigger,) = manifest.functions["f"].events
+        assert trigger.rest is rest
