@@ -161,6 +161,17 @@ def test_ignored_files_fire_nothing(project: Path, daemon: Running):
     assert wait_seen(project, 1) == [("ObjectCreated:Put", "real.txt")]
 
 
+def test_names_that_only_look_like_a_tools_temporaries_are_objects(project: Path, daemon: Running):
+    up = uploads(project)
+    (up / "reports").mkdir()
+    names = ["tmp_invoice.pdf", ".env.backup", "sedentary", "reports/tmp_results.csv", "invoice.pdf"]
+    for name in names:
+        (up / name).write_text("mine")
+    assert sorted(wait_seen(project, len(names))) == sorted(("ObjectCreated:Put", n) for n in names)
+    wait_for(lambda: all_settled(project), what="every event settled")
+    assert len(seen(project)) == len(names)
+
+
 def test_moves_in_and_out_of_the_bucket(project: Path, daemon: Running):
     up, outside = uploads(project), project / "outside"
     (outside / "folder" / "deep").mkdir(parents=True)
