@@ -128,7 +128,8 @@ def test_an_atomic_save_fires_once_for_the_final_key(project: Path, daemon: Runn
 def test_an_rsync_into_a_bucket_is_one_put_per_file(project: Path, daemon: Running, tmp_path: Path):
     source = tmp_path / "source"
     (source / "docs").mkdir(parents=True)
-    files = {"a.txt": "alpha", "docs/b.txt": "bravo", "docs/c.json": "{}", "archive.tar.gz": "x" * 100_000}
+    files = {"a.txt": "alpha", "docs/b.txt": "bravo", "docs/c.json": "{}", "archive.tar.gz": "x" * 100_000,
+             ".env.backup": "weak"}  # (written as ..env.backup.XXXXXX: a weak name renamed onto another)
     for key, text in files.items():
         (source / key).write_text(text)
     up = uploads(project)
