@@ -78,8 +78,8 @@ def _matcher(patterns: tuple[str, ...]) -> Callable[[str], object]:
 
 class IgnoreRules:
     """Glob patterns matched against a file's name and against its whole key (one compiled regex);
-    `names` only against the name, and `folders` against the key's folders. `weak` names (matched on
-    the name) are objects: they only tell `weak()` apart."""
+    `names` only against the name, and `folders` against the key's folders. A file with a `weak`
+    name (matched on the name) is still an object: `weak()` tells it apart."""
 
     def __init__(self, patterns: tuple[str, ...], names: tuple[str, ...] = (), folders: tuple[str, ...] = (),
                  weak: tuple[str, ...] = ()) -> None:
@@ -88,7 +88,7 @@ class IgnoreRules:
         self._name = _matcher(names)
         self._weak = _matcher(weak)
         self._folders = frozenset(folders)
-        self._count = len(patterns) + len(names) + len(folders)
+        self._count = len(patterns) + len(names) + len(folders) + len(weak)
 
     @classmethod
     def for_bucket(cls, bucket: Bucket) -> IgnoreRules:

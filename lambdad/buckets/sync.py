@@ -202,10 +202,11 @@ class BucketSync:
 
         When the old name was never an object (a temporary name, as in an atomic save, or a weak
         name not announced yet), the new one is simply written: one Put, for the final key only (held
-        in turn if it is a weak name too). An object renamed onto a temporary
-        or backup name is how vim and emacs save (NAME -> NAME~, then a new NAME): its path is
-        returned, for `deleted` a moment later, so the save is one Put (the new file's close) and
-        only a file that does not come back is a Delete (so is a final name gone again already).
+        in turn if it is a weak name too). An object renamed onto a temporary or backup name is how
+        vim and emacs save (NAME -> NAME~, then a new NAME): its path is returned, for `deleted` a
+        moment later, so the save is one Put (the new file's close) and only a file that does not
+        come back is a Delete (so is a final name gone again already). An object renamed onto a weak
+        name is a rename as any (Delete + Copy), as is one renamed from a weak name announced before.
         """
         src_key, dst_key = self.key_of(src), self.key_of(dst)
         with self.store.reading() as tx:

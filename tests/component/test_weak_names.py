@@ -111,6 +111,16 @@ def test_an_announced_weak_name_renamed_is_a_delete_and_a_copy(w: Watched):
     assert w.created() == [("ObjectRemoved:Delete", "tmp_invoice.pdf"), ("ObjectCreated:Copy", "invoice.pdf")]
 
 
+def test_an_object_renamed_onto_a_weak_name_is_a_delete_and_a_copy(w: Watched):
+    path = w.write("invoice.pdf")
+    w.hint("written", path)
+    os.rename(path, w.root / "tmp_invoice.pdf")
+    w.hint("moved", str(w.root / "tmp_invoice.pdf"), path)
+    w.wait(WEAK_SETTLE_S)
+    assert w.created() == [("ObjectCreated:Put", "invoice.pdf"), ("ObjectRemoved:Delete", "invoice.pdf"),
+                           ("ObjectCreated:Copy", "tmp_invoice.pdf")]
+
+
 def test_a_weak_name_deleted_before_its_settle_is_never_announced(w: Watched):
     path = w.write("sedAb12Cd")
     w.hint("written", path)

@@ -11,6 +11,7 @@ import pytest
 
 from lambdad.buckets.rules import TEMPORARY_FOLDERS, TEMPORARY_NAMES, WEAK_NAMES, IgnoreRules
 from lambdad.manifest.model import Bucket
+from lambdad.reload import IGNORED_FILES
 
 RULES = IgnoreRules.for_bucket(Bucket("b", Path("/b"), ignore=("*.bak", "logs/*")))
 
@@ -89,3 +90,16 @@ def test_every_folder_has_an_example(folder, made_by):
 def test_the_tables_have_no_duplicates_and_share_no_pattern():
     globs = [glob for glob, _ in TEMPORARY_NAMES + WEAK_NAMES]
     assert len(globs) == len(set(globs))
+
+
+@pytest.mark.parametrize("name", sorted({
+    key.rsplit("/", 1)[-1] for key, _ in STRONG + WEAK
+    if any(fnmatch.fnmatchcase(key.rsplit("/", 1)[-1], glob) for glob, _ in TEMPORARY_NAMES + WEAK_NAMES)
+}))
+def test_code_folders_ignore_strong_and_weak_names_alike(name):
+    assert IGNORED_FILES(name)
+
+
+@pytest.mark.parametrize("name", ["handler.py", "app.js", "requirements.txt", ".env"])
+def test_code_folders_see_their_code(name):
+    assert not IGNORED_FILES(name)
