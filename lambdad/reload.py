@@ -16,7 +16,7 @@ from pathlib import Path
 
 from watchdog.observers.inotify_c import InotifyEvent, InotifyFD, WatchDescriptor
 
-from lambdad.buckets.rules import DEFAULT_IGNORE, IgnoreRules
+from lambdad.buckets.rules import DEFAULT_IGNORE, WEAK_IGNORE, IgnoreRules
 from lambdad.buckets.watch import MASK, Hint, TreeWatch
 
 #: A save counts once nothing more happened to the file (or code folder) for this long.
@@ -26,8 +26,10 @@ SKIP_FOLDERS = frozenset({
     "__pycache__", ".git", ".hg", ".svn", ".venv", "venv", ".tox", ".nox", ".mypy_cache", ".pytest_cache",
     ".ruff_cache", "node_modules", ".idea", ".vscode",
 })
-#: Files whose change is not a code change: editor litter and compiled bytecode.
-IGNORED_FILES = IgnoreRules((*DEFAULT_IGNORE, "*.pyc", "*.pyo"))
+#: Files whose change is not a code change: editor litter, tools' temporaries (also names that only
+#: look like one, which buckets hold back instead: a temporary's rename onto a code file is the change),
+#: and compiled bytecode.
+IGNORED_FILES = IgnoreRules((*DEFAULT_IGNORE, *WEAK_IGNORE, "*.pyc", "*.pyo"))
 #: While a rename out of a code folder is unpaired, look again this soon.
 MOVE_CHECK_S = 0.05
 

@@ -13,8 +13,9 @@ _ALNUM = "[A-Za-z0-9]"  # (mkstemp's letters)
 _PYNAME = "[a-z0-9_]"  # (Python tempfile's letters)
 
 #: Names tools give a file while they write it (then rename it onto its final name), or beside it
-#: (swap files, locks, backups): never objects, in any bucket, so an atomic save is one
-#: `ObjectCreated:Put` for the final key. Globs on the file's name, each with what makes such names.
+#: (swap files, locks, backups), and that no one gives a file of their own: never objects, in any
+#: bucket, so an atomic save is one `ObjectCreated:Put` for the final key. Globs on the file's name,
+#: each with what makes such names.
 TEMPORARY_NAMES: tuple[tuple[str, str], ...] = (
     ("*.swp", "vim, neovim and nano swap files"),
     ("*.swo", "vim swap files"),
@@ -30,15 +31,10 @@ TEMPORARY_NAMES: tuple[tuple[str, str], ...] = (
     ("*___jb_old___", "JetBrains IDEs' safe write (NAME___jb_old___)"),
     (".~lock.*#", "LibreOffice lock files"),
     ("~$*", "Microsoft Office owner files (~$NAME.docx)"),
-    (".?*." + _ALNUM * 6, "rsync: .NAME.XXXXXX while a file is transferred (6 letters or digits)"),
-    ("sed" + _ALNUM * 6, "GNU sed -i (sedXXXXXX)"),
-    ("tmp" + _PYNAME * 8, "Python tempfile in the folder (tmpXXXXXXXX), then os.replace"),
-    ("tmp" + _PYNAME * 8 + ".*", "Python tempfile with a suffix (tmpXXXXXXXX.json)"),
     ("*.tmp", "temporary files: pip, Syncthing, Office, many atomic writers (NAME.tmp)"),
     ("*.temp", "temporary files"),
     ("*.dpkg-new", "dpkg, while it unpacks a file"),
     ("*.dpkg-tmp", "dpkg, while it backs a file up"),
-    ("*;" + "[0-9a-f]" * 8, "rpm, while it unpacks a file (NAME;5f3a2b1c)"),
     ("*.part", "partial downloads: Firefox, Transmission, KDE"),
     ("*.partial", "partial downloads"),
     ("*.crdownload", "Chrome and Edge downloads in progress"),
@@ -57,7 +53,20 @@ TEMPORARY_FOLDERS: tuple[tuple[str, str], ...] = (
     (".~tmp~", "rsync --delay-updates"),
     (".rsync-partial", "rsync --partial-dir default"),
 )
+#: Names tools give a file while they write it that are also ordinary names (`.env.backup` is
+#: rsync's `.NAME.XXXXXX`, `sedentary` sed's, `tmp_invoice.pdf` Python's): objects, but announced only
+#: once such a file has stayed a moment (the watcher's `WEAK_SETTLE_S`). The tools rename theirs away
+#: at once, and that rename is the one `ObjectCreated:Put` for the final key; a file of one's own stays,
+#: and is announced as any other.
+WEAK_NAMES: tuple[tuple[str, str], ...] = (
+    (".?*." + _ALNUM * 6, "rsync: .NAME.XXXXXX while a file is transferred (6 letters or digits); also .env.backup"),
+    ("sed" + _ALNUM * 6, "GNU sed -i (sedXXXXXX); also sedentary"),
+    ("tmp" + _PYNAME * 8, "Python tempfile in the folder (tmpXXXXXXXX), then os.replace; also tmp_invoice"),
+    ("tmp" + _PYNAME * 8 + ".*", "Python tempfile with a suffix (tmpXXXXXXXX.json); also tmp_invoice.pdf"),
+    ("*;" + "[0-9a-f]" * 8, "rpm, while it unpacks a file (NAME;5f3a2b1c); also notes;20261203"),
+)
 DEFAULT_IGNORE = tuple(glob for glob, _ in TEMPORARY_NAMES)
+WEAK_IGNORE = tuple(glob for glob, _ in WEAK_NAMES)
 
 
 def _matcher(patterns: tuple[str, ...]) -> Callable[[str], object]:
@@ -69,18 +78,21 @@ def _matcher(patterns: tuple[str, ...]) -> Callable[[str], object]:
 
 class IgnoreRules:
     """Glob patterns matched against a file's name and against its whole key (one compiled regex);
-    `names` only against the name, and `folders` against the key's folders."""
+    `names` only against the name, and `folders` against the key's folders. A file with a `weak`
+    name (matched on the name) is still an object: `weak()` tells it apart."""
 
-    def __init__(self, patterns: tuple[str, ...], names: tuple[str, ...] = (), folders: tuple[str, ...] = ()) -> None:
+    def __init__(self, patterns: tuple[str, ...], names: tuple[str, ...] = (), folders: tuple[str, ...] = (),
+                 weak: tuple[str, ...] = ()) -> None:
         self.patterns = patterns
         self._match = _matcher(patterns)
         self._name = _matcher(names)
+        self._weak = _matcher(weak)
         self._folders = frozenset(folders)
-        self._count = len(patterns) + len(names) + len(folders)
+        self._count = len(patterns) + len(names) + len(folders) + len(weak)
 
     @classmethod
     def for_bucket(cls, bucket: Bucket) -> IgnoreRules:
-        return cls(tuple(bucket.ignore), DEFAULT_IGNORE, tuple(name for name, _ in TEMPORARY_FOLDERS))
+        return cls(tuple(bucket.ignore), DEFAULT_IGNORE, tuple(name for name, _ in TEMPORARY_FOLDERS), WEAK_IGNORE)
 
     def __call__(self, key: str) -> bool:
         """True if the file at `key` is not an object: its name, or the key, matches a pattern."""
@@ -88,6 +100,10 @@ class IgnoreRules:
         if self._name(name) or self._match(name) or self._match(key):
             return True
         return bool(folders and self._folders and not self._folders.isdisjoint(folders.split("/")))
+
+    def weak(self, key: str) -> bool:
+        """True if the object at `key` has a name tools also write temporaries under (`WEAK_NAMES`)."""
+        return bool(self._weak(key.rpartition("/")[2]))
 
     def __repr__(self) -> str:
         return f"IgnoreRules({self._count} patterns)"

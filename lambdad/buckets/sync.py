@@ -77,6 +77,7 @@ class BucketSync:
         self._warn = warn
         self.announced: list[Announcement] = []  #: the most recent announcements (bounded)
         self._unannounced: dict[str, None] = {}  #: written files that were gone when we looked
+        self._held: list[str] = []  #: files under a weak name, written since the watcher last asked (`take_held`)
         #: When the watcher began (file-system clock): the quiet first scan leaves newer files to their events.
         self.watching_since_ns = 0
 
@@ -147,10 +148,13 @@ class BucketSync:
 
     # -- what the watcher reports -------------------------------------------------------------------
 
-    def written(self, path: str, event_name: str = "ObjectCreated:Put", key: str | None = None) -> bool:
+    def written(
+        self, path: str, event_name: str = "ObjectCreated:Put", key: str | None = None, hold: bool = True
+    ) -> bool:
         """A file's write finished (its close), or it arrived whole (moved in).
 
-        `key` announces the file under another key (the name it was written under).
+        `key` announces the file under another key (the name it was written under). A file under a
+        weak name is held instead (see `take_held`), unless `hold` is False (its settle is over).
 
         Returns:
             True when no file is there (gone again already, or not a file): the caller calls
@@ -165,6 +169,9 @@ class BucketSync:
             self._unannounced[path] = None  # written, then renamed before we looked: see moved()
             del_oldest(self._unannounced, 1000)
             return True
+        if hold and self.ignore.weak(key):
+            self._held.append(path)
+            return False
         etag = self._etag(path)
         if etag is None:
             return False
@@ -178,20 +185,37 @@ class BucketSync:
         self.store.write(put)
         return False
 
+    def take_held(self) -> list[str]:
+        """The files under a weak name written since the last call, for `settled` after a moment: a
+        tool's temporary is renamed away by then (and never announced), a file of one's own is not."""
+        held, self._held = self._held, []
+        return held
+
+    def settled(self, path: str) -> None:
+        """A moment after a weak name's close: still there, it is an object as any (one Put, late by
+        the settle); renamed away or deleted meanwhile, it was a temporary, and nothing is announced."""
+        if self._file_state(path) is not None:
+            self.written(path, hold=False)
+
     def moved(self, src: str, dst: str) -> list[str]:
         """A file renamed inside the bucket: Delete for the old key, Copy for the new one.
 
-        When the old name was never an object (a temporary name, as in an atomic save), the new
-        one is simply written: one Put, for the final key only. An object renamed onto a temporary
-        or backup name is how vim and emacs save (NAME -> NAME~, then a new NAME): its path is
-        returned, for `deleted` a moment later, so the save is one Put (the new file's close) and
-        only a file that does not come back is a Delete (so is a final name gone again already).
+        When the old name was never an object (a temporary name, as in an atomic save, or a weak
+        name not announced yet), the new one is simply written: one Put, for the final key only (held
+        in turn if it is a weak name too). An object renamed onto a temporary or backup name is how
+        vim and emacs save (NAME -> NAME~, then a new NAME): its path is returned, for `deleted` a
+        moment later, so the save is one Put (the new file's close) and only a file that does not
+        come back is a Delete (so is a final name gone again already). An object renamed onto a weak
+        name is a rename as any (Delete + Copy), as is one renamed from a weak name announced before.
         """
         src_key, dst_key = self.key_of(src), self.key_of(dst)
         with self.store.reading() as tx:
             old = objects.get(tx, self.name, src_key) if src_key else None
         if dst_key is None:
             return [src] if old is not None else []
+        if old is None and src_key is not None and self.ignore.weak(src_key):
+            self._unannounced.pop(src, None)  # a tool's temporary, renamed onto its final name
+            src_key = None
         if old is None and src_key is not None and self._unannounced.pop(src, False) is None:
             # The old name was written and renamed before we looked: announce both, as S3 would have.
             self.written(dst, "ObjectCreated:Put", key=src_key)
@@ -270,7 +294,8 @@ class BucketSync:
 
         With `quiet`, the index is brought up to date without announcing anything (the first start
         of a new bucket). Returns the paths left for later because they changed in the last moments
-        (judged on the file system's clock, `fs_now_ns`, the real one unless a test says otherwise).
+        (judged on the file system's clock, `fs_now_ns`, the real one unless a test says otherwise),
+        or have a weak name: to be looked at again as a close would be.
         """
         fs_now_ns = time.time_ns() if fs_now_ns is None else fs_now_ns
         folder = folder or self.root
@@ -291,8 +316,8 @@ class BucketSync:
                 continue
             if quiet and self.watching_since_ns and state.mtime_ns >= self.watching_since_ns:
                 continue  # written since the watch began: its own event announces it
-            if not (quiet or settled) and fs_now_ns - state.mtime_ns < RECENT_S * 1e9:
-                later.append(path)
+            if not (quiet or settled) and (fs_now_ns - state.mtime_ns < RECENT_S * 1e9 or self.ignore.weak(key)):
+                later.append(path)  # (a weak name may be a tool's temporary about to be renamed: held, as at its close)
                 continue
             etag = self._etag(path)
             if etag is None:

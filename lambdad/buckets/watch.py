@@ -52,6 +52,10 @@ MOVE_PAIR_S = 0.05
 #: gone after this long: tools that replace a file remove the old one first (`install` unlinks it,
 #: vim and emacs rename it to NAME~) and create the new one at once, whose close is the one Put.
 DELETE_SETTLE_S = 0.2
+#: A file under a weak name (`rules.WEAK_NAMES`: `.env.backup`, `tmp_invoice.pdf`) is announced if it
+#: is still there this long after its close: rsync, sed -i and tempfile + os.replace rename theirs
+#: onto the final name within milliseconds, and that rename is then the one Put, for the final key.
+WEAK_SETTLE_S = 1.0
 #: File times come from the kernel's coarse clock, up to a tick (1-10 ms) behind `time.time_ns()`:
 #: a file written just after the watch began can look older than the watch. Erring this way costs
 #: at worst an extra event for a file changed just before a new bucket's first start, never a lost one.
@@ -62,7 +66,8 @@ FS_CLOCK_SLACK_NS = 50_000_000
 class Hint:
     """Where to look, and why (one of the BucketSync operations)."""
 
-    op: str  # written | moved | deleted | gone | gone_under | folder_moved | arrived | scan | rescan | startup
+    #: written | moved | deleted | gone | settled | gone_under | folder_moved | arrived | scan | rescan | startup
+    op: str
     path: str
     src: str = ""
 
@@ -256,6 +261,7 @@ class BucketWatcher:
         self._watches: dict[str, TreeWatch] = {}
         self._thread: threading.Thread | None = None
         self._later: list[tuple[float, BucketSync, Hint]] = []  #: hints due at a time (monotonic)
+        self._settle_at: dict[str, float] = {}  #: weak-named file -> when its latest close has settled
         self._held: list[tuple[BucketSync, Hint]] = []  #: hints of a batch whose commit failed
         self._retry_at = 0.0  #: when they are tried again
         self.idle = threading.Event()  #: set whenever the queue has been worked off (tests wait on it)
@@ -390,6 +396,10 @@ class BucketWatcher:
                 self._later.append((self._monotonic() + DELETE_SETTLE_S, sync, Hint("gone", hint.path)))
             elif hint.op == "gone":  # (still gone, DELETE_SETTLE_S after it went)
                 sync.deleted(hint.path)
+            elif hint.op == "settled":  # (WEAK_SETTLE_S after a weak name's close, unless it was written again)
+                if self._settle_at.get(hint.path, 0.0) <= self._monotonic():
+                    self._settle_at.pop(hint.path, None)
+                    sync.settled(hint.path)
             elif hint.op == "gone_under":
                 sync.gone_under(hint.path)
             elif hint.op == "folder_moved":
@@ -409,6 +419,17 @@ class BucketWatcher:
             raise
         except Exception:  # one bad file must not stop the watcher; say what happened
             log.exception("bucket %s: handling the %s event of %s failed", sync.name, hint.op, hint.path)
+        finally:
+            self._hold(sync)
+
+    def _hold(self, sync: BucketSync) -> None:
+        """Look again at the files `sync` held under a weak name once they have settled."""
+        held = sync.take_held()
+        if held:
+            due = self._monotonic() + WEAK_SETTLE_S
+            for path in held:
+                self._settle_at[path] = due
+            self._later += [(due, sync, Hint("settled", p)) for p in held]
 
     def _recheck(self, now: float) -> None:
         due = [item for item in self._later if item[0] <= now]

@@ -128,7 +128,8 @@ def test_an_atomic_save_fires_once_for_the_final_key(project: Path, daemon: Runn
 def test_an_rsync_into_a_bucket_is_one_put_per_file(project: Path, daemon: Running, tmp_path: Path):
     source = tmp_path / "source"
     (source / "docs").mkdir(parents=True)
-    files = {"a.txt": "alpha", "docs/b.txt": "bravo", "docs/c.json": "{}", "archive.tar.gz": "x" * 100_000}
+    files = {"a.txt": "alpha", "docs/b.txt": "bravo", "docs/c.json": "{}", "archive.tar.gz": "x" * 100_000,
+             ".env.backup": "weak"}  # (written as ..env.backup.XXXXXX: a weak name renamed onto another)
     for key, text in files.items():
         (source / key).write_text(text)
     up = uploads(project)
@@ -159,6 +160,17 @@ def test_ignored_files_fire_nothing(project: Path, daemon: Running):
         (up / name).write_text("x")
     (up / "real.txt").write_text("x")
     assert wait_seen(project, 1) == [("ObjectCreated:Put", "real.txt")]
+
+
+def test_names_that_only_look_like_a_tools_temporaries_are_objects(project: Path, daemon: Running):
+    up = uploads(project)
+    (up / "reports").mkdir()
+    names = ["tmp_invoice.pdf", ".env.backup", "sedentary", "reports/tmp_results.csv", "invoice.pdf"]
+    for name in names:
+        (up / name).write_text("mine")
+    assert sorted(wait_seen(project, len(names))) == sorted(("ObjectCreated:Put", n) for n in names)
+    wait_for(lambda: all_settled(project), what="every event settled")
+    assert len(seen(project)) == len(names)
 
 
 def test_moves_in_and_out_of_the_bucket(project: Path, daemon: Running):
