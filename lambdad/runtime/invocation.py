@@ -8,7 +8,8 @@ import enum
 import json
 import math
 import os
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from lambdad.errors import UsageError
 
@@ -41,6 +42,8 @@ class InvokeRequest:
     client_context: str | None = None  #: JSON text, already decoded from base64
     identity: str | None = None  #: JSON text
     trace_id: str | None = None
+    #: Told each path the handler opens for writing (or renames, links or copies to) as it happens.
+    on_write: Callable[[str], None] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

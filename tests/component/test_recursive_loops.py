@@ -28,7 +28,7 @@ from lambdad.manifest.model import (
 )
 from lambdad.runtime.functions import Functions
 from lambdad.runtime.invocation import Outcome
-from lambdad.runtime.running import RecentInvocations, Writers
+from lambdad.runtime.running import LAG_S, RACE_S, RecentInvocations, Writers
 from lambdad.sources.sqs import SqsPoller
 from lambdad.store import Store, queues
 from tests.component.twins import FakeSpawner, InlineExecutor
@@ -150,21 +150,91 @@ def test_files_someone_else_writes_while_the_function_runs_each_start_a_chain(tm
         w.close()
 
 
-def test_the_writer_is_the_invocation_that_reported_the_path_while_the_file_was_written(tmp_path: Path):
+def test_the_writer_is_the_invocation_that_reported_the_path_before_the_bucket_saw_it(tmp_path: Path):
     recent = RecentInvocations()
-    path = str(tmp_path / "f.txt")
+    path, other = str(tmp_path / "f.txt"), str(tmp_path / "other.txt")
     a = recent.begin("f", "A", 100.0)
-    b = recent.begin("g", "B", 100.0)
-    recent.file_event("e1", path, 100.5)  # written while both ran
-    recent.file_event("e2", path, 99.0)  # nobody ran then: not even remembered
-    recent.file_event("e3", path, 100.97)
-    assert recent.writers("e1", 100.5, 100.6) == Writers(waiting=True)  # a may still write it
-    assert recent.writers("e1", 100.5, 102.6) == Writers()  # waited long enough: its own chain
-    recent.end(a, 101.0, (path,))
-    recent.end(b, 101.0, (str(tmp_path / "other.txt"),))
-    assert recent.writers("e2", 99.0, 101.1) == Writers()
-    assert recent.writers("e3", 101.0, 101.1) == Writers(("A",))
-    assert recent.writers("e3", 101.0, 101.1) == Writers()  # answered once
+    recent.begin("g", "B", 100.0)  # runs throughout, writes nothing
+    recent.wrote(a, path, 100.2)
+    recent.file_event("e1", path, 100.3)  # seen after a reported it, while a runs: known at once
+    recent.file_event("e2", other, 100.3)  # nobody reported it: waits only for a report on its way
+    recent.file_event("e3", path, 100.1)  # seen before a reported it: someone else's
+    assert recent.writers("e1", 100.31) == Writers(("A",))
+    assert recent.writers("e1", 100.31) == Writers()  # answered once
+    assert recent.writers("e2", 100.31) == Writers(waiting=True, until=100.3 + RACE_S)
+    assert recent.writers("e2", 100.3 + RACE_S) == Writers()
+    assert recent.writers("e3", 100.31) == Writers()
+    recent.end(a, 101.0)
+    recent.file_event("e4", path, 101.0 + LAG_S - 0.1)  # the watcher was behind
+    recent.file_event("e5", path, 101.0 + LAG_S + 0.1)  # long after a ended: a later write of someone else
+    assert recent.writers("e4", 110.0) == Writers(("A",))
+    assert recent.writers("e5", 110.0) == Writers()
+
+
+def test_an_event_nobody_wrote_waits_for_nobody_when_no_invocation_runs(tmp_path: Path):
+    recent = RecentInvocations()
+    a = recent.begin("f", "A", 100.0)
+    recent.end(a, 100.5)
+    recent.file_event("e1", str(tmp_path / "f.txt"), 100.6)  # not even remembered
+    assert recent.writers("e1", 100.6) == Writers()
+
+
+def test_a_write_reported_at_once_counts_though_the_handler_then_times_out(tmp_path: Path):
+    """The worker reports a write when the handler opens the file; the bucket sees it while the
+    handler still runs; the invocation then times out (it reports nothing at its end)."""
+    w = BucketLoop(tmp_path)
+    try:
+        tried: set[str] = set()
+
+        def handler(req):
+            if req.request_id in tried:  # a retry of the timed-out event: writes nothing again
+                return Outcome.success, b"null"
+            tried.add(req.request_id)
+            w.invocations += 1
+            w.clock.advance(0.01)
+            path = w.root / f"out-{w.invocations}.txt"
+            req.on_write(str(path))
+            path.write_text("again")
+            w.clock.advance(0.01)
+            w.sync.written(str(path))  # seen at once, the handler still running
+            w.clock.advance(3)  # ... and it goes on working, past any wait
+            return Outcome.timeout, b"{}"
+
+        w.functions.pool("loop")._spawn = FakeSpawner(handler)
+        w.drop("start.txt")
+        for _ in range(40):
+            w.clock.advance(1)
+            w.dispatcher.step(w.clock.time())
+        assert w.invocations == tracing.MAX_CHAIN
+        assert len(w.dlq_messages()) == 1
+    finally:
+        w.close()
+
+
+def test_a_file_renamed_or_copied_into_the_bucket_keeps_an_old_mtime_and_still_continues_the_chain(
+        tmp_path: Path):
+    w = BucketLoop(tmp_path)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    try:
+        def handler(req):  # os.rename / shutil.copy2 keep the source's mtime: an hour old here
+            w.invocations += 1
+            source = outside / f"made-{w.invocations}.txt"
+            source.write_text("again")
+            old = int((w.clock.time() - 3600) * 1e9)
+            os.utime(source, ns=(old, old))
+            target = w.root / f"out-{w.invocations}.txt"
+            req.on_write(str(target))
+            os.rename(source, target)
+            w.written.append(str(target))
+            return Outcome.success, b"null"
+
+        w.functions.pool("loop")._spawn = FakeSpawner(handler)
+        w.drop("start.txt")
+        w.run()
+        assert w.invocations == tracing.MAX_CHAIN and len(w.dlq_messages()) == 1
+    finally:
+        w.close()
 
 
 def test_an_sqs_loop_is_stopped_and_its_message_moved_to_the_queues_dead_letter_queue(tmp_path: Path):
