@@ -262,10 +262,54 @@ def test_an_sqs_loop_is_stopped_and_its_message_moved_to_the_queues_dead_letter_
             left, dead = queues.peek(tx, "q", 10), queues.peek(tx, "q-dlq", 10)
         assert len(invocations) == tracing.MAX_CHAIN
         assert left == [] and len(dead) == 1 and tracing.chain_count(dead[0].trace_header, "f") == 15
-        assert len({tracing.root_of(t) for t in invocations}) == 1  # one trace through the whole chain
+        # each SQS-triggered invocation starts a new trace, as on Lambda; the Lineage carries the chain
+        assert len({tracing.root_of(t) for t in invocations}) == tracing.MAX_CHAIN
         functions.flush_logs()
         assert any("stopped a recursive loop" in r.message and "moved to q-dlq" in r.message
                    for r in read_records(functions.logbook.folder, "f"))
+    finally:
+        functions.close()
+        store.close()
+
+
+def test_a_fresh_message_batched_with_a_looping_one_is_not_stopped_and_neither_are_its_follow_ups(tmp_path: Path):
+    """A job that re-queues itself once shares a batch with a message far along a loop: the batch's
+    invocation carries the shortest chain, so the job's follow-up is delivered; only the looping
+    message is stopped."""
+    clock = FakeClock()
+    queue = Queue("q", redrive_dead_letter_queue="dlq", redrive_max_receive_count=5)
+    store = Store(":memory:")
+    seen = []
+
+    def handler(req):
+        for record in json.loads(req.payload)["Records"]:
+            seen.append(record["body"])
+            if record["body"] == "job":
+                store.write(lambda tx: queues.send(tx, queue, b"job-again", clock.time(), trace_header=req.trace_id))
+        return Outcome.success, b"null"
+
+    fn = Function("f", "app.handler", tmp_path, "python3", events=(SqsTrigger("q", batch_size=10),))
+    manifest = Manifest(tmp_path / "lambdad.yaml", functions={"f": fn}, queues={"q": queue, "dlq": Queue("dlq")})
+    functions = Functions(manifest, LogBook(tmp_path / "logs"), clock, {}, spawn_override=FakeSpawner(handler))
+    poller = SqsPoller(manifest, store, functions, clock, InlineExecutor())
+    looping = f"Root=1-5759e988-bd862e3fe1be46a994272793;Lineage=1:{tracing.function_hash('f')}:14"
+    try:
+        store.write(lambda tx: queues.send(tx, queue, b"looping", clock.time(), trace_header=looping))
+        store.write(lambda tx: queues.send(tx, queue, b"job", clock.time()))
+        for _ in range(5):
+            clock.advance(1)
+            poller.step(clock.time())
+        with store.reading() as tx:
+            dead = [m.body for m in queues.peek(tx, "dlq", 10)]
+        assert seen == ["looping", "job", "job-again"] and dead == []
+        looping_again = f"Root=1-5759e988-bd862e3fe1be46a994272793;Lineage=1:{tracing.function_hash('f')}:15"
+        store.write(lambda tx: queues.send(tx, queue, b"stopped", clock.time(), trace_header=looping_again))
+        store.write(lambda tx: queues.send(tx, queue, b"fresh", clock.time()))
+        clock.advance(1)
+        poller.step(clock.time())
+        with store.reading() as tx:
+            dead = [m.body for m in queues.peek(tx, "dlq", 10)]
+        assert dead == [b"stopped"] and seen[-1] == "fresh"
     finally:
         functions.close()
         store.close()
