@@ -48,7 +48,7 @@ _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 #: The audit events that write a path; every other event (there are many: `copy.deepcopy`,
 #: `sys._getframe`, ...) leaves the hook after one set lookup.
 _WRITE_EVENTS = frozenset(("open", "os.rename", "os.replace", "os.link", "os.symlink"))
-_ctrl = -1  #: the control socket, for the reports
+_reports = None  #: the control socket, for the reports (its own descriptor: sends that never wait)
 _pid = 0  #: the environment's own process: a process it forks reports nothing
 _send_lock = threading.Lock()  #: a report and the result are whole frames, whichever thread sends them
 _hooked = threading.local()  #: `busy` while this thread is inside the hook (what it calls may audit too)
@@ -257,9 +257,9 @@ def _serve(spec: dict, ctrl: int) -> int:
         _log_error(error)
         wire.send(ctrl, {"t": "init_error", "maxrss_kb": _maxrss_kb()}, json.dumps(error).encode())
         return 1
-    global _ctrl, _pid
+    global _reports, _pid
     wire.send(ctrl, {"t": "ready", "maxrss_kb": _maxrss_kb()})
-    _ctrl, _pid = ctrl, os.getpid()
+    _reports, _pid = socket.fromfd(ctrl, socket.AF_UNIX, socket.SOCK_STREAM), os.getpid()
     sys.addaudithook(_audit)
     frames = wire.FrameStream(ctrl)
     while True:
@@ -319,12 +319,27 @@ def _audit(event, args) -> None:
         path = _written_path(event, args)
         if path is not None and path not in _written and len(_written) < MAX_WRITTEN and os.getpid() == _pid:
             _written.add(path)
-            with _send_lock:
-                wire.send(_ctrl, {"t": "wrote", "p": path})
+            if not _report(path):
+                _written.discard(path)  # (a later write of it tries again)
     except Exception:
         pass
     finally:
         _hooked.busy = False
+
+
+def _report(path: str) -> bool:
+    """Send one `wrote` frame without waiting; False if lambdad has not read the earlier ones yet (the
+    report is dropped). A frame this small goes into the socket whole or not at all; should the
+    kernel take only part, the rest is sent, waiting, so that the stream stays whole."""
+    frame = wire.encode({"t": "wrote", "p": path})
+    with _send_lock:
+        try:
+            sent = _reports.send(frame, socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            return False
+        if sent < len(frame):
+            wire.write_all(_reports.fileno(), frame[sent:])
+    return True
 
 
 def _written_path(event: str, args: tuple):
