@@ -439,8 +439,8 @@ class Dispatcher:
             events.enqueue(tx, new_request_id(), target.name, record, now, "destination", ev.hops + 1,
                            for_invocation(ev.trace, target.name, now))
             self._wake.set()
-        elif target.kind is TargetKind.queue:
-            queues.send(tx, self._queue(target.name), record, now)
+        elif target.kind is TargetKind.queue:  # (its AWSTraceHeader: a function the queue triggers continues the chain)
+            queues.send(tx, self._queue(target.name), record, now, trace_header=ev.trace)
         else:
             folder, _ = self._folder_of(target)
             outbox.add(tx, folder, object_key(fn.name, now, str(uuid.uuid4())), record, fn.name, now)

@@ -313,3 +313,26 @@ def test_a_fresh_message_batched_with_a_looping_one_is_not_stopped_and_neither_a
     finally:
         functions.close()
         store.close()
+
+
+def test_a_queue_destinations_record_carries_the_invocations_trace(tmp_path: Path):
+    """A function the destination queue triggers continues the chain (and a loop through it is seen)."""
+    clock = FakeClock()
+    fn = Function("f", "app.handler", tmp_path, "python3",
+                  async_config=AsyncConfig(on_success=Target(TargetKind.queue, "done")))
+    manifest = Manifest(tmp_path / "lambdad.yaml", functions={"f": fn}, queues={"done": Queue("done")})
+    functions = Functions(manifest, LogBook(tmp_path / "logs"), clock, {},
+                          spawn_override=FakeSpawner(lambda req: (Outcome.success, b"null")))
+    store = Store(":memory:")
+    dispatcher = Dispatcher(store, functions, clock, lambda _: None, InlineExecutor())
+    caller = f"Root=1-5759e988-bd862e3fe1be46a994272793;Lineage=1:{tracing.function_hash('f')}:4"
+    try:
+        dispatcher.submit("f", b"{}", trace=caller)
+        dispatcher.step(clock.time())
+        with store.reading() as tx:
+            (message,) = queues.peek(tx, "done", 10)
+        assert tracing.root_of(message.trace_header) == tracing.root_of(caller)
+        assert tracing.chain_count(message.trace_header, "f") == 5
+    finally:
+        functions.close()
+        store.close()
