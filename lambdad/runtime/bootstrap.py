@@ -331,7 +331,7 @@ def _report(path: str) -> bool:
     """Send one `wrote` frame without waiting; False if lambdad has not read the earlier ones yet (the
     report is dropped). A frame this small goes into the socket whole or not at all; should the
     kernel take only part, the rest is sent, waiting, so that the stream stays whole."""
-    frame = wire.encode({"t": "wrote", "p": path})
+    frame = wire.encode({"t": "wrote", "p": path, "at": time.time()})  # (before the file is opened)
     with _send_lock:
         try:
             sent = _reports.send(frame, socket.MSG_DONTWAIT)

@@ -207,9 +207,12 @@ class Functions:
             self.recent.end(span, self._clock.time(), written)
             self._leave()
 
-    def _reporter(self, span: int) -> Callable[[str], None]:
-        """What the environment calls with each path the invocation writes, as it writes it."""
-        return lambda path: self.recent.wrote(span, path, self._clock.time())
+    def _reporter(self, span: int) -> Callable[..., None]:
+        """What the environment calls with each path the invocation writes, as it writes it (and when
+        the worker saw it: its report may be read after the bucket saw the file)."""
+        def on_write(path: str, at: float | None = None) -> None:
+            self.recent.wrote(span, path, self._clock.time() if at is None else at)
+        return on_write
 
     def _request(self, name: str, payload: bytes, request_id: str | None, invoked_arn: str | None,
                  client_context: str | None, identity: str | None, trace_id: str | None) -> InvokeRequest:

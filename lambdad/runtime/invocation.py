@@ -42,8 +42,9 @@ class InvokeRequest:
     client_context: str | None = None  #: JSON text, already decoded from base64
     identity: str | None = None  #: JSON text
     trace_id: str | None = None
-    #: Told each path the handler opens for writing (or renames, links or copies to) as it happens.
-    on_write: Callable[[str], None] | None = field(default=None, compare=False, repr=False)
+    #: Told each path the handler opens for writing (or renames, links or copies to) as it happens, and
+    #: when (wall clock; None: now).
+    on_write: Callable[..., None] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -99,7 +99,7 @@ class Worker:
         self._zygote = zygote
         self._frames = wire.FrameReader()
         self._pending: list[_Frame] = []  #: frames read but not yet taken
-        self._on_write: Callable[[str], None] | None = None  #: the running invocation's `on_write`
+        self._on_write: Callable[[str, float | None], None] | None = None  #: the running invocation's
         self._partial = bytearray()
         self._ready = False
         self._peak_mb = 0
@@ -293,10 +293,10 @@ class Worker:
             frame = self._take_frame()
             if frame is None or frame[0].get("t") != "wrote":
                 return frame
-            path, on_write = frame[0].get("p"), self._on_write
+            path, at, on_write = frame[0].get("p"), frame[0].get("at"), self._on_write
             if isinstance(path, str) and on_write is not None:
                 try:
-                    on_write(path)
+                    on_write(path, at if isinstance(at, (int, float)) else None)
                 except Exception:  # (a report is a hint: never the invocation's end)
                     log_exception("reporting a path the handler wrote failed")
 
