@@ -99,7 +99,8 @@ class Worker:
         self._zygote = zygote
         self._frames = wire.FrameReader()
         self._pending: list[_Frame] = []  #: frames read but not yet taken
-        self._on_write: Callable[[str, float | None], None] | None = None  #: the running invocation's
+        #: The running invocation's `on_write`: told each path its handler reports writing.
+        self._on_write: Callable[[str, float | None], None] | None = None
         self._partial = bytearray()
         self._ready = False
         self._peak_mb = 0
@@ -398,8 +399,7 @@ class Worker:
         log.line(end_line(req.request_id))
         log.line(report_line(req.request_id, outcome, error_type, duration_ms, init_ms, limits.memory_mb, max_mb))
         log.flush()
-        return InvokeResult(req.request_id, outcome, body, error_type, duration_ms, init_ms, max_mb, log.tail(),
-                            tuple(p for p in head.get("wrote", ()) if isinstance(p, str)))
+        return InvokeResult(req.request_id, outcome, body, error_type, duration_ms, init_ms, max_mb, log.tail())
 
     # -- process control ----------------------------------------------------------------------------
 
