@@ -336,3 +336,24 @@ def test_a_queue_destinations_record_carries_the_invocations_trace(tmp_path: Pat
     finally:
         functions.close()
         store.close()
+
+
+def test_while_another_function_runs_a_users_file_waits_only_a_moment_and_a_reported_one_not_at_all(
+        tmp_path: Path):
+    w = BucketLoop(tmp_path, stop_after=1)  # the handler writes nothing
+    try:
+        other = w.functions.recent.begin("other", tracing.for_invocation(None, "other", 0), w.clock.time())
+        w.drop("user.txt")
+        w.dispatcher.step(w.clock.time())
+        assert w.invocations == 0  # its writer's report could still be on its way ...
+        w.clock.advance(RACE_S)
+        w.dispatcher.step(w.clock.time())
+        assert w.invocations == 1  # ... but not for longer (not the 2 s it used to wait)
+        w.functions.recent.wrote(other, str(w.root / "theirs.txt"), w.clock.time())
+        w.clock.advance(0.001)
+        w.drop("theirs.txt")
+        w.dispatcher.step(w.clock.time())
+        assert w.invocations == 2  # the writer is known at once
+        w.functions.recent.end(other, w.clock.time())
+    finally:
+        w.close()
