@@ -70,8 +70,6 @@ RECURSIVE_LOOP_ERROR = json.dumps({
     "errorType": "RecursiveInvocationException",
     "errorMessage": "Lambda has detected your function being invoked in a recursive loop with other AWS resources "
                     "and stopped your function's invocation."}).encode()
-#: A bucket event whose file's writer may still be running looks again after this long.
-WRITER_WAIT_S = 0.02
 #: An event whose invocation task failed (a bug, logged) runs again after this long.
 TASK_RETRY_S = 1.0
 
@@ -274,11 +272,11 @@ class Dispatcher:
 
     def _continue_writers_chain(self, fn: Function, ev: QueuedEvent, now: float) -> QueuedEvent | None:
         """A bucket event whose file an invocation wrote continues that invocation's chain (see
-        `runtime/running.py`): its trace is replaced, for good. None: the writer may still be running,
-        and the event is put back for a moment."""
-        writers = self.functions.recent.writers(ev.request_id, ev.enqueued_at, now)
+        `runtime/running.py`): its trace is replaced, for good. None: its writer's report may still be
+        on its way, and the event is put back until it must have arrived (a few milliseconds)."""
+        writers = self.functions.recent.writers(ev.request_id, now)
         if writers.waiting:
-            self._settle(fn, ev, lambda tx: events.retry_later(tx, ev.id, now + WRITER_WAIT_S, invoked=False))
+            self._settle(fn, ev, lambda tx: events.retry_later(tx, ev.id, writers.until, invoked=False))
             return None
         parent = longest_chain(list(writers.traces), fn.name)
         if parent is None:
@@ -441,8 +439,8 @@ class Dispatcher:
             events.enqueue(tx, new_request_id(), target.name, record, now, "destination", ev.hops + 1,
                            for_invocation(ev.trace, target.name, now))
             self._wake.set()
-        elif target.kind is TargetKind.queue:
-            queues.send(tx, self._queue(target.name), record, now)
+        elif target.kind is TargetKind.queue:  # (its AWSTraceHeader: a function the queue triggers continues the chain)
+            queues.send(tx, self._queue(target.name), record, now, trace_header=ev.trace)
         else:
             folder, _ = self._folder_of(target)
             outbox.add(tx, folder, object_key(fn.name, now, str(uuid.uuid4())), record, fn.name, now)

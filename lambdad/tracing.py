@@ -134,11 +134,26 @@ def root_of(trace: str | None) -> str | None:
 
 
 def longest_chain(traces: list[str | None], function: str) -> str | None:
-    """Of the traces of a batch's messages, the one whose chain passed through `function` most often
-    (the first on a tie; None if none has a valid header): a batch's invocation continues it, so a
-    loop through a queue is seen whatever else shares its batches."""
+    """Of the traces of the invocations that wrote one bucket file, the one whose chain passed through
+    `function` most often (the first on a tie; None if none has a valid header): the file's event
+    continues it, so a loop is seen whoever else wrote the same file meanwhile."""
     valid = [t for t in traces if parse(t) is not None]
     return max(valid, key=lambda t: chain_count(t, function), default=None)
+
+
+def for_batch(traces: list[str | None], function: str, now: float, rand: Random = os.urandom) -> str:
+    """The `_X_AMZN_TRACE_ID` of an invocation of `function` with a batch of messages carrying
+    `traces` (their `AWSTraceHeader`s): a new trace, as Lambda starts for an SQS-triggered
+    invocation, with the Lineage of the message whose chain passed through `function` least often (a
+    message without a header: none). A legitimate message's follow-ups so never inherit a looping
+    neighbour's count, and a real loop, all of whose messages carry the chain, is still seen; each
+    looping message is stopped on its own trace (`continues_loop`)."""
+    parsed = [parse(t) for t in traces] or [None]
+    shortest = min(parsed, key=lambda h: 0 if h is None else h.count(function))
+    lineage = () if shortest is None else shortest.lineage
+    sampled = None if shortest is None else shortest.sampled
+    return for_invocation(format_header(TraceHeader(new_root(now, rand), sampled=sampled, lineage=lineage)),
+                          function, now, rand)
 
 
 def continues_loop(incoming: str | None, function: str) -> bool:

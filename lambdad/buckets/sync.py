@@ -63,8 +63,8 @@ class BucketSync:
         on_created: Callable[[str, str, float], None] | None = None,
     ) -> None:
         self.bucket = bucket
-        #: Told (request id, path, mtime) of each created object's event, to find which invocation wrote
-        #: the file (`RecentInvocations.file_event`; the dispatcher asks before it invokes).
+        #: Told (request id, path, when the change was seen) of each created object's event, to find which
+        #: invocation wrote the file (`RecentInvocations.file_event`; the dispatcher asks before it invokes).
         self._on_created = on_created
         self.name = bucket.name
         self.root = os.path.realpath(bucket.path)
@@ -393,8 +393,8 @@ class BucketSync:
             )
             request_id = new_request_id()
             events.enqueue(tx, request_id, sub.function, json.dumps(s3_event(record)).encode(), now, "s3")
-            if self._on_created is not None and event_name.startswith("ObjectCreated:") and obj.mtime_ns:
-                self._on_created(request_id, self.path_of(obj.key), obj.mtime_ns / 1e9)
+            if self._on_created is not None and event_name.startswith("ObjectCreated:"):
+                self._on_created(request_id, self.path_of(obj.key), now)
             fired.append(sub.function)
         self.announced.append(Announcement(event_name, obj.key, tuple(fired)))
         del self.announced[:-1000]

@@ -7,8 +7,9 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
+from dataclasses import replace
 
 from lambdad.clock import SYSTEM_CLOCK, Clock
 from lambdad.errors import FunctionNotFound, InvalidRequestContent, LambdadError, RequestTooLarge
@@ -167,6 +168,7 @@ class Functions:
         req = self._request(name, payload, request_id, invoked_arn, client_context, identity, trace_id)
         self._enter()
         span = self.recent.begin(name, req.trace_id or "", self._clock.time())
+        req = replace(req, on_write=self._reporter(span))
         written: tuple[str, ...] = ()
         try:
             result = pool.invoke(req)
@@ -195,6 +197,7 @@ class Functions:
         req = self._request(name, payload, request_id, invoked_arn, client_context, None, trace_id)
         self._enter()
         span = self.recent.begin(name, req.trace_id or "", self._clock.time())
+        req = replace(req, on_write=self._reporter(span))
         written: tuple[str, ...] = ()
         try:
             result = await pool.invoke_async(req, lambda fn, *args: loop.run_in_executor(executor, fn, *args))
@@ -203,6 +206,13 @@ class Functions:
         finally:
             self.recent.end(span, self._clock.time(), written)
             self._leave()
+
+    def _reporter(self, span: int) -> Callable[..., None]:
+        """What the environment calls with each path the invocation writes, as it writes it (and when
+        the worker saw it: its report may be read after the bucket saw the file)."""
+        def on_write(path: str, at: float | None = None) -> None:
+            self.recent.wrote(span, path, self._clock.time() if at is None else at)
+        return on_write
 
     def _request(self, name: str, payload: bytes, request_id: str | None, invoked_arn: str | None,
                  client_context: str | None, identity: str | None, trace_id: str | None) -> InvokeRequest:

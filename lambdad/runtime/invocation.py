@@ -8,7 +8,8 @@ import enum
 import json
 import math
 import os
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from lambdad.errors import UsageError
 
@@ -41,6 +42,9 @@ class InvokeRequest:
     client_context: str | None = None  #: JSON text, already decoded from base64
     identity: str | None = None  #: JSON text
     trace_id: str | None = None
+    #: Told each path the handler opens for writing (or renames, links or copies to) as it happens, and
+    #: when (wall clock; None: now).
+    on_write: Callable[..., None] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,9 @@ class InvokeResult:
     init_ms: float | None = None
     max_memory_mb: int = 0
     log_tail: bytes = b""
-    written: tuple[str, ...] = ()  #: absolute paths the handler opened for writing or renamed to
+    #: Paths the handler wrote that were not reported as they were written (`InvokeRequest.on_write`): an
+    #: environment that can only tell at the end.
+    written: tuple[str, ...] = ()
 
     @property
     def function_error(self) -> str | None:

@@ -13,6 +13,7 @@ It runs on real time (`time.monotonic`), not on an injected clock: it waits on r
 from __future__ import annotations
 
 import json
+import logging
 import os
 import select
 import signal
@@ -60,6 +61,7 @@ _SIGNAL_NAMES = {
 }
 
 _Frame = tuple[dict, bytes]
+log_exception = logging.getLogger(__name__).exception
 
 
 def exit_reason(status: ExitStatus | None) -> str:
@@ -96,6 +98,9 @@ class Worker:
         self._out_open = True
         self._zygote = zygote
         self._frames = wire.FrameReader()
+        self._pending: list[_Frame] = []  #: frames read but not yet taken
+        #: The running invocation's `on_write`: told each path its handler reports writing.
+        self._on_write: Callable[[str, float | None], None] | None = None
         self._partial = bytearray()
         self._ready = False
         self._peak_mb = 0
@@ -174,6 +179,7 @@ class Worker:
             head["identity"] = req.identity
         if req.trace_id:
             head["trace_id"] = req.trace_id
+        self._on_write = req.on_write
         wire.send(self._ctrl_fd, head, req.payload)
 
     def _result(
@@ -281,25 +287,46 @@ class Worker:
                 timer.cancel()
 
     def _read_frame(self) -> _Frame | None:
-        """A whole frame if one has arrived; None otherwise (and `_ctrl_open` is False at end-of-file)."""
-        try:
-            data = os.read(self._ctrl_fd, READ_CHUNK)
-        except BlockingIOError:
-            return None
-        except OSError:
-            data = b""
-        if not data:
-            self._ctrl_open = False
-            return None
-        try:
-            frames = self._frames.feed(data)
-        except ValueError:
-            self._ctrl_open = False
-            return None
-        if not frames:
-            return None
-        self._peak_mb = max(self._peak_mb, _kb_to_mb(frames[0][0].get("maxrss_kb", 0)))
-        return frames[0]
+        """A whole frame if one has arrived; None otherwise (and `_ctrl_open` is False at end-of-file).
+        The paths the handler reports writing (`wrote` frames) go to the invocation's `on_write` on
+        the way."""
+        while True:
+            frame = self._take_frame()
+            if frame is None or frame[0].get("t") != "wrote":
+                return frame
+            path, at, on_write = frame[0].get("p"), frame[0].get("at"), self._on_write
+            if isinstance(path, str) and on_write is not None:
+                try:
+                    on_write(path, at if isinstance(at, (int, float)) else None)
+                except Exception:  # (a report is a hint: never the invocation's end)
+                    log_exception("reporting a path the handler wrote failed")
+
+    def _take_frame(self) -> _Frame | None:
+        if not self._pending:
+            try:
+                data = os.read(self._ctrl_fd, READ_CHUNK)
+            except BlockingIOError:
+                return None
+            except OSError:
+                data = b""
+            if not data:
+                self._ctrl_open = False
+                return None
+            try:
+                self._pending += self._frames.feed(data)
+            except ValueError:
+                self._ctrl_open = False
+                return None
+            if not self._pending:
+                return None
+        frame = self._pending.pop(0)
+        self._peak_mb = max(self._peak_mb, _kb_to_mb(frame[0].get("maxrss_kb", 0)))
+        return frame
+
+    def _take_reports(self) -> None:
+        """The paths an invocation that is being given up reported and lambdad has not read yet."""
+        while self._ctrl_open and self._read_frame() is not None:
+            pass
 
     def _pump_output(self, log: InvocationLog) -> None:
         while self._out_open:
@@ -339,6 +366,7 @@ class Worker:
         start: float,
     ) -> InvokeResult:
         """The environment is lost: timed out, out of memory, or the process exited."""
+        self._take_reports()
         # A timed-out or oversized worker is killed at once; one that exited is given a moment to be reaped.
         status = self.close(grace_s=0.0 if why else 1.0, log=log)
         duration_ms = (time.monotonic() - start) * 1000
@@ -371,8 +399,7 @@ class Worker:
         log.line(end_line(req.request_id))
         log.line(report_line(req.request_id, outcome, error_type, duration_ms, init_ms, limits.memory_mb, max_mb))
         log.flush()
-        return InvokeResult(req.request_id, outcome, body, error_type, duration_ms, init_ms, max_mb, log.tail(),
-                            tuple(p for p in head.get("wrote", ()) if isinstance(p, str)))
+        return InvokeResult(req.request_id, outcome, body, error_type, duration_ms, init_ms, max_mb, log.tail())
 
     # -- process control ----------------------------------------------------------------------------
 

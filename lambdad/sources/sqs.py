@@ -27,7 +27,7 @@ from lambdad.runtime.invocation import InvokeResult, Outcome
 from lambdad.sources.poller import POLL_S, Poller
 from lambdad.store import Store, queues
 from lambdad.tasks import submit as submit_task
-from lambdad.tracing import MAX_CHAIN, continues_loop, for_invocation, longest_chain
+from lambdad.tracing import MAX_CHAIN, continues_loop, for_batch
 
 log = logging.getLogger(__name__)
 
@@ -201,8 +201,7 @@ class SqsPoller(Poller):
                 return
             self._note_undeliverable(fn.name, queue, batch)
             payload = sqs_event(batch, queue_arn(manifest.region, manifest.account, queue.name), manifest.region)
-            trace = for_invocation(longest_chain([m.trace_header for m in batch], fn.name), fn.name,
-                                   self.clock.time())
+            trace = for_batch([m.trace_header for m in batch], fn.name, self.clock.time())
             try:
                 result = self._invoke(fn, payload, deadline, trace)
             except (TooManyRequests, ShuttingDown, FunctionNotFound) as e:

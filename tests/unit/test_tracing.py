@@ -74,3 +74,27 @@ def test_lineage_counts_each_functions_invocations_in_the_chain():
     other = for_invocation(trace, "other", 0)
     assert (chain_count(other, "other"), chain_count(other, "loop")) == (0, 19)
     assert tracing.root_of(other) == tracing.root_of(trace)
+
+
+LOOP = tracing.function_hash("f")
+
+
+@pytest.mark.parametrize(("traces", "count"), [
+    ([None], 0),  # a message nobody traced starts a chain
+    ([f"Root={ROOT};Lineage=1:{LOOP}:3"], 4),
+    ([f"Root={ROOT};Lineage=1:{LOOP}:14", None], 0),  # a fresh message never inherits its neighbour's count
+    ([f"Root={ROOT};Lineage=1:{LOOP}:14", f"Root={ROOT};Lineage=1:{LOOP}:2"], 3),  # the shortest chain
+    ([f"Root={ROOT};Lineage=1:{LOOP}:9", f"Root={ROOT};Lineage=1:{LOOP}:9"], 10),  # a loop: all carry it
+    ([f"Root={ROOT};Lineage=1:{LOOP}:5", "not a header"], 0),
+    ([], 0),
+])
+def test_a_batchs_invocation_starts_a_new_trace_with_its_shortest_chain(traces, count):
+    trace = tracing.for_batch(traces, "f", 1_700_000_000, counting_random())
+    assert tracing.root_of(trace) == "1-6553f100-000102030405060708090a0b" != ROOT  # new, as Lambda's
+    assert chain_count(trace, "f") == count
+
+
+def test_a_batchs_invocation_keeps_the_other_functions_of_the_chosen_lineage_and_its_sampling():
+    other = tracing.function_hash("g")
+    trace = parse(tracing.for_batch([f"Root={ROOT};Sampled=1;Lineage=1:{other}:4|1:{LOOP}:2"], "f", 0))
+    assert (trace.sampled, trace.lineage) == ("1", ((other, 4), (LOOP, 3)))
