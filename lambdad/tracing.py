@@ -9,6 +9,7 @@ are parameters.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -52,6 +53,7 @@ def root_header(now: float, rand: Random = os.urandom) -> str:
     return f"Root={new_root(now, rand)}"
 
 
+@functools.lru_cache(maxsize=4096)
 def function_hash(function: str) -> str:
     return hashlib.sha256(function.encode()).hexdigest()[:8]
 
@@ -109,9 +111,9 @@ def for_invocation(incoming: str | None, function: str, now: float, rand: Random
     invocation's own segment), `Sampled=0` unless the caller decided, and the Lineage with this
     function's count raised by one when the chain already passed through it."""
     parsed = parse(incoming)
-    if parsed is None:
-        parsed = TraceHeader(new_root(now, rand))
     key = function_hash(function)
+    if parsed is None:  # (every invocation that nothing traced: the short way, on the hot path)
+        return f"Root={new_root(now, rand)};Parent={rand(8).hex()};Sampled=0;Lineage={LINEAGE_VERSION}:{key}:0"
     seen = any(h == key for h, _ in parsed.lineage)
     lineage = tuple((h, n + 1 if h == key else n) for h, n in parsed.lineage) if seen else (*parsed.lineage, (key, 0))
     return format_header(replace(parsed, parent=rand(8).hex(), sampled=parsed.sampled or "0", lineage=lineage))
