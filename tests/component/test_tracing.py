@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from lambdad import tracing
-from lambdad.manifest.model import AlbTrigger, ApiTrigger, AsyncConfig, Function, Manifest
+from lambdad.manifest.model import AsyncConfig, Function, Manifest
 from lambdad.runtime.invocation import InvokeRequest, Outcome
 from tests.component.asgi import ApiWorld, listener_world, run
+from tests.component.test_listener_boundary import make_manifest
 
 ROOT = "1-5759e988-bd862e3fe1be46a994272793"
 INVOKE = "/2015-03-31/functions/f/invocations"
@@ -35,16 +36,6 @@ class Recorder:
         return [tracing.root_of(r.trace_id) for r in self.requests]
 
 
-def listener_manifest(tmp_path: Path) -> Manifest:
-    def fn(name: str, *triggers) -> Function:
-        return Function(name, "app.handler", tmp_path, "python3", events=triggers)
-
-    return Manifest(tmp_path / "lambdad.yaml", functions={
-        "web": fn("web", AlbTrigger("alb", "/*")),
-        "route": fn("route", ApiTrigger("http", "ANY /{proxy+}"), ApiTrigger("v1", "ANY /{proxy+}", payload_format="1.0")),
-        "url": fn("url", ApiTrigger("url-url", function_url=True)),
-    })
-
 
 def event_trace(req: InvokeRequest) -> str:
     event = json.loads(req.payload)
@@ -55,7 +46,7 @@ def event_trace(req: InvokeRequest) -> str:
 @pytest.mark.parametrize("listener", ["alb", "http", "v1", "url-url"])
 def test_a_request_without_a_trace_header_gets_one_and_the_invocation_shares_its_root(tmp_path, listener):
     recorder = Recorder()
-    app, _ = listener_world(tmp_path, listener_manifest(tmp_path), listener, recorder)
+    app, _ = listener_world(tmp_path, make_manifest(tmp_path), listener, recorder)
     run(app, "GET", "/page")
     (req,) = recorder.requests
     header = event_trace(req)
@@ -68,7 +59,7 @@ def test_a_request_without_a_trace_header_gets_one_and_the_invocation_shares_its
 @pytest.mark.parametrize("listener", ["alb", "http", "url-url"])
 def test_the_clients_trace_header_is_passed_on_and_continued(tmp_path, listener):
     recorder = Recorder()
-    app, _ = listener_world(tmp_path, listener_manifest(tmp_path), listener, recorder)
+    app, _ = listener_world(tmp_path, make_manifest(tmp_path), listener, recorder)
     sent = f"Root={ROOT};Sampled=1"
     run(app, "GET", "/page", [("X-Amzn-Trace-Id", sent)])
     run(app, "GET", "/page")
