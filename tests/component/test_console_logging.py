@@ -19,8 +19,7 @@ from lambdad.manifest import load_manifest
 from lambdad.runtime.functions import Functions
 from lambdad.sources.sqs import SqsPoller
 from lambdad.statedir import StateDir
-from lambdad.store import Store
-from tests.component.test_schedules import HOURLY, T0, World
+from tests.component.test_schedules import HOURLY, World, after_downtime
 from tests.component.twins import FakeSpawner
 from tests.helpers import FakeClock, TextSink, wait_for
 
@@ -129,14 +128,7 @@ def test_an_exception_in_a_loop_guard_is_one_line_then_its_traceback(
 
 
 def test_a_schedule_s_catch_up_is_said_on_the_console(tmp_path: Path):
-    store = Store.in_state_folder(tmp_path / "state")
-    clock = FakeClock(start=T0)
-    first = World(tmp_path, HOURLY, store=store, clock=clock)
-    first.service.start()
-    clock.advance(30)
-    first.scheduler.run("hourly")  # 10:00 ran
-    first.service.stop()
-    clock.advance(5 * 3600)  # down until 15:00
+    store, clock = after_downtime(tmp_path)
     out = TextSink()
     with console_logging(Console(out)):
         World(tmp_path, HOURLY, store=store, clock=clock).service.start()

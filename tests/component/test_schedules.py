@@ -106,7 +106,8 @@ def test_disabled_rules_are_defined_but_silent(tmp_path: Path):
     assert set(w.scheduler.jobs) == {"hourly"}
 
 
-def test_downtime_is_caught_up_once_not_in_a_burst(tmp_path: Path):
+def after_downtime(tmp_path: Path) -> tuple[Store, FakeClock]:
+    """The hourly rule ran at 10:00, then lambdad was down until 15:00: 11:00 ... 15:00 were missed."""
     store = Store.in_state_folder(tmp_path / "state")
     clock = FakeClock(start=T0)
     first = World(tmp_path, HOURLY, store=store, clock=clock)
@@ -114,7 +115,12 @@ def test_downtime_is_caught_up_once_not_in_a_burst(tmp_path: Path):
     clock.advance(30)
     first.scheduler.run("hourly")  # 10:00 ran
     first.service.stop()
-    clock.advance(5 * 3600)  # down from 10:00 until 15:00:00; 11:00 ... 15:00 were missed
+    clock.advance(5 * 3600)
+    return store, clock
+
+
+def test_downtime_is_caught_up_once_not_in_a_burst(tmp_path: Path):
+    store, clock = after_downtime(tmp_path)
     second = World(tmp_path, HOURLY, store=store, clock=clock)
     second.service.start()
     times = [e["time"] for e in second.queued()]
