@@ -169,13 +169,10 @@ class Functions:
         self._enter()
         span = self.recent.begin(name, req.trace_id or "", self._clock.time())
         req = replace(req, on_write=self._reporter(span))
-        written: tuple[str, ...] = ()
         try:
-            result = pool.invoke(req)
-            written = result.written
-            return result
+            return pool.invoke(req)
         finally:
-            self.recent.end(span, self._clock.time(), written)
+            self.recent.end(span, self._clock.time())
             self._leave()
 
     async def invoke_async(
@@ -198,13 +195,10 @@ class Functions:
         self._enter()
         span = self.recent.begin(name, req.trace_id or "", self._clock.time())
         req = replace(req, on_write=self._reporter(span))
-        written: tuple[str, ...] = ()
         try:
-            result = await pool.invoke_async(req, lambda fn, *args: loop.run_in_executor(executor, fn, *args))
-            written = result.written
-            return result
+            return await pool.invoke_async(req, lambda fn, *args: loop.run_in_executor(executor, fn, *args))
         finally:
-            self.recent.end(span, self._clock.time(), written)
+            self.recent.end(span, self._clock.time())
             self._leave()
 
     def _reporter(self, span: int) -> Callable[..., None]:

@@ -57,9 +57,6 @@ class InvokeResult:
     init_ms: float | None = None
     max_memory_mb: int = 0
     log_tail: bytes = b""
-    #: Paths the handler wrote that were not reported as they were written (`InvokeRequest.on_write`): an
-    #: environment that can only tell at the end.
-    written: tuple[str, ...] = ()
 
     @property
     def function_error(self) -> str | None:

@@ -101,10 +101,7 @@ class RecentInvocations:
             while len(self._paths) > self._max_paths:
                 self._paths.popitem(last=False)
 
-    def end(self, token: int, now: float, written: tuple[str, ...] = ()) -> None:
-        """The invocation ended; `written`: paths reported only now (an environment that reports late)."""
-        for path in written:
-            self.wrote(token, path, now)
+    def end(self, token: int, now: float) -> None:
         with self._lock:
             self._running.pop(token, None)
             span = self._spans.get(token)

@@ -44,12 +44,14 @@ class FakeEnvironment:
             self.alive = False
             return InvokeResult(req.request_id, Outcome.crashed, b"{}", "Runtime.ExitError")
         outcome, payload, *written = self._script(req)  # (a script may add the paths it wrote)
+        for path in written[0] if written else ():  # reported as the real worker reports them
+            if req.on_write is not None:
+                req.on_write(path)
         self.alive = outcome.keeps_environment
         if self._logs:
             log.line(f"END RequestId: {req.request_id}")
             log.flush()
-        return InvokeResult(req.request_id, outcome, payload, None if outcome is Outcome.success else "X",
-                            written=tuple(written[0]) if written else ())
+        return InvokeResult(req.request_id, outcome, payload, None if outcome is Outcome.success else "X")
 
     def close(self, grace_s: float = 2.0, log: InvocationLog | None = None) -> None:
         self.alive = False
