@@ -47,6 +47,7 @@ from lambdad.manifest.diff import ManifestDiff, manifest_diff, pin_restart_only
 from lambdad.manifest.model import ApiTrigger, Endpoint, Manifest, ScheduleTrigger, TargetKind
 from lambdad.reload import ReloadWatch
 from lambdad.runtime.functions import Functions
+from lambdad.services.streams import Streams
 from lambdad.signals import SignalInbox
 from lambdad.sources.sqs import SqsPoller
 from lambdad.sources.streams import StreamPoller
@@ -154,7 +155,7 @@ class Daemon:
                                      health=self.health)
         self.sqs = SqsPoller(self.manifest, self.store, self.functions, self.clock, health=self.health,
                              on_error=self._health_changed)
-        self.streams = StreamPoller(self.manifest, self.store, self.functions, self.clock,
+        self.streams = StreamPoller(self.manifest, Streams(self.store, self.clock), self.functions, self.clock,
                                     on_files=self.dispatcher.poke, health=self.health)
         syncs = [
             BucketSync(b, self.manifest, self.store, self.clock, warn=self._warn,
@@ -231,8 +232,8 @@ class Daemon:
         assert self.store is not None and self.sqs is not None
         sqs_api = SqsApi(self.manifest, self.store, self._http_pool, on_sent=self.sqs.poke)
         assert self.streams is not None
-        kinesis_api = KinesisApi(self.manifest, self.store, self._http_pool, self.clock.time(),
-                                 on_put=self.streams.poke)
+        kinesis_api = KinesisApi(self.manifest, Streams(self.store, self.clock, on_put=self.streams.poke),
+                                 self._http_pool, self.clock.time())
         api = self.manifest.api
         self.api = LambdaApi(self.manifest, self.functions, self.dispatcher, self._http_pool,
                              python_version=self.functions.python_version, sqs=sqs_api, kinesis=kinesis_api,

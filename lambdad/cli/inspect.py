@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from lambdad.cli.common import STATE_DIR_NAME, load, open_store, print_json, print_table, state_dir
-from lambdad.clock import iso_millis
+from lambdad.clock import SYSTEM_CLOCK, iso_millis
 from lambdad.errors import EXIT_OK, FunctionNotFound, ManifestError, UsageError
 from lambdad.shown import one_line
 from lambdad.statedir import StateDir
@@ -105,30 +105,25 @@ def _last_error_text(error: dict[str, Any] | None) -> str:
 def _stream_positions(args: argparse.Namespace, manifest) -> dict[str, list[dict[str, Any]]]:
     """Each stream mapping's position and lag (records not yet done) per shard and lane."""
     from lambdad.manifest.model import StreamTrigger
+    from lambdad.services.stream_ids import number_of, shard_id
+    from lambdad.services.streams import Streams
     from lambdad.sources.streams import mapping_id
-    from lambdad.store import streams
 
     out: dict[str, list[dict[str, Any]]] = {}
     store = open_store(args, manifest)
     try:
-        with store.reading() as tx:
-            for fn in manifest.functions.values():
-                for t in fn.events:
-                    if not isinstance(t, StreamTrigger) or t.stream not in manifest.streams:
-                        continue
-                    key = mapping_id(fn.name, t.stream)
-                    stored = streams.positions(tx, key)
-                    lanes = t.parallelization_factor
-                    rows = [{"shard": streams.shard_id(shard), "lane": lane,
-                             "position": streams.number_of(manifest.streams[t.stream], shard, seq),
-                             "lag": streams.lag(tx, t.stream, shard, seq, lane, lanes)}
-                            for (shard, lane), seq in sorted(stored.items())]
-                    if not stored:  # no daemon has run the mapping yet: where it will start is not known
-                        from_start = t.starting_position == "TRIM_HORIZON"
-                        rows = [{"shard": streams.shard_id(shard), "lane": 0, "position": None,
-                                 "lag": streams.lag(tx, t.stream, shard, 0) if from_start else None}
-                                for shard in range(manifest.streams[t.stream].shards)]
-                    out[key] = rows
+        service = Streams(store, SYSTEM_CLOCK)
+        for fn in manifest.functions.values():
+            for t in fn.events:
+                if not isinstance(t, StreamTrigger) or t.stream not in manifest.streams:
+                    continue
+                key = mapping_id(fn.name, t.stream)
+                stream = manifest.streams[t.stream]
+                # Before any daemon ran the mapping, where it starts is known only from the first record.
+                lanes = service.progress(key, stream, t.parallelization_factor, t.starting_position == "TRIM_HORIZON")
+                out[key] = [{"shard": shard_id(p.shard), "lane": p.lane,
+                             "position": None if p.position is None else number_of(stream, p.shard, p.position),
+                             "lag": p.lag} for p in lanes]
     finally:
         store.close()
     return out
@@ -416,7 +411,8 @@ def cmd_queue_send(args: argparse.Namespace) -> int:
 def cmd_stream_put(args: argparse.Namespace) -> int:
     """Commit the record; a running daemon's mappings see it within a quarter of a second."""
     from lambdad.events.streams import change_record, dynamodb_partition_key
-    from lambdad.store import streams
+    from lambdad.services.stream_ids import StreamError, number_of, shard_name
+    from lambdad.services.streams import Streams
 
     manifest = load(args)
     if args.name not in manifest.streams:
@@ -449,17 +445,16 @@ def cmd_stream_put(args: argparse.Namespace) -> int:
         except OSError as e:
             raise UsageError(f"cannot read {args.data_file!r}: {e.strerror}") from None
         key = args.partition_key or (args.data if args.data else args.data_file)
-    try:  # PutRecord's checks
-        streams.check_record(key, data)
-    except streams.StreamError as e:
+    try:  # PutRecord's checks (the service's), before the state folder is opened
+        Streams.check(key, data)
+    except StreamError as e:
         raise UsageError(f"{e.code}: {e}") from None
     store = open_store(args, manifest)
     try:
-        record = store.write(lambda tx: streams.put(tx, stream, key, data, time.time()))
+        record = Streams(store, SYSTEM_CLOCK).put(stream, key, data)
     finally:
         store.close()
-    doc = {"ShardId": streams.shard_name(stream, record.shard),
-           "SequenceNumber": streams.number_of(stream, record.shard, record.seq)}
+    doc = {"ShardId": shard_name(stream, record.shard), "SequenceNumber": number_of(stream, record.shard, record.seq)}
     if args.json:
         print_json(doc)
     else:

@@ -7,13 +7,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lambdad.clock import iso_millis
 from lambdad.events.sqs import BatchFailure
 from lambdad.manifest.model import Manifest, Stream
 from lambdad.runtime.invocation import new_request_id
-from lambdad.store.streams import StreamRecord, number_of, shard_name
+from lambdad.services.stream_ids import number_of, sequence_number, shard_id, shard_name
+
+if TYPE_CHECKING:  # a row, read as plain data
+    from lambdad.store.streams import StreamRecord
 
 #: The time DynamoDB stream ARNs carry as their label (fixed: the local table never changes).
 DDB_STREAM_LABEL = "1970-01-01T00:00:00.000"
@@ -26,17 +29,18 @@ def stream_arn(manifest: Manifest, stream: Stream) -> str:
 
 
 def kinesis_record(record: StreamRecord, manifest: Manifest, stream: Stream) -> dict:
+    number = sequence_number(record.stream, record.shard, record.seq)
     return {
         "kinesis": {
             "kinesisSchemaVersion": "1.0",
             "partitionKey": record.partition_key,
-            "sequenceNumber": record.sequence_number,
+            "sequenceNumber": number,
             "data": base64.b64encode(record.data).decode(),
             "approximateArrivalTimestamp": round(record.arrived_at, 3),
         },
         "eventSource": "aws:kinesis",
         "eventVersion": "1.0",
-        "eventID": f"{record.shard_id}:{record.sequence_number}",
+        "eventID": f"{shard_id(record.shard)}:{number}",
         "eventName": "aws:kinesis:record",
         "invokeIdentityArn": f"arn:aws:iam::{manifest.account}:role/lambdad",
         "awsRegion": manifest.region,

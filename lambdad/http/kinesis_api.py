@@ -9,8 +9,6 @@ import base64
 import binascii
 import json
 import re
-import time
-from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any
 
@@ -18,14 +16,16 @@ from lambdad.errors import ProtocolError
 from lambdad.events.streams import stream_arn
 from lambdad.http.params import Params, answer_json, shown
 from lambdad.manifest.model import Manifest, Stream
-from lambdad.store import Store, streams
+from lambdad.services import stream_ids
+from lambdad.services.stream_ids import StreamError
+from lambdad.services.streams import Item, StreamRecord, Streams
 
-MAX_RECORD_BYTES = streams.MAX_RECORD_BYTES
+MAX_RECORD_BYTES = stream_ids.MAX_RECORD_BYTES
 MAX_PUT_RECORDS = 500
 MAX_PUT_RECORDS_BYTES = 5 * 1024 * 1024  #: a PutRecords request's data and partition keys together
 MAX_LIMIT = 10_000  #: DescribeStream's Limit, ListShards' MaxResults, ListStreams' Limit
 
-KinesisError = streams.StreamError
+KinesisError = StreamError
 
 #: ExplicitHashKey's documented pattern; its value must also be below 2**128.
 _HASH_KEY = re.compile(r"0|[1-9][0-9]{0,38}")
@@ -64,20 +64,23 @@ def error_response(error: ProtocolError) -> tuple[int, list[tuple[str, str]], by
 
 
 def shard_doc(stream: Stream, shard: int) -> dict:
-    start, end = streams.hash_range(shard, stream.shards)
-    return {"ShardId": streams.shard_id(shard), "HashKeyRange": {"StartingHashKey": str(start),
+    start, end = stream_ids.hash_range(shard, stream.shards)
+    return {"ShardId": stream_ids.shard_id(shard), "HashKeyRange": {"StartingHashKey": str(start),
                                                                  "EndingHashKey": str(end)},
-            "SequenceNumberRange": {"StartingSequenceNumber": streams.sequence_number(stream.name, shard, 0)}}
+            "SequenceNumberRange": {"StartingSequenceNumber": stream_ids.sequence_number(stream.name, shard, 0)}}
+
+
+def _number(record: StreamRecord) -> str:
+    return stream_ids.sequence_number(record.stream, record.shard, record.seq)
 
 
 class KinesisApi:
-    def __init__(self, manifest: Manifest, store: Store, executor: Executor, created_at: float,
-                 on_put: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, manifest: Manifest, streams: Streams, executor: Executor, created_at: float) -> None:
+        """`streams` commits the records (and wakes the poller); `executor` runs its blocking writes."""
         self.manifest = manifest
-        self.store = store
+        self.streams = streams
         self._executor = executor
         self._created_at = created_at
-        self._on_put = on_put
 
     async def handle(self, operation: str, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
         return await answer_json("Kinesis", operation, body, getattr(self, f"_op_{operation}", None), KINESIS_ERRORS,
@@ -101,8 +104,7 @@ class KinesisApi:
                                f"Stream {name} under account {self.manifest.account} not found.")
         return stream
 
-    @staticmethod
-    def _record(params: Params) -> tuple[str, bytes, int | None]:
+    def _record(self, params: Params) -> Item:
         key = params.required_text("PartitionKey")
         text = params.required_text("Data")
         try:
@@ -110,7 +112,7 @@ class KinesisApi:
         except (binascii.Error, ValueError):
             raise KinesisError("SerializationException", f"Value at '{_member(params.prefix + 'Data')}' is not "
                                                          "valid base64") from None
-        streams.check_record(key, data)
+        self.streams.check(key, data)  # here, so a request's errors come in Kinesis's order
         explicit = params.text("ExplicitHashKey")
         sequence = params.text("SequenceNumberForOrdering")
         if sequence is not None and not _SEQUENCE.fullmatch(sequence):
@@ -118,21 +120,15 @@ class KinesisApi:
                                          "Member must satisfy regular expression pattern: 0|([1-9]\\d{0,128})")
         if explicit is None:
             return key, data, None
-        if not _HASH_KEY.fullmatch(explicit) or int(explicit) >= streams.HASH_SPACE:
+        if not _HASH_KEY.fullmatch(explicit) or int(explicit) >= stream_ids.HASH_SPACE:
             raise KinesisError("InvalidArgumentException", f"Invalid ExplicitHashKey. ExplicitHashKey must be in the "
-                                                           f"range: [0, {streams.HASH_SPACE - 1}]. Specified value "
+                                                           f"range: [0, {stream_ids.HASH_SPACE - 1}]. Specified value "
                                                            f"was {shown(explicit)}")
         return key, data, int(explicit)
 
-    async def _put(self, stream: Stream, items: list[tuple[str, bytes, int | None]]) -> list[streams.StreamRecord]:
-        def write(tx) -> list[streams.StreamRecord]:
-            now = time.time()
-            return [streams.put(tx, stream, key, data, now, explicit) for key, data, explicit in items]
-
+    async def _put(self, stream: Stream, items: list[Item]) -> list[StreamRecord]:
         loop = asyncio.get_running_loop()
-        records = await loop.run_in_executor(self._executor, self.store.write, write)
-        self._on_put()
-        return records
+        return await loop.run_in_executor(self._executor, self.streams.put_batch, stream, items)
 
     def _summary(self, stream: Stream) -> dict[str, Any]:
         return {"StreamName": stream.name, "StreamARN": stream_arn(self.manifest, stream), "StreamStatus": "ACTIVE",
@@ -143,7 +139,8 @@ class KinesisApi:
     async def _op_PutRecord(self, params: Params) -> dict:
         stream = self._stream(params)
         (record,) = await self._put(stream, [self._record(params)])
-        return {"ShardId": record.shard_id, "SequenceNumber": record.sequence_number, "EncryptionType": "NONE"}
+        return {"ShardId": stream_ids.shard_id(record.shard), "SequenceNumber": _number(record),
+                "EncryptionType": "NONE"}
 
     async def _op_PutRecords(self, params: Params) -> dict:
         stream = self._stream(params)
@@ -160,7 +157,7 @@ class KinesisApi:
                                                            f"limit ({size} bytes)")
         records = await self._put(stream, items)
         return {"FailedRecordCount": 0, "EncryptionType": "NONE",
-                "Records": [{"SequenceNumber": r.sequence_number, "ShardId": r.shard_id} for r in records]}
+                "Records": [{"SequenceNumber": _number(r), "ShardId": stream_ids.shard_id(r.shard)} for r in records]}
 
     async def _op_CreateStream(self, params: Params) -> dict:
         """Streams come from the manifest: creating one of them is Kinesis's answer for a stream that

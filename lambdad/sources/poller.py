@@ -1,4 +1,4 @@
-"""What every event source mapping's poller shares: a thread that runs rounds until stopped (woken
+"""What every event source mapping's poller shares: a `Loop` that runs rounds until stopped (woken
 early by `poke`), the mappings a reload replaces, and a periodic pass that drops expired items.
 
 A subclass says which triggers are its mappings, what one round does for one mapping, and what
@@ -15,9 +15,9 @@ from typing import Any
 
 from lambdad.clock import Clock
 from lambdad.health import Health
+from lambdad.loops import Loop
 from lambdad.manifest.model import Manifest
 from lambdad.runtime.functions import Functions
-from lambdad.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +31,9 @@ class Poller:
     name = "poller"  #: names the thread and the executor's threads
     min_wait_s = 0.002  #: the shortest sleep between rounds
 
-    def __init__(self, manifest: Manifest, store: Store, functions: Functions, clock: Clock,
+    def __init__(self, manifest: Manifest, store: Any, functions: Functions, clock: Clock,
                  executor: Executor | None, threads: int, health: Health | None = None) -> None:
+        """`store` is what the subclass reads its source through (its domain's service)."""
         self.health = health or Health()
         self.manifest = manifest
         self.store = store
@@ -40,10 +41,9 @@ class Poller:
         self.clock = clock
         self.mappings: dict[Hashable, Any] = self.manifest_mappings(manifest)
         self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
+        self._stop = threading.Event()  #: set by `stop`: a subclass's waits end early
         self._executor = executor or ThreadPoolExecutor(max_workers=threads, thread_name_prefix=self.name)
-        self._thread: threading.Thread | None = None
+        self._loop = Loop(self.name, self.step, clock, self.health)
         self._next_expiry = 0.0
 
     # -- what a subclass says -------------------------------------------------------------------------
@@ -68,12 +68,11 @@ class Poller:
     # -- life -----------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-        self._thread.start()
+        self._loop.start()
 
     def poke(self) -> None:
-        """Something was put: look now."""
-        self._wake.set()
+        """Something was put, or a batch finished: look now (from any thread)."""
+        self._loop.wake()
 
     def apply(self, manifest: Manifest) -> None:
         """A reload: mappings added, removed or changed; batches in flight finish as they started."""
@@ -81,7 +80,7 @@ class Poller:
             self.manifest = manifest
             self.mappings = self.manifest_mappings(manifest)
             self._mappings_replaced()
-        self._wake.set()
+        self._loop.wake()
 
     def stop_receiving(self) -> None:
         """A graceful stop: no new batches; those in flight finish."""
@@ -90,21 +89,8 @@ class Poller:
 
     def stop(self, wait: bool = True) -> None:
         self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(10)
+        self._loop.stop()
         self._executor.shutdown(wait=wait)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                wait = self.step(self.clock.time())
-            except Exception as e:  # a poller that dies silently loses nothing but stops delivering: say so
-                wait = self.health.failing(self.name, e)
-            else:
-                self.health.recovered(self.name)
-            self._wake.wait(wait)
-            self._wake.clear()
 
     def step(self, now: float) -> float:
         """One round: start every batch that is due; return how long to sleep."""

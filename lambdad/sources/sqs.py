@@ -164,7 +164,7 @@ class SqsPoller(Poller):
         pauses a moment (a bug that always raises must not spin)."""
         state.paused_until = self.clock.time() + PAUSE_S
         self._release(queue, batch)
-        self._wake.set()
+        self.poke()
 
     def _concurrency(self, mapping: Mapping, fn: Function) -> int:
         """Batches in flight at once: the mapping's maximum, within the function's concurrency (0
@@ -217,7 +217,7 @@ class SqsPoller(Poller):
         finally:  # (what raised is logged, and the batch put back, by `submit_task`)
             with self._lock:
                 state.running -= 1
-            self._wake.set()
+            self.poke()
 
     def _hold(self, queue: Queue, batch: list[queues.Message], timeout_s: float) -> list[queues.Message]:
         """The messages of the batch still in flight with its receipts, now invisible for a whole

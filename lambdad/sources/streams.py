@@ -38,9 +38,10 @@ from lambdad.health import Health
 from lambdad.manifest.model import Function, Manifest, Stream, StreamTrigger, Target, TargetKind
 from lambdad.runtime.functions import Functions, ShuttingDown
 from lambdad.runtime.invocation import Outcome
+from lambdad.services.stream_ids import shard_name
+from lambdad.services.streams import StreamRecord, Streams
 from lambdad.sources.poller import POLL_S, Poller
-from lambdad.store import Store, outbox, queues, streams
-from lambdad.store.streams import StreamRecord
+from lambdad.store import outbox, queues  # (the on-failure delivery's, until it has its own layer)
 from lambdad.tasks import submit as submit_task
 
 log = logging.getLogger(__name__)
@@ -114,11 +115,12 @@ def manifest_mappings(manifest: Manifest) -> dict[Hashable, StreamMapping]:
 class StreamPoller(Poller):
     name = "streams"
 
-    def __init__(self, manifest: Manifest, store: Store, functions: Functions, clock: Clock,
+    def __init__(self, manifest: Manifest, streams: Streams, functions: Functions, clock: Clock,
                  executor: Executor | None = None, on_files: Callable[[], None] = lambda: None,
                  health: Health | None = None) -> None:
-        super().__init__(manifest, store, functions, clock, executor, threads=max(1, manifest.concurrency),
+        super().__init__(manifest, streams, functions, clock, executor, threads=max(1, manifest.concurrency),
                          health=health)
+        self.streams = streams
         self._cursors: dict[str, dict[tuple[int, int], Cursor]] = {}
         #: (mapping, shard, lane) of every batch running, whichever cursor started it: a rebuilt
         #: mapping waits for them. Added by the poller thread, discarded by the batch's thread, under
@@ -137,7 +139,7 @@ class StreamPoller(Poller):
 
     def _expire(self, manifest: Manifest, now: float) -> None:
         """Drop records past their stream's retention."""
-        self.store.write(lambda tx: [streams.expire(tx, s, now) for s in manifest.streams.values()])
+        self.streams.expire(manifest.streams.values(), now)
 
     def _poll(self, manifest: Manifest, mapping: StreamMapping, now: float) -> float:
         stream = manifest.streams.get(mapping.trigger.stream)
@@ -155,8 +157,7 @@ class StreamPoller(Poller):
         """The mapping's cursors: kept while its layout (shards x lanes) stays, else rebuilt from the
         stored positions once its batches in flight are done."""
         lanes = mapping.trigger.parallelization_factor
-        with self.store.reading() as tx:
-            shards = set(range(stream.shards)) | streams.written_shards(tx, stream.name)
+        shards = self.streams.shards(stream)
         wanted = {(shard, lane) for shard in shards for lane in range(lanes)}
         known = self._cursors.get(mapping.id)
         if known is not None and set(known) == wanted:
@@ -165,8 +166,7 @@ class StreamPoller(Poller):
             running = any(key[0] == mapping.id for key in self._inflight)
         if running:
             return []
-        with self.store.reading() as tx:
-            stored = streams.positions(tx, mapping.id)
+        stored = self.streams.positions(mapping.id)
         cursors: dict[tuple[int, int], Cursor] = {}
         resets: dict[int, dict[int, int]] = {}
         for shard in sorted(shards):
@@ -181,26 +181,18 @@ class StreamPoller(Poller):
             elif stored:  # a shard new to a running mapping: from its first record
                 start = 0
             else:
-                start = self._starting(mapping.trigger, stream, shard)
+                start = self.streams.start(stream.name, shard, mapping.trigger.starting_position,
+                                           mapping.trigger.starting_position_timestamp)
             resets[shard] = dict.fromkeys(range(lanes), start)
             cursors.update({(shard, lane): Cursor(shard, lane, start) for lane in range(lanes)})
         if resets:
-            self.store.write(lambda tx: [streams.reset_positions(tx, mapping.id, shard, lanes_)
-                                         for shard, lanes_ in resets.items()])
+            self.streams.reset_positions(mapping.id, resets)
         self._cursors[mapping.id] = cursors
         return list(cursors.values())
 
     def _current(self, mapping: StreamMapping, cursor: Cursor) -> bool:
         with self._lock:
             return self._cursors.get(mapping.id, {}).get(cursor.key()) is cursor
-
-    def _starting(self, trigger: StreamTrigger, stream: Stream, shard: int) -> int:
-        with self.store.reading() as tx:
-            if trigger.starting_position == "LATEST":
-                return streams.last_seq(tx, stream.name, shard)
-            if trigger.starting_position == "AT_TIMESTAMP" and trigger.starting_position_timestamp is not None:
-                return streams.seq_before(tx, stream.name, shard, trigger.starting_position_timestamp)
-        return 0
 
     def _advance(self, manifest: Manifest, mapping: StreamMapping, stream: Stream, fn: Function, cursor: Cursor,
                  now: float) -> float:
@@ -215,10 +207,8 @@ class StreamPoller(Poller):
             batch, retries = cursor.pending[0]
         else:
             lanes = trigger.parallelization_factor
-            with self.store.reading() as tx:
-                top = streams.last_seq(tx, stream.name, cursor.shard)
-                batch = streams.read(tx, stream.name, cursor.shard, max(cursor.position, cursor.scanned),
-                                     trigger.batch_size, cursor.lane, lanes)
+            top, batch = self.streams.read(stream.name, cursor.shard, max(cursor.position, cursor.scanned),
+                                           trigger.batch_size, cursor.lane, lanes)
             if lanes > 1:
                 cursor.scanned = batch[0].seq - 1 if batch else top
             batch = fit(batch, stream.format)
@@ -282,7 +272,7 @@ class StreamPoller(Poller):
         finally:
             with self._inflight_lock:
                 self._inflight.discard((mapping.id, *cursor.key()))
-            self._wake.set()
+            self.poke()
 
     def _settle(self, manifest: Manifest, mapping: StreamMapping, stream: Stream, cursor: Cursor,
                 batch: list[StreamRecord], retries: int, outcome: Outcome, payload: bytes,
@@ -322,12 +312,12 @@ class StreamPoller(Poller):
         cursor.pending[0] = (batch, retries)
         cursor.not_before = now + backoff(retries)
         why = error_type or "reported failures"
-        shard = streams.shard_name(stream, cursor.shard)
+        shard = shard_name(stream, cursor.shard)
         self._note(mapping.function, f"{stream.name} {shard}: batch of {len(batch)} failed ({why}); "
                                      f"retry {retries}{'' if limit == -1 else f' of {limit}'}; the shard waits")
 
     def _checkpoint(self, mapping: StreamMapping, cursor: Cursor, seq: int) -> None:
-        self.store.write(lambda tx: streams.checkpoint(tx, mapping.id, cursor.shard, cursor.lane, seq))
+        self.streams.checkpoint(mapping.id, cursor.shard, cursor.lane, seq)
         cursor.position = max(cursor.position, seq)
 
     def _give_up(self, manifest: Manifest, mapping: StreamMapping, stream: Stream, cursor: Cursor,
@@ -344,12 +334,11 @@ class StreamPoller(Poller):
         def settle(tx) -> None:
             if target is not None:
                 self._send(tx, manifest, mapping, stream, target, records[0], record, now)
-            streams.checkpoint(tx, mapping.id, cursor.shard, cursor.lane, records[-1].seq)
 
-        self.store.write(settle)
+        self.streams.checkpoint(mapping.id, cursor.shard, cursor.lane, records[-1].seq, along=settle)
         cursor.position = max(cursor.position, records[-1].seq)
         where = f" -> {target.kind.value}:{target.name}" if target else ""
-        shard = streams.shard_name(stream, cursor.shard)
+        shard = shard_name(stream, cursor.shard)
         self._note(mapping.function, f"{stream.name} {shard}: {len(records)} record(s) given up "
                                      f"({condition}){where}; the shard moves on")
         if target is not None and target.kind is not TargetKind.queue:
@@ -363,6 +352,6 @@ class StreamPoller(Poller):
         folder = str(manifest.buckets[target.name].path) if target.kind is TargetKind.bucket else target.name
         t = utc(now)
         esm = uuid.uuid5(uuid.NAMESPACE_URL, mapping.id)
-        shard = streams.shard_name(stream, first.shard)
+        shard = shard_name(stream, first.shard)
         name = f"aws/lambda/{esm}/{shard}/{t:%Y/%m/%d}/{t:%Y-%m-%dT%H.%M.%S}-{uuid.uuid4()}"
         outbox.add(tx, folder, name, record, mapping.function, now)

@@ -16,6 +16,8 @@ from lambdad.logs import LogBook
 from lambdad.manifest.model import Function, Manifest, Queue, Stream, StreamTrigger, Target, TargetKind
 from lambdad.runtime.functions import Functions
 from lambdad.runtime.invocation import Outcome
+from lambdad.services import stream_ids
+from lambdad.services.streams import StreamRecord, Streams
 from lambdad.sources.streams import StreamPoller
 from lambdad.store import Store, queues, streams
 from tests.component.twins import DeferredExecutor, FakeSpawner, InlineExecutor
@@ -47,10 +49,11 @@ class World:
         self.functions = Functions(self.manifest, LogBook(tmp_path / "logs"), self.clock, {},
                                    spawn_override=FakeSpawner(run))
         self.store = Store(tmp_path / "store.sqlite3")
+        self.streams = Streams(self.store, self.clock)
         self.poller = self.new_poller()
 
     def new_poller(self, executor: Executor | None = None) -> StreamPoller:
-        return StreamPoller(self.manifest, self.store, self.functions, self.clock, executor or InlineExecutor())
+        return StreamPoller(self.manifest, self.streams, self.functions, self.clock, executor or InlineExecutor())
 
     def reload(self, stream: Stream | None = None, **trigger) -> None:
         """A manifest save: the stream and the mapping's settings as given, the rest as they were."""
@@ -60,9 +63,8 @@ class World:
         self.manifest = replace(self.manifest, functions={"f": fn}, streams={self.stream.name: self.stream})
         self.poller.apply(self.manifest)
 
-    def put(self, *items: str, key: str | None = None) -> list[streams.StreamRecord]:
-        return [self.store.write(lambda tx, d=d: streams.put(tx, self.stream, key or d, d.encode(), self.clock.time()))
-                for d in items]
+    def put(self, *items: str, key: str | None = None) -> list[StreamRecord]:
+        return [self.streams.put(self.stream, key or d, d.encode()) for d in items]
 
     def run(self, rounds: int = 20, advance: float = 0.0) -> None:
         for _ in range(rounds):
@@ -205,7 +207,7 @@ def test_dynamodb_change_records(tmp_path: Path):
     w = World(tmp_path, Stream("t", format="dynamodb"))
     change = {"eventName": "MODIFY", "Keys": {"Id": {"N": "1"}}, "NewImage": {"Id": {"N": "1"}, "v": {"S": "b"}},
               "OldImage": {"Id": {"N": "1"}, "v": {"S": "a"}}}
-    w.store.write(lambda tx: streams.put(tx, w.stream, '{"Id": {"N": "1"}}', json.dumps(change).encode(), w.clock.time()))
+    w.streams.put(w.stream, '{"Id": {"N": "1"}}', json.dumps(change).encode())
     w.run()
     (record,) = w.batches[0]
     DynamoDBStreamModel(**{"Records": [record]})
@@ -215,13 +217,13 @@ def test_dynamodb_change_records(tmp_path: Path):
 
 
 def test_shards_follow_the_md5_of_the_partition_key():
-    assert streams.shard_of("a", 1) == 0
+    assert stream_ids.shard_of("a", 1) == 0
     counts = [0, 0, 0, 0]
     for i in range(4000):
-        counts[streams.shard_of(f"key-{i}", 4)] += 1
+        counts[stream_ids.shard_of(f"key-{i}", 4)] += 1
     assert all(900 < c < 1100 for c in counts)
-    assert streams.hash_range(0, 4) == (0, 2**126 - 1) and streams.hash_range(3, 4)[1] == 2**128 - 1
-    assert streams.parse_sequence_number(streams.sequence_number("s", 3, 42)) == (3, 42)
+    assert stream_ids.hash_range(0, 4) == (0, 2**126 - 1) and stream_ids.hash_range(3, 4)[1] == 2**128 - 1
+    assert stream_ids.parse_sequence_number(stream_ids.sequence_number("s", 3, 42)) == (3, 42)
 
 
 def test_by_default_a_failing_batch_is_retried_until_its_records_expire(tmp_path: Path):
@@ -246,7 +248,7 @@ def test_records_that_expired_unread_are_skipped_silently(tmp_path: Path):
     w.put("fresh", key="k")
     w.run()
     w.clock.advance(1)  # between two expiry passes: a record that aged out but is still stored
-    w.store.write(lambda tx: streams.put(tx, w.stream, "k", b"aged", w.clock.time() - 3601))
+    Streams(w.store, FakeClock(start=w.clock.time() - 3601)).put(w.stream, "k", b"aged")
     w.put("later", key="k")
     w.run()
     assert w.data() == [["fresh"], ["later"]] and w.failures() == []
@@ -285,7 +287,7 @@ def test_a_shard_the_stream_no_longer_has_is_drained(tmp_path: Path):
     keys = [f"key-{i}" for i in range(20)]
     for key in keys:
         w.put(key, key=key)
-    assert {streams.shard_of(k, 2) for k in keys} == {0, 1}
+    assert {stream_ids.shard_of(k, 2) for k in keys} == {0, 1}
     w.reload(stream=Stream("s", shards=1))
     w.put("later", key="key-0")
     w.run()
@@ -355,7 +357,7 @@ def test_retries_used_up_by_reported_failures_are_not_a_function_error(tmp_path:
 def test_dynamodb_sequence_numbers_and_view_types(tmp_path: Path):
     w = World(tmp_path, Stream("t", format="dynamodb", view_type="KEYS_ONLY"))
     change = {"eventName": "INSERT", "Keys": {"Id": {"N": "1"}}, "NewImage": {"Id": {"N": "1"}}}
-    w.store.write(lambda tx: streams.put(tx, w.stream, "k", json.dumps(change).encode(), w.clock.time()))
+    w.streams.put(w.stream, "k", json.dumps(change).encode())
     w.run()
     (record,) = w.batches[0]
     body = record["dynamodb"]

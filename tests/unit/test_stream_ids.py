@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamModel, K
 
 from lambdad.events.streams import dynamodb_record, kinesis_record, on_failure_record
 from lambdad.manifest.model import Manifest, Stream
-from lambdad.store import streams
+from lambdad.services import stream_ids
 from lambdad.store.streams import StreamRecord
 
 CLICKS, VIEWS = Stream("clicks", shards=4), Stream("views", shards=4)
@@ -27,22 +27,22 @@ def record(stream: Stream, shard: int = 0, seq: int = 1) -> StreamRecord:
 
 @pytest.mark.parametrize(("shard", "seq"), [(0, 0), (0, 1), (3, 42), (63, 10**20), (5, 10**31)])
 def test_kinesis_sequence_numbers_are_56_digits_and_read_back(shard, seq):
-    number = streams.sequence_number("clicks", shard, seq)
+    number = stream_ids.sequence_number("clicks", shard, seq)
     assert len(number) == 56 and re.fullmatch(r"[1-9][0-9]{55}", number)
-    assert streams.parse_sequence_number(number) == (shard, seq)
+    assert stream_ids.parse_sequence_number(number) == (shard, seq)
 
 
 @pytest.mark.parametrize(("shard", "seq"), [(0, 1), (3, 42), (63, 10**15)])
 def test_old_kinesis_numbers_still_read_and_sort_below_new_ones(shard, seq):
     old = str(4959 * 10**52 + shard * 10**40 + seq)  # the shape earlier versions showed
-    assert streams.parse_sequence_number(old) == (shard, seq)
-    new = streams.sequence_number("clicks", 0, 1)
+    assert stream_ids.parse_sequence_number(old) == (shard, seq)
+    new = stream_ids.sequence_number("clicks", 0, 1)
     assert len(old) == len(new) and old < new and int(old) < int(new)
 
 
 @pytest.mark.parametrize("number", [
-    lambda seq: streams.sequence_number("clicks", 2, seq),
-    lambda seq: streams.ddb_sequence_number("orders", 0, seq),
+    lambda seq: stream_ids.sequence_number("clicks", 2, seq),
+    lambda seq: stream_ids.ddb_sequence_number("orders", 0, seq),
 ])
 def test_sequence_numbers_grow_within_a_shard_as_numbers_and_as_text(number):
     shown = [number(seq) for seq in (0, 1, 2, 9, 10, 99, 100, 12345, 10**9, 10**13)]
@@ -83,7 +83,7 @@ def test_dynamodb_records_have_aws_shapes_and_a_stable_event_id():
     (ORDERS, r"shardId-[0-9]{20}-[0-9a-f]{8}"),
 ])
 def test_shard_ids_have_aws_shapes(stream, pattern):
-    names = [streams.shard_name(stream, shard) for shard in range(4)]
+    names = [stream_ids.shard_name(stream, shard) for shard in range(4)]
     assert all(re.fullmatch(pattern, n) and 20 <= len(n) <= 65 for n in names) and len(set(names)) == 4
 
 
@@ -92,6 +92,6 @@ def test_the_on_failure_record_names_the_dynamodb_shard_and_numbers():
     records = [record(ORDERS, 0, 3), record(ORDERS, 0, 4)]
     doc = json.loads(on_failure_record(MANIFEST, ORDERS, "f", records, "RetryAttemptsExhausted", 3, 1.7e9))
     info = doc["DDBStreamBatchInfo"]
-    assert info["shardId"] == streams.ddb_shard_id("orders", 0)
-    assert info["startSequenceNumber"] == streams.ddb_sequence_number("orders", 0, 3)
-    assert info["endSequenceNumber"] == streams.ddb_sequence_number("orders", 0, 4)
+    assert info["shardId"] == stream_ids.ddb_shard_id("orders", 0)
+    assert info["startSequenceNumber"] == stream_ids.ddb_sequence_number("orders", 0, 3)
+    assert info["endSequenceNumber"] == stream_ids.ddb_sequence_number("orders", 0, 4)

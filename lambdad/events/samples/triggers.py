@@ -175,10 +175,11 @@ def _sqs(params: Params, now: float) -> dict[str, Any]:
 
 def _stream_record(stream: str, partition_key: str, data: bytes, now: float) -> StreamRecord:
     """A record as the store would hold it; a random sequence number keeps eventIDs fresh."""
-    from lambdad.store.streams import StreamRecord, key_hash
+    from lambdad.services.stream_ids import SMALL_HASH_SPACE, key_hash
+    from lambdad.store.streams import StreamRecord
 
-    return StreamRecord(stream, 0, secrets.randbelow(10**12) + 1, partition_key, key_hash(partition_key) % 2**62,
-                        data, now)
+    return StreamRecord(stream, 0, secrets.randbelow(10**12) + 1, partition_key,
+                        key_hash(partition_key) % SMALL_HASH_SPACE, data, now)
 
 
 @sample("kinesis", "Kinesis Data Streams batch of one record",
