@@ -141,7 +141,7 @@ class Streams:
 
     # -- retention ------------------------------------------------------------------------------------
 
-    def expire(self, streams_: Iterable[Stream], now: float) -> int:
+    def expire(self, configs: Iterable[Stream], now: float) -> int:
         """Drop the records past their stream's retention at `now`; returns how many."""
         return sum(self.store.write(lambda tx: [streams.expire(tx, s.name, now - s.retention_s)
-                                                for s in streams_]))
+                                                for s in configs]))

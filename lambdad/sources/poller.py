@@ -33,7 +33,8 @@ class Poller:
 
     def __init__(self, manifest: Manifest, store: Any, functions: Functions, clock: Clock,
                  executor: Executor | None, threads: int, health: Health | None = None) -> None:
-        """`store` is what the subclass reads its source through (its domain's service)."""
+        """`store` is what the subclass reads its source through: its domain's service (the stream
+        poller's `Streams`; the SQS poller's store, until the queues have theirs)."""
         self.health = health or Health()
         self.manifest = manifest
         self.store = store
