@@ -119,7 +119,7 @@ def _stream_positions(args: argparse.Namespace, manifest) -> dict[str, list[dict
                     continue
                 key = mapping_id(fn.name, t.stream)
                 stream = manifest.streams[t.stream]
-                # Before any daemon ran the mapping, where it starts is known only from the first record.
+                # Before any daemon ran the mapping, its lag is known only if it starts at the first record.
                 lanes = service.progress(key, stream, t.parallelization_factor, t.starting_position == "TRIM_HORIZON")
                 out[key] = [{"shard": shard_id(p.shard), "lane": p.lane,
                              "position": None if p.position is None else number_of(stream, p.shard, p.position),
