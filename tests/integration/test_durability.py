@@ -101,15 +101,3 @@ def test_deleting_the_state_folder_stops_the_daemon_with_an_error(project: Path)
     assert daemon.lines[-1] == "stopped"
     wait_for(lambda: gone(children), what="no worker process left behind")
     assert not (project / ".lambdad").exists()  # not recreated by the stopping daemon
-
-
-def test_a_command_run_without_a_daemon_sets_a_truncated_store_aside_and_says_so(project: Path):
-    state = project / ".lambdad"
-    assert run_cli("invoke", "created", "--invocation-type", "Event", "--payload", "{}", cwd=project).returncode == 0
-    (state / "logs").mkdir(exist_ok=True)
-    (state / "logs" / "created.log").write_text("")
-    (state / "store.sqlite3").write_bytes(b"")
-    done = run_cli("status", cwd=project)
-    assert done.returncode == 0, done.stderr
-    assert f"lambdad: warning: the store {state / 'store.sqlite3'} was empty (0 bytes)" in done.stderr
-    assert [p.name.split(".damaged-")[0] for p in state.iterdir() if ".damaged-" in p.name] == ["store.sqlite3"]
