@@ -1,4 +1,4 @@
-"""What the commands make of a manifest with no daemon running: `schedules` listing fire times, and
+"""What the commands make of a manifest with no daemon running: `schedules` listing fire times, `fire`, and
 manifest problems (a bad schedule expression, overlapping bucket triggers, `up` refusing to start),
 through `main(argv)` in-process."""
 
@@ -123,3 +123,15 @@ def test_up_with_a_bad_manifest_exits_2_without_starting(project: Path):
     assert done.code == 2
     assert done.err == "lambdad.yaml:8:14: functions.behave.timeout: 0 is less than the minimum of 1\n"
     assert not (project / ".lambdad" / "daemon.json").exists()
+
+
+def test_fire_without_a_daemon_queues_the_rule_for_the_next_up(project: Path):
+    write_manifest(project, SCHEDULES_MANIFEST)
+    done = run_cli(["fire", "paused"], cwd=project)  # a disabled rule too
+    assert done.code == 0, done.err
+    assert done.out.startswith("queued paused for tick: RequestId ")
+    status = json.loads(run_cli(["status", "--json"], cwd=project).out)
+    assert status["daemon"] == {"running": False} and status["functions"]["tick"]["queued"] == 1
+    unknown = run_cli(["fire", "nope"], cwd=project)
+    assert (unknown.code, unknown.err) == (
+        2, "lambdad: schedule 'nope' is not defined (schedules: every-minute, weekdays, paused)\n")
