@@ -104,10 +104,13 @@ def run_cli(*args: str, cwd: Path, timeout: float = 60, env: dict[str, str] | No
 
 
 def all_settled(project: Path) -> bool:
-    """Every accepted async event reached its outcome: nothing queued, retrying or running."""
-    done = run_cli("status", "--json", cwd=project)
-    assert done.returncode == 0, done.stderr
-    counts = json.loads(done.stdout)["functions"].values()
+    """Every accepted async event reached its outcome: nothing queued, retrying or running. (`status`
+    runs in-process: a poll should not cost an interpreter start.)"""
+    from tests.component.cli import run_cli as run_in_process
+
+    done = run_in_process(["status", "--json"], cwd=project)
+    assert done.code == 0, done.err
+    counts = json.loads(done.out)["functions"].values()
     return all(c["queued"] == c["retrying"] == c["in_flight"] == 0 for c in counts)
 
 

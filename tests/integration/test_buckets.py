@@ -296,18 +296,3 @@ def test_a_killed_daemon_misses_nothing(project: Path):
         code = again.stop()
     assert code == 0
     assert got == [("ObjectCreated:Put", "a.txt"), ("ObjectCreated:Put", "b.txt")]
-
-
-def test_overlapping_triggers_are_refused_naming_both(project: Path):
-    from tests.helpers import run_cli
-
-    write_manifest(project, MANIFEST + "      - s3: {bucket: photos, filter: {prefix: images/}}\n")
-    done = run_cli("validate", cwd=project)
-    assert done.returncode == 2
-    lines = done.stderr.splitlines()
-    assert len(lines) == 2  # both earlier triggers it overlaps are named, one line each
-    for line, suffix in zip(lines, (".jpeg", ".jpg"), strict=True):
-        assert line.startswith(
-            "lambdad.yaml:28:13: functions.jpegs.events[2].s3: overlaps the s3 trigger of function 'jpegs' "
-            f"(s3:ObjectCreated:Put, prefix 'images/', suffix '{suffix}') on bucket 'photos': Configurations overlap."
-        )

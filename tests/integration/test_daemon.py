@@ -158,14 +158,6 @@ def test_sigkill_leaves_no_process_and_no_stale_lock(project: Path):
     assert again.stop() == 0
 
 
-def test_up_with_a_bad_manifest_exits_2_without_starting(project: Path):
-    write_manifest(project, MANIFEST.replace("code: ./functions", "code: ./functions\n    timeout: 0"))
-    done = subprocess.run(lambdad_cmd("up"), cwd=project, capture_output=True, text=True, timeout=30)
-    assert done.returncode == 2
-    assert done.stderr == "lambdad.yaml:8:14: functions.behave.timeout: 0 is less than the minimum of 1\n"
-    assert not (project / ".lambdad" / "daemon.json").exists()
-
-
 # -- the stop sequence, driven in-process so an invocation can be in flight --------------------------
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import calendar
-import json
 import time
 from pathlib import Path
 
@@ -83,30 +82,3 @@ def test_fire_runs_a_rule_now_even_a_disabled_one(project: Path):
     done = run_cli("fire", "nope", cwd=project)
     assert (done.returncode, done.stderr) == (
         2, "lambdad: schedule 'nope' is not defined (schedules: every-minute, weekdays, paused)\n")
-
-
-def test_schedules_lists_next_fire_times_without_a_daemon(project: Path):
-    done = run_cli("schedules", "--next", "3", "--from", "2026-01-02T08:00:00Z", "--json", cwd=project)
-    assert done.returncode == 0, done.stderr
-    listing = {r["name"]: r for r in json.loads(done.stdout)}
-    assert listing["weekdays"] == {
-        "function": "tick", "name": "weekdays", "expression": "cron(0 9 ? * MON-FRI *)", "timezone": "Europe/Paris",
-        "enabled": True,
-        # 2026-01-02 is a Friday; 09:00 in Paris is 08:00 UTC in winter
-        "next": ["2026-01-05T08:00:00Z", "2026-01-06T08:00:00Z", "2026-01-07T08:00:00Z"],
-    }
-    assert listing["every-minute"]["next"] == ["2026-01-02T08:01:00Z", "2026-01-02T08:02:00Z", "2026-01-02T08:03:00Z"]
-    assert listing["paused"]["next"] == [] and listing["paused"]["enabled"] is False
-    table = run_cli("schedules", "--next", "1", cwd=project)
-    assert "weekdays  cron(0 9 ? * MON-FRI *)  (Europe/Paris)  -> tick" in table.stdout
-    bad = run_cli("schedules", "--from", "yesterday", cwd=project)
-    assert (bad.returncode, bad.stderr) == (
-        2, "lambdad: --from: 'yesterday' is not an ISO-8601 time (2026-01-31T12:00:00Z)\n")
-
-
-def test_an_invalid_expression_is_a_manifest_error_with_its_line(project: Path):
-    write_manifest(project, MANIFEST.replace("rate(1 minute)", "rate(1 minutes)"))
-    done = run_cli("validate", cwd=project)
-    assert done.returncode == 2
-    assert done.stderr == ("lambdad.yaml:9:52: functions.tick.events[0].schedule.expression: rate(1 minutes): "
-                           "use the singular for 1: rate(1 minute)\n")

@@ -174,13 +174,3 @@ def test_dynamodb_change_records(project: Path, daemon: Running, tmp_path: Path)
     bad.write_text('{"eventName": "UPSERT", "Keys": {}}')
     refused = run_cli("stream", "put", "table", "--change", str(bad), cwd=project)
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1
-
-
-def test_status_before_any_daemon_ran_the_mapping(project: Path):
-    for key in ("a", "b", "c"):
-        assert run_cli("stream", "put", "clicks", "x", "--partition-key", key, cwd=project).returncode == 0
-    lanes = json.loads(run_cli("status", "--json", cwd=project).stdout)["stream_mappings"]["reader/clicks"]
-    assert [lane["position"] for lane in lanes] == [None] * 4
-    assert sum(lane["lag"] for lane in lanes) == 3  # TRIM_HORIZON: everything put so far is still to do
-    table = run_cli("status", cwd=project).stdout
-    assert "not started" in table

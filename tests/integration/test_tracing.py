@@ -99,7 +99,8 @@ def test_a_handler_writing_into_its_own_bucket_is_stopped_after_16_invocations(
         tmp_path: Path, functions_dir: Path, monkeypatch: pytest.MonkeyPatch):
     """Also when an invocation works on for seconds after its write, and when the files are renamed
     or copied in with an old mtime."""
-    from tests.helpers import run_cli, wait_for
+    from tests.component.cli import run_cli as run_in_process
+    from tests.helpers import wait_for
     from tests.integration.test_daemon import serving
 
     monkeypatch.setenv("PROJECT", str(tmp_path))
@@ -109,8 +110,8 @@ def test_a_handler_writing_into_its_own_bucket_is_stopped_after_16_invocations(
             (tmp_path / "buckets" / bucket / "start.txt").write_text("go")
 
         def dead_letters() -> list:
-            done = run_cli("dlq", "list", "--json", cwd=tmp_path)
-            found = json.loads(done.stdout) if done.returncode == 0 else []
+            done = run_in_process(["dlq", "list", "--json"], cwd=tmp_path)  # (in-process: a poll)
+            found = json.loads(done.out) if done.code == 0 else []
             return found if len(found) >= 2 else []
 
         letters = wait_for(dead_letters, 30, interval=0.1, what="the two stopped events in the dead-letter list")
