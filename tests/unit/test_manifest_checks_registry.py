@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+import lambdad
 from lambdad import validation
 from lambdad.manifest import checks, parse_manifest
 from lambdad.manifest import model as m
@@ -61,3 +64,12 @@ def test_only_the_checks_given_run(project: Path):
     assert checks.run_checks(manifest, [lambda man: iter([checks.Finding(("x",), "found")])]) == [
         checks.Finding(("x",), "found")
     ]
+
+
+def test_validate_runs_the_features_checks_by_itself(project: Path):
+    """(In a process of its own: here the test set-up has registered them already.)"""
+    (project / "lambdad.yaml").write_text(MANIFEST)
+    done = subprocess.run([sys.executable, "-m", "lambdad", "validate", "-f", "lambdad.yaml"], cwd=project,
+                          capture_output=True, text=True, env={"PYTHONPATH": str(Path(lambdad.__file__).parents[1])})
+    assert (done.returncode, done.stderr.strip()) == (2, "lambdad.yaml:7:44: functions.hello.events[0].schedule."
+                                                        "expression: rate(0 minutes): the value must be at least 1")
