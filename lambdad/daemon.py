@@ -56,6 +56,7 @@ from lambdad.store import Durability, Store, events
 from lambdad.store.db import STORE_FILE
 from lambdad.store.salvage import set_aside_damage
 from lambdad.summary import describe_manifest
+from lambdad.validation import register_feature_checks
 
 if TYPE_CHECKING:
     from lambdad.schedules.service import Schedules
@@ -393,6 +394,7 @@ class Daemon:
                 log.warning("cannot write daemon.json in %s: %s", self.state.path, e)
 
         try:
+            register_feature_checks()
             new = load_manifest(file)
         except ManifestError as e:
             config_problems(e.problems)

@@ -5,10 +5,16 @@ from pathlib import Path
 
 import pytest
 
+from lambdad.validation import register_feature_checks
 from tests.helpers import FIXTURE_FUNCTIONS, FakeClock
 
 #: Each tier is its folder, so `pytest -m unit` (or `-m "not integration"`) runs the fast ones alone.
 TIERS = ("unit", "component", "integration")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Manifests loaded in-process are checked as the CLI and the daemon check them: with every feature's checks."""
+    register_feature_checks()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

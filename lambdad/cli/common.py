@@ -26,7 +26,9 @@ def load(args: argparse.Namespace, running: bool = True) -> Manifest:
     from lambdad.errors import ManifestError
     from lambdad.manifest import find_manifest, load_manifest, parse_manifest
     from lambdad.statedir import StateDir
+    from lambdad.validation import register_feature_checks
 
+    register_feature_checks()
     path = find_manifest(args.file)
     try:
         return load_manifest(path)

@@ -132,7 +132,9 @@ def _stream_positions(args: argparse.Namespace, manifest) -> dict[str, list[dict
 def _status_of_invalid_manifest(args: argparse.Namespace) -> int:
     """The manifest on disk is invalid: say what the daemon runs (if one runs) and what is wrong."""
     from lambdad.manifest import find_manifest, load_manifest
+    from lambdad.validation import register_feature_checks
 
+    register_feature_checks()
     path = find_manifest(args.file)
     state = StateDir(Path(args.state_dir).absolute() if args.state_dir else path.parent.absolute() / STATE_DIR_NAME)
     info = _daemon_info(state.running_daemon())

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import hashlib
 import json
 import logging
 import re
@@ -47,8 +46,8 @@ from lambdad.http import sqs_query
 from lambdad.http.asgi import BodyTooLarge, Receive, Scope, Send, header, read_body, respond
 from lambdad.http.guard import Guard
 from lambdad.http.params import shown
-from lambdad.manifest.checks import handler_module_file
 from lambdad.manifest.model import Function, Manifest, RecursiveLoop, TargetKind
+from lambdad.runtime.code import code_file, handler_module_file
 from lambdad.runtime.functions import ShuttingDown, check_payload
 from lambdad.runtime.invocation import MAX_SYNC_PAYLOAD_BYTES, InvokeResult, decode_client_context, new_request_id
 from lambdad.store.db import unavailable
@@ -205,21 +204,20 @@ def runtime_name(python_version: str | None) -> str:
 
 def function_configuration(manifest: Manifest, fn: Function, python_version: str | None) -> dict:
     """GetFunctionConfiguration's answer, from the manifest: enough for `aws lambda get-function`."""
-    module = handler_module_file(fn.code, fn.handler)
-    code = module.read_bytes() if module else b""
-    stamp = max(manifest.file.stat().st_mtime, module.stat().st_mtime if module else 0)
+    code = code_file(handler_module_file(fn.code, fn.handler))
+    stamp = max(manifest.file.stat().st_mtime, code.mtime)
     config = {
         "FunctionName": fn.name,
         "FunctionArn": manifest.function_arn(fn.name),
         "Runtime": runtime_name(python_version),
         "Role": f"arn:aws:iam::{manifest.account}:role/lambdad",
         "Handler": fn.handler,
-        "CodeSize": len(code),
+        "CodeSize": code.size,
         "Description": fn.description,
         "Timeout": int(fn.timeout_s),
         "MemorySize": fn.memory_mb,
         "LastModified": datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000",
-        "CodeSha256": base64.b64encode(hashlib.sha256(code).digest()).decode(),
+        "CodeSha256": code.sha256,
         "Version": "$LATEST",
         "Environment": {"Variables": dict(fn.environment)},
         "TracingConfig": {"Mode": "PassThrough"},

@@ -1,4 +1,8 @@
-"""Load, validate and model the manifest: YAML with marks -> JSON Schema -> model -> cross-field checks."""
+"""Load, validate and model the manifest: YAML with marks -> JSON Schema -> model -> cross-field checks.
+
+The cross-field checks are the ones registered in `lambdad.manifest.checks`: the manifest's own here,
+each feature's from above (`lambdad.validation`), since this layer imports no feature.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from pathlib import Path
 
 from lambdad.errors import ManifestError
 from lambdad.manifest.build import Builder
-from lambdad.manifest.checks import WARNINGS, missing_message, run_checks
+from lambdad.manifest.checks import missing_message, registered, run_checks
 from lambdad.manifest.model import Function, Manifest
 from lambdad.manifest.parts import broken_parts, without
 from lambdad.manifest.problems import Problem, format_problems
@@ -77,7 +81,8 @@ def parse_manifest(
         problems.append(Problem(shown, mark, finding.where, message))
     if problems:
         return None, problems
-    warnings = [str(Problem(shown, marks.value(f.where), f.where, f.message)) for f in run_checks(manifest, WARNINGS)]
+    warnings = [str(Problem(shown, marks.value(f.where), f.where, f.message))
+                for f in run_checks(manifest, registered(warning=True))]
     return replace(manifest, warnings=tuple(warnings)), problems
 
 

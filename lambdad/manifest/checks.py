@@ -1,7 +1,11 @@
 """Second validation layer: rules that span fields, which a JSON Schema cannot express.
 
-Each `check_*` is a small generator of `Finding`s over the built model; `run_checks` runs them all.
-Names follow AWS's own rules (function names, S3 bucket names, SQS queue names).
+Each check is a small generator of `Finding`s over the built model. This module holds the machinery
+(a registry of checks, run in the order registered) and the checks of the manifest's own structure:
+names and references between its sections. Each feature keeps the checks of its own rules beside it
+(`lambdad/<feature>/checks.py`) and they are registered from above (`lambdad.validation`), so that
+this layer imports no feature. Names follow AWS's own rules (function names, S3 bucket names, SQS
+queue names).
 """
 
 from __future__ import annotations
@@ -10,13 +14,9 @@ import ipaddress
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
-from lambdad.events.media_types import pattern_problem
-from lambdad.http.routes import RouteError, common_path, parse_route
 from lambdad.manifest import model as m
 from lambdad.manifest.problems import DocPath, did_you_mean
-from lambdad.shown import shown
 
 
 @dataclass(frozen=True)
@@ -38,33 +38,37 @@ def missing_message(kind: str, name: str, names: Iterable[str]) -> str:
 
 Check = Callable[[m.Manifest], Iterator[Finding]]
 
+#: The checks every validation runs, in the order registered; findings that make the manifest invalid.
+_CHECKS: list[Check] = []
+#: Findings that do not make the manifest invalid: printed as warnings.
+_WARNINGS: list[Check] = []
+
+
+def register(*checks: Check, warning: bool = False) -> None:
+    """Add `checks` to every later validation, after those registered before (a check added twice runs once).
+
+    Args:
+        warning: the checks' findings are warnings: they do not make the manifest invalid.
+    """
+    into = _WARNINGS if warning else _CHECKS
+    into.extend(check for check in checks if check not in into)
+
+
+def registered(warning: bool = False) -> tuple[Check, ...]:
+    """The checks (or the warning checks) validation runs now, in order."""
+    return tuple(_WARNINGS if warning else _CHECKS)
+
+
+def run_checks(man: m.Manifest, checks: Iterable[Check] | None = None) -> list[Finding]:
+    """Every finding of `checks` (by default the registered checks), check by check."""
+    return [finding for check in (registered() if checks is None else checks) for finding in check(man)]
+
+
 _FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _LISTENER_NAME = _FUNCTION_NAME
 _STREAM_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
-
-#: Environment variables the Lambda runtime sets itself; a function cannot override them.
-RESERVED_ENV = frozenset(
-    {
-        "_HANDLER",
-        "_X_AMZN_TRACE_ID",
-        "AWS_DEFAULT_REGION",
-        "AWS_REGION",
-        "AWS_EXECUTION_ENV",
-        "AWS_LAMBDA_FUNCTION_NAME",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-        "AWS_LAMBDA_FUNCTION_VERSION",
-        "AWS_LAMBDA_INITIALIZATION_TYPE",
-        "AWS_LAMBDA_LOG_GROUP_NAME",
-        "AWS_LAMBDA_LOG_STREAM_NAME",
-        "AWS_LAMBDA_RUNTIME_API",
-        "LAMBDA_TASK_ROOT",
-        "LAMBDA_RUNTIME_DIR",
-    }
-)
-#: Lambda's limit on the total size of a function's environment variables.
-MAX_ENV_BYTES = 4096
 
 
 def bucket_name_error(name: str) -> str | None:
@@ -109,32 +113,6 @@ def check_names(man: m.Manifest) -> Iterator[Finding]:
             yield Finding(("listeners", name), f"listener name {name!r} must be 1 to 64 letters, digits, - or _", True)
 
 
-def handler_module_file(code: Path, handler: str) -> Path | None:
-    """The file that `import` would load for the handler's module, or None if there is none."""
-    module = handler.rsplit(".", 1)[0].replace("/", ".")
-    base = code.joinpath(*module.split("."))
-    for candidate in (base.with_name(base.name + ".py"), base / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    if base.parent.is_dir():  # compiled modules: name.cpython-311-x86_64-linux-gnu.so, name.pyc
-        for found in base.parent.glob(base.name + ".*"):
-            if found.suffix in (".so", ".pyd", ".pyc"):
-                return found
-    return None
-
-
-def check_code(man: m.Manifest) -> Iterator[Finding]:
-    for fn in man.functions.values():
-        if not fn.code.is_dir():
-            yield Finding((*fn.where, "code"), f"code folder {str(fn.code)!r} does not exist")
-        elif handler_module_file(fn.code, fn.handler) is None:
-            module = fn.handler.rsplit(".", 1)[0]
-            yield Finding(
-                (*fn.where, "handler"),
-                f"module {module!r} not found in {str(fn.code)!r} (looked for {module.replace('.', '/')}.py)",
-            )
-
-
 def _missing(where: DocPath, kind: str, name: str, known: dict[str, object] | object) -> Finding:
     names = tuple(known) if isinstance(known, dict) else ()
     return Finding(where, missing_message(kind, name, names), refers_to=(f"{kind}s", name), known=names)
@@ -176,251 +154,6 @@ def check_references(man: m.Manifest) -> Iterator[Finding]:
                                  f"be {'FIFO' if queue.fifo else 'standard'} too")
 
 
-def check_buckets_do_not_nest(man: m.Manifest) -> Iterator[Finding]:
-    buckets = sorted(man.buckets.values(), key=lambda b: b.name)
-    for i, a in enumerate(buckets):
-        for b in buckets[i + 1 :]:
-            if a.path == b.path or a.path in b.path.parents or b.path in a.path.parents:
-                inner, outer = (a, b) if b.path in a.path.parents or a.path == b.path else (b, a)
-                yield Finding(
-                    (*inner.where, "path"),
-                    f"bucket {inner.name!r} folder overlaps bucket {outer.name!r} ({outer.path}); "
-                    "folders must not nest",
-                )
-
-
-def check_unique(man: m.Manifest) -> Iterator[Finding]:
-    rules: dict[str, str] = {}
-    priorities: dict[tuple[str, int], str] = {}
-    for fn in man.functions.values():
-        for trigger in fn.events:
-            if isinstance(trigger, m.ScheduleTrigger):
-                if trigger.name in rules:
-                    yield Finding((*trigger.where, "name"), f"schedule name {trigger.name!r} is already used by "
-                                                            f"function {rules[trigger.name]!r}")
-                rules.setdefault(trigger.name, fn.name)
-            if isinstance(trigger, m.AlbTrigger) and trigger.priority is not None:
-                key = (trigger.listener, trigger.priority)
-                if key in priorities:
-                    yield Finding((*trigger.where, "priority"), f"priority {trigger.priority} on listener "
-                                  f"{trigger.listener!r} is already used by function {priorities[key]!r}")
-                priorities.setdefault(key, fn.name)
-
-
-def check_listeners(man: m.Manifest) -> Iterator[Finding]:
-    """Routes API Gateway would refuse, and listeners where two kinds of trigger could claim a request."""
-    by_listener: dict[str, list[tuple[str, m.Trigger]]] = {}
-    for fn in man.functions.values():
-        for trigger in fn.events:
-            if isinstance(trigger, m.AlbTrigger | m.ApiTrigger):
-                by_listener.setdefault(trigger.listener, []).append((fn.name, trigger))
-    for listener, served in by_listener.items():
-        urls = [(f, t) for f, t in served if isinstance(t, m.ApiTrigger) and t.function_url]
-        if urls and len(served) > 1:
-            fn, url = urls[0]
-            other = next(f for f, t in served if t is not url)
-            yield Finding((*url.where, "listener"), f"listener {listener!r} serves the URL of function {fn!r} (every "
-                                                    f"path and method): it cannot also serve function {other!r}")
-            continue
-        routes: dict[str, str] = {}
-        shapes: dict[tuple, tuple[str, str]] = {}
-        parsed = []
-        for fn, t in served:
-            if not isinstance(t, m.ApiTrigger) or t.function_url:
-                continue
-            try:
-                route = parse_route(t.route)
-            except RouteError as e:
-                yield Finding((*t.where, "route"), str(e))
-                continue
-            if t.route in routes:
-                yield Finding((*t.where, "route"), f"route {t.route!r} on listener {listener!r} is already used by "
-                                                   f"function {routes[t.route]!r}")
-                continue
-            routes[t.route] = fn
-            if route.shape() in shapes and not route.is_default:
-                other_fn, other = shapes[route.shape()]
-                yield Finding((*t.where, "route"), f"route {t.route!r} conflicts with route {other!r} (function "
-                                                   f"{other_fn!r}): they differ only in the variables' names")
-                continue
-            shapes[route.shape()] = (fn, t.route)
-            parsed.append((fn, t, route))
-        for fn, t, route in parsed:
-            for alb_fn, alb in ((f, a) for f, a in served if isinstance(a, m.AlbTrigger)):
-                methods = set(alb.methods) if alb.methods else None
-                if methods is not None and route.method not in ("", "ANY") and route.method not in methods:
-                    continue
-                path = common_path(alb.path, route)
-                if path is not None:
-                    method = route.method if route.method not in ("", "ANY") else sorted(methods or {"GET"})[0]
-                    yield Finding((*t.where, "route"), f"route {t.route!r} (function {fn!r}) and the ALB rule "
-                                  f"{alb.path!r} (function {alb_fn!r}) on listener {listener!r} can both take "
-                                  f"{method} {path}: put them on separate listeners, or use paths that cannot meet")
-
-
-#: What ALB allows in a path pattern (ALB guide, "Condition types for listener rules"). Every other
-#: character reaches ALB percent-encoded, and ALB (as a listener) matches the path as sent.
-_ALB_PATH = re.compile(r"""[A-Za-z0-9_\-.$/~"'@:+&*?]*""")
-_ALB_PATH_CHARS = "A-Z a-z 0-9 _ - . $ / ~ \" ' @ : + & * ?"
-#: What API Gateway allows in a REST API resource's path part (CreateResource: "a-zA-Z0-9._-", and `:`).
-_REST_PART = re.compile(r"[A-Za-z0-9._:-]+")
-
-
-def _first_not(allowed: re.Pattern[str], text: str) -> str | None:
-    """The first character of `text` that `allowed` (a pattern of allowed runs) does not take."""
-    found = allowed.match(text)
-    end = found.end() if found else 0
-    return text[end] if end < len(text) else None
-
-
-def check_http_paths(man: m.Manifest) -> Iterator[Finding]:
-    """ALB path patterns and REST API (payload 1.0) route literals match the path as sent, still
-    percent-encoded: a character that is always sent encoded (`é`, a space) would make a rule or a route
-    that validates and never matches, so it is refused here, as AWS refuses it."""
-    for fn in man.functions.values():
-        for t in fn.events:
-            if isinstance(t, m.AlbTrigger):
-                bad = _first_not(_ALB_PATH, t.path)
-                if bad is not None:
-                    yield Finding((*t.where, "path"), f"path pattern {shown(t.path)}: {bad!r} is not allowed (ALB "
-                                  f"allows {_ALB_PATH_CHARS}; a request's path carries others percent-encoded)")
-            elif isinstance(t, m.ApiTrigger) and t.rest:
-                try:
-                    route = parse_route(t.route)
-                except RouteError:  # (check_listeners says why)
-                    continue
-                for seg in route.segments:
-                    bad = None if seg.variable else _first_not(_REST_PART, seg.text)
-                    if bad is not None:
-                        yield Finding((*t.where, "route"), f"route {shown(t.route)}: {bad!r} is not allowed in a REST "
-                                      "API (payload 1.0) path part (letters, digits, . _ - : and {variables})")
-                        break
-
-
-def check_binary_media_types(man: m.Manifest) -> Iterator[Finding]:
-    """binaryMediaTypes belong to REST APIs (payload 1.0): HTTP APIs and function URLs decide by themselves."""
-    for fn in man.functions.values():
-        for t in fn.events:
-            if not isinstance(t, m.ApiTrigger) or not t.binary_media_types:
-                continue
-            if not t.rest:
-                yield Finding((*t.where, "binary_media_types"), "binary_media_types is a REST API setting: it needs "
-                              "payload_format 1.0 and no api_type: http (HTTP APIs base64-encode every body that is "
-                              "not text by themselves)")
-            for i, pattern in enumerate(t.binary_media_types):
-                problem = pattern_problem(pattern)
-                if problem:
-                    yield Finding((*t.where, "binary_media_types", i), problem)
-
-
-def check_ports(man: m.Manifest) -> Iterator[Finding]:
-    taken: dict[tuple[str, int], str] = {}
-    endpoints = [(("api",), "the api", man.api)]
-    endpoints += [(li.where, f"listener {li.name!r}", li.endpoint) for li in man.listeners.values()]
-    for where, label, ep in endpoints:
-        if ep.port == 0:
-            continue
-        key = (ep.host, ep.port)
-        if key in taken:
-            yield Finding((*where, "port"), f"{ep.host}:{ep.port} is already used by {taken[key]}")
-        taken.setdefault(key, label)
-
-
-_HOST_LABEL = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
-
-
-def host_error(host: str) -> str | None:
-    """Why `host` cannot be listened on, or None: an IP address, or a name of 1-63 character labels
-    (the resolver refuses anything else with an encoding error rather than a lookup failure)."""
-    try:
-        ipaddress.ip_address(host)
-        return None
-    except ValueError:
-        pass
-    if len(host) > 253 or not all(_HOST_LABEL.match(label) for label in host.removesuffix(".").split(".")):
-        return "is not an IP address or a host name (labels of 1 to 63 letters, digits, - or _)"
-    return None
-
-
-def check_hosts(man: m.Manifest) -> Iterator[Finding]:
-    endpoints = [(("api",), man.api)] + [(li.where, li.endpoint) for li in man.listeners.values()]
-    for where, ep in endpoints:
-        why = host_error(ep.host)
-        if why:
-            yield Finding((*where, "host"), f"{shown(ep.host)} {why}")
-
-
-def check_environment(man: m.Manifest) -> Iterator[Finding]:
-    for fn in man.functions.values():
-        where = (*fn.where, "environment")
-        for key in fn.environment:
-            if key in RESERVED_ENV:
-                yield Finding((*where, key), f"{key} is reserved by the Lambda runtime and cannot be set", True)
-        size = sum(len(k.encode()) + len(v.encode()) for k, v in fn.environment.items())
-        if size > MAX_ENV_BYTES:
-            yield Finding(where, f"environment variables take {size} bytes; Lambda allows {MAX_ENV_BYTES}")
-
-
-def check_s3_overlaps(man: m.Manifest) -> Iterator[Finding]:
-    """S3 refuses two notification configurations on a bucket that could both fire for one event."""
-    from lambdad.buckets.rules import overlap
-
-    seen: list[tuple[str, m.S3Trigger]] = []
-    for fn in man.functions.values():
-        for trigger in fn.events:
-            if not isinstance(trigger, m.S3Trigger):
-                continue
-            for other_fn, other in seen:
-                if other.bucket == trigger.bucket and overlap(trigger, other):
-                    yield Finding(trigger.where, (
-                        f"overlaps the s3 trigger of function {other_fn!r} ({_describe(other)}) on bucket "
-                        f"{trigger.bucket!r}: Configurations overlap. Configurations on the same bucket cannot "
-                        "share a common event type (give them different prefixes or suffixes)"
-                    ))
-            seen.append((fn.name, trigger))
-
-
-def _describe(t: m.S3Trigger) -> str:
-    parts = [", ".join(t.events)]
-    if t.prefix:
-        parts.append(f"prefix {t.prefix!r}")
-    if t.suffix:
-        parts.append(f"suffix {t.suffix!r}")
-    return ", ".join(parts)
-
-
-#: The longest rate lambdad schedules: EventBridge documents no limit, but its calendar ends in 2199
-#: (cron's years), and a period much longer overflows date arithmetic (rate(10^400 minutes) would).
-MAX_RATE_DAYS = 36500
-
-
-def check_schedules(man: m.Manifest) -> Iterator[Finding]:
-    """Expressions EventBridge would refuse are refused here, with the reason."""
-    from lambdad.schedules.expressions import describe_problem, parse_schedule
-
-    for fn in man.functions.values():
-        for trigger in fn.events:
-            if isinstance(trigger, m.ScheduleTrigger):
-                problem = describe_problem(trigger.expression, trigger.timezone)
-                if problem:
-                    field = "timezone" if problem.startswith("unknown time zone") else "expression"
-                    yield Finding((*trigger.where, field), problem)
-                elif parse_schedule(trigger.expression, trigger.timezone).every_s > MAX_RATE_DAYS * 86400:
-                    yield Finding((*trigger.where, "expression"), f"{shown(trigger.expression)}: a rate is at most "
-                                                                  f"{MAX_RATE_DAYS} days (100 years) here")
-
-
-def check_concurrency(man: m.Manifest) -> Iterator[Finding]:
-    """Reserved concurrency comes out of the shared pool (as from AWS's account limit); leave some."""
-    reserved = [fn for fn in man.functions.values() if fn.reserved_concurrency]
-    unreserved = [fn for fn in man.functions.values() if fn.reserved_concurrency is None]
-    total = sum(fn.reserved_concurrency or 0 for fn in reserved)
-    if unreserved and reserved and man.concurrency - total < 1:
-        where = (*reserved[-1].where, "reserved_concurrency")
-        yield Finding(where, f"reserved_concurrency adds up to {total} of concurrency {man.concurrency}: leave at "
-                             f"least 1 for the {len(unreserved)} function(s) without a reservation")
-
-
 def _stream_trigger(man: m.Manifest, trigger: m.StreamTrigger, sections: dict) -> Iterator[Finding]:
     stream = man.streams.get(trigger.stream)
     if stream is None:
@@ -437,55 +170,4 @@ def _stream_trigger(man: m.Manifest, trigger: m.StreamTrigger, sections: dict) -
         yield Finding(target.where, f"queue {target.name!r} is FIFO: on-failure records go to standard queues only")
 
 
-def _sqs_mappings(man: m.Manifest) -> Iterator[tuple[m.Function, m.SqsTrigger, m.Queue]]:
-    for fn in man.functions.values():
-        for trigger in fn.events:
-            if isinstance(trigger, m.SqsTrigger) and trigger.queue in man.queues:
-                yield fn, trigger, man.queues[trigger.queue]
-
-
-def check_sqs_mappings(man: m.Manifest) -> Iterator[Finding]:
-    """What Lambda refuses when the event source mapping is created."""
-    for fn, trigger, queue in _sqs_mappings(man):
-        if queue.visibility_timeout_s < fn.timeout_s:
-            yield Finding((*trigger.where, "queue"), f"Queue visibility timeout: {queue.visibility_timeout_s:g} "
-                                                     f"seconds is less than Function timeout: {fn.timeout_s:g} seconds")
-        if queue.fifo and trigger.batch_size > 10:
-            yield Finding((*trigger.where, "batch_size"), "a FIFO queue's batch_size is at most 10")
-        elif trigger.batch_size > 10 and trigger.maximum_batching_window_s < 1:
-            yield Finding((*trigger.where, "batch_size"), "a batch_size over 10 needs maximum_batching_window of at "
-                                                          "least 1s")
-
-
-def sqs_warnings(man: m.Manifest) -> Iterator[Finding]:
-    """What Lambda accepts but advises against."""
-    for fn, trigger, queue in _sqs_mappings(man):
-        if fn.timeout_s <= queue.visibility_timeout_s < 6 * fn.timeout_s:
-            yield Finding((*trigger.where, "queue"), f"queue {queue.name!r} has a visibility timeout of "
-                          f"{queue.visibility_timeout_s:g}s; AWS recommends at least 6 times the function's timeout "
-                          f"({6 * fn.timeout_s:g}s), so that retries of throttled batches do not reappear early")
-
-
-CHECKS: tuple[Check, ...] = (
-    check_names,
-    check_code,
-    check_references,
-    check_buckets_do_not_nest,
-    check_unique,
-    check_listeners,
-    check_http_paths,
-    check_binary_media_types,
-    check_ports,
-    check_hosts,
-    check_environment,
-    check_concurrency,
-    check_s3_overlaps,
-    check_schedules,
-    check_sqs_mappings,
-)
-#: Findings that do not make the manifest invalid: printed as warnings.
-WARNINGS: tuple[Check, ...] = (sqs_warnings,)
-
-
-def run_checks(man: m.Manifest, checks: tuple[Check, ...] = CHECKS) -> list[Finding]:
-    return [finding for check in checks for finding in check(man)]
+register(check_names, check_references)

@@ -6,7 +6,6 @@ import time
 import uuid
 from collections.abc import Mapping
 
-from lambdad.manifest.checks import RESERVED_ENV
 from lambdad.manifest.model import Function
 from lambdad.runtime.invocation import VERSION
 
@@ -15,6 +14,26 @@ from lambdad.runtime.invocation import VERSION
 PASSTHROUGH = ("HOME", "USER", "LOGNAME", "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE")
 #: Variables Lambda sets for every Python function (LANG, TZ) or that a local process needs (PATH).
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+#: Environment variables the Lambda runtime sets itself; a function cannot override them (the
+#: manifest's check refuses them) and lambdad's own are not passed through.
+RESERVED_ENV = frozenset(
+    {
+        "_HANDLER",
+        "_X_AMZN_TRACE_ID",
+        "AWS_DEFAULT_REGION",
+        "AWS_REGION",
+        "AWS_EXECUTION_ENV",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+        "AWS_LAMBDA_INITIALIZATION_TYPE",
+        "AWS_LAMBDA_LOG_GROUP_NAME",
+        "AWS_LAMBDA_LOG_STREAM_NAME",
+        "AWS_LAMBDA_RUNTIME_API",
+        "LAMBDA_TASK_ROOT",
+        "LAMBDA_RUNTIME_DIR",
+    }
+)
 
 
 def log_stream_name(now: float) -> str:
