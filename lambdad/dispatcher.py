@@ -38,7 +38,8 @@ from lambdad.manifest.model import (
     Target,
     TargetKind,
 )
-from lambdad.retry import RetryAt, after_function_error, after_throttle, backoff, on_claim
+from lambdad.outcomes.backoff import backoff
+from lambdad.outcomes.retry import RetryAt, after_function_error, after_throttle, on_claim
 from lambdad.runtime.functions import Functions, ShuttingDown, check_payload
 from lambdad.runtime.invocation import InvokeResult, Outcome, new_request_id
 from lambdad.runtime.pool import Limiter

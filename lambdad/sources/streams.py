@@ -36,6 +36,7 @@ from lambdad.events.sqs import BatchFailure
 from lambdad.events.streams import first_failure, on_failure_record, stream_event
 from lambdad.health import Health
 from lambdad.manifest.model import Function, Manifest, Stream, StreamTrigger, Target, TargetKind
+from lambdad.outcomes.backoff import backoff as outcomes_backoff
 from lambdad.runtime.functions import Functions, ShuttingDown
 from lambdad.runtime.invocation import Outcome
 from lambdad.sources.poller import POLL_S, Poller
@@ -46,6 +47,7 @@ from lambdad.tasks import submit as submit_task
 log = logging.getLogger(__name__)
 
 #: Waits before retrying a failed batch: 0.5 s, 1 s, 2 s ... at most this long.
+FIRST_BACKOFF_S = 0.5
 MAX_BACKOFF_S = 10.0
 #: Lambda's limit on a batch's payload.
 MAX_BATCH_BYTES = 6 * 1024 * 1024
@@ -68,7 +70,7 @@ def mapping_id(function: str, stream: str) -> str:
 
 
 def backoff(retries: int) -> float:
-    return min(MAX_BACKOFF_S, 0.5 * 2 ** max(0, retries - 1))
+    return outcomes_backoff(retries, FIRST_BACKOFF_S, MAX_BACKOFF_S)
 
 
 @dataclass
