@@ -155,7 +155,7 @@ class Daemon:
         self.sqs = SqsPoller(self.manifest, self.store, self.functions, self.clock, health=self.health,
                              on_error=self._health_changed)
         self.streams = StreamPoller(self.manifest, self.store, self.functions, self.clock,
-                                    on_files=self.dispatcher.poke, health=self.health)
+                                    deliverer=self.dispatcher.deliverer, health=self.health)
         syncs = [
             BucketSync(b, self.manifest, self.store, self.clock, warn=self._warn,
                        on_created=self.functions.recent.file_event)
@@ -234,7 +234,7 @@ class Daemon:
         kinesis_api = KinesisApi(self.manifest, self.store, self._http_pool, self.clock.time(),
                                  on_put=self.streams.poke)
         api = self.manifest.api
-        self.api = LambdaApi(self.manifest, self.functions, self.dispatcher, self._http_pool,
+        self.api = LambdaApi(self.manifest, self.functions, self.dispatcher.invocations, self._http_pool,
                              python_version=self.functions.python_version, sqs=sqs_api, kinesis=kinesis_api,
                              guard=Guard.of(api.host, self.allow_hosts, getattr(api, "allow_origins", ())),
                              warn=self._warn)

@@ -26,6 +26,7 @@ MAX_RETRY_WAIT_S = 30.0
 LABELS = {
     "buckets": "the bucket watcher",
     "dispatcher": "the async dispatcher",
+    "outbox": "the file outbox",
     "sqs": "the SQS poller",
     "streams": "the stream poller",
     "schedules": "the scheduler",
