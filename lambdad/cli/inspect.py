@@ -284,18 +284,15 @@ def cmd_dlq_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _selected(args: argparse.Namespace, tx) -> list[deadletters.DeadLetter]:
+def _selected(args: argparse.Namespace) -> list[int] | None:
+    """The dead-letter ids to redrive; None: all of them (of `--function`)."""
     if args.all and args.ids:
         raise UsageError("give dead-letter ids or --all, not both")
     if args.all:
-        return deadletters.listing(tx, args.function)
+        return None
     if not args.ids:
         raise UsageError("give dead-letter ids, or --all")
-    found = deadletters.get(tx, args.ids)
-    missing = sorted(set(args.ids) - {d.id for d in found})
-    if missing:
-        raise UsageError(f"no dead letter with id {', '.join(map(str, missing))} (see lambdad dlq list)")
-    return found
+    return args.ids
 
 
 def _invocations(store, manifest):
@@ -309,7 +306,7 @@ def cmd_dlq_redrive(args: argparse.Namespace) -> int:
     manifest = load(args)
     store = open_store(args, manifest)
     try:
-        count = _invocations(store, manifest).redrive(lambda tx: _selected(args, tx))
+        count = _invocations(store, manifest).redrive(_selected(args), args.function)
     finally:
         store.close()
     print(f"redrove {count} event(s)")

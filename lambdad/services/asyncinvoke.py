@@ -19,7 +19,7 @@ import sqlite3
 from collections.abc import Callable
 
 from lambdad.clock import Clock
-from lambdad.errors import FunctionNotFound
+from lambdad.errors import FunctionNotFound, UsageError
 from lambdad.manifest.model import Manifest
 from lambdad.runtime.functions import check_payload
 from lambdad.runtime.invocation import new_request_id
@@ -100,17 +100,18 @@ class AsyncInvocations:
             found = deadletters.get(tx, [dead_letter_id])
         return found[0] if found else None
 
-    def redrive(self, select: Callable[[sqlite3.Connection], list[DeadLetter]]) -> int:
-        """Queue the dead letters `select` picks again, as new events, and forget them, in one
-        transaction; returns how many. `select` runs inside it, so nothing is redriven twice.
+    def redrive(self, ids: list[int] | None, function: str | None = None) -> int:
+        """Queue dead letters again, as new events, and forget them, in one transaction (nothing is
+        redriven twice); returns how many. `ids` None: every dead letter (of `function`).
 
         Raises:
+            UsageError: no dead letter has one of `ids` (nothing is redriven).
             FunctionNotFound: a chosen event's function is no longer in the manifest (nothing is redriven).
         """
         now = self.clock.time()
 
         def redrive(tx: sqlite3.Connection) -> int:
-            chosen = select(tx)
+            chosen = _chosen(tx, ids, function)
             gone = sorted({d.function for d in chosen} - set(self.manifest.functions))
             if gone:
                 raise FunctionNotFound(gone[0], list(self.manifest.functions))
@@ -128,3 +129,13 @@ class AsyncInvocations:
         """Forget the dead letters (of `function`), and their copies in local queues; returns how many."""
         with self.store.transaction() as tx:
             return deadletters.remove(tx, [d.id for d in deadletters.listing(tx, function)])
+
+
+def _chosen(tx: sqlite3.Connection, ids: list[int] | None, function: str | None) -> list[DeadLetter]:
+    if ids is None:
+        return deadletters.listing(tx, function)
+    found = deadletters.get(tx, ids)
+    missing = sorted(set(ids) - {d.id for d in found})
+    if missing:
+        raise UsageError(f"no dead letter with id {', '.join(map(str, missing))} (see lambdad dlq list)")
+    return found

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lambdad.errors import FunctionNotFound
+from lambdad.errors import FunctionNotFound, UsageError
 from lambdad.manifest.model import Function, Manifest, Queue, Target, TargetKind
 from lambdad.outcomes.deliver import MAX_HOPS, Deliverer
 from lambdad.outcomes.outbox import Outbox
@@ -82,9 +82,11 @@ def test_a_redrive_of_a_function_that_is_gone_changes_nothing(store, tmp_path: P
     invocations = AsyncInvocations(store, clock, manifest(tmp_path, "f"), on_enqueued=lambda: woken.append(True))
     store.write(lambda tx: [deadletters.add(tx, dead_letter("r1", "f")), deadletters.add(tx, dead_letter("r2", "g"))])
     with pytest.raises(FunctionNotFound):
-        invocations.redrive(lambda tx: deadletters.listing(tx))
+        invocations.redrive(None)
+    with pytest.raises(UsageError, match="no dead letter with id 99"):
+        invocations.redrive([1, 99])
     assert len(invocations.dead_letters()) == 2 and woken == []
-    assert invocations.redrive(lambda tx: deadletters.listing(tx, "f")) == 1
+    assert invocations.redrive(None, "f") == 1
     assert [d.request_id for d in invocations.dead_letters()] == ["r2"] and woken == [True]
     with store.transaction() as tx:
         (ev,) = events.claim(tx, ["f"], clock.time(), 60.0, 10)
