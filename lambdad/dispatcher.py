@@ -132,8 +132,9 @@ class Dispatcher:
                 self._start(function, event, now)
         with self.store.reading() as tx:
             next_event = events.next_due(tx)
-        # Events that are due but found no free slot wait for a settling invocation to wake us.
-        return max(0.0, min(POLL_S, next_event - now)) if next_event is not None and next_event > now else POLL_S
+        if next_event is None or next_event <= now:  # (due ones that found no free slot: a settling one wakes us)
+            return POLL_S
+        return min(POLL_S, next_event - now)
 
     def _claim(self, now: float) -> list[tuple[Function, QueuedEvent]]:
         claimed: list[tuple[Function, QueuedEvent]] = []
