@@ -157,7 +157,7 @@ class Daemon:
         self.sqs = SqsPoller(self.manifest, self.store, self.functions, self.clock, health=self.health,
                              on_error=self._health_changed)
         self.streams = StreamPoller(self.manifest, Streams(self.store, self.clock), self.functions, self.clock,
-                                    on_files=self.dispatcher.poke, health=self.health)
+                                    deliverer=self.dispatcher.deliverer, health=self.health)
         syncs = [
             BucketSync(b, self.manifest, self.store, self.clock, warn=self._warn,
                        on_created=self.functions.recent.file_event)
@@ -236,7 +236,7 @@ class Daemon:
         kinesis_api = KinesisApi(self.manifest, Streams(self.store, self.clock, on_put=self.streams.poke),
                                  self._http_pool, self.clock.time())
         api = self.manifest.api
-        self.api = LambdaApi(self.manifest, self.functions, self.dispatcher, self._http_pool,
+        self.api = LambdaApi(self.manifest, self.functions, self.dispatcher.invocations, self._http_pool,
                              python_version=self.functions.python_version, sqs=sqs_api, kinesis=kinesis_api,
                              guard=Guard.of(api.host, self.allow_hosts, getattr(api, "allow_origins", ())),
                              warn=self._warn)

@@ -2,7 +2,7 @@
 
 A thread that fails (its writes hit a full disk, a bug in one round) must not die and must not
 spam: it reports `failing(component, error)` on every failed try and waits what that returns
-(one backoff policy, `lambdad.retry.backoff`); it reports `recovered(component)` after its next
+(one backoff policy, `lambdad.outcomes.backoff`); it reports `recovered(component)` after its next
 good round. The first failure and the recovery are said once each on the console; meanwhile
 `failures()` is what `lambdad status` shows (the daemon writes it into daemon.json).
 """
@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lambdad.retry import backoff
+from lambdad.outcomes.backoff import backoff
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,7 @@ MAX_RETRY_WAIT_S = 30.0
 LABELS = {
     "buckets": "the bucket watcher",
     "dispatcher": "the async dispatcher",
+    "outbox": "the file outbox",
     "sqs": "the SQS poller",
     "streams": "the stream poller",
     "schedules": "the scheduler",

@@ -24,9 +24,9 @@ from lambdad.buckets.rules import IgnoreRules, Subscription, matching, subscript
 from lambdad.clock import Clock
 from lambdad.events.s3 import s3_event, s3_record, sequencer_after
 from lambdad.manifest.model import Bucket, Manifest
-from lambdad.runtime.invocation import new_request_id
 from lambdad.safefiles import UnsafePath, open_inside
-from lambdad.store import Store, events, objects
+from lambdad.services.asyncinvoke import queue_event
+from lambdad.store import Store, objects
 from lambdad.store.objects import IndexedObject
 
 log = logging.getLogger(__name__)
@@ -391,8 +391,7 @@ class BucketSync:
                 configuration_id=sub.configuration_id, sequencer=obj.sequencer, size=size, etag=etag,
                 version_id=obj.version_id,
             )
-            request_id = new_request_id()
-            events.enqueue(tx, request_id, sub.function, json.dumps(s3_event(record)).encode(), now, "s3")
+            request_id = queue_event(tx, sub.function, json.dumps(s3_event(record)).encode(), now, "s3")
             if self._on_created is not None and event_name.startswith("ObjectCreated:"):
                 self._on_created(request_id, self.path_of(obj.key), now)
             fired.append(sub.function)

@@ -13,7 +13,7 @@ from typing import Any
 
 from lambdad.cli.common import STATE_DIR_NAME, load, open_store, print_json, print_table, state_dir
 from lambdad.clock import SYSTEM_CLOCK, iso_millis
-from lambdad.errors import EXIT_OK, FunctionNotFound, ManifestError, UsageError
+from lambdad.errors import EXIT_OK, ManifestError, UsageError
 from lambdad.shown import one_line
 from lambdad.statedir import StateDir
 from lambdad.store import deadletters, events, queues
@@ -220,8 +220,8 @@ def cmd_dlq_list(args: argparse.Namespace) -> int:
     target = f"queue:{args.queue}" if args.queue else None
     store = open_store(args, manifest)
     try:
+        found = _invocations(store, manifest).dead_letters(args.function, target)
         with store.reading() as tx:
-            found = deadletters.listing(tx, args.function, target)
             depths = queues.depths(tx, time.time()) if queue is not None else {}
     finally:
         store.close()
@@ -260,13 +260,12 @@ def cmd_dlq_show(args: argparse.Namespace) -> int:
     manifest = load(args)
     store = open_store(args, manifest)
     try:
-        with store.reading() as tx:
-            found = deadletters.get(tx, [args.id])
+        found = _invocations(store, manifest).dead_letter(args.id)
     finally:
         store.close()
-    if not found:
+    if found is None:
         raise UsageError(f"no dead letter with id {args.id} (see lambdad dlq list)")
-    doc = _dead_letter_json(found[0], full=True)
+    doc = _dead_letter_json(found, full=True)
     if args.json:
         print_json(doc)
         return EXIT_OK
@@ -282,38 +281,32 @@ def cmd_dlq_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _selected(args: argparse.Namespace, tx) -> list[deadletters.DeadLetter]:
+def _selected(args: argparse.Namespace) -> list[int] | None:
+    """The dead-letter ids to redrive; None: all of them (of `--function`)."""
     if args.all and args.ids:
         raise UsageError("give dead-letter ids or --all, not both")
     if args.all:
-        return deadletters.listing(tx, args.function)
+        return None
     if not args.ids:
         raise UsageError("give dead-letter ids, or --all")
-    found = deadletters.get(tx, args.ids)
-    missing = sorted(set(args.ids) - {d.id for d in found})
-    if missing:
-        raise UsageError(f"no dead letter with id {', '.join(map(str, missing))} (see lambdad dlq list)")
-    return found
+    return args.ids
+
+
+def _invocations(store, manifest):
+    from lambdad.clock import SYSTEM_CLOCK
+    from lambdad.services.asyncinvoke import AsyncInvocations
+
+    return AsyncInvocations(store, SYSTEM_CLOCK, manifest)
 
 
 def cmd_dlq_redrive(args: argparse.Namespace) -> int:
-    from lambdad.runtime.invocation import new_request_id
-
     manifest = load(args)
     store = open_store(args, manifest)
-    now = time.time()
     try:
-        with store.transaction() as tx:
-            chosen = _selected(args, tx)
-            gone = sorted({d.function for d in chosen} - set(manifest.functions))
-            if gone:
-                raise FunctionNotFound(gone[0], list(manifest.functions))
-            for d in chosen:
-                events.enqueue(tx, new_request_id(), d.function, d.payload, now, source="redrive")
-            deadletters.remove(tx, [d.id for d in chosen])
+        count = _invocations(store, manifest).redrive(_selected(args), args.function)
     finally:
         store.close()
-    print(f"redrove {len(chosen)} event(s)")
+    print(f"redrove {count} event(s)")
     return EXIT_OK
 
 
@@ -321,8 +314,7 @@ def cmd_dlq_purge(args: argparse.Namespace) -> int:
     manifest = load(args)
     store = open_store(args, manifest)
     try:
-        with store.transaction() as tx:
-            removed = deadletters.remove(tx, [d.id for d in deadletters.listing(tx, args.function)])
+        removed = _invocations(store, manifest).purge(args.function)
     finally:
         store.close()
     print(f"purged {removed} dead letter(s)")
@@ -575,7 +567,6 @@ def cmd_schedules(args: argparse.Namespace) -> int:
 
 
 def cmd_fire(args: argparse.Namespace) -> int:
-    from lambdad.runtime.invocation import new_request_id
     from lambdad.schedules.service import manifest_rules, rule_payload
 
     manifest = load(args)
@@ -583,12 +574,10 @@ def cmd_fire(args: argparse.Namespace) -> int:
     rule = found.get(args.rule)
     if rule is None:
         raise UsageError(f"schedule {args.rule!r} is not defined (schedules: {', '.join(found) or 'none'})")
-    now = time.time()
-    request_id = new_request_id()
     store = open_store(args, manifest)
     try:
-        store.write(lambda tx: events.enqueue(tx, request_id, rule.function, rule_payload(manifest, rule, now), now,
-                                              "schedule"))
+        invocations = _invocations(store, manifest)
+        request_id = invocations.fire(rule.function, rule_payload(manifest, rule, invocations.clock.time()))
     finally:
         store.close()
     print(f"queued {rule.name} for {rule.function}: RequestId {request_id}")

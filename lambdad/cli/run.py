@@ -143,11 +143,12 @@ def _invoke_here(args, manifest, payload: bytes, client_context: str | None):
 
 def _invoke_event(args: argparse.Namespace, manifest, payload: bytes) -> int:
     """Queue the event durably; a running daemon picks it up at once, otherwise the next `lambdad up` does."""
-    from lambdad.dispatcher import enqueue_event
+    from lambdad.clock import SYSTEM_CLOCK
+    from lambdad.services.asyncinvoke import AsyncInvocations
 
     store = open_store(args, manifest)
     try:
-        enqueue_event(store, manifest, args.function, payload, time.time())
+        AsyncInvocations(store, SYSTEM_CLOCK, manifest).enqueue(args.function, payload)
     finally:
         store.close()
     if args.outfile and args.outfile != "-":

@@ -55,10 +55,10 @@ from lambdad.store.db import unavailable
 if TYPE_CHECKING:
     import asyncio
 
-    from lambdad.dispatcher import Dispatcher
     from lambdad.http.kinesis_api import KinesisApi
     from lambdad.http.sqs_api import SqsApi
     from lambdad.runtime.functions import Functions
+    from lambdad.services.asyncinvoke import AsyncInvocations
 
 log = logging.getLogger(__name__)
 
@@ -290,13 +290,13 @@ class _Call:
 
 
 class LambdaApi:
-    """ASGI app. `manifest` is swapped by a reload; `functions` and `dispatcher` live as long as the daemon."""
+    """ASGI app. `manifest` is swapped by a reload; `functions` and `invocations` live as long as the daemon."""
 
     def __init__(
         self,
         manifest: Manifest,
         functions: Functions,
-        dispatcher: Dispatcher,
+        invocations: AsyncInvocations,
         executor: Executor,
         python_version: Callable[[str], str | None] = lambda name: None,
         sqs: SqsApi | None = None,
@@ -311,7 +311,7 @@ class LambdaApi:
         self.sqs = sqs  #: the SQS API, served on the same port (requests with `X-Amz-Target: AmazonSQS.*`)
         self.kinesis = kinesis  #: and the Kinesis API (`X-Amz-Target: Kinesis_20131202.*`)
         self.functions = functions
-        self.dispatcher = dispatcher
+        self.invocations = invocations
         self._executor = executor
         self._python_version = python_version
         self.guard = guard or Guard.of(manifest.api.host, allow_origins=getattr(manifest.api, "allow_origins", ()))
@@ -521,7 +521,7 @@ class LambdaApi:
         if kind == "Event":
             try:
                 request_id = await loop.run_in_executor(self._executor, functools.partial(
-                    self.dispatcher.submit, fn.name, payload, trace=incoming_trace))
+                    self.invocations.enqueue, fn.name, payload, trace=incoming_trace))
             except sqlite3.Error as e:  # a full disk, say: the event was not accepted, and the client must know
                 log.error("an event for %s could not be stored: %s", fn.name, e)
                 raise unavailable(e) from None

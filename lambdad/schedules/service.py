@@ -28,7 +28,8 @@ from lambdad.health import Health
 from lambdad.manifest.model import Manifest, ScheduleTrigger
 from lambdad.runtime.invocation import new_request_id
 from lambdad.schedules.expressions import Schedule, parse_schedule
-from lambdad.store import Store, events, rules
+from lambdad.services.asyncinvoke import queue_event
+from lambdad.store import Store, rules
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +222,7 @@ class Schedules:
         def queue(tx) -> bool:
             if not rules.fired(tx, name, scheduled_at):
                 return False
-            events.enqueue(tx, request_id, rule.function, payload, self.clock.time(), "schedule")
+            queue_event(tx, rule.function, payload, self.clock.time(), "schedule", request_id=request_id)
             return True
 
         if not self.store.write(queue):

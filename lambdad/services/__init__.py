@@ -1,2 +1,2 @@
-"""One service per domain: the validation, AWS errors, clock, transactions and wake-ups that every
-face (HTTP API, CLI) and every poller of that domain shares."""
+"""One service per domain: the validation, AWS error strings, clock and store transactions of its
+domain, called by every face (HTTP, CLI), poller, watcher and reload."""

@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
@@ -36,17 +36,19 @@ from lambdad.events.sqs import BatchFailure
 from lambdad.events.streams import first_failure, on_failure_record, stream_event
 from lambdad.health import Health
 from lambdad.manifest.model import Function, Manifest, Stream, StreamTrigger, Target, TargetKind
+from lambdad.outcomes.backoff import backoff as outcomes_backoff
+from lambdad.outcomes.deliver import Deliverer
 from lambdad.runtime.functions import Functions, ShuttingDown
 from lambdad.runtime.invocation import Outcome
 from lambdad.services.stream_ids import shard_name
 from lambdad.services.streams import StreamRecord, Streams
 from lambdad.sources.poller import POLL_S, Poller
-from lambdad.store import outbox, queues  # (the on-failure delivery's, until it has its own layer)
 from lambdad.tasks import submit as submit_task
 
 log = logging.getLogger(__name__)
 
 #: Waits before retrying a failed batch: 0.5 s, 1 s, 2 s ... at most this long.
+FIRST_BACKOFF_S = 0.5
 MAX_BACKOFF_S = 10.0
 #: Lambda's limit on a batch's payload.
 MAX_BATCH_BYTES = 6 * 1024 * 1024
@@ -69,7 +71,7 @@ def mapping_id(function: str, stream: str) -> str:
 
 
 def backoff(retries: int) -> float:
-    return min(MAX_BACKOFF_S, 0.5 * 2 ** max(0, retries - 1))
+    return outcomes_backoff(retries, FIRST_BACKOFF_S, MAX_BACKOFF_S)
 
 
 @dataclass
@@ -116,7 +118,7 @@ class StreamPoller(Poller):
     name = "streams"
 
     def __init__(self, manifest: Manifest, streams: Streams, functions: Functions, clock: Clock,
-                 executor: Executor | None = None, on_files: Callable[[], None] = lambda: None,
+                 executor: Executor | None = None, deliverer: Deliverer | None = None,
                  health: Health | None = None) -> None:
         super().__init__(manifest, streams, functions, clock, executor, threads=max(1, manifest.concurrency),
                          health=health)
@@ -127,7 +129,7 @@ class StreamPoller(Poller):
         #: `_inflight_lock`.
         self._inflight: set[tuple[str, int, int]] = set()
         self._inflight_lock = threading.Lock()
-        self._on_files = on_files  #: on-failure files were queued in the outbox
+        self._deliverer = deliverer or Deliverer(manifest)  #: sends on-failure records (the daemon's is shared)
 
     manifest_mappings = staticmethod(manifest_mappings)
 
@@ -336,22 +338,18 @@ class StreamPoller(Poller):
                 self._send(tx, manifest, mapping, stream, target, records[0], record, now)
 
         self.streams.checkpoint(mapping.id, cursor.shard, cursor.lane, records[-1].seq, along=settle)
+        self._deliverer.committed()
         cursor.position = max(cursor.position, records[-1].seq)
         where = f" -> {target.kind.value}:{target.name}" if target else ""
         shard = shard_name(stream, cursor.shard)
         self._note(mapping.function, f"{stream.name} {shard}: {len(records)} record(s) given up "
                                      f"({condition}){where}; the shard moves on")
-        if target is not None and target.kind is not TargetKind.queue:
-            self._on_files()
 
     def _send(self, tx, manifest: Manifest, mapping: StreamMapping, stream: Stream, target: Target,
               first: StreamRecord, record: bytes, now: float) -> None:
-        if target.kind is TargetKind.queue:
-            queues.send(tx, manifest.queues.get(target.name) or target.name, record, now)
-            return
-        folder = str(manifest.buckets[target.name].path) if target.kind is TargetKind.bucket else target.name
+        """In a bucket or folder, at Lambda's key for an event source mapping's failures."""
         t = utc(now)
         esm = uuid.uuid5(uuid.NAMESPACE_URL, mapping.id)
         shard = shard_name(stream, first.shard)
-        name = f"aws/lambda/{esm}/{shard}/{t:%Y/%m/%d}/{t:%Y-%m-%dT%H.%M.%S}-{uuid.uuid4()}"
-        outbox.add(tx, folder, name, record, mapping.function, now)
+        key = f"aws/lambda/{esm}/{shard}/{t:%Y/%m/%d}/{t:%Y-%m-%dT%H.%M.%S}-{uuid.uuid4()}"
+        self._deliverer.send(tx, target, record, now, function=mapping.function, key=key)

@@ -12,8 +12,6 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from lambdad.tracing import for_invocation
-
 _COLUMNS = (
     "id, request_id, function, payload, source, hops, enqueued_at, due_at, invocations, errors, throttles, "
     "last_error, last_response, trace"
@@ -54,8 +52,7 @@ def enqueue(
     hops: int = 0,
     trace: str | None = None,
 ) -> None:
-    """Queue an event; `trace` is its invocations' trace header (a new trace when None)."""
-    trace = trace or for_invocation(None, function, now)
+    """Queue an event; `trace` is its invocations' trace header (see `services.asyncinvoke`)."""
     tx.execute(
         "INSERT INTO events (request_id, function, payload, source, hops, enqueued_at, due_at, trace) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

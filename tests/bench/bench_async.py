@@ -90,7 +90,7 @@ def dispatcher_rate(folder: Path, n: int, function: str, durability: str, real_w
         functions.invoke(function, b"{}")  # the first cold start is not the queue's cost
     t0 = time.perf_counter()
     for _ in range(n):
-        dispatcher.submit(function, PAYLOAD)
+        dispatcher.invocations.enqueue(function, PAYLOAD)
     while True:
         with store.reading() as tx:
             left = sum(c.queued + c.retrying + c.in_flight for c in events.counts(tx).values())

@@ -101,7 +101,7 @@ class ApiWorld:
         self.store = Store(":memory:")
         executor = InlineExecutor()
         self.dispatcher = Dispatcher(self.store, self.functions, self.clock, lambda _: None, executor)
-        self.api = LambdaApi(self.manifest, self.functions, self.dispatcher, executor,
+        self.api = LambdaApi(self.manifest, self.functions, self.dispatcher.invocations, executor,
                              sqs=SqsApi(self.manifest, self.store, executor),
                              kinesis=KinesisApi(self.manifest, Streams(self.store, self.clock), executor,
                                                 self.clock.time()),

@@ -9,13 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from lambdad.dispatcher import MAX_ASYNC_PAYLOAD_BYTES, MAX_HOPS, Dispatcher
+from lambdad.dispatcher import Dispatcher
 from lambdad.errors import FunctionNotFound, InvalidRequestContent, RequestTooLarge, TooManyRequests
 from lambdad.logs import LogBook, read_records
 from lambdad.manifest.model import AsyncConfig, Bucket, Function, Manifest, Queue, Target, TargetKind
+from lambdad.outcomes.deliver import MAX_HOPS
 from lambdad.runtime.functions import Functions
 from lambdad.runtime.invocation import Outcome
 from lambdad.runtime.pool import ACCOUNT_LIMIT
+from lambdad.services.asyncinvoke import MAX_ASYNC_PAYLOAD_BYTES, queue_event
 from lambdad.store import Store, deadletters, events, outbox, queues
 from tests.component.twins import FakeSpawner, InlineExecutor
 from tests.helpers import FakeClock
@@ -51,6 +53,8 @@ class World:
 
         self.spawner = FakeSpawner(record_and_run)
         reserved = async_options.pop("reserved", None)
+        self.store = async_options.pop("store", None) or Store(":memory:")
+        health = async_options.pop("health", None)
         cfg = AsyncConfig(**async_options)
         functions = {
             "f": Function("f", "app.handler", tmp_path, "python3", async_config=cfg, reserved_concurrency=reserved),
@@ -63,12 +67,15 @@ class World:
         self.functions = ThrottlingFunctions(
             self.manifest, LogBook(tmp_path / "logs"), self.clock, {}, spawn_override=self.spawner
         )
-        self.store = Store(":memory:")
         self.warnings: list[str] = []
-        self.dispatcher = Dispatcher(self.store, self.functions, self.clock, self.warnings.append, InlineExecutor())
+        self.dispatcher = Dispatcher(self.store, self.functions, self.clock, self.warnings.append, InlineExecutor(),
+                                     health)
 
     def step(self) -> float:
-        return self.dispatcher.step(self.clock.time())
+        """One round of the outbox, then one of the dispatcher (the daemon runs each on its own loop)."""
+        now = self.clock.time()
+        files = self.dispatcher.outbox.step(now)
+        return min(files, self.dispatcher.step(now))
 
     def advance_and_step(self, seconds: float) -> float:
         self.clock.advance(seconds)
@@ -115,7 +122,7 @@ def failing(req):
 
 def test_success_is_settled_once_and_sends_the_success_record(make):
     w = make(on_success=Target(TargetKind.queue, "done"))
-    rid = w.dispatcher.submit("f", b'{"n": 1}')
+    rid = w.dispatcher.invocations.enqueue("f", b'{"n": 1}')
     w.step()
     assert w.calls == [(rid, "arn:aws:lambda:us-east-1:123456789012:function:f", b'{"n": 1}')]
     assert w.waiting() == {}
@@ -138,7 +145,7 @@ def test_success_is_settled_once_and_sends_the_success_record(make):
 def test_a_failing_event_gets_exactly_1_plus_n_attempts_with_the_configured_waits(make, retries):
     w = make(failing, maximum_retry_attempts=retries, backoff_s=(60.0, 120.0),
              dead_letter=Target(TargetKind.queue, "dlq"), on_failure=Target(TargetKind.queue, "done"))
-    rid = w.dispatcher.submit("f", b'{"order": 7}')
+    rid = w.dispatcher.invocations.enqueue("f", b'{"order": 7}')
     assert w.step() == pytest.approx(0.25)  # the first attempt ran; idle rounds are short
     waits = [60.0, 120.0][:retries]
     for wait in waits:
@@ -174,7 +181,7 @@ def test_a_failing_event_gets_exactly_1_plus_n_attempts_with_the_configured_wait
 
 def test_a_retry_that_would_fall_past_the_event_age_ends_it(make):
     w = make(failing, maximum_event_age_s=90.0, backoff_s=(60.0, 120.0), on_failure=Target(TargetKind.queue, "done"))
-    w.dispatcher.submit("f", b"{}")
+    w.dispatcher.invocations.enqueue("f", b"{}")
     w.step()
     w.advance_and_step(60)  # attempt 2; attempt 3 would come at 180 s, past 90 s
     assert len(w.calls) == 2
@@ -187,7 +194,7 @@ def test_a_retry_that_would_fall_past_the_event_age_ends_it(make):
 def test_an_event_that_waited_too_long_ends_without_running(make):
     w = make(maximum_event_age_s=60.0, dead_letter=Target(TargetKind.queue, "dlq"),
              on_failure=Target(TargetKind.queue, "done"))
-    rid = w.dispatcher.submit("f", b'{"late": true}')
+    rid = w.dispatcher.invocations.enqueue("f", b'{"late": true}')
     w.advance_and_step(61)  # e.g. the daemon was down
     assert w.calls == []
     record = json.loads(w.messages("done")[0].body)
@@ -200,7 +207,7 @@ def test_an_event_that_waited_too_long_ends_without_running(make):
 def test_throttles_wait_1_2_4_seconds_and_use_no_attempt(make):
     w = make(failing, maximum_retry_attempts=0)
     w.functions.throttles = 3
-    w.dispatcher.submit("f", b"{}")
+    w.dispatcher.invocations.enqueue("f", b"{}")
     w.step()  # throttled: due in 1 s
     for wait, throttles_left in ((1, 2), (2, 1), (4, 0)):
         w.advance_and_step(wait - 0.01)
@@ -214,7 +221,7 @@ def test_throttles_wait_1_2_4_seconds_and_use_no_attempt(make):
 def test_throttled_until_the_age_runs_out(make):
     w = make(maximum_event_age_s=10.0, on_failure=Target(TargetKind.queue, "done"))
     w.functions.throttles = 100
-    w.dispatcher.submit("f", b"{}")
+    w.dispatcher.invocations.enqueue("f", b"{}")
     w.step()
     for wait in (1, 2, 4):
         w.advance_and_step(wait)
@@ -226,7 +233,7 @@ def test_throttled_until_the_age_runs_out(make):
 
 def test_zero_reserved_concurrency_fails_new_events_at_once(make):
     w = make(reserved=0, dead_letter=Target(TargetKind.queue, "dlq"), on_failure=Target(TargetKind.queue, "done"))
-    rid = w.dispatcher.submit("f", b'{"x": 1}')
+    rid = w.dispatcher.invocations.enqueue("f", b'{"x": 1}')
     w.step()
     assert w.calls == []
     record = json.loads(w.messages("done")[0].body)
@@ -238,7 +245,7 @@ def test_zero_reserved_concurrency_fails_new_events_at_once(make):
 
 def test_destination_function_gets_the_record_asynchronously(make):
     w = make(on_success=Target(TargetKind.function, "audit"))
-    rid = w.dispatcher.submit("f", b'{"a": 1}')
+    rid = w.dispatcher.invocations.enqueue("f", b'{"a": 1}')
     w.step()
     w.step()
     (first, second) = w.calls
@@ -251,7 +258,7 @@ def test_destination_function_gets_the_record_asynchronously(make):
 
 def test_a_loop_of_destinations_is_cut_after_16_hops(make):
     w = make(on_success=Target(TargetKind.function, "f"))
-    w.dispatcher.submit("f", b"{}")
+    w.dispatcher.invocations.enqueue("f", b"{}")
     for _ in range(MAX_HOPS + 5):
         w.step()
     assert len(w.calls) == MAX_HOPS
@@ -262,7 +269,7 @@ def test_a_loop_of_destinations_is_cut_after_16_hops(make):
 def test_folder_and_bucket_targets_get_files(make, tmp_path: Path):
     w = make(failing, maximum_retry_attempts=0, dead_letter=Target(TargetKind.folder, str(tmp_path / "dlq")),
              on_failure=Target(TargetKind.bucket, "failed"))
-    rid = w.dispatcher.submit("f", b'{"n": 2}')
+    rid = w.dispatcher.invocations.enqueue("f", b'{"n": 2}')
     w.step()  # fails and records the files
     w.step()  # writes them
     (dlq_file,) = (tmp_path / "dlq").iterdir()
@@ -278,7 +285,7 @@ def test_a_folder_that_cannot_be_written_is_retried_not_lost(make, tmp_path: Pat
     blocker = tmp_path / "blocked"
     blocker.write_text("a file where a folder should be")
     w = make(failing, maximum_retry_attempts=0, dead_letter=Target(TargetKind.folder, str(blocker / "dlq")))
-    w.dispatcher.submit("f", b"{}")
+    w.dispatcher.invocations.enqueue("f", b"{}")
     w.step()
     w.step()
     assert len(w.warnings) == 1 and "cannot write" in w.warnings[0] and "retrying in 1s" in w.warnings[0]
@@ -294,7 +301,7 @@ def test_a_folder_that_cannot_be_written_is_retried_not_lost(make, tmp_path: Pat
 def test_events_for_a_full_function_wait_for_capacity_instead_of_throttling(make):
     w = make(reserved=1)
     for i in range(3):
-        w.dispatcher.submit("f", json.dumps({"i": i}).encode())
+        w.dispatcher.invocations.enqueue("f", json.dumps({"i": i}).encode())
     for _ in range(3):
         w.step()
     assert [json.loads(c[2])["i"] for c in w.calls] == [0, 1, 2]  # in order, one at a time
@@ -304,7 +311,7 @@ def test_events_for_a_full_function_wait_for_capacity_instead_of_throttling(make
 
 def test_a_graceful_stop_starts_nothing_new(make):
     w = make()
-    w.dispatcher.submit("f", b"{}")
+    w.dispatcher.invocations.enqueue("f", b"{}")
     w.dispatcher.stop_claiming()
     w.step()
     assert w.calls == [] and w.waiting()["f"].queued == 1
@@ -318,7 +325,7 @@ def test_invocations_killed_by_a_forced_stop_run_again_later(make):
         return Outcome.crashed, b'{"errorType": "Runtime.ExitError"}'
 
     w.script = killed
-    w.dispatcher.submit("f", b"{}")
+    w.dispatcher.invocations.enqueue("f", b"{}")
     w.step()
     counts = w.waiting()["f"]
     assert (counts.queued, counts.retrying, counts.in_flight) == (1, 0, 0)  # back, as if never tried
@@ -336,7 +343,7 @@ def test_invocations_killed_by_a_forced_stop_run_again_later(make):
 def test_bad_submissions_are_refused_before_anything_is_queued(make, function, payload, error):
     w = make()
     with pytest.raises(error):
-        w.dispatcher.submit(function, payload)
+        w.dispatcher.invocations.enqueue(function, payload)
     assert w.waiting() == {}
 
 
@@ -353,7 +360,7 @@ def test_events_of_a_removed_function_wait_and_run_if_it_comes_back(make):
     full = w.manifest
     reload_to(w, replace(full, functions={"audit": full.functions["audit"]}))
     with w.store.transaction() as tx:  # queued before the reload (or by a CLI that read the old manifest)
-        events.enqueue(tx, "rid-1", "f", b'{"n": 1}', w.clock.time(), "invoke")
+        queue_event(tx, "f", b'{"n": 1}', w.clock.time(), "invoke", request_id="rid-1")
     w.step()
     w.advance_and_step(3600)
     assert w.calls == [] and w.waiting()["f"].queued == 1 and w.dead_letters() == []
@@ -365,7 +372,7 @@ def test_events_of_a_removed_function_wait_and_run_if_it_comes_back(make):
 def test_events_of_a_removed_function_become_dead_letters_after_six_hours(make):
     w = make()
     with w.store.transaction() as tx:
-        events.enqueue(tx, "rid-1", "f", b'{"n": 1}', w.clock.time(), "invoke")
+        queue_event(tx, "f", b'{"n": 1}', w.clock.time(), "invoke", request_id="rid-1")
     reload_to(w, replace(w.manifest, functions={"audit": w.manifest.functions["audit"]}))
     w.advance_and_step(6 * 3600 - 120)
     assert w.waiting()["f"].queued == 1
@@ -382,7 +389,7 @@ def test_a_bucket_removed_while_an_invocation_runs_still_gets_its_record(make, t
         return failing(req)
 
     w = make(fail_after_a_reload, maximum_retry_attempts=0, on_failure=Target(TargetKind.bucket, "failed"))
-    w.dispatcher.submit("f", b'{"n": 3}')
+    w.dispatcher.invocations.enqueue("f", b'{"n": 3}')
     w.step()
     w.step()
     (record_file,) = (tmp_path / "buckets" / "failed").rglob("*-*")  # where its configuration said

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from lambdad.dispatcher import MAX_DELIVERY_WAIT_S
 from lambdad.manifest.model import Target, TargetKind
+from lambdad.outcomes.outbox import MAX_DELIVERY_WAIT_S
 from lambdad.store import outbox
 from tests.component.test_dispatcher import World, failing
 
@@ -42,7 +42,7 @@ def test_a_link_in_a_bucket_does_not_carry_records_out_of_it(world, tmp_path: Pa
     (bucket / "aws").symlink_to(outside)  # records go to aws/lambda/async/...: through the link, before
     w = world(on_failure=Target(TargetKind.bucket, "failed"),
               dead_letter=Target(TargetKind.bucket, "failed"))
-    w.dispatcher.submit("f", b'{"n": 1}')
+    w.dispatcher.invocations.enqueue("f", b'{"n": 1}')
     w.step()  # fails for good: a dead letter under dead-letters/, a record under aws/
     w.step()  # writes what it may
     assert everything_under(outside) == []
@@ -69,7 +69,7 @@ def test_a_linked_folder_target_is_followed_but_not_links_inside_it(world, tmp_p
     real.mkdir()
     (tmp_path / "dlq").symlink_to(real)
     w = world(dead_letter=Target(TargetKind.folder, str(tmp_path / "dlq")))
-    w.dispatcher.submit("f", b"{}")
+    w.dispatcher.invocations.enqueue("f", b"{}")
     w.step()
     w.step()
     (letter,) = real.iterdir()

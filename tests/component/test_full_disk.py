@@ -119,18 +119,17 @@ class TestDispatcher:
     def test_a_poke_from_a_source_thread_never_raises_into_it(self, tmp_path: Path, health, console):
         from tests.component.test_dispatcher import World
 
-        w = World(tmp_path)
         store = FillableStore(":memory:")
-        w.store.close()
-        w.store = w.dispatcher.store = store
-        w.dispatcher._health = health
+        w = World(tmp_path, store=store, health=health)
         try:
-            w.dispatcher.submit("f", b"{}")
+            w.dispatcher.invocations.enqueue("f", b"{}")
             store.full = True
             w.dispatcher.poke()  # (the bucket watcher's or a schedule's thread): no exception
+            w.dispatcher.loop.run_once()  # (the round it wakes)
             assert health.is_failing("dispatcher") and w.calls == []
             store.full = False
             w.dispatcher.poke()
+            w.dispatcher.loop.run_once()
             assert not health.is_failing("dispatcher") and len(w.calls) == 1
             assert [line.split(" failed")[0].split(" works")[0] for line in console.lines] == [
                 "the async dispatcher", "the async dispatcher"]
@@ -149,12 +148,9 @@ class TestDispatcher:
             store.full = True  # the disk fills up while the function runs
             return Outcome.success, b"{}"
 
-        w = World(tmp_path, fills_the_disk)
-        w.store.close()
-        w.store = w.dispatcher.store = store
-        w.dispatcher._health = health
+        w = World(tmp_path, fills_the_disk, store=store, health=health)
         try:
-            w.dispatcher.submit("f", b"{}")
+            w.dispatcher.invocations.enqueue("f", b"{}")
             w.step()
             assert len(w.calls) == 1 and health.is_failing("dispatcher")
             with pytest.raises(Exception, match="disk is full"):
@@ -298,13 +294,11 @@ def test_an_async_invoke_on_a_full_disk_is_a_clear_service_error_not_a_traceback
     from lambdad.http.api import LambdaApi
     from tests.component.test_dispatcher import World
 
-    w = World(tmp_path)
     store = FillableStore(":memory:")
-    w.store.close()
-    w.store = w.dispatcher.store = store
+    w = World(tmp_path, store=store)
     store.full = True
     pool = ThreadPoolExecutor(2)
-    api = LambdaApi(w.manifest, w.functions, w.dispatcher, pool, python_version=lambda name: "3.11.7")
+    api = LambdaApi(w.manifest, w.functions, w.dispatcher.invocations, pool, python_version=lambda name: "3.11.7")
     sent: list[dict] = []
 
     async def receive():

@@ -327,7 +327,7 @@ def test_a_queue_destinations_record_carries_the_invocations_trace(tmp_path: Pat
     dispatcher = Dispatcher(store, functions, clock, lambda _: None, InlineExecutor())
     caller = f"Root=1-5759e988-bd862e3fe1be46a994272793;Lineage=1:{tracing.function_hash('f')}:4"
     try:
-        dispatcher.submit("f", b"{}", trace=caller)
+        dispatcher.invocations.enqueue("f", b"{}", trace=caller)
         dispatcher.step(clock.time())
         with store.reading() as tx:
             (message,) = queues.peek(tx, "done", 10)

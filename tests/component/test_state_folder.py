@@ -91,7 +91,7 @@ def test_a_state_folder_deleted_or_replaced_while_running_stops_the_daemon_with_
     assert daemon.status is not DaemonState.running
     assert f"error: the state folder {tmp_path / 'state'} was {how}" in out.text
     with pytest.raises(StoreUnavailable, match="accepts nothing more"):  # an async Invoke gets this error
-        daemon.dispatcher.submit("f", b"{}")
+        daemon.dispatcher.invocations.enqueue("f", b"{}")
     stop(daemon, clock)
     assert daemon.exit_code == EXIT_ERROR
     if how == "replaced":
@@ -117,7 +117,7 @@ def used_state_folder(tmp_path: Path) -> Path:
     daemon, _ = make_daemon(tmp_path, clock)
     daemon.start()
     daemon.dispatcher.stop_claiming()
-    daemon.dispatcher.submit("f", b"{}")
+    daemon.dispatcher.invocations.enqueue("f", b"{}")
     stop(daemon, clock)
     return tmp_path / "state"
 

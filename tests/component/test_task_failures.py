@@ -32,7 +32,7 @@ def test_an_async_event_whose_outcome_handler_raises_is_logged_and_runs_again(tm
     w.dispatcher._note = raising_once(w.dispatcher._note)  # the note of the first failure raises
     try:
         with caplog.at_level(logging.ERROR):
-            w.dispatcher.submit("f", b"{}")
+            w.dispatcher.invocations.enqueue("f", b"{}")
             w.step()
         assert "a bug in an outcome handler" in caplog.text and "async invocation of f" in caplog.text
         assert w.waiting()["f"].in_flight == 0  # not left leased for the invocation timeout + 60 s
@@ -49,7 +49,7 @@ def test_an_async_event_the_pool_refuses_is_put_back(tmp_path: Path):
     executor = w.dispatcher._executor = PoolLikeExecutor()
     try:
         executor.shutdown()
-        w.dispatcher.submit("f", b"{}")
+        w.dispatcher.invocations.enqueue("f", b"{}")
         w.step()
         assert w.waiting()["f"].in_flight == 0 and w.dispatcher._claimed["f"] == 0
         executor.shut = False

@@ -13,10 +13,7 @@ from dataclasses import dataclass
 
 from lambdad.events.destinations import Condition
 from lambdad.manifest.model import AsyncConfig
-
-#: Lambda's backoff for throttled async events grows from 1 s to at most 5 minutes.
-THROTTLE_FIRST_WAIT_S = 1.0
-THROTTLE_MAX_WAIT_S = 300.0
+from lambdad.outcomes.backoff import backoff
 
 
 @dataclass(frozen=True)
@@ -52,12 +49,6 @@ def after_function_error(cfg: AsyncConfig, errors: int, enqueued_at: float, now:
 def after_throttle(cfg: AsyncConfig, throttles: int, enqueued_at: float, now: float) -> Decision:
     """`throttles` counts this throttle too."""
     return _unless_too_old(cfg, enqueued_at, now + backoff(throttles))
-
-
-def backoff(attempt: int, first_s: float = THROTTLE_FIRST_WAIT_S, max_s: float = THROTTLE_MAX_WAIT_S) -> float:
-    """The wait after the `attempt`-th failure in a row: `first_s`, doubled each time, at most `max_s`.
-    One policy for throttles and for a thread whose writes fail (a full disk)."""
-    return min(max_s, first_s * 2 ** min(max(0, attempt - 1), 64))
 
 
 def _unless_too_old(cfg: AsyncConfig, enqueued_at: float, due_at: float) -> Decision:
