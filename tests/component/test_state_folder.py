@@ -14,9 +14,9 @@ import pytest
 
 from lambdad.daemon import Daemon, DaemonState
 from lambdad.errors import EXIT_ERROR
+from lambdad.health import Failure
 from lambdad.manifest.model import Endpoint, Function, Manifest
 from lambdad.runtime.functions import Functions
-from lambdad.health import Failure
 from lambdad.statedir import DaemonInfo, StateDir
 from lambdad.store import Store, StoreUnavailable, events
 from lambdad.store.salvage import check_wal, set_aside_damage
