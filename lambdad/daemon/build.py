@@ -63,7 +63,6 @@ class Context:
     clock: Clock
     console: Console
     health: Health
-    warn: Callable[[str], None]
     wake: Callable[[], None]  #: ends the daemon loop's wait (a reload or code change to look at)
     health_changed: Callable[[], None]  #: daemon.json should be rewritten
     exposure: Exposure
@@ -117,7 +116,7 @@ def build(manifest: Manifest, ctx: Context) -> Parts:
         parts = Parts(
             store=StorePart(store),
             console=ConsolePart(ctx.console, manifest),
-            functions=FunctionsPart(functions, ctx.clock, ctx.warn),
+            functions=FunctionsPart(functions, ctx.clock, ctx.console.warn),
             dispatcher=DispatcherPart(dispatcher, ctx.clock),
             sqs=PollerPart(sqs),
             streams=PollerPart(streams),
@@ -139,7 +138,7 @@ def make_functions(manifest: Manifest, ctx: Context) -> Functions:
 
 
 def make_dispatcher(store: Store, functions: Functions, ctx: Context) -> Dispatcher:
-    return Dispatcher(store, functions, ctx.clock, on_warning=ctx.warn, health=ctx.health)
+    return Dispatcher(store, functions, ctx.clock, on_warning=ctx.console.warn, health=ctx.health)
 
 
 def make_sqs_poller(manifest: Manifest, store: Store, functions: Functions, ctx: Context) -> SqsPoller:
@@ -152,7 +151,7 @@ def make_stream_poller(manifest: Manifest, store: Store, functions: Functions, d
 
 
 def make_bucket_sync(name: str, manifest: Manifest, store: Store, functions: Functions, ctx: Context) -> BucketSync:
-    return BucketSync(manifest.buckets[name], manifest, store, ctx.clock, warn=ctx.warn,
+    return BucketSync(manifest.buckets[name], manifest, store, ctx.clock, warn=ctx.console.warn,
                       on_created=functions.recent.file_event)
 
 
@@ -160,7 +159,7 @@ def make_bucket_watcher(manifest: Manifest, store: Store, functions: Functions, 
                         ctx: Context) -> BucketWatcher:
     syncs = [make_bucket_sync(name, manifest, store, functions, ctx)
              for name, bucket in manifest.buckets.items() if bucket_root(bucket)]
-    return BucketWatcher(syncs, store, warn=ctx.warn, on_commit=dispatcher.poke, health=ctx.health)
+    return BucketWatcher(syncs, store, warn=ctx.console.warn, on_commit=dispatcher.poke, health=ctx.health)
 
 
 def make_schedules(manifest: Manifest, store: Store, dispatcher: Dispatcher, ctx: Context) -> Schedules | None:
@@ -169,11 +168,11 @@ def make_schedules(manifest: Manifest, store: Store, dispatcher: Dispatcher, ctx
         return None
     from lambdad.schedules.service import Schedules
 
-    return Schedules(manifest, store, ctx.clock, on_commit=dispatcher.poke, health=ctx.health, warn=ctx.warn)
+    return Schedules(manifest, store, ctx.clock, on_commit=dispatcher.poke, health=ctx.health, warn=ctx.console.warn)
 
 
 def make_reload_watch(manifest: Manifest, ctx: Context) -> ReloadWatch:
-    return ReloadWatch(manifest.file, wake=ctx.wake, monotonic=ctx.clock.monotonic)
+    return ReloadWatch(manifest.file, wake=ctx.wake, clock=ctx.clock)
 
 
 def code_folders(manifest: Manifest, state: Path) -> tuple[list[Path], list[Path]]:
@@ -196,7 +195,7 @@ def make_http(manifest: Manifest, sockets: dict[str, socket.socket], functions: 
     api = LambdaApi(manifest, functions, dispatcher, pool, python_version=functions.python_version, sqs=sqs_api,
                     kinesis=kinesis_api,
                     guard=Guard.of(api_endpoint.host, ctx.allow_hosts, getattr(api_endpoint, "allow_origins", ())),
-                    warn=ctx.warn)
+                    warn=ctx.console.warn)
     servers = HttpServers(getattr(manifest.api, "limits", None))
     part = HttpPart(servers, api, pool, listener_maker(functions, pool), ctx.exposure, ctx.console.say)
     servers.add(API, sockets.pop(API), api)

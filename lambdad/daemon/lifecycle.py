@@ -86,14 +86,14 @@ class Daemon:
         #: While the manifest on disk is invalid: its problems (the previous configuration runs on).
         self.config_errors: list[str] = []
         self._wake: Callable[[], None] = lambda: None  #: ends the loop's wait (set by `run`)
-        self.health = Health(say=self._warn, on_change=self._health_changed, wall=clock.time)
+        self.health = Health(say=self.console.warn, on_change=self._health_changed, wall=clock.time)
         self._info_due = False  #: daemon.json should be rewritten (what fails changed, or a write failed)
         self._info_retry_mono = 0.0
         self._next_state_check_mono = 0.0
         self.state_lost: str | None = None  #: what happened to the state folder, once it is gone
-        self.ctx = Context(state=state, clock=clock, console=self.console, health=self.health, warn=self._warn,
+        self.ctx = Context(state=state, clock=clock, console=self.console, health=self.health,
                            wake=lambda: self._wake(), health_changed=self._health_changed,
-                           exposure=Exposure(expose, self._warn), allow_hosts=allow_hosts,
+                           exposure=Exposure(expose, self.console.warn), allow_hosts=allow_hosts,
                            make_functions=make_functions)
         self.state.lock()
         try:
@@ -124,9 +124,9 @@ class Daemon:
         self._write_info()
         self.console.say(describe_manifest(self.manifest, self.state.path, parts.http.servers.addresses))
         for warning in self.manifest.warnings:
-            self._warn(warning)
+            self.console.warn(warning)
         for line in parts.damage:
-            self._warn(line)
+            self.console.warn(line)
         if parts.waiting:
             self.console.say(f"resuming {parts.waiting} queued async event(s)")
         for part in parts.working:
@@ -226,7 +226,7 @@ class Daemon:
             return
         self.state_lost = reason
         store.refuse(f"{reason} while lambdad ran: lambdad is stopping and accepts nothing more")
-        self.console.say(f"error: {reason} while lambdad ran: what it held (queued events, messages, indexes) is "
+        self.console.error(f"{reason} while lambdad ran: what it held (queued events, messages, indexes) is "
                          "gone with it; stopping and accepting nothing more (start lambdad again for a fresh state "
                          "folder)")
         self.exit_code = EXIT_ERROR
@@ -254,9 +254,6 @@ class Daemon:
         self._info_due = True
         self._info_retry_mono = 0.0
         self._wake()
-
-    def _warn(self, message: str) -> None:
-        self.console.say(f"warning: {message}")
 
     # -- hot reload -----------------------------------------------------------------------------------
 
@@ -291,9 +288,9 @@ class Daemon:
         elapsed_ms = (self.clock.monotonic() - started_mono) * 1000
         self.console.say(f"reload ({why}): {change.diff.summary()} in {elapsed_ms:.0f} ms")
         if restart_only:
-            self._warn(f"{', '.join(restart_only)} changed: takes effect when lambdad is restarted")
+            self.console.warn(f"{', '.join(restart_only)} changed: takes effect when lambdad is restarted")
         for warning in change.manifest.warnings:
-            self._warn(warning)
+            self.console.warn(warning)
         return change.diff
 
     def _config_problems(self, problems: list[str]) -> None:
