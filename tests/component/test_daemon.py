@@ -102,3 +102,52 @@ def test_a_signal_after_the_stop_changes_nothing(tmp_path: Path):
     daemon.handle_signal(signal.SIGTERM)  # `timeout` signals the process and then its group
     assert daemon.status is DaemonState.stopped and daemon.exit_code == 0
     assert out.text.count("stopped") == 1
+
+
+class Recorded:
+    """A part of the daemon that notes each lifecycle call before passing it on."""
+
+    def __init__(self, name: str, part: object, calls: list[tuple[str, str]]) -> None:
+        self._name, self._part, self._calls = name, part, calls
+
+    def __getattr__(self, attr: str):
+        return getattr(self._part, attr)
+
+    def start(self) -> None:
+        self._calls.append(("start", self._name))
+        self._part.start()
+
+    def apply(self, change) -> None:
+        self._calls.append(("apply", self._name))
+        self._part.apply(change)
+
+    def drain(self, deadline_mono: float) -> None:
+        self._calls.append(("drain", self._name))
+        self._part.drain(deadline_mono)
+
+    def stop(self, force: bool) -> None:
+        self._calls.append(("stop", self._name))
+        self._part.stop(force)
+
+
+PARTS = ["store", "console", "functions", "dispatcher", "sqs", "streams", "buckets", "schedules", "reload_watch",
+         "http"]
+
+
+def test_parts_start_in_order_and_drain_and_stop_in_reverse(tmp_path: Path):
+    from dataclasses import replace
+
+    fn = Function(name="f", handler="app.handler", code=tmp_path, python="python3")
+    manifest = Manifest(file=tmp_path / "lambdad.yaml", functions={"f": fn}, api=Endpoint("127.0.0.1", 0))
+    clock = FakeClock()
+    daemon = Daemon(manifest, StateDir(tmp_path / "state"), out=TextSink(), clock=clock,
+                    make_functions=lambda m, book, c: Functions(m, book, c, {}, spawn_override=FakeSpawner()))
+    calls: list[tuple[str, str]] = []
+    daemon.parts = replace(daemon.parts, **{n: Recorded(n, getattr(daemon.parts, n), calls) for n in PARTS})
+    daemon.start()
+    assert calls == [("start", n) for n in PARTS]
+    calls.clear()
+    daemon.handle_signal(signal.SIGTERM)
+    daemon.step(clock.monotonic())
+    assert daemon.status is DaemonState.stopped
+    assert calls == [("drain", n) for n in reversed(PARTS)] + [("stop", n) for n in reversed(PARTS)]
