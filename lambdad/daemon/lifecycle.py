@@ -58,8 +58,11 @@ class DaemonState(enum.StrEnum):
 
 
 class Daemon:
-    """Made with the state folder locked and every part built (ports bound, store open); `start`
-    starts them. A build that fails leaves the folder unlocked and nothing open."""
+    """Construction is cheap (settings and callbacks); `start` locks the state folder, builds every
+    part at once (ports bound, store open) and starts them. A build that fails leaves the folder
+    unlocked and nothing open."""
+
+    parts: Parts  #: everything the daemon runs, from `start` on
 
     def __init__(
         self,
@@ -81,7 +84,6 @@ class Daemon:
         self.status = DaemonState.starting
         self.exit_code = EXIT_OK
         self._started_mono = clock.monotonic() if started_at is None else started_at  #: (monotonic)
-        self._started_wall = clock.time()
         self._stop_deadline_mono = 0.0
         #: While the manifest on disk is invalid: its problems (the previous configuration runs on).
         self.config_errors: list[str] = []
@@ -95,12 +97,6 @@ class Daemon:
                            wake=lambda: self._wake(), health_changed=self._health_changed,
                            exposure=Exposure(expose, self.console.warn), allow_hosts=allow_hosts,
                            make_functions=make_functions)
-        self.state.lock()
-        try:
-            self.parts: Parts = build(manifest, self.ctx)
-        except BaseException:
-            self.state.unlock()
-            raise
 
     # -- what tests and the faces reach -------------------------------------------------------------------
 
@@ -119,8 +115,14 @@ class Daemon:
     # -- lifecycle ------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start every part in order; the servers last, once "ready" is said."""
-        parts = self.parts
+        """Build every part, then start them in order; the servers last, once "ready" is said."""
+        self.state.lock()
+        try:
+            parts = self.parts = build(self.manifest, self.ctx)
+        except BaseException:
+            self.state.unlock()
+            raise
+        self._started_wall = self.clock.time()
         self._write_info()
         self.console.say(describe_manifest(self.manifest, self.state.path, parts.http.servers.addresses))
         for warning in self.manifest.warnings:

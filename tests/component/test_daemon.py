@@ -134,20 +134,49 @@ PARTS = ["store", "console", "functions", "dispatcher", "sqs", "streams", "bucke
          "http"]
 
 
-def test_parts_start_in_order_and_drain_and_stop_in_reverse(tmp_path: Path):
+@pytest.fixture
+def recorded(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """Every lifecycle call on the parts the daemon builds, in order."""
     from dataclasses import replace
 
-    fn = Function(name="f", handler="app.handler", code=tmp_path, python="python3")
-    manifest = Manifest(file=tmp_path / "lambdad.yaml", functions={"f": fn}, api=Endpoint("127.0.0.1", 0))
-    clock = FakeClock()
-    daemon = Daemon(manifest, StateDir(tmp_path / "state"), out=TextSink(), clock=clock,
-                    make_functions=lambda m, book, c: Functions(m, book, c, {}, spawn_override=FakeSpawner()))
+    import lambdad.daemon.lifecycle
+
     calls: list[tuple[str, str]] = []
-    daemon.parts = replace(daemon.parts, **{n: Recorded(n, getattr(daemon.parts, n), calls) for n in PARTS})
-    daemon.start()
-    assert calls == [("start", n) for n in PARTS]
-    calls.clear()
+    built = lambdad.daemon.lifecycle.build
+
+    def build(manifest, ctx):
+        parts = built(manifest, ctx)
+        return replace(parts, **{n: Recorded(n, getattr(parts, n), calls) for n in PARTS})
+
+    monkeypatch.setattr(lambdad.daemon.lifecycle, "build", build)
+    return calls
+
+
+def test_parts_start_in_order_and_drain_and_stop_in_reverse(tmp_path: Path, recorded: list[tuple[str, str]]):
+    clock = FakeClock()
+    daemon, _ = start(tmp_path, clock, FakeSpawner())
+    assert recorded == [("start", n) for n in PARTS]
+    recorded.clear()
     daemon.handle_signal(signal.SIGTERM)
     daemon.step(clock.monotonic())
     assert daemon.status is DaemonState.stopped
-    assert calls == [("drain", n) for n in reversed(PARTS)] + [("stop", n) for n in reversed(PARTS)]
+    assert recorded == [("drain", n) for n in reversed(PARTS)] + [("stop", n) for n in reversed(PARTS)]
+
+
+def test_a_reload_is_one_change_applied_to_every_part_in_order(tmp_path: Path, recorded: list[tuple[str, str]]):
+    (tmp_path / "app.py").write_text("def handler(e, c):\n    return e\n")
+    (tmp_path / "lambdad.yaml").write_text("version: 1\napi: {port: 0}\nfunctions:\n  f: {handler: app.handler}\n")
+    clock = FakeClock()
+    daemon = Daemon(load_manifest(tmp_path / "lambdad.yaml"), StateDir(tmp_path / "state"), out=TextSink(),
+                    clock=clock, make_functions=lambda m, book, c: Functions(m, book, c, {}, spawn_override=FakeSpawner()))
+    daemon.start()
+    recorded.clear()
+    try:
+        (tmp_path / "lambdad.yaml").write_text(
+            "version: 1\napi: {port: 0}\nfunctions:\n  f: {handler: app.handler, timeout: 7}\n")
+        assert daemon.reload("saved") is not None
+        assert recorded == [("apply", n) for n in PARTS]
+        assert daemon.manifest.functions["f"].timeout_s == 7
+    finally:
+        daemon.handle_signal(signal.SIGTERM)
+        daemon.step(clock.monotonic())
