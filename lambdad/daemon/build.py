@@ -31,6 +31,7 @@ from lambdad.daemon.components import (
     StorePart,
 )
 from lambdad.daemon.serving import API, LISTENER, Exposure, HttpPart, bind_endpoints, listener_maker
+from lambdad.daemon.watch import ReloadWatch
 from lambdad.dispatcher import Dispatcher
 from lambdad.health import Health
 from lambdad.http.api import LambdaApi
@@ -40,7 +41,6 @@ from lambdad.http.server import HttpServers
 from lambdad.http.sqs_api import SqsApi
 from lambdad.logs import LogBook
 from lambdad.manifest.model import Manifest, ScheduleTrigger, TargetKind
-from lambdad.reload import ReloadWatch
 from lambdad.runtime.functions import Functions
 from lambdad.sources.sqs import SqsPoller
 from lambdad.sources.streams import StreamPoller

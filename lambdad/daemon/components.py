@@ -22,10 +22,10 @@ from lambdad.buckets.sync import BucketSync
 from lambdad.buckets.watch import BucketWatcher
 from lambdad.clock import Clock
 from lambdad.console import Console
+from lambdad.daemon.watch import ReloadWatch
 from lambdad.dispatcher import Dispatcher
 from lambdad.manifest.diff import ManifestDiff
 from lambdad.manifest.model import Manifest
-from lambdad.reload import ReloadWatch
 from lambdad.runtime.functions import Functions
 from lambdad.sources.sqs import SqsPoller
 from lambdad.sources.streams import StreamPoller

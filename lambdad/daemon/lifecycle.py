@@ -29,12 +29,12 @@ from lambdad.daemon import reloading
 from lambdad.daemon.build import Context, MakeFunctions, Parts, build, make_bucket_sync
 from lambdad.daemon.report import daemon_info
 from lambdad.daemon.serving import Exposure
+from lambdad.daemon.watch import ReloadWatch
 from lambdad.dispatcher import Dispatcher
 from lambdad.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
 from lambdad.health import Health
 from lambdad.manifest.diff import ManifestDiff
 from lambdad.manifest.model import Manifest
-from lambdad.reload import ReloadWatch
 from lambdad.runtime.functions import Functions
 from lambdad.signals import SignalInbox
 from lambdad.statedir import StateDir

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lambdad.reload import DEBOUNCE_S, ReloadWatch
+from lambdad.daemon.watch import DEBOUNCE_S, ReloadWatch
 from tests.helpers import FakeClock, wait_for
 
 
