@@ -76,6 +76,7 @@ class Daemon:
         expose: bool = False,
         allow_hosts: tuple[str, ...] = (),
     ) -> None:
+        """`started_at`: when the process started, on `clock`'s monotonic time (for "ready in N ms")."""
         self.manifest = manifest
         self.state = state
         self.clock = clock
@@ -93,7 +94,7 @@ class Daemon:
         self._info_retry_mono = 0.0
         self._next_state_check_mono = 0.0
         self.state_lost: str | None = None  #: what happened to the state folder, once it is gone
-        self.ctx = Context(state=state, clock=clock, console=self.console, health=self.health,
+        self._ctx = Context(state=state, clock=clock, console=self.console, health=self.health,
                            wake=lambda: self._wake(), health_changed=self._health_changed,
                            exposure=Exposure(expose, self.console.warn), allow_hosts=allow_hosts,
                            make_functions=make_functions)
@@ -118,7 +119,7 @@ class Daemon:
         """Build every part, then start them in order; the servers last, once "ready" is said."""
         self.state.lock()
         try:
-            parts = self.parts = build(self.manifest, self.ctx)
+            parts = self.parts = build(self.manifest, self._ctx)
         except BaseException:
             self.state.unlock()
             raise
@@ -273,7 +274,7 @@ class Daemon:
         try:
             change, restart_only = reloading.plan_change(
                 self.manifest, new, lambda name, m: make_bucket_sync(
-                    name, m, parts.store.store, parts.functions.functions, self.ctx))
+                    name, m, parts.store.store, parts.functions.functions, self._ctx))
             for part in parts.ordered:
                 part.apply(change)
             self.manifest = change.manifest
