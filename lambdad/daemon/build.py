@@ -189,11 +189,10 @@ def code_folders(manifest: Manifest, state: Path) -> tuple[list[Path], list[Path
 def make_http(manifest: Manifest, sockets: dict[str, socket.socket], functions: Functions, dispatcher: Dispatcher,
               sqs: SqsPoller, streams: StreamPoller, store: Store, ctx: Context) -> HttpPart:
     pool = ThreadPoolExecutor(max_workers=manifest.concurrency + 4, thread_name_prefix="http")
-    sqs_api = SqsApi(manifest, store, pool, on_sent=sqs.poke)
-    kinesis_api = KinesisApi(manifest, store, pool, ctx.clock.time(), on_put=streams.poke)
     api_endpoint = manifest.api
-    api = LambdaApi(manifest, functions, dispatcher, pool, python_version=functions.python_version, sqs=sqs_api,
-                    kinesis=kinesis_api,
+    api = LambdaApi(manifest, functions, dispatcher, pool, python_version=functions.python_version,
+                    sqs=make_sqs_api(manifest, store, pool, sqs), kinesis=make_kinesis_api(manifest, store, pool,
+                                                                                           streams, ctx),
                     guard=Guard.of(api_endpoint.host, ctx.allow_hosts, getattr(api_endpoint, "allow_origins", ())),
                     warn=ctx.console.warn)
     servers = HttpServers(getattr(manifest.api, "limits", None))
@@ -202,3 +201,12 @@ def make_http(manifest: Manifest, sockets: dict[str, socket.socket], functions: 
     for key in list(sockets):
         part.serve_listener(key.removeprefix(LISTENER), sockets.pop(key), manifest)
     return part
+
+
+def make_sqs_api(manifest: Manifest, store: Store, pool: ThreadPoolExecutor, sqs: SqsPoller) -> SqsApi:
+    return SqsApi(manifest, store, pool, on_sent=sqs.poke)
+
+
+def make_kinesis_api(manifest: Manifest, store: Store, pool: ThreadPoolExecutor, streams: StreamPoller,
+                     ctx: Context) -> KinesisApi:
+    return KinesisApi(manifest, store, pool, ctx.clock.time(), on_put=streams.poke)
