@@ -40,6 +40,14 @@ class Console:
             except (OSError, ValueError):  # the terminal went away: the daemon goes on, silently
                 self._out = None
 
+    def warn(self, message: str) -> None:
+        """Something the user should know that does not stop anything (`warning: ...`)."""
+        self.say(f"warning: {message}")
+
+    def error(self, message: str) -> None:
+        """Something that stops the daemon (`error: ...`)."""
+        self.say(f"error: {message}")
+
     def function_line(self, function: str, message: str) -> None:
         # The runtime joins a traceback's lines with CR (as AWS does); a terminal needs real newlines.
         prefix = f"{function:>{self.width}} | "

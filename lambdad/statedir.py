@@ -14,11 +14,13 @@ import contextlib
 import fcntl
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lambdad.errors import DaemonAlreadyRunning
+from lambdad.health import Failure
 from lambdad.private import FILE_MODE, make_private_folder
 
 LOCK_FILE = "daemon.lock"
@@ -27,6 +29,55 @@ INFO_FILE = "daemon.json"
 RUNNING_FILE = "running.yaml"
 #: daemon.json is padded to a multiple of this: room to rewrite it in place when the disk is full.
 INFO_RESERVE = 4096
+
+
+@dataclass(frozen=True)
+class DaemonInfo:
+    """daemon.json: what a running daemon says about itself, for the commands (`status`, `invoke`).
+
+    Written by the daemon, read by whoever finds the lock held. A field a reader does not find (a
+    file written half, or by another version) takes its default, so reading never fails on shape."""
+
+    pid: int | None = None
+    version: str | None = None
+    manifest: str | None = None  #: the manifest file it runs
+    started: float | None = None  #: wall-clock time it started
+    config: str = "current"  #: or "stale": the last save had problems, the previous configuration runs
+    api: str | None = None  #: where the API listens
+    listeners: dict[str, str] = field(default_factory=dict)  #: listener name -> address
+    urls: dict[str, str | None] = field(default_factory=dict)  #: function -> its URL's address (None: not served)
+    config_errors: list[str] = field(default_factory=list)  #: the last save's problems (while stale)
+    failing: dict[str, Failure] = field(default_factory=dict)  #: component -> what fails
+    sqs_mappings: dict[str, dict[str, Any]] = field(default_factory=dict)  #: `FUNCTION/QUEUE` -> last failed batch
+
+    def to_json(self) -> dict[str, Any]:
+        """The document, in the order and with the keys the daemon has always written: the lists
+        of problems only when there are some."""
+        doc: dict[str, Any] = {
+            "pid": self.pid, "version": self.version, "manifest": self.manifest, "started": self.started,
+            "config": self.config, "api": self.api, "listeners": dict(self.listeners), "urls": dict(self.urls),
+        }
+        doc = {k: v for k, v in doc.items() if v is not None}
+        if self.config_errors:
+            doc["config_errors"] = list(self.config_errors)
+        if self.failing:
+            doc["failing"] = {name: {"error": f.error, "since": f.since, "attempts": f.attempts}
+                              for name, f in self.failing.items()}
+        if self.sqs_mappings:
+            doc["sqs_mappings"] = {key: dict(e) for key, e in self.sqs_mappings.items()}
+        return doc
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> DaemonInfo:
+        failing = doc.get("failing") or {}
+        return cls(
+            pid=doc.get("pid"), version=doc.get("version"), manifest=doc.get("manifest"), started=doc.get("started"),
+            config=doc.get("config") or "current", api=doc.get("api"), listeners=dict(doc.get("listeners") or {}),
+            urls=dict(doc.get("urls") or {}), config_errors=list(doc.get("config_errors") or []),
+            failing={name: Failure(f.get("error", ""), f.get("since", 0.0), f.get("attempts", 0))
+                     for name, f in failing.items()},
+            sqs_mappings={key: dict(e) for key, e in (doc.get("sqs_mappings") or {}).items()},
+        )
 
 
 class StateDir:
@@ -53,8 +104,8 @@ class StateDir:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            info = self.read_info() or {}
-            raise DaemonAlreadyRunning(str(self.path), info.get("pid")) from None
+            info = self.read_info()
+            raise DaemonAlreadyRunning(str(self.path), info.pid if info else None) from None
         with contextlib.suppress(OSError):
             os.fchmod(fd, FILE_MODE)
         self._lock_fd = fd
@@ -88,10 +139,10 @@ class StateDir:
         os.close(self._lock_fd)
         self._lock_fd = None
 
-    def write_info(self, info: dict[str, Any]) -> None:
+    def write_info(self, info: DaemonInfo) -> None:
         """Replace daemon.json. When no new file can be written (a full disk), the old one is
         overwritten in place, within the room its padding keeps, so `status` still learns what fails."""
-        data = (json.dumps(info, indent=2) + "\n").encode()
+        data = (json.dumps(info.to_json(), indent=2) + "\n").encode()
         padded = data + b" " * (-len(data) % INFO_RESERVE)
         try:
             _replace(self.path / INFO_FILE, padded)
@@ -111,14 +162,16 @@ class StateDir:
         except OSError:
             return None
 
-    def read_info(self) -> dict[str, Any] | None:
+    def read_info(self) -> DaemonInfo | None:
+        """daemon.json, or None when there is none (or it cannot be read)."""
         for _ in range(3):  # (an overwrite in place may be read half-done: read again)
             try:
-                return json.loads((self.path / INFO_FILE).read_text(encoding="utf-8"))
+                doc = json.loads((self.path / INFO_FILE).read_text(encoding="utf-8"))
             except OSError:
                 return None
             except ValueError:
                 continue
+            return DaemonInfo.from_json(doc) if isinstance(doc, dict) else None
         return None
 
     @contextlib.contextmanager
@@ -139,8 +192,9 @@ class StateDir:
         finally:
             os.close(fd)  # (drops the lock)
 
-    def running_daemon(self) -> dict[str, Any] | None:
-        """The running daemon's info, or None when no process holds the lock."""
+    def running_daemon(self) -> DaemonInfo | None:
+        """The running daemon's info, or None when no process holds the lock (one that has not
+        written daemon.json yet: an empty record)."""
         lock = self.path / LOCK_FILE
         if not lock.exists():
             return None
@@ -148,7 +202,7 @@ class StateDir:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            return self.read_info() or {}
+            return self.read_info() or DaemonInfo()
         else:
             fcntl.flock(fd, fcntl.LOCK_UN)
             return None

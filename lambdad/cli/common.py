@@ -35,7 +35,8 @@ def load(args: argparse.Namespace, running: bool = True) -> Manifest:
     except ManifestError:
         folder = Path(args.state_dir) if getattr(args, "state_dir", None) else path.parent / STATE_DIR_NAME
         state = StateDir(folder.absolute())
-        runs = (state.read_info() or {}).get("manifest")
+        info = state.read_info()
+        runs = info.manifest if info is not None else None
         ours = running and runs is not None and Path(runs).resolve() == path.resolve()  # its file, not another
         text = state.read_running() if ours else None
         manifest = parse_manifest(text, path, None)[0] if text is not None else None

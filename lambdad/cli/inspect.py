@@ -15,7 +15,7 @@ from lambdad.cli.common import STATE_DIR_NAME, load, open_store, print_json, pri
 from lambdad.clock import SYSTEM_CLOCK, iso_millis
 from lambdad.errors import EXIT_OK, ManifestError, UsageError
 from lambdad.shown import one_line
-from lambdad.statedir import StateDir
+from lambdad.statedir import DaemonInfo, StateDir
 from lambdad.store import deadletters, events, queues
 
 
@@ -46,7 +46,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         }
     queue_rows = {q: vars(depths.get(q, queues.QueueDepth())) for q in manifest.queues}
     report = {"daemon": _daemon_info(daemon), "functions": functions, "queues": queue_rows,
-              "sqs_mappings": _sqs_mappings(manifest, depths, (daemon or {}).get("sqs_mappings") or {}),
+              "sqs_mappings": _sqs_mappings(manifest, depths, daemon.sqs_mappings if daemon else {}),
               "stream_mappings": _stream_positions(args, manifest)}
     if args.json:
         print_json(report)
@@ -182,10 +182,10 @@ def _print_failing(failing: dict[str, Any]) -> None:
               "retrying, nothing accepted is lost)")
 
 
-def _daemon_info(info: dict[str, Any] | None) -> dict[str, Any]:
+def _daemon_info(info: DaemonInfo | None) -> dict[str, Any]:
     if info is None:
         return {"running": False}
-    return {"running": True, **info}
+    return {"running": True, **info.to_json()}
 
 
 # -- dlq ----------------------------------------------------------------------------------------------

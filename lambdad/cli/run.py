@@ -43,7 +43,8 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     payload = sys.stdin.buffer.read() if args.payload == "-" else read_payload(args.payload)
     if args.function not in manifest.functions:
         raise FunctionNotFound(args.function, list(manifest.functions))
-    api = (state_dir(args, manifest).running_daemon() or {}).get("api")
+    daemon = state_dir(args, manifest).running_daemon()
+    api = daemon.api if daemon is not None else None
     if api:
         return _invoke_through(api, args, payload)
     if args.invocation_type == "Event":

@@ -15,7 +15,7 @@ import pytest
 from lambdad.http.server import HttpServers, bind
 from lambdad.manifest import load_manifest
 from lambdad.manifest.model import Endpoint
-from lambdad.statedir import StateDir
+from lambdad.statedir import DaemonInfo, StateDir
 from tests.component.asgi import ApiWorld
 from tests.component.cli import run_cli
 
@@ -48,7 +48,7 @@ def daemon(tmp_path: Path) -> Iterator[Daemon]:
     state = StateDir(tmp_path / ".lambdad")
     state.create()
     state.lock()
-    state.write_info({"pid": os.getpid(), "api": servers.addresses["api"]})
+    state.write_info(DaemonInfo(pid=os.getpid(), api=servers.addresses["api"]))
     try:
         yield Daemon(tmp_path, world)
     finally:

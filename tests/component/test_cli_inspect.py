@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lambdad.cli import main
-from lambdad.statedir import StateDir
+from lambdad.statedir import DaemonInfo, StateDir
 from lambdad.store import Durability, Store, deadletters, queues
 
 MANIFEST = """\
@@ -68,9 +68,9 @@ def running(project: Path):
     """A daemon's lock held and its daemon.json written, as `lambdad up` leaves them."""
     state = StateDir(project / ".lambdad")
     state.lock()
-    state.write_info({"pid": 1, "config": "current", "sqs_mappings": {
+    state.write_info(DaemonInfo(pid=1, config="current", sqs_mappings={
         "worker/jobs": {"error": "batch of 1 failed (Unhandled); its messages return after the visibility "
-                                 "timeout", "at": 1_700_000_000.0}}})
+                                 "timeout", "at": 1_700_000_000.0}}))
     yield state
     state.unlock()
 

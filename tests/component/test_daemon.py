@@ -102,3 +102,81 @@ def test_a_signal_after_the_stop_changes_nothing(tmp_path: Path):
     daemon.handle_signal(signal.SIGTERM)  # `timeout` signals the process and then its group
     assert daemon.status is DaemonState.stopped and daemon.exit_code == 0
     assert out.text.count("stopped") == 1
+
+
+class Recorded:
+    """A part of the daemon that notes each lifecycle call before passing it on."""
+
+    def __init__(self, name: str, part: object, calls: list[tuple[str, str]]) -> None:
+        self._name, self._part, self._calls = name, part, calls
+
+    def __getattr__(self, attr: str):
+        return getattr(self._part, attr)
+
+    def start(self) -> None:
+        self._calls.append(("start", self._name))
+        self._part.start()
+
+    def apply(self, change) -> None:
+        self._calls.append(("apply", self._name))
+        self._part.apply(change)
+
+    def drain(self, deadline_mono: float) -> None:
+        self._calls.append(("drain", self._name))
+        self._part.drain(deadline_mono)
+
+    def stop(self, force: bool) -> None:
+        self._calls.append(("stop", self._name))
+        self._part.stop(force)
+
+
+PARTS = ["store", "console", "functions", "dispatcher", "sqs", "streams", "buckets", "schedules", "reload_watch",
+         "http"]
+
+
+@pytest.fixture
+def recorded(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """Every lifecycle call on the parts the daemon builds, in order."""
+    from dataclasses import replace
+
+    import lambdad.daemon.lifecycle
+
+    calls: list[tuple[str, str]] = []
+    built = lambdad.daemon.lifecycle.build
+
+    def build(manifest, ctx):
+        parts = built(manifest, ctx)
+        return replace(parts, **{n: Recorded(n, getattr(parts, n), calls) for n in PARTS})
+
+    monkeypatch.setattr(lambdad.daemon.lifecycle, "build", build)
+    return calls
+
+
+def test_parts_start_in_order_and_drain_and_stop_in_reverse(tmp_path: Path, recorded: list[tuple[str, str]]):
+    clock = FakeClock()
+    daemon, _ = start(tmp_path, clock, FakeSpawner())
+    assert recorded == [("start", n) for n in PARTS]
+    recorded.clear()
+    daemon.handle_signal(signal.SIGTERM)
+    daemon.step(clock.monotonic())
+    assert daemon.status is DaemonState.stopped
+    assert recorded == [("drain", n) for n in reversed(PARTS)] + [("stop", n) for n in reversed(PARTS)]
+
+
+def test_a_reload_is_one_change_applied_to_every_part_in_order(tmp_path: Path, recorded: list[tuple[str, str]]):
+    (tmp_path / "app.py").write_text("def handler(e, c):\n    return e\n")
+    (tmp_path / "lambdad.yaml").write_text("version: 1\napi: {port: 0}\nfunctions:\n  f: {handler: app.handler}\n")
+    clock = FakeClock()
+    daemon = Daemon(load_manifest(tmp_path / "lambdad.yaml"), StateDir(tmp_path / "state"), out=TextSink(),
+                    clock=clock, make_functions=lambda m, book, c: Functions(m, book, c, {}, spawn_override=FakeSpawner()))
+    daemon.start()
+    recorded.clear()
+    try:
+        (tmp_path / "lambdad.yaml").write_text(
+            "version: 1\napi: {port: 0}\nfunctions:\n  f: {handler: app.handler, timeout: 7}\n")
+        assert daemon.reload("saved") is not None
+        assert recorded == [("apply", n) for n in PARTS]
+        assert daemon.manifest.functions["f"].timeout_s == 7
+    finally:
+        daemon.handle_signal(signal.SIGTERM)
+        daemon.step(clock.monotonic())

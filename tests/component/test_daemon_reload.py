@@ -101,12 +101,12 @@ def test_a_hostile_save_keeps_the_previous_configuration(daemon: Daemon, tmp_pat
 
 def test_a_bug_in_loading_is_reported_not_fatal(daemon: Daemon, monkeypatch: pytest.MonkeyPatch):
     """Whatever goes wrong while loading (here: a bug, simulated), the daemon stays up on its configuration."""
-    import lambdad.daemon
+    import lambdad.daemon.reloading
 
     def broken(path: Path):
         raise RecursionError("maximum recursion depth exceeded")
 
-    monkeypatch.setattr(lambdad.daemon, "load_manifest", broken)
+    monkeypatch.setattr(lambdad.daemon.reloading, "load_manifest", broken)
     before = daemon.manifest
     assert daemon.reload("SIGHUP") is None
     assert daemon.status is DaemonState.running and daemon.manifest is before

@@ -14,9 +14,10 @@ import pytest
 
 from lambdad.daemon import Daemon, DaemonState
 from lambdad.errors import EXIT_ERROR
+from lambdad.health import Failure
 from lambdad.manifest.model import Endpoint, Function, Manifest
 from lambdad.runtime.functions import Functions
-from lambdad.statedir import StateDir
+from lambdad.statedir import DaemonInfo, StateDir
 from lambdad.store import Store, StoreUnavailable, events
 from lambdad.store.salvage import check_wal, set_aside_damage
 from tests.component.twins import FakeSpawner
@@ -201,13 +202,14 @@ def test_a_damaged_wal_is_copied_aside_and_said(tmp_path: Path, damage_at, lost:
 def test_daemon_json_is_rewritten_in_place_when_no_new_file_can_be_written(tmp_path: Path):
     state = StateDir(tmp_path / "state")
     state.lock()
-    state.write_info({"pid": 1})
+    state.write_info(DaemonInfo(pid=1))
     assert (tmp_path / "state" / "daemon.json").stat().st_size == 4096  # the room kept for later
     (tmp_path / "state" / "daemon.json.tmp").mkdir()  # no new file can be made there now
-    state.write_info({"pid": 1, "failing": {"buckets": {"error": "database or disk is full"}}})
-    assert state.read_info() == {"pid": 1, "failing": {"buckets": {"error": "database or disk is full"}}}
+    failing = DaemonInfo(pid=1, failing={"buckets": Failure("database or disk is full", 0.0, 0)})
+    state.write_info(failing)
+    assert state.read_info() == failing
     with pytest.raises(OSError):  # (what does not fit in the room is not written half)
-        state.write_info({"pid": 1, "x": "y" * 5000})
+        state.write_info(DaemonInfo(pid=1, config_errors=["y" * 5000]))
     assert json.loads((tmp_path / "state" / "daemon.json").read_text())["pid"] == 1
     state.unlock()
 

@@ -17,7 +17,7 @@ from lambdad.daemon import Daemon, DaemonState
 from lambdad.errors import DaemonAlreadyRunning
 from lambdad.manifest import load_manifest
 from lambdad.runtime.invocation import Outcome
-from lambdad.statedir import StateDir
+from lambdad.statedir import DaemonInfo, StateDir
 from tests.helpers import TextSink, lambdad_cmd, wait_for, write_manifest
 
 MANIFEST = """
@@ -220,10 +220,10 @@ def test_second_signal_forces_the_stop(daemon, project: Path):
 def test_state_folder_lock_is_exclusive(project: Path):
     a, b = StateDir(project / "s"), StateDir(project / "s")
     a.lock()
-    a.write_info({"pid": 4242})
+    a.write_info(DaemonInfo(pid=4242))
     with pytest.raises(DaemonAlreadyRunning, match=r"\(pid 4242\)"):
         b.lock()
-    assert b.running_daemon() == {"pid": 4242}
+    assert b.running_daemon() == DaemonInfo(pid=4242)
     a.unlock()
     assert b.running_daemon() is None
     b.lock()

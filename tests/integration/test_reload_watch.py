@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lambdad.reload import DEBOUNCE_S, ReloadWatch
+from lambdad.daemon.watch import DEBOUNCE_S, ReloadWatch
 from tests.helpers import FakeClock, wait_for
 
 
@@ -21,7 +21,7 @@ def world(tmp_path: Path, clock: FakeClock) -> Iterator[tuple[ReloadWatch, Path,
     (code / "__pycache__").mkdir()
     (code / ".venv" / "lib").mkdir(parents=True)
     (code / ".lambdad").mkdir()
-    watch = ReloadWatch(tmp_path / "lambdad.yaml", monotonic=clock.monotonic)
+    watch = ReloadWatch(tmp_path / "lambdad.yaml", clock=clock)
     watch.start([code], not_code=[code / ".lambdad"])
     yield watch, code, clock
     watch.stop()

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from lambdad.buckets.rules import TEMPORARY_FOLDERS, TEMPORARY_NAMES, WEAK_NAMES, IgnoreRules
+from lambdad.daemon.watch import IGNORED_FILES
 from lambdad.manifest.model import Bucket
-from lambdad.reload import IGNORED_FILES
 
 RULES = IgnoreRules.for_bucket(Bucket("b", Path("/b"), ignore=("*.bak", "logs/*")))
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from watchdog.observers.inotify_c import InotifyEvent, InotifyFD, WatchDescripto
 
 from lambdad.buckets.rules import DEFAULT_IGNORE, WEAK_IGNORE, IgnoreRules
 from lambdad.buckets.watch import MASK, Hint, TreeWatch
+from lambdad.clock import SYSTEM_CLOCK, Clock
 
 #: A save counts once nothing more happened to the file (or code folder) for this long.
 DEBOUNCE_S = 0.1
@@ -56,10 +56,11 @@ class ReloadWatch:
     """Watches the manifest and the code folders; `due(now)` says what changed and settled."""
 
     def __init__(self, manifest_file: Path, wake: Callable[[], None] = lambda: None,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 clock: Clock = SYSTEM_CLOCK) -> None:
+        """A change is stamped with `clock`'s monotonic time; `due(now)` compares it with that time."""
         self.manifest_file = Path(os.path.realpath(manifest_file))
         self._wake = wake
-        self._monotonic = monotonic
+        self._monotonic = clock.monotonic
         self._lock = threading.Lock()
         self._manifest_at: float | None = None  #: last change to the manifest not yet reloaded
         self._code_at: dict[str, float] = {}  #: code folder -> last change not yet acted on
