@@ -47,6 +47,7 @@ from lambdad.manifest.diff import ManifestDiff, manifest_diff, pin_restart_only
 from lambdad.manifest.model import ApiTrigger, Endpoint, Manifest, ScheduleTrigger, TargetKind
 from lambdad.reload import ReloadWatch
 from lambdad.runtime.functions import Functions
+from lambdad.services.queues import Queues
 from lambdad.signals import SignalInbox
 from lambdad.sources.sqs import SqsPoller
 from lambdad.sources.streams import StreamPoller
@@ -117,6 +118,7 @@ class Daemon:
         self.dispatcher: Dispatcher | None = None
         self.buckets: BucketWatcher | None = None
         self.schedules: Schedules | None = None
+        self.queues: Queues | None = None
         self.sqs: SqsPoller | None = None
         self.streams: StreamPoller | None = None
         self.reload_watch: ReloadWatch | None = None
@@ -152,7 +154,9 @@ class Daemon:
             waiting = sum(c.queued + c.retrying + c.in_flight for c in events.counts(tx).values())
         self.dispatcher = Dispatcher(self.store, self.functions, self.clock, on_warning=self._warn,
                                      health=self.health)
-        self.sqs = SqsPoller(self.manifest, self.store, self.functions, self.clock, health=self.health,
+        self.queues = Queues(self.store, self.clock, self.manifest,
+                             on_sent=lambda: self.sqs.poke() if self.sqs is not None else None)
+        self.sqs = SqsPoller(self.manifest, self.queues, self.functions, self.clock, health=self.health,
                              on_error=self._health_changed)
         self.streams = StreamPoller(self.manifest, self.store, self.functions, self.clock,
                                     on_files=self.dispatcher.poke, health=self.health)
@@ -228,8 +232,8 @@ class Daemon:
     def _serve_http(self, sockets: dict[str, socket.socket]) -> None:
         assert self.functions is not None and self.dispatcher is not None
         self._http_pool = ThreadPoolExecutor(max_workers=self.manifest.concurrency + 4, thread_name_prefix="http")
-        assert self.store is not None and self.sqs is not None
-        sqs_api = SqsApi(self.manifest, self.store, self._http_pool, on_sent=self.sqs.poke)
+        assert self.store is not None and self.queues is not None
+        sqs_api = SqsApi(self.queues, self._http_pool)
         assert self.streams is not None
         kinesis_api = KinesisApi(self.manifest, self.store, self._http_pool, self.clock.time(),
                                  on_put=self.streams.poke)
@@ -442,6 +446,8 @@ class Daemon:
                                         on_created=self.functions.recent.file_event))
         self.functions.apply(new, diff)
         self.dispatcher.apply(new)
+        if self.queues is not None:
+            self.queues.apply(new)
         if self.sqs is not None:
             self.sqs.apply(new)
         if self.streams is not None:
@@ -466,8 +472,6 @@ class Daemon:
         """A listener whose address changed is served anew; the others only get the new rules."""
         assert self.api is not None
         self.api.manifest = new
-        if self.api.sqs is not None:
-            self.api.sqs.manifest = new
         if self.api.kinesis is not None:
             self.api.kinesis.manifest = new
         for name in diff.listeners_removed + diff.listeners_changed:

@@ -13,7 +13,6 @@ import contextvars
 import dataclasses
 import json
 import re
-import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any
@@ -21,11 +20,11 @@ from typing import TYPE_CHECKING, Any
 from lambdad import tracing
 from lambdad.errors import ProtocolError
 from lambdad.events.sqs import md5_of_attributes, md5_of_system_attributes, queue_arn
-from lambdad.events.sqs_messages import Outgoing, deliverable_attributes, outgoing
+from lambdad.events.sqs_messages import Outgoing, deliverable_attributes
 from lambdad.http.params import Params, answer_json, shown
 from lambdad.manifest.model import Manifest, Queue
-from lambdad.store import Store, queues
-from lambdad.store.queues import QueueError
+from lambdad.services.queues import Queues
+from lambdad.sqs_vocabulary import MAX_DELAY_S, MAX_RECEIVE, MAX_VISIBILITY_S, Message, QueueError, Sent, is_receipt
 
 if TYPE_CHECKING:
     import asyncio
@@ -114,13 +113,14 @@ def _wanted(names: list[str] | None, available: dict[str, Any]) -> dict[str, Any
 class SqsApi:
     """Operations of the SQS JSON protocol; the Lambda API app hands it every `AmazonSQS.*` request."""
 
-    def __init__(self, manifest: Manifest, store: Store, executor: Executor,
-                 on_sent: Callable[[], None] = lambda: None) -> None:
-        self.manifest = manifest
-        self.store = store
+    def __init__(self, queues: Queues, executor: Executor) -> None:
+        self.queues = queues  #: sends wake the pollers through it
         self._executor = executor
-        self._on_sent = on_sent
         self._arrivals: dict[str, asyncio.Event] = {}
+
+    @property
+    def manifest(self) -> Manifest:
+        return self.queues.manifest
 
     async def handle(self, operation: str, body: bytes, host: str,
                      trace: str | None = None) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -138,16 +138,13 @@ class SqsApi:
         url = params.text("QueueUrl")
         if not url:
             raise SqsApiError("MissingParameter", "The request must contain the parameter QueueUrl.")
-        name = url.rstrip("/").rsplit("/", 1)[-1]
-        queue = self.manifest.queues.get(name)
-        if queue is None:
-            raise SqsApiError("QueueDoesNotExist", "The specified queue does not exist.")
-        return queue
+        return self.queues.queue(url.rstrip("/").rsplit("/", 1)[-1])
 
-    async def _write(self, op: Callable[[Any], Any]) -> Any:
+    async def _call(self, op: Callable[..., Any], *args: Any) -> Any:
+        """A service call, on the executor's threads (it waits for the store)."""
         import asyncio
 
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self.store.write, op)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, op, *args)
 
     def _arrival(self, queue: str) -> asyncio.Event:
         import asyncio
@@ -158,10 +155,10 @@ class SqsApi:
         return event
 
     def _sent(self, queue: str) -> None:
+        """Wake this API's long polls of the queue (the service woke the pollers)."""
         event = self._arrivals.pop(queue, None)
         if event is not None:
             event.set()
-        self._on_sent()
 
     # -- operations -----------------------------------------------------------------------------------
 
@@ -208,7 +205,7 @@ class SqsApi:
     async def _op_SendMessage(self, params: Params, host: str) -> dict:
         queue = self._queue(params)
         message = self._message(params, queue)
-        sent = await self._write(lambda tx: self._send(tx, queue, message, time.time()))
+        sent = await self._call(self.queues.send, queue, message)
         self._sent(queue.name)
         return self._sent_doc(sent, message)
 
@@ -226,38 +223,27 @@ class SqsApi:
             raise SqsApiError("BatchRequestTooLong", f"Batch requests cannot be longer than {MAX_BODY} bytes. "
                                                      f"You have sent {total} bytes.")
 
-        def send_all(tx) -> None:  # one transaction for the batch
-            now = time.time()
-            for ident, message in ready:
-                try:
-                    sent = self._send(tx, queue, message, now)
-                except QueueError as e:  # the queue's own rules (a FIFO send without a group, ...)
-                    failed.append({"Id": ident, "SenderFault": True, "Code": e.code, "Message": str(e)})
-                    continue
+        results = await self._call(self.queues.send_batch, queue, [m for _, m in ready]) if ready else []
+        for (ident, message), sent in zip(ready, results, strict=True):
+            if isinstance(sent, QueueError):  # the queue's own rules (a FIFO send without a group, ...)
+                failed.append({"Id": ident, "SenderFault": True, "Code": sent.code, "Message": str(sent)})
+            else:
                 ok.append({"Id": ident, **self._sent_doc(sent, message)})
-
-        if ready:
-            await self._write(send_all)
         if ok:
             self._sent(queue.name)
         return {"Successful": ok, "Failed": failed}
 
-    @staticmethod
-    def _send(tx, queue: Queue, m: Outgoing, now: float) -> queues.Sent:
-        return queues.send(tx, queue, m.body, now, m.attributes, m.delay_s, m.group, m.dedup_id, m.trace_header)
-
-    @staticmethod
-    def _message(params: Params, queue: Queue) -> Outgoing:
+    def _message(self, params: Params, queue: Queue) -> Outgoing:
         """A message to send, checked as SQS checks it, before anything is written."""
         body = params.doc.get("MessageBody")  # (not `text`: a lone surrogate is InvalidMessageContents)
         if body is None:
             raise SQS_ERRORS.missing(params.prefix + "MessageBody")
         if not isinstance(body, str):
             raise SQS_ERRORS.wrong_type(params.prefix + "MessageBody", body, "a string")
-        delay = params.integer("DelaySeconds", 0, queues.MAX_DELAY_S,
-                               reason="must be between 0 and 900, if provided.")
-        message = outgoing(body, params.doc.get("MessageAttributes"), delay, params.text("MessageGroupId"),
-                           params.text("MessageDeduplicationId"), queue.fifo, params.doc.get("MessageSystemAttributes"))
+        delay = params.integer("DelaySeconds", 0, MAX_DELAY_S, reason="must be between 0 and 900, if provided.")
+        message = self.queues.message(queue, body, params.doc.get("MessageAttributes"), delay,
+                                      params.text("MessageGroupId"), params.text("MessageDeduplicationId"),
+                                      params.doc.get("MessageSystemAttributes"))
         # The X-Amzn-Trace-Id header stands for every message of the request; an AWSTraceHeader
         # system attribute overrides it (SQS's X-Ray integration). (Read here, on the request's
         # task: the store's thread does not see the request's context.)
@@ -266,7 +252,7 @@ class SqsApi:
         return message
 
     @staticmethod
-    def _sent_doc(sent: queues.Sent, message: Outgoing) -> dict:
+    def _sent_doc(sent: Sent, message: Outgoing) -> dict:
         import hashlib
 
         doc: dict[str, Any] = {"MD5OfMessageBody": hashlib.md5(message.body).hexdigest(),
@@ -305,24 +291,22 @@ class SqsApi:
         import asyncio
 
         queue = self._queue(params)
-        limit = params.integer("MaxNumberOfMessages", 1, queues.MAX_RECEIVE, default=1,
+        limit = params.integer("MaxNumberOfMessages", 1, MAX_RECEIVE, default=1,
                                reason="Must be between 1 and 10, if provided.")
         wait = params.integer("WaitTimeSeconds", 0, MAX_WAIT_S, default=0,
                               reason="Must be >= 0 and <= 20, if provided.")
-        visibility = params.integer("VisibilityTimeout", 0, queues.MAX_VISIBILITY_S,
+        visibility = params.integer("VisibilityTimeout", 0, MAX_VISIBILITY_S,
                                     reason="Must be >= 0 and <= 43200, if provided.")
         system = params.strings("AttributeNames") + params.strings("MessageSystemAttributeNames")
         names = params.strings("MessageAttributeNames")
         params.text("ReceiveRequestAttemptId")
         assert limit is not None and wait is not None
-        dlq = self.manifest.queues.get(queue.redrive_dead_letter_queue or "")
-        arn = queue_arn(self.manifest.region, self.manifest.account, queue.name)
-        deadline = time.monotonic() + wait
+        clock = self.queues.clock
+        deadline_mono = clock.monotonic() + wait
         while True:
             arrival = self._arrival(queue.name)
-            got = await self._write(lambda tx: queues.receive(tx, queue, time.time(), limit, visibility, dlq,
-                                                                   source_arn=arn))
-            remaining = deadline - time.monotonic()
+            got = await self._call(self.queues.receive, queue, limit, visibility)
+            remaining = deadline_mono - clock.monotonic()
             if got or remaining <= 0:
                 break
             with contextlib.suppress(TimeoutError):
@@ -330,7 +314,7 @@ class SqsApi:
         return {"Messages": [self._message_doc(m, system, names) for m in got]} if got else {}
 
     @staticmethod
-    def _message_doc(m: queues.Message, system: list[str], names: list[str] | None) -> dict:
+    def _message_doc(m: Message, system: list[str], names: list[str] | None) -> dict:
         try:
             body = m.body.decode()
         except UnicodeDecodeError:
@@ -349,7 +333,7 @@ class SqsApi:
     async def _op_DeleteMessage(self, params: Params, host: str) -> dict:
         queue = self._queue(params)
         receipt = self._receipt(params)
-        await self._write(lambda tx: queues.delete(tx, queue.name, receipt))
+        await self._call(self.queues.delete, queue, receipt)
         return {}
 
     async def _op_DeleteMessageBatch(self, params: Params, host: str) -> dict:
@@ -358,46 +342,42 @@ class SqsApi:
         ok, failed, receipts = [], [], []
         for entry in entries:  # a bad entry fails alone
             receipt = entry.get("ReceiptHandle")
-            if not isinstance(receipt, str) or not queues.is_receipt(receipt):
+            if not isinstance(receipt, str) or not is_receipt(receipt):
                 failed.append({"Id": entry["Id"], "SenderFault": True, "Code": "ReceiptHandleIsInvalid",
                                "Message": _invalid_receipt(receipt)})
             else:
                 receipts.append((entry["Id"], receipt))
 
-        def delete_all(tx) -> None:  # one transaction
-            for ident, receipt in receipts:
-                queues.delete(tx, queue.name, receipt)
-                ok.append({"Id": ident})
-
-        if receipts:
-            await self._write(delete_all)
+        if receipts:  # one transaction
+            await self._call(self.queues.delete_batch, queue, [r for _, r in receipts])
+            ok += [{"Id": ident} for ident, _ in receipts]
         return {"Successful": ok, "Failed": failed}
 
     @staticmethod
     def _receipt(params: Params) -> str:
         receipt = params.text("ReceiptHandle")
-        if not receipt or not queues.is_receipt(receipt):
+        if not receipt or not is_receipt(receipt):
             raise SqsApiError("ReceiptHandleIsInvalid", _invalid_receipt(receipt))
         return receipt
 
     async def _op_ChangeMessageVisibility(self, params: Params, host: str) -> dict:
         queue = self._queue(params)
         receipt = self._receipt(params)
-        timeout = params.integer("VisibilityTimeout", 0, queues.MAX_VISIBILITY_S, required=True,
+        timeout = params.integer("VisibilityTimeout", 0, MAX_VISIBILITY_S, required=True,
                                  reason="must be between 0 and 43200.")
         assert timeout is not None
-        await self._write(lambda tx: queues.change_visibility(tx, queue.name, receipt, timeout, time.time()))
+        await self._call(self.queues.change_visibility, queue, receipt, timeout)
         return {}
 
     async def _op_PurgeQueue(self, params: Params, host: str) -> dict:
         queue = self._queue(params)
-        await self._write(lambda tx: queues.purge(tx, queue.name))
+        await self._call(self.queues.purge, queue)
         return {}
 
     async def _op_GetQueueAttributes(self, params: Params, host: str) -> dict:
         queue = self._queue(params)
         names = params.strings("AttributeNames")
-        depth = await self._write(lambda tx: queues.depths(tx, time.time()).get(queue.name, queues.QueueDepth()))
+        depth = await self._call(self.queues.depth, queue.name)
         attributes = {
             "ApproximateNumberOfMessages": str(depth.visible),
             "ApproximateNumberOfMessagesNotVisible": str(depth.in_flight),

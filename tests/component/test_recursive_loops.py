@@ -29,6 +29,7 @@ from lambdad.manifest.model import (
 from lambdad.runtime.functions import Functions
 from lambdad.runtime.invocation import Outcome
 from lambdad.runtime.running import LAG_S, RACE_S, RecentInvocations, Writers
+from lambdad.services.queues import Queues
 from lambdad.sources.sqs import SqsPoller
 from lambdad.store import Store, queues
 from tests.component.twins import FakeSpawner, InlineExecutor
@@ -252,7 +253,7 @@ def test_an_sqs_loop_is_stopped_and_its_message_moved_to_the_queues_dead_letter_
     fn = Function("f", "app.handler", tmp_path, "python3", events=(SqsTrigger("q"),))
     manifest = Manifest(tmp_path / "lambdad.yaml", functions={"f": fn}, queues={"q": queue, "q-dlq": dlq})
     functions = Functions(manifest, LogBook(tmp_path / "logs"), clock, {}, spawn_override=FakeSpawner(handler))
-    poller = SqsPoller(manifest, store, functions, clock, InlineExecutor())
+    poller = SqsPoller(manifest, Queues(store, clock, manifest), functions, clock, InlineExecutor())
     try:
         store.write(lambda tx: queues.send(tx, queue, b"start", clock.time()))
         for _ in range(40):
@@ -291,7 +292,7 @@ def test_a_fresh_message_batched_with_a_looping_one_is_not_stopped_and_neither_a
     fn = Function("f", "app.handler", tmp_path, "python3", events=(SqsTrigger("q", batch_size=10),))
     manifest = Manifest(tmp_path / "lambdad.yaml", functions={"f": fn}, queues={"q": queue, "dlq": Queue("dlq")})
     functions = Functions(manifest, LogBook(tmp_path / "logs"), clock, {}, spawn_override=FakeSpawner(handler))
-    poller = SqsPoller(manifest, store, functions, clock, InlineExecutor())
+    poller = SqsPoller(manifest, Queues(store, clock, manifest), functions, clock, InlineExecutor())
     looping = f"Root=1-5759e988-bd862e3fe1be46a994272793;Lineage=1:{tracing.function_hash('f')}:14"
     try:
         store.write(lambda tx: queues.send(tx, queue, b"looping", clock.time(), trace_header=looping))

@@ -1,0 +1,1 @@
+"""Services: one per domain, each owning its validation, clock, store transactions and wake-ups."""
