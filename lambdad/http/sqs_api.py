@@ -1,8 +1,8 @@
 """The SQS API on the daemon's API port, in the JSON protocol boto3 and the aws CLI speak today
 (`POST /`, `X-Amz-Target: AmazonSQS.<Operation>`), over the local queues of the manifest.
 
-Errors go out as SQS sends them: a `__type` naming the modeled error and the `x-amzn-query-error`
-header with the older query-protocol code, so botocore raises the same exception classes.
+Errors go out as SQS sends them (`sqs_errors`). What an operation does to a queue is the `Queues`
+service's: this class reads the request, calls it, and writes the answer.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any
 
 from lambdad import tracing
-from lambdad.errors import ProtocolError
-from lambdad.events.sqs import md5_of_attributes, md5_of_system_attributes, queue_arn
+from lambdad.events.sqs import md5_of_attributes, md5_of_system_attributes
 from lambdad.events.sqs_messages import Outgoing, deliverable_attributes
-from lambdad.http.params import Params, answer_json, shown
+from lambdad.http.params import Params, answer_json
+from lambdad.http.sqs_errors import SQS_ERRORS, SqsApiError, error_response, invalid_receipt
 from lambdad.manifest.model import Manifest, Queue
 from lambdad.services.queues import Queues
 from lambdad.sqs_vocabulary import MAX_DELAY_S, MAX_RECEIVE, MAX_VISIBILITY_S, Message, QueueError, Sent, is_receipt
@@ -37,60 +37,10 @@ RECHECK_S = 0.25
 MAX_BODY = 1024 * 1024  #: SQS's largest message (1 MiB), and batch
 MAX_BATCH = 10
 
-#: Error code -> (modeled error shape, query-protocol code); the status is the error's own.
-ERRORS = {
-    "QueueDoesNotExist": ("QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue"),
-    "ReceiptHandleIsInvalid": ("ReceiptHandleIsInvalid", "ReceiptHandleIsInvalid"),
-    "MessageNotInflight": ("MessageNotInflight", "AWS.SimpleQueueService.MessageNotInflight"),
-    "EmptyBatchRequest": ("EmptyBatchRequest", "AWS.SimpleQueueService.EmptyBatchRequest"),
-    "TooManyEntriesInBatchRequest": ("TooManyEntriesInBatchRequest",
-                                     "AWS.SimpleQueueService.TooManyEntriesInBatchRequest"),
-    "BatchEntryIdsNotDistinct": ("BatchEntryIdsNotDistinct", "AWS.SimpleQueueService.BatchEntryIdsNotDistinct"),
-    "InvalidBatchEntryId": ("InvalidBatchEntryId", "AWS.SimpleQueueService.InvalidBatchEntryId"),
-    "BatchRequestTooLong": ("BatchRequestTooLong", "AWS.SimpleQueueService.BatchRequestTooLong"),
-    "InvalidMessageContents": ("InvalidMessageContents", "InvalidMessageContents"),
-    "MissingParameter": ("MissingParameter", "MissingParameter"),
-    "InvalidParameterValue": ("InvalidParameterValue", "InvalidParameterValue"),
-    "UnsupportedOperation": ("UnsupportedOperation", "AWS.SimpleQueueService.UnsupportedOperation"),
-    "QueueNameExists": ("QueueNameExists", "QueueAlreadyExists"),
-    "InternalFailure": ("InternalFailure", "InternalFailure"),
-    "ServiceUnavailable": ("ServiceUnavailable", "ServiceUnavailable"),
-}
-
 #: The request's X-Amzn-Trace-Id header, for the messages it sends (set per request task by `handle`).
 _REQUEST_TRACE: contextvars.ContextVar[str | None] = contextvars.ContextVar("sqs_request_trace", default=None)
 #: A batch entry's Id (SQS: InvalidBatchEntryId otherwise).
 _ENTRY_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
-
-
-class SqsApiError(QueueError):
-    pass
-
-
-class _Errors:
-    """SQS's words for a parameter it refuses."""
-
-    def wrong_type(self, name: str, value: object, expected: str) -> SqsApiError:
-        return SqsApiError("InvalidParameterValue", f"Value {shown(value)} for parameter {name} is invalid. "
-                                                    f"Reason: must be {expected}.")
-
-    def missing(self, name: str) -> SqsApiError:
-        return SqsApiError("MissingParameter", f"The request must contain the parameter {name}.")
-
-    def invalid(self, name: str, value: object, reason: str) -> SqsApiError:
-        return SqsApiError("InvalidParameterValue", f"Value {shown(value)} for parameter {name} is invalid. "
-                                                    f"Reason: {reason}")
-
-
-SQS_ERRORS = _Errors()
-
-
-def error_response(error: ProtocolError) -> tuple[int, list[tuple[str, str]], bytes]:
-    shape, query_code = ERRORS.get(error.code, (error.code, error.code))
-    fault = "Receiver" if error.status >= 500 else "Sender"
-    body = {"__type": f"com.amazonaws.sqs#{shape}", "message": str(error)}
-    headers = [("content-type", "application/x-amz-json-1.0"), ("x-amzn-query-error", f"{query_code};{fault}")]
-    return error.status, headers, json.dumps(body).encode()
 
 
 def queue_url(host: str, account: str, name: str) -> str:
@@ -344,7 +294,7 @@ class SqsApi:
             receipt = entry.get("ReceiptHandle")
             if not isinstance(receipt, str) or not is_receipt(receipt):
                 failed.append({"Id": entry["Id"], "SenderFault": True, "Code": "ReceiptHandleIsInvalid",
-                               "Message": _invalid_receipt(receipt)})
+                               "Message": invalid_receipt(receipt)})
             else:
                 receipts.append((entry["Id"], receipt))
 
@@ -357,7 +307,7 @@ class SqsApi:
     def _receipt(params: Params) -> str:
         receipt = params.text("ReceiptHandle")
         if not receipt or not is_receipt(receipt):
-            raise SqsApiError("ReceiptHandleIsInvalid", _invalid_receipt(receipt))
+            raise SqsApiError("ReceiptHandleIsInvalid", invalid_receipt(receipt))
         return receipt
 
     async def _op_ChangeMessageVisibility(self, params: Params, host: str) -> dict:
@@ -388,9 +338,8 @@ class SqsApi:
 
     def _settings(self, queue: Queue) -> dict[str, str]:
         """The queue's configuration, as SQS attributes."""
-        m = self.manifest
         attributes = {
-            "QueueArn": queue_arn(m.region, m.account, queue.name),
+            "QueueArn": self.queues.arn(queue.name),
             "VisibilityTimeout": f"{queue.visibility_timeout_s:g}",
             "MessageRetentionPeriod": f"{queue.message_retention_s:g}",
             "DelaySeconds": f"{queue.delay_s:g}",
@@ -402,16 +351,9 @@ class SqsApi:
             attributes["ContentBasedDeduplication"] = str(queue.content_based_deduplication).lower()
         if queue.redrive_dead_letter_queue:
             attributes["RedrivePolicy"] = json.dumps({
-                "deadLetterTargetArn": queue_arn(m.region, m.account, queue.redrive_dead_letter_queue),
+                "deadLetterTargetArn": self.queues.arn(queue.redrive_dead_letter_queue),
                 "maxReceiveCount": queue.redrive_max_receive_count})
         return attributes
-
-
-def _invalid_receipt(receipt: object) -> str:
-    """SQS's message for a handle it never issued."""
-    if not isinstance(receipt, str) or not receipt:
-        return "The input receipt handle is invalid."
-    return f'The input receipt handle "{shown(receipt, 64)}" is not a valid receipt handle.'
 
 
 def _page_start(token: str) -> int:
