@@ -44,15 +44,6 @@ class QueueError(ProtocolError):
     """A request SQS would refuse; `code` is SQS's error code."""
 
 
-def new_message_id() -> str:
-    """A random (version 4) UUID, as SQS's message ids are."""
-    b = bytearray(os.urandom(16))
-    b[6] = (b[6] & 0x0F) | 0x40
-    b[8] = (b[8] & 0x3F) | 0x80
-    h = b.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
 def new_receipt() -> str:
     return base64.b64encode(os.urandom(RECEIPT_BYTES)).decode()
 

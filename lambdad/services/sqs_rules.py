@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from lambdad.manifest.model import Queue
+from lambdad.runtime.invocation import new_request_id as new_message_id  # (a v4 UUID, as SQS's message ids)
 from lambdad.sqs_vocabulary import (
     DEDUP_WINDOW_S,
     DLQ_SOURCE_ARN,
@@ -24,7 +25,6 @@ from lambdad.sqs_vocabulary import (
     Message,
     QueueError,
     Sent,
-    new_message_id,
     new_receipt,
 )
 from lambdad.store import queues as rows

@@ -92,7 +92,7 @@ class TestEvents:
 class TestDeadLettersAndOutbox:
     def test_dead_letters_list_filter_and_remove_with_their_queue_copy(self, store):
         with store.transaction() as tx:
-            mid = queues.send(tx, "dlq", b"{}", T0).message_id
+            mid = sqs_rules.send(tx, "dlq", b"{}", T0).message_id
             a = deadletters.add(tx, DeadLetter(0, "r1", "f", b'{"a":1}', "RetriesExhausted", 3, "ValueError", "boom",
                                                b"{}", "queue:dlq", mid, T0, T0 + 1))
             deadletters.add(tx, DeadLetter(0, "r2", "g", b"{}", "EventAgeExceeded", 0, None, "", None, "", None,
