@@ -1,8 +1,9 @@
 """What SQS accepts in a message: the body's characters and size, message attribute names, types
 and values, FIFO group and deduplication ids. Pure checks, run by the queues service
 (`Queues.message`) for every sender (the SQS APIs, `lambdad queue send`) before anything is
-written: a message in the store is always one a mapping can deliver. Delivery uses `deliverable_attributes` to leave out what an older store may
-still hold that these checks would have refused.
+written: a message in the store is always one a mapping can deliver. Delivery uses
+`deliverable_attributes` to leave out what an older store may still hold that these checks would
+have refused.
 """
 
 from __future__ import annotations

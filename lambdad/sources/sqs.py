@@ -144,10 +144,10 @@ class SqsPoller(Poller):
             if not batch:
                 return POLL_S
             # Past this, the batch has less room than a whole invocation: `_deliver` holds it first.
-            deadline = self.clock.monotonic() + visibility - fn.timeout_s
+            deadline_mono = self.clock.monotonic() + visibility - fn.timeout_s
             with self._lock:
                 state.running += 1
-            if not submit_task(self._executor, self._deliver, manifest, mapping, fn, queue, batch, state, deadline,
+            if not submit_task(self._executor, self._deliver, manifest, mapping, fn, queue, batch, state, deadline_mono,
                                what=f"a batch of {len(batch)} from {queue.name} to {fn.name}",
                                release=partial(self._put_back, queue, batch, state)):
                 with self._lock:  # stopping: the executor takes no more work (the batch is put back)
@@ -175,15 +175,15 @@ class SqsPoller(Poller):
     # -- one batch ------------------------------------------------------------------------------------
 
     def _deliver(self, manifest: Manifest, mapping: Mapping, fn: Function, queue: Queue,
-                 batch: list[Message], state: _State, deadline: float) -> None:
+                 batch: list[Message], state: _State, deadline_mono: float) -> None:
         try:
-            if self.clock.monotonic() > deadline:  # waited for a thread: less room left than a whole invocation
+            if self.clock.monotonic() > deadline_mono:  # waited for a thread: less room left than a whole invocation
                 batch = self._hold(queue, batch, fn.timeout_s)
                 if not batch:  # visible again already: they may be someone else's now
                     self._failed(fn.name, queue, "a batch waited past its visibility timeout; not delivered (its "
                                                  "messages return)")
                     return
-                deadline = self.clock.monotonic()
+                deadline_mono = self.clock.monotonic()
             batch = self._stop_loops(manifest, fn, queue, batch)
             if not batch:
                 return
@@ -191,7 +191,7 @@ class SqsPoller(Poller):
             payload = sqs_event(batch, self.queues.arn(queue.name), manifest.region)
             trace = for_batch([m.trace_header for m in batch], fn.name, self.clock.time())
             try:
-                result = self._invoke(fn, payload, deadline, trace)
+                result = self._invoke(fn, payload, deadline_mono, trace)
             except (TooManyRequests, ShuttingDown, FunctionNotFound) as e:
                 self._failed(fn.name, queue, f"batch of {len(batch)} not delivered ({type(e).__name__}); its "
                                              "messages are visible again")
@@ -243,7 +243,7 @@ class SqsPoller(Poller):
                 self._note(function, f"sqs {queue.name}: message {m.message_id}: attribute(s) {', '.join(bad)} "
                                      "are not valid SQS message attributes; left out of the event")
 
-    def _invoke(self, fn: Function, payload: bytes, give_up_at: float, trace: str | None = None) -> InvokeResult:
+    def _invoke(self, fn: Function, payload: bytes, give_up_mono: float, trace: str | None = None) -> InvokeResult:
         """Invoke; a throttle (a synchronous call took the slot) is retried with backoff while the
         batch's visibility timeout still leaves room for a whole invocation, as Lambda's poller does."""
         wait = 0.01
@@ -251,7 +251,7 @@ class SqsPoller(Poller):
             try:
                 return self.functions.invoke(fn.name, payload, trace_id=trace)
             except TooManyRequests:
-                if self._stop.is_set() or self.clock.monotonic() + wait >= give_up_at:
+                if self._stop.is_set() or self.clock.monotonic() + wait >= give_up_mono:
                     raise
                 self._stop.wait(wait)
                 wait = min(wait * 2, 1.0)
