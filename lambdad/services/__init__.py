@@ -1,1 +1,2 @@
-"""Services: one per domain, each owning its validation, clock, store transactions and wake-ups."""
+"""One service per domain: the validation, AWS errors, clock, transactions and wake-ups that every
+face (HTTP API, CLI) and every poller of that domain shares."""

@@ -88,7 +88,7 @@ class SqsPoller(Poller):
         on_error: Callable[[], None] = lambda: None,
     ) -> None:
         # Batches in flight are bounded by the functions' concurrency; a throttle retry holds a thread.
-        super().__init__(manifest, queues.store, functions, clock, executor, threads=max(4, 2 * manifest.concurrency),
+        super().__init__(manifest, queues, functions, clock, executor, threads=max(4, 2 * manifest.concurrency),
                          health=health)
         self.queues = queues  #: every read and write of the queues goes through it
         self._states: dict[tuple[str, str], _State] = {}
@@ -160,7 +160,7 @@ class SqsPoller(Poller):
         pauses a moment (a bug that always raises must not spin)."""
         state.paused_until = self.clock.time() + PAUSE_S
         self._release(queue, batch)
-        self._wake.set()
+        self.poke()
 
     def _concurrency(self, mapping: Mapping, fn: Function) -> int:
         """Batches in flight at once: the mapping's maximum, within the function's concurrency (0
@@ -205,7 +205,7 @@ class SqsPoller(Poller):
         finally:  # (what raised is logged, and the batch put back, by `submit_task`)
             with self._lock:
                 state.running -= 1
-            self._wake.set()
+            self.poke()
 
     def _hold(self, queue: Queue, batch: list[Message], timeout_s: float) -> list[Message]:
         """The messages of the batch still in flight with its receipts, now invisible for a whole
