@@ -8,6 +8,8 @@ import argparse
 import base64
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +17,9 @@ from lambdad.cli.common import STATE_DIR_NAME, load, open_store, print_json, pri
 from lambdad.clock import SYSTEM_CLOCK, iso_millis
 from lambdad.errors import EXIT_OK, ManifestError, UsageError
 from lambdad.shown import one_line
+from lambdad.sqs_vocabulary import Message, QueueDepth, QueueError
 from lambdad.statedir import DaemonInfo, StateDir
-from lambdad.store import deadletters, events, queues
+from lambdad.store import deadletters, events
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -27,11 +30,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     state = state_dir(args, manifest)
     daemon = state.running_daemon()
     store = open_store(args, manifest)
-    now = time.time()
     try:
         with store.reading() as tx:
             counts, stats = events.counts(tx), events.stats(tx)
-            dead, depths = deadletters.count_by_function(tx), queues.depths(tx, now)
+            dead = deadletters.count_by_function(tx)
+        depths = _queue_service(store, manifest).depths()
     finally:
         store.close()
     names = list(manifest.functions) + sorted((set(counts) | set(stats) | set(dead)) - set(manifest.functions))
@@ -44,7 +47,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             "dead_lettered": dead.get(name, 0), "succeeded": succeeded, "failed": failed,
             "in_manifest": name in manifest.functions,
         }
-    queue_rows = {q: vars(depths.get(q, queues.QueueDepth())) for q in manifest.queues}
+    queue_rows = {q: vars(depths.get(q, QueueDepth())) for q in manifest.queues}
     report = {"daemon": _daemon_info(daemon), "functions": functions, "queues": queue_rows,
               "sqs_mappings": _sqs_mappings(manifest, depths, daemon.sqs_mappings if daemon else {}),
               "stream_mappings": _stream_positions(args, manifest)}
@@ -75,7 +78,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _sqs_mappings(manifest, depths: dict[str, queues.QueueDepth], errors: dict[str, Any]) -> dict[str, dict]:
+def _sqs_mappings(manifest, depths: dict[str, QueueDepth], errors: dict[str, Any]) -> dict[str, dict]:
     """Each SQS mapping (`FUNCTION/QUEUE`): its queue's depth (visible messages), the messages in flight
     (received, not yet deleted or visible again) and the last batch that failed, as the running daemon
     last wrote it (a mapping's errors live in the daemon, not in the store)."""
@@ -87,7 +90,7 @@ def _sqs_mappings(manifest, depths: dict[str, queues.QueueDepth], errors: dict[s
             if not isinstance(t, SqsTrigger) or t.queue not in manifest.queues:
                 continue
             key = f"{fn.name}/{t.queue}"
-            d = depths.get(t.queue, queues.QueueDepth())
+            d = depths.get(t.queue, QueueDepth())
             error = errors.get(key) if isinstance(errors.get(key), dict) else None
             out[key] = {"function": fn.name, "queue": t.queue, "enabled": t.enabled, "depth": d.visible,
                         "in_flight": d.in_flight, "delayed": d.delayed, "last_error": error}
@@ -221,8 +224,7 @@ def cmd_dlq_list(args: argparse.Namespace) -> int:
     store = open_store(args, manifest)
     try:
         found = _invocations(store, manifest).dead_letters(args.function, target)
-        with store.reading() as tx:
-            depths = queues.depths(tx, time.time()) if queue is not None else {}
+        depths = _queue_service(store, manifest).depths() if queue is not None else {}
     finally:
         store.close()
     if args.json:
@@ -243,14 +245,14 @@ def cmd_dlq_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _redrive_line(manifest, queue, depths: dict[str, queues.QueueDepth]) -> str:
+def _redrive_line(manifest, queue, depths: dict[str, QueueDepth]) -> str:
     """Where the queue's own failed messages go: its redrive policy's dead-letter queue, and its depth."""
     dlq = queue.redrive_dead_letter_queue
     sources = sorted(q.name for q in manifest.queues.values() if q.redrive_dead_letter_queue == queue.name)
     fed = f"; it is the dead-letter queue of {', '.join(sources)}" if sources else ""
     if dlq is None:
         return f"queue {queue.name} has no redrive dead-letter queue (redrive.dead_letter_queue){fed}"
-    d = depths.get(dlq, queues.QueueDepth())
+    d = depths.get(dlq, QueueDepth())
     held = d.visible + d.in_flight + d.delayed
     return (f"queue {queue.name}'s own messages that failed go to its dead-letter queue {dlq}: {held} message(s) "
             f"(see lambdad queue receive {dlq}){fed}")
@@ -331,20 +333,35 @@ def _queue(manifest, name: str):
     return manifest.queues[name]
 
 
-def cmd_queue_list(args: argparse.Namespace) -> int:
-    manifest = load(args)
+def _queue_service(store, manifest):
+    """The queues service over an open store (a running daemon's pollers notice what it sends
+    within a quarter of a second: there is no daemon here to wake)."""
+    from lambdad.clock import SYSTEM_CLOCK
+    from lambdad.services.queues import Queues
+
+    return Queues(store, SYSTEM_CLOCK, manifest)
+
+
+@contextmanager
+def _queues(args: argparse.Namespace, manifest) -> Iterator:
+    """The queues service over the state folder's store, closed after the command."""
     store = open_store(args, manifest)
     try:
-        with store.reading() as tx:
-            depths = queues.depths(tx, time.time())
+        yield _queue_service(store, manifest)
     finally:
         store.close()
+
+
+def cmd_queue_list(args: argparse.Namespace) -> int:
+    manifest = load(args)
+    with _queues(args, manifest) as service:
+        depths = service.depths()
     rows: dict[str, dict[str, Any]] = {}
     for name, queue in manifest.queues.items():
-        rows[name] = vars(depths.get(name, queues.QueueDepth())).copy()
+        rows[name] = vars(depths.get(name, QueueDepth())).copy()
         dlq = queue.redrive_dead_letter_queue
         if dlq:
-            d = depths.get(dlq, queues.QueueDepth())
+            d = depths.get(dlq, QueueDepth())
             rows[name]["dead_letter_queue"] = {"name": dlq, "depth": d.visible + d.in_flight + d.delayed}
     if args.json:
         print_json(rows)
@@ -360,7 +377,6 @@ def cmd_queue_send(args: argparse.Namespace) -> int:
     """Commit the message; a running daemon's mappings pick it up within a quarter of a second."""
     from lambdad.cli.common import read_payload
     from lambdad.durations import parse_duration
-    from lambdad.events.sqs_messages import outgoing
 
     manifest = load(args)
     queue = _queue(manifest, args.name)
@@ -379,18 +395,11 @@ def cmd_queue_send(args: argparse.Namespace) -> int:
     except UnicodeDecodeError:
         raise UsageError("InvalidMessageContents: an SQS message body is text (UTF-8); send binary data as "
                          "base64") from None
-    try:
-        message = outgoing(text, attributes, None, args.group, args.dedup_id, queue.fifo)
-    except queues.QueueError as e:
-        raise UsageError(f"{e.code}: {e}") from None
-    store = open_store(args, manifest)
-    try:
-        sent = store.write(lambda tx: queues.send(tx, queue, message.body, time.time(), message.attributes, delay,
-                                                  message.group, message.dedup_id))
-    except queues.QueueError as e:
-        raise UsageError(f"{e.code}: {e}") from None
-    finally:
-        store.close()
+    with _queues(args, manifest) as service:
+        try:  # SendMessage's checks and rules, as the SQS API applies them
+            sent = service.send(queue, service.message(queue, text, attributes, delay, args.group, args.dedup_id))
+        except QueueError as e:
+            raise UsageError(f"{e.code}: {e}") from None
     doc = {"MessageId": sent.message_id}
     if sent.sequence is not None:
         doc["SequenceNumber"] = sent.sequence_number
@@ -457,20 +466,12 @@ def cmd_stream_put(args: argparse.Namespace) -> int:
 
 
 def cmd_queue_receive(args: argparse.Namespace) -> int:
-    from lambdad.events.sqs import queue_arn
-
     manifest = load(args)
     queue = _queue(manifest, args.name)
     if not 1 <= args.max <= 10:
         raise UsageError("--max must be between 1 and 10 (as SQS allows)")
-    store = open_store(args, manifest)
-    try:
-        with store.transaction() as tx:
-            dlq = manifest.queues.get(queue.redrive_dead_letter_queue or "")
-            got = queues.receive(tx, queue, time.time(), args.max, dead_letter_queue=dlq,
-                                 source_arn=queue_arn(manifest.region, manifest.account, queue.name))
-    finally:
-        store.close()
+    with _queues(args, manifest) as service:
+        got = service.receive(queue, args.max)
     docs = [_message_json(m) for m in got]
     if args.json:
         print_json(docs)
@@ -485,7 +486,7 @@ def cmd_queue_receive(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _message_json(m: queues.Message) -> dict[str, Any]:
+def _message_json(m: Message) -> dict[str, Any]:
     from lambdad.events.sqs_messages import deliverable_attributes
 
     try:
@@ -499,13 +500,9 @@ def _message_json(m: queues.Message) -> dict[str, Any]:
 
 def cmd_queue_purge(args: argparse.Namespace) -> int:
     manifest = load(args)
-    _queue(manifest, args.name)
-    store = open_store(args, manifest)
-    try:
-        with store.transaction() as tx:
-            removed = queues.purge(tx, args.name)
-    finally:
-        store.close()
+    queue = _queue(manifest, args.name)
+    with _queues(args, manifest) as service:
+        removed = service.purge(queue)
     print(f"purged {removed} message(s) from {args.name}")
     return EXIT_OK
 

@@ -28,6 +28,7 @@ from lambdad.daemon.components import (
     PollerPart,
     ReloadWatchPart,
     SchedulesPart,
+    ServicesPart,
     StorePart,
 )
 from lambdad.daemon.serving import API, LISTENER, Exposure, HttpPart, bind_endpoints, listener_maker
@@ -42,6 +43,7 @@ from lambdad.http.sqs_api import SqsApi
 from lambdad.logs import LogBook
 from lambdad.manifest.model import Manifest, ScheduleTrigger, TargetKind
 from lambdad.runtime.functions import Functions
+from lambdad.services.queues import Queues
 from lambdad.services.streams import Streams
 from lambdad.sources.sqs import SqsPoller
 from lambdad.sources.streams import StreamPoller
@@ -79,6 +81,7 @@ class Parts:
     store: StorePart
     console: ConsolePart
     functions: FunctionsPart
+    services: ServicesPart
     dispatcher: DispatcherPart
     sqs: PollerPart
     streams: PollerPart
@@ -92,8 +95,8 @@ class Parts:
 
     @property
     def working(self) -> tuple[Component, ...]:
-        return (self.store, self.console, self.functions, self.dispatcher, self.sqs, self.streams, self.buckets,
-                self.schedules, self.reload_watch)
+        return (self.store, self.console, self.functions, self.services, self.dispatcher, self.sqs, self.streams,
+                self.buckets, self.schedules, self.reload_watch)
 
     @property
     def ordered(self) -> tuple[Component, ...]:
@@ -112,12 +115,14 @@ def build(manifest: Manifest, ctx: Context) -> Parts:
         with store.reading() as tx:
             waiting = sum(c.queued + c.retrying + c.in_flight for c in events.counts(tx).values())
         dispatcher = make_dispatcher(store, functions, ctx)
-        sqs, streams = make_sqs_poller(manifest, store, functions, ctx), make_stream_poller(
+        queues = Queues(store, ctx.clock, manifest, on_sent=lambda: sqs.poke())
+        sqs, streams = make_sqs_poller(manifest, queues, functions, ctx), make_stream_poller(
             manifest, store, functions, dispatcher, ctx)
         parts = Parts(
             store=StorePart(store),
             console=ConsolePart(ctx.console, manifest),
             functions=FunctionsPart(functions, ctx.clock, ctx.console.warn),
+            services=ServicesPart(queues),
             dispatcher=DispatcherPart(dispatcher, ctx.clock),
             sqs=PollerPart(sqs),
             streams=PollerPart(streams),
@@ -125,7 +130,7 @@ def build(manifest: Manifest, ctx: Context) -> Parts:
             schedules=SchedulesPart(lambda m: make_schedules(m, store, dispatcher, ctx), manifest),
             reload_watch=ReloadWatchPart(make_reload_watch(manifest, ctx), manifest,
                                          lambda m: code_folders(m, ctx.state.path)),
-            http=make_http(manifest, sockets, functions, dispatcher, sqs, streams, store, ctx),
+            http=make_http(manifest, sockets, functions, dispatcher, queues, streams, store, ctx),
             damage=tuple(damage),
             waiting=waiting,
         )
@@ -142,8 +147,8 @@ def make_dispatcher(store: Store, functions: Functions, ctx: Context) -> Dispatc
     return Dispatcher(store, functions, ctx.clock, on_warning=ctx.console.warn, health=ctx.health)
 
 
-def make_sqs_poller(manifest: Manifest, store: Store, functions: Functions, ctx: Context) -> SqsPoller:
-    return SqsPoller(manifest, store, functions, ctx.clock, health=ctx.health, on_error=ctx.health_changed)
+def make_sqs_poller(manifest: Manifest, queues: Queues, functions: Functions, ctx: Context) -> SqsPoller:
+    return SqsPoller(manifest, queues, functions, ctx.clock, health=ctx.health, on_error=ctx.health_changed)
 
 
 def make_stream_poller(manifest: Manifest, store: Store, functions: Functions, dispatcher: Dispatcher,
@@ -189,11 +194,11 @@ def code_folders(manifest: Manifest, state: Path) -> tuple[list[Path], list[Path
 
 
 def make_http(manifest: Manifest, sockets: dict[str, socket.socket], functions: Functions, dispatcher: Dispatcher,
-              sqs: SqsPoller, streams: StreamPoller, store: Store, ctx: Context) -> HttpPart:
+              queues: Queues, streams: StreamPoller, store: Store, ctx: Context) -> HttpPart:
     pool = ThreadPoolExecutor(max_workers=manifest.concurrency + 4, thread_name_prefix="http")
     api_endpoint = manifest.api
     api = LambdaApi(manifest, functions, dispatcher.invocations, pool, python_version=functions.python_version,
-                    sqs=make_sqs_api(manifest, store, pool, sqs), kinesis=make_kinesis_api(manifest, store, pool,
+                    sqs=SqsApi(queues, pool), kinesis=make_kinesis_api(manifest, store, pool,
                                                                                            streams, ctx),
                     guard=Guard.of(api_endpoint.host, ctx.allow_hosts, getattr(api_endpoint, "allow_origins", ())),
                     warn=ctx.console.warn)
@@ -204,9 +209,6 @@ def make_http(manifest: Manifest, sockets: dict[str, socket.socket], functions: 
         part.serve_listener(key.removeprefix(LISTENER), sockets.pop(key), manifest)
     return part
 
-
-def make_sqs_api(manifest: Manifest, store: Store, pool: ThreadPoolExecutor, sqs: SqsPoller) -> SqsApi:
-    return SqsApi(manifest, store, pool, on_sent=sqs.poke)
 
 
 def make_kinesis_api(manifest: Manifest, store: Store, pool: ThreadPoolExecutor, streams: StreamPoller,

@@ -58,6 +58,10 @@ class Component(Protocol):
     def stop(self, force: bool) -> None: ...
 
 
+class Applies(Protocol):
+    def apply(self, manifest: Manifest) -> None: ...
+
+
 class Part:
     """A component with nothing to do at some stages (each adapter overrides what it needs)."""
 
@@ -72,6 +76,18 @@ class Part:
 
     def stop(self, force: bool) -> None:
         pass
+
+
+class ServicesPart(Part):
+    """The domain services that hold the manifest (queue settings): the new one before any poller
+    or face uses it."""
+
+    def __init__(self, *services: Applies) -> None:
+        self.services = services
+
+    def apply(self, change: Change) -> None:
+        for service in self.services:
+            service.apply(change.manifest)
 
 
 class StorePart(Part):

@@ -86,8 +86,6 @@ class HttpPart(Part):
     def apply(self, change: Change) -> None:
         new, diff = change.manifest, change.diff
         self.api.manifest = new
-        if self.api.sqs is not None:
-            self.api.sqs.manifest = new
         if self.api.kinesis is not None:
             self.api.kinesis.manifest = new
         for name in diff.listeners_removed + diff.listeners_changed:

@@ -12,7 +12,7 @@ import struct
 from typing import Any
 
 from lambdad.events.sqs_messages import deliverable_attributes
-from lambdad.store.queues import TRACE_HEADER, Message
+from lambdad.sqs_vocabulary import TRACE_HEADER, Message
 
 
 def queue_arn(region: str, account: str, queue: str) -> str:

@@ -1,8 +1,9 @@
 """What SQS accepts in a message: the body's characters and size, message attribute names, types
-and values, FIFO group and deduplication ids. Pure checks, shared by the SQS API and
-`lambdad queue send`, run before anything is written: a message in the store is always one a
-mapping can deliver. Delivery uses `deliverable_attributes` to leave out what an older store may
-still hold that these checks would have refused.
+and values, FIFO group and deduplication ids. Pure checks, run by the queues service
+(`Queues.message`) for every sender (the SQS APIs, `lambdad queue send`) before anything is
+written: a message in the store is always one a mapping can deliver. Delivery uses
+`deliverable_attributes` to leave out what an older store may still hold that these checks would
+have refused.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from lambdad import tracing
-from lambdad.store.queues import TRACE_HEADER, QueueError
+from lambdad.sqs_vocabulary import TRACE_HEADER, QueueError
 
 MAX_MESSAGE_BYTES = 1024 * 1024  #: body and attributes together (SQS's 1 MiB)
 MAX_ATTRIBUTES = 10
@@ -182,7 +183,7 @@ def check_id(parameter: str, value: str) -> str:
 
 @dataclass(frozen=True)
 class Outgoing:
-    """A message SQS would take, ready for `queues.send`."""
+    """A message SQS would take, ready for `Queues.send`."""
 
     body: bytes
     attributes: dict[str, dict[str, str]]
@@ -197,7 +198,7 @@ class Outgoing:
 def outgoing(body: str, attributes: object = None, delay_s: int | None = None, group: str | None = None,
              dedup_id: str | None = None, fifo: bool = False, system_attributes: object = None) -> Outgoing:
     """Every check of SendMessage on one message, before anything is written (the queue's own rules,
-    a FIFO queue's group and deduplication, are `queues.send`'s)."""
+    a FIFO queue's group and deduplication, are `Queues.send`'s)."""
     data = check_body(body)
     checked, size = check_attributes(attributes)
     trace_header = check_system_attributes(system_attributes)

@@ -1,8 +1,8 @@
 """The SQS API on the daemon's API port, in the JSON protocol boto3 and the aws CLI speak today
 (`POST /`, `X-Amz-Target: AmazonSQS.<Operation>`), over the local queues of the manifest.
 
-Errors go out as SQS sends them: a `__type` naming the modeled error and the `x-amzn-query-error`
-header with the older query-protocol code, so botocore raises the same exception classes.
+Errors go out as SQS sends them (`sqs_errors`). What an operation does to a queue is the `Queues`
+service's: this class reads the request, calls it, and writes the answer.
 """
 
 from __future__ import annotations
@@ -13,19 +13,18 @@ import contextvars
 import dataclasses
 import json
 import re
-import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any
 
 from lambdad import tracing
-from lambdad.errors import ProtocolError
-from lambdad.events.sqs import md5_of_attributes, md5_of_system_attributes, queue_arn
-from lambdad.events.sqs_messages import Outgoing, deliverable_attributes, outgoing
-from lambdad.http.params import Params, answer_json, shown
+from lambdad.events.sqs import md5_of_attributes, md5_of_system_attributes
+from lambdad.events.sqs_messages import Outgoing, deliverable_attributes
+from lambdad.http.params import Params, answer_json
+from lambdad.http.sqs_errors import SQS_ERRORS, SqsApiError, error_response, invalid_receipt
 from lambdad.manifest.model import Manifest, Queue
-from lambdad.store import Store, queues
-from lambdad.store.queues import QueueError
+from lambdad.services.queues import Queues
+from lambdad.sqs_vocabulary import MAX_DELAY_S, MAX_RECEIVE, MAX_VISIBILITY_S, Message, QueueError, Sent, is_receipt
 
 if TYPE_CHECKING:
     import asyncio
@@ -38,60 +37,10 @@ RECHECK_S = 0.25
 MAX_BODY = 1024 * 1024  #: SQS's largest message (1 MiB), and batch
 MAX_BATCH = 10
 
-#: Error code -> (modeled error shape, query-protocol code); the status is the error's own.
-ERRORS = {
-    "QueueDoesNotExist": ("QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue"),
-    "ReceiptHandleIsInvalid": ("ReceiptHandleIsInvalid", "ReceiptHandleIsInvalid"),
-    "MessageNotInflight": ("MessageNotInflight", "AWS.SimpleQueueService.MessageNotInflight"),
-    "EmptyBatchRequest": ("EmptyBatchRequest", "AWS.SimpleQueueService.EmptyBatchRequest"),
-    "TooManyEntriesInBatchRequest": ("TooManyEntriesInBatchRequest",
-                                     "AWS.SimpleQueueService.TooManyEntriesInBatchRequest"),
-    "BatchEntryIdsNotDistinct": ("BatchEntryIdsNotDistinct", "AWS.SimpleQueueService.BatchEntryIdsNotDistinct"),
-    "InvalidBatchEntryId": ("InvalidBatchEntryId", "AWS.SimpleQueueService.InvalidBatchEntryId"),
-    "BatchRequestTooLong": ("BatchRequestTooLong", "AWS.SimpleQueueService.BatchRequestTooLong"),
-    "InvalidMessageContents": ("InvalidMessageContents", "InvalidMessageContents"),
-    "MissingParameter": ("MissingParameter", "MissingParameter"),
-    "InvalidParameterValue": ("InvalidParameterValue", "InvalidParameterValue"),
-    "UnsupportedOperation": ("UnsupportedOperation", "AWS.SimpleQueueService.UnsupportedOperation"),
-    "QueueNameExists": ("QueueNameExists", "QueueAlreadyExists"),
-    "InternalFailure": ("InternalFailure", "InternalFailure"),
-    "ServiceUnavailable": ("ServiceUnavailable", "ServiceUnavailable"),
-}
-
 #: The request's X-Amzn-Trace-Id header, for the messages it sends (set per request task by `handle`).
 _REQUEST_TRACE: contextvars.ContextVar[str | None] = contextvars.ContextVar("sqs_request_trace", default=None)
 #: A batch entry's Id (SQS: InvalidBatchEntryId otherwise).
 _ENTRY_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
-
-
-class SqsApiError(QueueError):
-    pass
-
-
-class _Errors:
-    """SQS's words for a parameter it refuses."""
-
-    def wrong_type(self, name: str, value: object, expected: str) -> SqsApiError:
-        return SqsApiError("InvalidParameterValue", f"Value {shown(value)} for parameter {name} is invalid. "
-                                                    f"Reason: must be {expected}.")
-
-    def missing(self, name: str) -> SqsApiError:
-        return SqsApiError("MissingParameter", f"The request must contain the parameter {name}.")
-
-    def invalid(self, name: str, value: object, reason: str) -> SqsApiError:
-        return SqsApiError("InvalidParameterValue", f"Value {shown(value)} for parameter {name} is invalid. "
-                                                    f"Reason: {reason}")
-
-
-SQS_ERRORS = _Errors()
-
-
-def error_response(error: ProtocolError) -> tuple[int, list[tuple[str, str]], bytes]:
-    shape, query_code = ERRORS.get(error.code, (error.code, error.code))
-    fault = "Receiver" if error.status >= 500 else "Sender"
-    body = {"__type": f"com.amazonaws.sqs#{shape}", "message": str(error)}
-    headers = [("content-type", "application/x-amz-json-1.0"), ("x-amzn-query-error", f"{query_code};{fault}")]
-    return error.status, headers, json.dumps(body).encode()
 
 
 def queue_url(host: str, account: str, name: str) -> str:
@@ -114,13 +63,14 @@ def _wanted(names: list[str] | None, available: dict[str, Any]) -> dict[str, Any
 class SqsApi:
     """Operations of the SQS JSON protocol; the Lambda API app hands it every `AmazonSQS.*` request."""
 
-    def __init__(self, manifest: Manifest, store: Store, executor: Executor,
-                 on_sent: Callable[[], None] = lambda: None) -> None:
-        self.manifest = manifest
-        self.store = store
+    def __init__(self, queues: Queues, executor: Executor) -> None:
+        self.queues = queues  #: sends wake the pollers through it
         self._executor = executor
-        self._on_sent = on_sent
         self._arrivals: dict[str, asyncio.Event] = {}
+
+    @property
+    def manifest(self) -> Manifest:
+        return self.queues.manifest
 
     async def handle(self, operation: str, body: bytes, host: str,
                      trace: str | None = None) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -138,16 +88,13 @@ class SqsApi:
         url = params.text("QueueUrl")
         if not url:
             raise SqsApiError("MissingParameter", "The request must contain the parameter QueueUrl.")
-        name = url.rstrip("/").rsplit("/", 1)[-1]
-        queue = self.manifest.queues.get(name)
-        if queue is None:
-            raise SqsApiError("QueueDoesNotExist", "The specified queue does not exist.")
-        return queue
+        return self.queues.queue(url.rstrip("/").rsplit("/", 1)[-1])
 
-    async def _write(self, op: Callable[[Any], Any]) -> Any:
+    async def _call(self, op: Callable[..., Any], *args: Any) -> Any:
+        """A service call, on the executor's threads (it waits for the store)."""
         import asyncio
 
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self.store.write, op)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, op, *args)
 
     def _arrival(self, queue: str) -> asyncio.Event:
         import asyncio
@@ -158,10 +105,10 @@ class SqsApi:
         return event
 
     def _sent(self, queue: str) -> None:
+        """Wake this API's long polls of the queue (the service woke the pollers)."""
         event = self._arrivals.pop(queue, None)
         if event is not None:
             event.set()
-        self._on_sent()
 
     # -- operations -----------------------------------------------------------------------------------
 
@@ -208,7 +155,7 @@ class SqsApi:
     async def _op_SendMessage(self, params: Params, host: str) -> dict:
         queue = self._queue(params)
         message = self._message(params, queue)
-        sent = await self._write(lambda tx: self._send(tx, queue, message, time.time()))
+        sent = await self._call(self.queues.send, queue, message)
         self._sent(queue.name)
         return self._sent_doc(sent, message)
 
@@ -226,38 +173,27 @@ class SqsApi:
             raise SqsApiError("BatchRequestTooLong", f"Batch requests cannot be longer than {MAX_BODY} bytes. "
                                                      f"You have sent {total} bytes.")
 
-        def send_all(tx) -> None:  # one transaction for the batch
-            now = time.time()
-            for ident, message in ready:
-                try:
-                    sent = self._send(tx, queue, message, now)
-                except QueueError as e:  # the queue's own rules (a FIFO send without a group, ...)
-                    failed.append({"Id": ident, "SenderFault": True, "Code": e.code, "Message": str(e)})
-                    continue
+        results = await self._call(self.queues.send_batch, queue, [m for _, m in ready]) if ready else []
+        for (ident, message), sent in zip(ready, results, strict=True):
+            if isinstance(sent, QueueError):  # the queue's own rules (a FIFO send without a group, ...)
+                failed.append({"Id": ident, "SenderFault": True, "Code": sent.code, "Message": str(sent)})
+            else:
                 ok.append({"Id": ident, **self._sent_doc(sent, message)})
-
-        if ready:
-            await self._write(send_all)
         if ok:
             self._sent(queue.name)
         return {"Successful": ok, "Failed": failed}
 
-    @staticmethod
-    def _send(tx, queue: Queue, m: Outgoing, now: float) -> queues.Sent:
-        return queues.send(tx, queue, m.body, now, m.attributes, m.delay_s, m.group, m.dedup_id, m.trace_header)
-
-    @staticmethod
-    def _message(params: Params, queue: Queue) -> Outgoing:
+    def _message(self, params: Params, queue: Queue) -> Outgoing:
         """A message to send, checked as SQS checks it, before anything is written."""
         body = params.doc.get("MessageBody")  # (not `text`: a lone surrogate is InvalidMessageContents)
         if body is None:
             raise SQS_ERRORS.missing(params.prefix + "MessageBody")
         if not isinstance(body, str):
             raise SQS_ERRORS.wrong_type(params.prefix + "MessageBody", body, "a string")
-        delay = params.integer("DelaySeconds", 0, queues.MAX_DELAY_S,
-                               reason="must be between 0 and 900, if provided.")
-        message = outgoing(body, params.doc.get("MessageAttributes"), delay, params.text("MessageGroupId"),
-                           params.text("MessageDeduplicationId"), queue.fifo, params.doc.get("MessageSystemAttributes"))
+        delay = params.integer("DelaySeconds", 0, MAX_DELAY_S, reason="must be between 0 and 900, if provided.")
+        message = self.queues.message(queue, body, params.doc.get("MessageAttributes"), delay,
+                                      params.text("MessageGroupId"), params.text("MessageDeduplicationId"),
+                                      params.doc.get("MessageSystemAttributes"))
         # The X-Amzn-Trace-Id header stands for every message of the request; an AWSTraceHeader
         # system attribute overrides it (SQS's X-Ray integration). (Read here, on the request's
         # task: the store's thread does not see the request's context.)
@@ -266,7 +202,7 @@ class SqsApi:
         return message
 
     @staticmethod
-    def _sent_doc(sent: queues.Sent, message: Outgoing) -> dict:
+    def _sent_doc(sent: Sent, message: Outgoing) -> dict:
         import hashlib
 
         doc: dict[str, Any] = {"MD5OfMessageBody": hashlib.md5(message.body).hexdigest(),
@@ -305,24 +241,22 @@ class SqsApi:
         import asyncio
 
         queue = self._queue(params)
-        limit = params.integer("MaxNumberOfMessages", 1, queues.MAX_RECEIVE, default=1,
+        limit = params.integer("MaxNumberOfMessages", 1, MAX_RECEIVE, default=1,
                                reason="Must be between 1 and 10, if provided.")
         wait = params.integer("WaitTimeSeconds", 0, MAX_WAIT_S, default=0,
                               reason="Must be >= 0 and <= 20, if provided.")
-        visibility = params.integer("VisibilityTimeout", 0, queues.MAX_VISIBILITY_S,
+        visibility = params.integer("VisibilityTimeout", 0, MAX_VISIBILITY_S,
                                     reason="Must be >= 0 and <= 43200, if provided.")
         system = params.strings("AttributeNames") + params.strings("MessageSystemAttributeNames")
         names = params.strings("MessageAttributeNames")
         params.text("ReceiveRequestAttemptId")
         assert limit is not None and wait is not None
-        dlq = self.manifest.queues.get(queue.redrive_dead_letter_queue or "")
-        arn = queue_arn(self.manifest.region, self.manifest.account, queue.name)
-        deadline = time.monotonic() + wait
+        clock = self.queues.clock
+        deadline_mono = clock.monotonic() + wait
         while True:
             arrival = self._arrival(queue.name)
-            got = await self._write(lambda tx: queues.receive(tx, queue, time.time(), limit, visibility, dlq,
-                                                                   source_arn=arn))
-            remaining = deadline - time.monotonic()
+            got = await self._call(self.queues.receive, queue, limit, visibility)
+            remaining = deadline_mono - clock.monotonic()
             if got or remaining <= 0:
                 break
             with contextlib.suppress(TimeoutError):
@@ -330,7 +264,7 @@ class SqsApi:
         return {"Messages": [self._message_doc(m, system, names) for m in got]} if got else {}
 
     @staticmethod
-    def _message_doc(m: queues.Message, system: list[str], names: list[str] | None) -> dict:
+    def _message_doc(m: Message, system: list[str], names: list[str] | None) -> dict:
         try:
             body = m.body.decode()
         except UnicodeDecodeError:
@@ -349,7 +283,7 @@ class SqsApi:
     async def _op_DeleteMessage(self, params: Params, host: str) -> dict:
         queue = self._queue(params)
         receipt = self._receipt(params)
-        await self._write(lambda tx: queues.delete(tx, queue.name, receipt))
+        await self._call(self.queues.delete, queue, receipt)
         return {}
 
     async def _op_DeleteMessageBatch(self, params: Params, host: str) -> dict:
@@ -358,46 +292,42 @@ class SqsApi:
         ok, failed, receipts = [], [], []
         for entry in entries:  # a bad entry fails alone
             receipt = entry.get("ReceiptHandle")
-            if not isinstance(receipt, str) or not queues.is_receipt(receipt):
+            if not isinstance(receipt, str) or not is_receipt(receipt):
                 failed.append({"Id": entry["Id"], "SenderFault": True, "Code": "ReceiptHandleIsInvalid",
-                               "Message": _invalid_receipt(receipt)})
+                               "Message": invalid_receipt(receipt)})
             else:
                 receipts.append((entry["Id"], receipt))
 
-        def delete_all(tx) -> None:  # one transaction
-            for ident, receipt in receipts:
-                queues.delete(tx, queue.name, receipt)
-                ok.append({"Id": ident})
-
-        if receipts:
-            await self._write(delete_all)
+        if receipts:  # one transaction
+            await self._call(self.queues.delete_batch, queue, [r for _, r in receipts])
+            ok += [{"Id": ident} for ident, _ in receipts]
         return {"Successful": ok, "Failed": failed}
 
     @staticmethod
     def _receipt(params: Params) -> str:
         receipt = params.text("ReceiptHandle")
-        if not receipt or not queues.is_receipt(receipt):
-            raise SqsApiError("ReceiptHandleIsInvalid", _invalid_receipt(receipt))
+        if not receipt or not is_receipt(receipt):
+            raise SqsApiError("ReceiptHandleIsInvalid", invalid_receipt(receipt))
         return receipt
 
     async def _op_ChangeMessageVisibility(self, params: Params, host: str) -> dict:
         queue = self._queue(params)
         receipt = self._receipt(params)
-        timeout = params.integer("VisibilityTimeout", 0, queues.MAX_VISIBILITY_S, required=True,
+        timeout = params.integer("VisibilityTimeout", 0, MAX_VISIBILITY_S, required=True,
                                  reason="must be between 0 and 43200.")
         assert timeout is not None
-        await self._write(lambda tx: queues.change_visibility(tx, queue.name, receipt, timeout, time.time()))
+        await self._call(self.queues.change_visibility, queue, receipt, timeout)
         return {}
 
     async def _op_PurgeQueue(self, params: Params, host: str) -> dict:
         queue = self._queue(params)
-        await self._write(lambda tx: queues.purge(tx, queue.name))
+        await self._call(self.queues.purge, queue)
         return {}
 
     async def _op_GetQueueAttributes(self, params: Params, host: str) -> dict:
         queue = self._queue(params)
         names = params.strings("AttributeNames")
-        depth = await self._write(lambda tx: queues.depths(tx, time.time()).get(queue.name, queues.QueueDepth()))
+        depth = await self._call(self.queues.depth, queue.name)
         attributes = {
             "ApproximateNumberOfMessages": str(depth.visible),
             "ApproximateNumberOfMessagesNotVisible": str(depth.in_flight),
@@ -408,9 +338,8 @@ class SqsApi:
 
     def _settings(self, queue: Queue) -> dict[str, str]:
         """The queue's configuration, as SQS attributes."""
-        m = self.manifest
         attributes = {
-            "QueueArn": queue_arn(m.region, m.account, queue.name),
+            "QueueArn": self.queues.arn(queue.name),
             "VisibilityTimeout": f"{queue.visibility_timeout_s:g}",
             "MessageRetentionPeriod": f"{queue.message_retention_s:g}",
             "DelaySeconds": f"{queue.delay_s:g}",
@@ -422,16 +351,9 @@ class SqsApi:
             attributes["ContentBasedDeduplication"] = str(queue.content_based_deduplication).lower()
         if queue.redrive_dead_letter_queue:
             attributes["RedrivePolicy"] = json.dumps({
-                "deadLetterTargetArn": queue_arn(m.region, m.account, queue.redrive_dead_letter_queue),
+                "deadLetterTargetArn": self.queues.arn(queue.redrive_dead_letter_queue),
                 "maxReceiveCount": queue.redrive_max_receive_count})
         return attributes
-
-
-def _invalid_receipt(receipt: object) -> str:
-    """SQS's message for a handle it never issued."""
-    if not isinstance(receipt, str) or not receipt:
-        return "The input receipt handle is invalid."
-    return f'The input receipt handle "{shown(receipt, 64)}" is not a valid receipt handle.'
 
 
 def _page_start(token: str) -> int:

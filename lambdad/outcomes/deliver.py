@@ -17,8 +17,9 @@ from typing import Any
 from lambdad.clock import iso_millis
 from lambdad.events.destinations import message_file
 from lambdad.manifest.model import Manifest, Queue, Target, TargetKind
+from lambdad.services import sqs_rules
 from lambdad.services.asyncinvoke import queue_event
-from lambdad.store import outbox, queues
+from lambdad.store import outbox
 
 #: Lambda cuts a loop of functions invoking each other (here: through destinations) after 16 hops.
 MAX_HOPS = 16
@@ -54,7 +55,7 @@ class Deliverer:
         `trace` the trace header the record continues, `hops` its place in a chain of destinations.
         None: not sent, a function destination past `MAX_HOPS`."""
         if target.kind is TargetKind.queue:  # (its AWSTraceHeader: a function the queue triggers continues the chain)
-            sent = queues.send(tx, self._queue(target.name), body, now, attributes, trace_header=trace)
+            sent = sqs_rules.send(tx, self._queue(target.name), body, now, attributes, trace_header=trace)
             return Sent(f"queue:{target.name}", sent.message_id)
         if target.kind is TargetKind.function:
             if hops >= MAX_HOPS:

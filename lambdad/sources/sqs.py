@@ -9,7 +9,6 @@ the function has a free slot, so a busy function makes messages wait rather than
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable, Hashable
 from concurrent.futures import Executor
@@ -18,14 +17,15 @@ from functools import partial
 
 from lambdad.clock import Clock
 from lambdad.errors import FunctionNotFound, TooManyRequests
-from lambdad.events.sqs import BatchFailure, failed_items, queue_arn, sqs_event
+from lambdad.events.sqs import BatchFailure, failed_items, sqs_event
 from lambdad.events.sqs_messages import deliverable_attributes
 from lambdad.health import Health
 from lambdad.manifest.model import Function, Manifest, Queue, RecursiveLoop, SqsTrigger
 from lambdad.runtime.functions import Functions, ShuttingDown
 from lambdad.runtime.invocation import InvokeResult, Outcome
+from lambdad.services.queues import Queues
 from lambdad.sources.poller import POLL_S, Poller
-from lambdad.store import Store, queues
+from lambdad.sqs_vocabulary import Message
 from lambdad.tasks import submit as submit_task
 from lambdad.tracing import MAX_CHAIN, continues_loop, for_batch
 
@@ -80,7 +80,7 @@ class SqsPoller(Poller):
     def __init__(
         self,
         manifest: Manifest,
-        store: Store,
+        queues: Queues,
         functions: Functions,
         clock: Clock,
         executor: Executor | None = None,
@@ -88,8 +88,9 @@ class SqsPoller(Poller):
         on_error: Callable[[], None] = lambda: None,
     ) -> None:
         # Batches in flight are bounded by the functions' concurrency; a throttle retry holds a thread.
-        super().__init__(manifest, store, functions, clock, executor, threads=max(4, 2 * manifest.concurrency),
+        super().__init__(manifest, queues, functions, clock, executor, threads=max(4, 2 * manifest.concurrency),
                          health=health)
+        self.queues = queues  #: every read and write of the queues goes through it
         self._states: dict[tuple[str, str], _State] = {}
         self._noted: set[str] = set()  #: messages whose undeliverable attributes were noted
         self._last_errors: dict[str, dict[str, object]] = {}
@@ -116,7 +117,7 @@ class SqsPoller(Poller):
 
     def _expire(self, manifest: Manifest, now: float) -> None:
         """Reclaim expired messages and deduplication ids (receives already leave them out)."""
-        self.store.write(lambda tx: [queues.expire(tx, q, now) for q in manifest.queues.values()])
+        self.queues.expire(manifest.queues.values())
 
     def _poll(self, manifest: Manifest, mapping: Mapping, now: float) -> float:
         fn = manifest.functions.get(mapping.function)
@@ -128,8 +129,7 @@ class SqsPoller(Poller):
         while state.running < self._concurrency(mapping, fn):
             if now < state.paused_until:
                 return state.paused_until - now
-            with self.store.reading() as tx:
-                available = queues.visible_count(tx, queue, now, trigger.batch_size)
+            available = self.queues.visible_count(queue, trigger.batch_size)
             if not available:
                 state.waiting_since = None
                 return POLL_S
@@ -140,18 +140,14 @@ class SqsPoller(Poller):
                     return due - now
             state.waiting_since = None
             visibility = batch_visibility(queue, fn, trigger)
-            receive = partial(queues.receive, queue=queue, now=now, limit=trigger.batch_size, visibility_s=visibility,
-                              dead_letter_queue=manifest.queues.get(queue.redrive_dead_letter_queue or ""),
-                              max_bytes=MAX_BATCH_BYTES, per_message=RECORD_BYTES,
-                              source_arn=queue_arn(manifest.region, manifest.account, queue.name))
-            batch = self.store.write(receive)
+            batch = self.queues.receive(queue, trigger.batch_size, visibility, MAX_BATCH_BYTES, RECORD_BYTES)
             if not batch:
                 return POLL_S
             # Past this, the batch has less room than a whole invocation: `_deliver` holds it first.
-            deadline = self.clock.monotonic() + visibility - fn.timeout_s
+            deadline_mono = self.clock.monotonic() + visibility - fn.timeout_s
             with self._lock:
                 state.running += 1
-            if not submit_task(self._executor, self._deliver, manifest, mapping, fn, queue, batch, state, deadline,
+            if not submit_task(self._executor, self._deliver, manifest, mapping, fn, queue, batch, state, deadline_mono,
                                what=f"a batch of {len(batch)} from {queue.name} to {fn.name}",
                                release=partial(self._put_back, queue, batch, state)):
                 with self._lock:  # stopping: the executor takes no more work (the batch is put back)
@@ -159,7 +155,7 @@ class SqsPoller(Poller):
                 return POLL_S
         return POLL_S
 
-    def _put_back(self, queue: Queue, batch: list[queues.Message], state: _State) -> None:
+    def _put_back(self, queue: Queue, batch: list[Message], state: _State) -> None:
         """A batch's task failed (logged) or never ran: its messages are visible again, and the mapping
         pauses a moment (a bug that always raises must not spin)."""
         state.paused_until = self.clock.time() + PAUSE_S
@@ -172,38 +168,30 @@ class SqsPoller(Poller):
         capacity = self.functions.pool(fn.name).limiter.capacity
         return min(mapping.trigger.maximum_concurrency or capacity, capacity)
 
-    def _release(self, queue: Queue, batch: list[queues.Message]) -> None:
+    def _release(self, queue: Queue, batch: list[Message]) -> None:
         """Messages the function never saw are visible again at once."""
-        now = self.clock.time()
-
-        def release(tx) -> None:
-            for m in batch:
-                if m.receipt:
-                    with contextlib.suppress(queues.QueueError):
-                        queues.change_visibility(tx, queue.name, m.receipt, 0, now)
-
-        self.store.write(release)
+        self.queues.set_visibility(queue, batch, 0)
 
     # -- one batch ------------------------------------------------------------------------------------
 
     def _deliver(self, manifest: Manifest, mapping: Mapping, fn: Function, queue: Queue,
-                 batch: list[queues.Message], state: _State, deadline: float) -> None:
+                 batch: list[Message], state: _State, deadline_mono: float) -> None:
         try:
-            if self.clock.monotonic() > deadline:  # waited for a thread: less room left than a whole invocation
+            if self.clock.monotonic() > deadline_mono:  # waited for a thread: less room left than a whole invocation
                 batch = self._hold(queue, batch, fn.timeout_s)
                 if not batch:  # visible again already: they may be someone else's now
                     self._failed(fn.name, queue, "a batch waited past its visibility timeout; not delivered (its "
                                                  "messages return)")
                     return
-                deadline = self.clock.monotonic()
+                deadline_mono = self.clock.monotonic()
             batch = self._stop_loops(manifest, fn, queue, batch)
             if not batch:
                 return
             self._note_undeliverable(fn.name, queue, batch)
-            payload = sqs_event(batch, queue_arn(manifest.region, manifest.account, queue.name), manifest.region)
+            payload = sqs_event(batch, self.queues.arn(queue.name), manifest.region)
             trace = for_batch([m.trace_header for m in batch], fn.name, self.clock.time())
             try:
-                result = self._invoke(fn, payload, deadline, trace)
+                result = self._invoke(fn, payload, deadline_mono, trace)
             except (TooManyRequests, ShuttingDown, FunctionNotFound) as e:
                 self._failed(fn.name, queue, f"batch of {len(batch)} not delivered ({type(e).__name__}); its "
                                              "messages are visible again")
@@ -213,32 +201,21 @@ class SqsPoller(Poller):
             keep = self._judge(mapping, queue, batch, result, fn.name)
             done = [m for m in batch if m not in keep]
             if done:
-                self.store.write(lambda tx: [queues.delete(tx, queue.name, m.receipt) for m in done if m.receipt])
+                self.queues.delete_batch(queue, [m.receipt for m in done if m.receipt])
         finally:  # (what raised is logged, and the batch put back, by `submit_task`)
             with self._lock:
                 state.running -= 1
             self.poke()
 
-    def _hold(self, queue: Queue, batch: list[queues.Message], timeout_s: float) -> list[queues.Message]:
+    def _hold(self, queue: Queue, batch: list[Message], timeout_s: float) -> list[Message]:
         """The messages of the batch still in flight with its receipts, now invisible for a whole
         invocation (`timeout_s`) from now: a batch that waited for a thread runs only on messages
         that are still its own, and they stay its own while it runs. With a visibility timeout
         equal to the function's timeout (which Lambda allows) every batch needs this."""
-        now = self.clock.time()
-
-        def hold(tx) -> list[queues.Message]:
-            held = []
-            for m in batch:
-                if m.receipt:
-                    with contextlib.suppress(queues.QueueError):  # (MessageNotInflight: visible again)
-                        queues.change_visibility(tx, queue.name, m.receipt, timeout_s, now)
-                        held.append(m)
-            return held
-
-        return self.store.write(hold)
+        return self.queues.set_visibility(queue, batch, timeout_s)
 
     def _stop_loops(self, manifest: Manifest, fn: Function, queue: Queue,
-                    batch: list[queues.Message]) -> list[queues.Message]:
+                    batch: list[Message]) -> list[Message]:
         """The batch without the messages whose invocation would be the function's 17th in their chain
         of events: those go to the queue's dead-letter queue at once (redrive policy), or are dropped
         without one, as Lambda's loop detection does; one line in the function's log says so."""
@@ -247,24 +224,14 @@ class SqsPoller(Poller):
         looping = [m for m in batch if continues_loop(m.trace_header, fn.name)]
         if not looping:
             return batch
-        dlq = manifest.queues.get(queue.redrive_dead_letter_queue or "")
-        now = self.clock.time()
-
-        def stop(tx) -> None:
-            for m in looping:
-                if dlq is not None:
-                    queues.dead_letter(tx, m, dlq, now, queue_arn(manifest.region, manifest.account, queue.name))
-                elif m.receipt:
-                    queues.delete(tx, queue.name, m.receipt)
-
-        self.store.write(stop)
+        dlq = self.queues.dead_letter(queue, looping)
         fate = f"moved to {dlq.name}" if dlq is not None else "dropped (the queue has no dead-letter queue)"
         self._note(fn.name, f"sqs {queue.name}: stopped a recursive loop: {len(looping)} message(s) would invoke the "
                             f"function more than {MAX_CHAIN} times in one chain of events; {fate} "
                             "(`recursive_loop: allow` lets them run)")
         return [m for m in batch if m not in looping]
 
-    def _note_undeliverable(self, function: str, queue: Queue, batch: list[queues.Message]) -> None:
+    def _note_undeliverable(self, function: str, queue: Queue, batch: list[Message]) -> None:
         """Say once per message which attributes its event leaves out (a store written before sends
         were checked can hold attributes no event can carry; the message itself is delivered)."""
         for m in batch:
@@ -276,7 +243,7 @@ class SqsPoller(Poller):
                 self._note(function, f"sqs {queue.name}: message {m.message_id}: attribute(s) {', '.join(bad)} "
                                      "are not valid SQS message attributes; left out of the event")
 
-    def _invoke(self, fn: Function, payload: bytes, give_up_at: float, trace: str | None = None) -> InvokeResult:
+    def _invoke(self, fn: Function, payload: bytes, give_up_mono: float, trace: str | None = None) -> InvokeResult:
         """Invoke; a throttle (a synchronous call took the slot) is retried with backoff while the
         batch's visibility timeout still leaves room for a whole invocation, as Lambda's poller does."""
         wait = 0.01
@@ -284,13 +251,13 @@ class SqsPoller(Poller):
             try:
                 return self.functions.invoke(fn.name, payload, trace_id=trace)
             except TooManyRequests:
-                if self._stop.is_set() or self.clock.monotonic() + wait >= give_up_at:
+                if self._stop.is_set() or self.clock.monotonic() + wait >= give_up_mono:
                     raise
                 self._stop.wait(wait)
                 wait = min(wait * 2, 1.0)
 
-    def _judge(self, mapping: Mapping, queue: Queue, batch: list[queues.Message], result: InvokeResult,
-               function: str) -> list[queues.Message]:
+    def _judge(self, mapping: Mapping, queue: Queue, batch: list[Message], result: InvokeResult,
+               function: str) -> list[Message]:
         """The messages that stay in the queue (to reappear after the visibility timeout)."""
         if result.outcome is not Outcome.success:
             self._failed(function, queue, f"batch of {len(batch)} failed ({result.error_type}); its messages "

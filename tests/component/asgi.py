@@ -18,6 +18,7 @@ from lambdad.http.sqs_api import SqsApi
 from lambdad.logs import LogBook
 from lambdad.manifest.model import Manifest
 from lambdad.runtime.functions import Functions
+from lambdad.services.queues import Queues
 from lambdad.services.streams import Streams
 from lambdad.store import Store, events
 from tests.component.twins import FakeSpawner, InlineExecutor, Script, echo
@@ -102,7 +103,7 @@ class ApiWorld:
         executor = InlineExecutor()
         self.dispatcher = Dispatcher(self.store, self.functions, self.clock, lambda _: None, executor)
         self.api = LambdaApi(self.manifest, self.functions, self.dispatcher.invocations, executor,
-                             sqs=SqsApi(self.manifest, self.store, executor),
+                             sqs=SqsApi(Queues(self.store, self.clock, self.manifest), executor),
                              kinesis=KinesisApi(self.manifest, Streams(self.store, self.clock), executor,
                                                 self.clock.time()),
                              clock=self.clock)

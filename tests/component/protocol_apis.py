@@ -11,6 +11,7 @@ from lambdad.clock import SYSTEM_CLOCK
 from lambdad.http.kinesis_api import KinesisApi
 from lambdad.http.sqs_api import SqsApi
 from lambdad.manifest.model import Manifest, Queue, Stream
+from lambdad.services.queues import Queues
 from lambdad.services.streams import Streams
 from lambdad.store import Store
 from tests.component.twins import InlineExecutor
@@ -28,7 +29,7 @@ class Apis:
         manifest = Manifest(tmp_path / "lambdad.yaml", region="eu-west-1", account=ACCOUNT, functions={},
                             queues=dict(QUEUES), streams={"clicks": Stream("clicks", shards=2)})
         self.store = Store(tmp_path / "state.db")
-        self.sqs = SqsApi(manifest, self.store, InlineExecutor())
+        self.sqs = SqsApi(Queues(self.store, SYSTEM_CLOCK, manifest), InlineExecutor())
         self.kinesis = KinesisApi(manifest, Streams(self.store, SYSTEM_CLOCK), InlineExecutor(), 1_700_000_000.0)
 
     def call_sqs(self, operation: str, request: object) -> tuple[int, dict[str, str], dict]:

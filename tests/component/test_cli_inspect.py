@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from lambdad.cli import main
+from lambdad.services import sqs_rules
 from lambdad.statedir import DaemonInfo, StateDir
-from lambdad.store import Durability, Store, deadletters, queues
+from lambdad.store import Durability, Store, deadletters
 
 MANIFEST = """\
 version: 1
@@ -45,9 +46,9 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     try:
         def fill(tx) -> None:
             for body in (b"a", b"b", b"c"):
-                queues.send(tx, "jobs", body, now)
-            queues.receive(tx, queues_of(tmp_path)["jobs"], now, 1, visibility_s=300)
-            queues.send(tx, "jobs-dlq", b"dead", now)
+                sqs_rules.send(tx, "jobs", body, now)
+            sqs_rules.receive(tx, queues_of(tmp_path)["jobs"], now, 1, visibility_s=300)
+            sqs_rules.send(tx, "jobs-dlq", b"dead", now)
             deadletters.add(tx, deadletters.DeadLetter(
                 0, "req-1", "worker", b"{}", "RetriesExhausted", 3, "Boom", "it broke", None, "queue:failures",
                 None, now, now))

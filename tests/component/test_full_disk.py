@@ -165,6 +165,7 @@ class TestDispatcher:
 
 class TestPollers:
     def test_the_sqs_poller_survives_a_full_disk_and_delivers_once_it_has_room(self, tmp_path: Path, health):
+        from lambdad.services.queues import Queues
         from lambdad.sources.sqs import SqsPoller
         from tests.component.test_sqs_poller import make_world
         from tests.helpers import wait_for
@@ -173,7 +174,7 @@ class TestPollers:
         store = FillableStore(":memory:")
         w.store.close()
         w.store = store
-        w.poller = SqsPoller(w.manifest, store, w.functions, w.clock, health=health)
+        w.poller = SqsPoller(w.manifest, Queues(store, w.clock, w.manifest), w.functions, w.clock, health=health)
         w.send("a")
         store.full = True
         w.poller.start()

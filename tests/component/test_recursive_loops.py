@@ -29,6 +29,8 @@ from lambdad.manifest.model import (
 from lambdad.runtime.functions import Functions
 from lambdad.runtime.invocation import Outcome
 from lambdad.runtime.running import LAG_S, RACE_S, RecentInvocations, Writers
+from lambdad.services import sqs_rules
+from lambdad.services.queues import Queues
 from lambdad.sources.sqs import SqsPoller
 from lambdad.store import Store, queues
 from tests.component.twins import FakeSpawner, InlineExecutor
@@ -246,15 +248,15 @@ def test_an_sqs_loop_is_stopped_and_its_message_moved_to_the_queues_dead_letter_
 
     def handler(req):  # sends one message to its own queue, as boto3 in a handler would
         invocations.append(req.trace_id)
-        store.write(lambda tx: queues.send(tx, queue, b"again", clock.time(), trace_header=req.trace_id))
+        store.write(lambda tx: sqs_rules.send(tx, queue, b"again", clock.time(), trace_header=req.trace_id))
         return Outcome.success, b"null"
 
     fn = Function("f", "app.handler", tmp_path, "python3", events=(SqsTrigger("q"),))
     manifest = Manifest(tmp_path / "lambdad.yaml", functions={"f": fn}, queues={"q": queue, "q-dlq": dlq})
     functions = Functions(manifest, LogBook(tmp_path / "logs"), clock, {}, spawn_override=FakeSpawner(handler))
-    poller = SqsPoller(manifest, store, functions, clock, InlineExecutor())
+    poller = SqsPoller(manifest, Queues(store, clock, manifest), functions, clock, InlineExecutor())
     try:
-        store.write(lambda tx: queues.send(tx, queue, b"start", clock.time()))
+        store.write(lambda tx: sqs_rules.send(tx, queue, b"start", clock.time()))
         for _ in range(40):
             clock.advance(1)
             poller.step(clock.time())
@@ -285,17 +287,17 @@ def test_a_fresh_message_batched_with_a_looping_one_is_not_stopped_and_neither_a
         for record in json.loads(req.payload)["Records"]:
             seen.append(record["body"])
             if record["body"] == "job":
-                store.write(lambda tx: queues.send(tx, queue, b"job-again", clock.time(), trace_header=req.trace_id))
+                store.write(lambda tx: sqs_rules.send(tx, queue, b"job-again", clock.time(), trace_header=req.trace_id))
         return Outcome.success, b"null"
 
     fn = Function("f", "app.handler", tmp_path, "python3", events=(SqsTrigger("q", batch_size=10),))
     manifest = Manifest(tmp_path / "lambdad.yaml", functions={"f": fn}, queues={"q": queue, "dlq": Queue("dlq")})
     functions = Functions(manifest, LogBook(tmp_path / "logs"), clock, {}, spawn_override=FakeSpawner(handler))
-    poller = SqsPoller(manifest, store, functions, clock, InlineExecutor())
+    poller = SqsPoller(manifest, Queues(store, clock, manifest), functions, clock, InlineExecutor())
     looping = f"Root=1-5759e988-bd862e3fe1be46a994272793;Lineage=1:{tracing.function_hash('f')}:14"
     try:
-        store.write(lambda tx: queues.send(tx, queue, b"looping", clock.time(), trace_header=looping))
-        store.write(lambda tx: queues.send(tx, queue, b"job", clock.time()))
+        store.write(lambda tx: sqs_rules.send(tx, queue, b"looping", clock.time(), trace_header=looping))
+        store.write(lambda tx: sqs_rules.send(tx, queue, b"job", clock.time()))
         for _ in range(5):
             clock.advance(1)
             poller.step(clock.time())
@@ -303,8 +305,8 @@ def test_a_fresh_message_batched_with_a_looping_one_is_not_stopped_and_neither_a
             dead = [m.body for m in queues.peek(tx, "dlq", 10)]
         assert seen == ["looping", "job", "job-again"] and dead == []
         looping_again = f"Root=1-5759e988-bd862e3fe1be46a994272793;Lineage=1:{tracing.function_hash('f')}:15"
-        store.write(lambda tx: queues.send(tx, queue, b"stopped", clock.time(), trace_header=looping_again))
-        store.write(lambda tx: queues.send(tx, queue, b"fresh", clock.time()))
+        store.write(lambda tx: sqs_rules.send(tx, queue, b"stopped", clock.time(), trace_header=looping_again))
+        store.write(lambda tx: sqs_rules.send(tx, queue, b"fresh", clock.time()))
         clock.advance(1)
         poller.step(clock.time())
         with store.reading() as tx:

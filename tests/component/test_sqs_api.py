@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from lambdad.manifest.model import Queue
+from lambdad.services import sqs_rules
+from lambdad.sqs_vocabulary import new_receipt
 from lambdad.store import queues
 from tests.component.protocol_apis import ACCOUNT, FIFO_URL, HOST, URL, Apis
 
@@ -203,9 +205,9 @@ def test_a_message_moved_by_the_redrive_policy_names_its_source_queue(apis: Apis
         ("ListQueues", {"QueueNamePrefix": 1}, "InvalidParameterValue"),
         ("DeleteMessage", {"QueueUrl": URL, "ReceiptHandle": ["r"]}, "InvalidParameterValue"),
         ("DeleteMessage", {"QueueUrl": URL, "ReceiptHandle": "\udc80"}, "InvalidParameterValue"),
-        ("ChangeMessageVisibility", {"QueueUrl": URL, "ReceiptHandle": queues.new_receipt(), "VisibilityTimeout": "0"},
+        ("ChangeMessageVisibility", {"QueueUrl": URL, "ReceiptHandle": new_receipt(), "VisibilityTimeout": "0"},
          "InvalidParameterValue"),
-        ("ChangeMessageVisibility", {"QueueUrl": URL, "ReceiptHandle": queues.new_receipt()}, "MissingParameter"),
+        ("ChangeMessageVisibility", {"QueueUrl": URL, "ReceiptHandle": new_receipt()}, "MissingParameter"),
         ("GetQueueAttributes", {"QueueUrl": URL, "AttributeNames": {"All": 1}}, "InvalidParameterValue"),
         ("SendMessageBatch", {"QueueUrl": URL, "Entries": 5}, "InvalidParameterValue"),
         ("SendMessageBatch", {"QueueUrl": URL, "Entries": [5]}, "InvalidParameterValue"),
@@ -246,7 +248,7 @@ def test_a_bad_batch_entry_fails_alone(apis: Apis):
 
 
 def test_delete_batch_entries_with_bad_receipts_fail_alone(apis: Apis):
-    stale = queues.new_receipt()  # the shape of a real handle, but none holds it (any more)
+    stale = new_receipt()  # the shape of a real handle, but none holds it (any more)
     status, _, doc = apis.call_sqs("DeleteMessageBatch", {"QueueUrl": URL, "Entries": [
         {"Id": "a", "ReceiptHandle": ["r"]}, {"Id": "b", "ReceiptHandle": "r"}, {"Id": "c", "ReceiptHandle": stale}]})
     assert status == 200 and doc["Successful"] == [{"Id": "c"}]
@@ -285,7 +287,7 @@ def test_an_unexpected_failure_is_an_internal_error_logged_once(apis: Apis, capl
     def broken(*args, **kwargs):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(queues, "receive", broken)
+    monkeypatch.setattr(sqs_rules, "receive", broken)
     with caplog.at_level(logging.ERROR):
         refused(apis, "ReceiveMessage", {"QueueUrl": URL}, "InternalFailure", 500)
     assert [r.exc_info[0] for r in caplog.records if r.exc_info] == [RuntimeError]
@@ -301,7 +303,7 @@ def test_a_store_error_other_than_a_full_disk_is_a_service_error_too(apis: Apis,
 
 def test_a_message_from_an_older_store_is_received_without_its_bad_attribute(apis: Apis):
     with apis.store.transaction() as tx:
-        queues.send(tx, "jobs", b"old", time.time() - 1, {"Bad": {"DataType": "Binary", "BinaryValue": "%%"},
+        sqs_rules.send(tx, "jobs", b"old", time.time() - 1, {"Bad": {"DataType": "Binary", "BinaryValue": "%%"},
                                                     "Good": {"DataType": "String", "StringValue": "v"}})
     status, _, doc = apis.call_sqs("ReceiveMessage", {"QueueUrl": URL, "MessageAttributeNames": ["All"]})
     assert status == 200 and doc["Messages"][0]["MessageAttributes"] == {"Good": {"DataType": "String",

@@ -15,6 +15,8 @@ from lambdad.logs import LogBook
 from lambdad.manifest.model import Function, Manifest, Queue, SqsTrigger
 from lambdad.runtime.functions import Functions
 from lambdad.runtime.invocation import Outcome
+from lambdad.services import sqs_rules
+from lambdad.services.queues import Queues
 from lambdad.sources.sqs import SqsPoller
 from lambdad.store import Store, queues
 from tests.component.twins import DeferredExecutor, FakeSpawner, InlineExecutor
@@ -45,10 +47,11 @@ class World:
         self.functions = Functions(self.manifest, LogBook(tmp_path / "logs"), self.clock, {},
                                    spawn_override=FakeSpawner(run))
         self.store = Store(":memory:")
-        self.poller = SqsPoller(self.manifest, self.store, self.functions, self.clock, InlineExecutor())
+        self.poller = SqsPoller(self.manifest, Queues(self.store, self.clock, self.manifest), self.functions, self.clock,
+                                InlineExecutor())
 
     def send(self, *bodies: str, group: str | None = None) -> list[str]:
-        return [self.store.write(lambda tx, b=b: queues.send(
+        return [self.store.write(lambda tx, b=b: sqs_rules.send(
             tx, self.queue, b.encode(), self.clock.time(), group=group, dedup_id=b if self.queue.fifo else None)
         ).message_id for b in bodies]
 
@@ -191,7 +194,7 @@ def test_zero_reserved_concurrency_does_not_poll(tmp_path: Path):
 def test_a_batch_that_waited_past_its_visibility_timeout_is_not_delivered(tmp_path: Path):
     w = make_world(tmp_path)
     deferred = DeferredExecutor()
-    w.poller = SqsPoller(w.manifest, w.store, w.functions, w.clock, deferred)
+    w.poller = SqsPoller(w.manifest, Queues(w.store, w.clock, w.manifest), w.functions, w.clock, deferred)
     w.send("a")
     w.step()
     w.clock.advance(30)  # 30 s visibility: visible again before a thread took the batch
@@ -208,12 +211,12 @@ def test_a_batch_that_waited_is_held_for_a_whole_invocation_then_delivered(tmp_p
 
     def reply(event):  # while it runs, the message stays invisible for a whole invocation (3 s) from its start
         with w.store.reading() as tx:
-            hidden.append(queues.visible_count(tx, w.queue, w.clock.time() + 2.9, 10))
+            hidden.append(sqs_rules.visible_count(tx, w.queue, w.clock.time() + 2.9, 10))
         return Outcome.success, b"null"
 
     w = make_world(tmp_path, reply=reply)
     deferred = DeferredExecutor()
-    w.poller = SqsPoller(w.manifest, w.store, w.functions, w.clock, deferred)
+    w.poller = SqsPoller(w.manifest, Queues(w.store, w.clock, w.manifest), w.functions, w.clock, deferred)
     w.send("a")
     w.step()
     w.clock.advance(28)  # 30 s visibility, 3 s function timeout: 2 s left, less than an invocation
@@ -227,7 +230,7 @@ def test_a_visibility_timeout_equal_to_the_function_timeout_delivers(tmp_path: P
     queue = Queue("q", visibility_timeout_s=3, redrive_dead_letter_queue="dlq", redrive_max_receive_count=2)
     w = make_world(tmp_path, queue)  # the function's timeout is 3 s too
     deferred = DeferredExecutor()
-    w.poller = SqsPoller(w.manifest, w.store, w.functions, w.clock, deferred)
+    w.poller = SqsPoller(w.manifest, Queues(w.store, w.clock, w.manifest), w.functions, w.clock, deferred)
     w.send("a", "b")
     for _ in range(3):
         w.step()
@@ -247,7 +250,7 @@ def test_an_attribute_no_event_can_carry_does_not_block_its_neighbours(tmp_path:
     bad = {"Blob": {"DataType": "Binary", "BinaryValue": "not base64!"}, "Odd": {"DataType": 7, "StringValue": "x"},
            "Half": {"DataType": "String", "StringValue": "\ud800"}, "Kind": {"DataType": "String", "StringValue": "kept"}}
     for body, attributes in (("before", good), ("poison", bad), ("after", {})):
-        w.store.write(lambda tx, b=body, a=attributes: queues.send(tx, w.queue, b.encode(), w.clock.time(), a))
+        w.store.write(lambda tx, b=body, a=attributes: sqs_rules.send(tx, w.queue, b.encode(), w.clock.time(), a))
     w.step()
     assert w.bodies() == [["before", "poison", "after"]] and w.left() == []
     records = w.events[0]["Records"]

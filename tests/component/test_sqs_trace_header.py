@@ -19,8 +19,10 @@ from lambdad.logs import LogBook
 from lambdad.manifest.model import Function, Manifest, Queue, SqsTrigger
 from lambdad.runtime.functions import Functions
 from lambdad.runtime.invocation import Outcome
+from lambdad.services import sqs_rules
+from lambdad.services.queues import Queues
 from lambdad.sources.sqs import SqsPoller
-from lambdad.store import Store, queues
+from lambdad.store import Store
 from tests.component.protocol_apis import HOST, URL, Apis
 from tests.component.twins import FakeSpawner, InlineExecutor
 from tests.helpers import FakeClock
@@ -116,9 +118,9 @@ def test_the_mappings_records_carry_the_trace_header_and_the_invocation_continue
     functions = Functions(manifest, LogBook(tmp_path / "logs"), clock, {}, spawn_override=FakeSpawner(run))
     store = Store(":memory:")
     try:
-        store.write(lambda tx: queues.send(tx, queue, b"traced", clock.time(), trace_header=TRACE))
-        store.write(lambda tx: queues.send(tx, queue, b"plain", clock.time()))
-        SqsPoller(manifest, store, functions, clock, InlineExecutor()).step(clock.time())
+        store.write(lambda tx: sqs_rules.send(tx, queue, b"traced", clock.time(), trace_header=TRACE))
+        store.write(lambda tx: sqs_rules.send(tx, queue, b"plain", clock.time()))
+        SqsPoller(manifest, Queues(store, clock, manifest), functions, clock, InlineExecutor()).step(clock.time())
     finally:
         functions.close()
         store.close()

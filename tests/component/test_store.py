@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from lambdad.manifest.model import Queue
+from lambdad.services import sqs_rules
 from lambdad.store import Store, StoreError, deadletters, events, outbox, queues
 from lambdad.store.deadletters import DeadLetter
 from tests.helpers import wait_for
@@ -91,7 +92,7 @@ class TestEvents:
 class TestDeadLettersAndOutbox:
     def test_dead_letters_list_filter_and_remove_with_their_queue_copy(self, store):
         with store.transaction() as tx:
-            mid = queues.send(tx, "dlq", b"{}", T0).message_id
+            mid = sqs_rules.send(tx, "dlq", b"{}", T0).message_id
             a = deadletters.add(tx, DeadLetter(0, "r1", "f", b'{"a":1}', "RetriesExhausted", 3, "ValueError", "boom",
                                                b"{}", "queue:dlq", mid, T0, T0 + 1))
             deadletters.add(tx, DeadLetter(0, "r2", "g", b"{}", "EventAgeExceeded", 0, None, "", None, "", None,
@@ -231,7 +232,7 @@ def test_a_store_from_schema_1_gains_the_queue_columns(tmp_path):
     old.close()
     store = Store(path)
     with store.transaction() as tx:
-        (m,) = queues.receive(tx, Queue("dlq"), 2.0, 10)
+        (m,) = sqs_rules.receive(tx, Queue("dlq"), 2.0, 10)
         assert (m.message_id, m.body, m.group_id) == ("m1", b"{}", None)
         indexes = {r[0] for r in tx.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
         assert "messages_visible_order" not in indexes and "messages_by_group" in indexes

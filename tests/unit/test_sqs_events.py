@@ -7,9 +7,9 @@ import hashlib
 import pytest
 from aws_lambda_powertools.utilities.parser.models import SqsModel
 
+from lambdad import sqs_vocabulary
 from lambdad.events.sqs import BatchFailure, failed_items, md5_of_attributes, sqs_event, sqs_record
-from lambdad.store import queues
-from lambdad.store.queues import Message
+from lambdad.sqs_vocabulary import Message
 
 ARN = "arn:aws:sqs:us-east-1:123456789012:MyQueue"
 
@@ -33,7 +33,7 @@ def test_a_standard_record_matches_the_reference_shape():
 def test_fifo_records_and_message_attributes():
     attrs = {"Kind": {"DataType": "String", "StringValue": "order"}, "N": {"DataType": "Number", "StringValue": "3"}}
     record = sqs_record(message(group="g", attributes=attrs), ARN + ".fifo", "us-east-1")
-    assert record["attributes"]["MessageGroupId"] == "g" and record["attributes"]["SequenceNumber"] == queues.sequence_number(7)
+    assert record["attributes"]["MessageGroupId"] == "g" and record["attributes"]["SequenceNumber"] == sqs_vocabulary.sequence_number(7)
     assert record["attributes"]["MessageDeduplicationId"] == "d1"
     assert record["messageAttributes"]["Kind"] == {"stringValue": "order", "stringListValues": [],
                                                    "binaryListValues": [], "dataType": "String"}
@@ -48,11 +48,11 @@ def test_fifo_records_and_message_attributes():
     (10**12, "18915032460467696128"),
 ])
 def test_fifo_sequence_numbers_have_sqs_shape(counter, shown):
-    assert queues.sequence_number(counter) == shown and len(shown) == 20
+    assert sqs_vocabulary.sequence_number(counter) == shown and len(shown) == 20
 
 
 def test_sequence_numbers_grow_as_numbers_and_as_text():
-    numbers = [queues.sequence_number(n) for n in (1, 2, 9, 10, 99, 100, 10**9, 10**14)]
+    numbers = [sqs_vocabulary.sequence_number(n) for n in (1, 2, 9, 10, 99, 100, 10**9, 10**14)]
     assert numbers == sorted(numbers) == sorted(numbers, key=int) and {len(n) for n in numbers} == {20}
 
 

@@ -7,7 +7,7 @@ import pytest
 from lambdad.events.sqs_messages import bad_character, deliverable_attributes, outgoing
 from lambdad.http.params import Params
 from lambdad.http.sqs_api import SQS_ERRORS
-from lambdad.store.queues import QueueError
+from lambdad.sqs_vocabulary import QueueError
 
 
 @pytest.mark.parametrize(

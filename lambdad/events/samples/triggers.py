@@ -160,7 +160,7 @@ sample("apigateway-v1", "API Gateway REST API proxy request, payload format 1.0"
         group=("default", "MessageGroupId (FIFO queues only)"))
 def _sqs(params: Params, now: float) -> dict[str, Any]:
     from lambdad.events.sqs import queue_arn, sqs_event
-    from lambdad.store.queues import Message
+    from lambdad.sqs_vocabulary import Message
 
     name, body = params["queue"], params["body"].encode()
     fifo = name.endswith(".fifo")
