@@ -105,11 +105,16 @@ class FakeSpawner:
 
 
 class InlineExecutor(Executor):
-    """Runs each job at once, on the caller's thread: a component test steps through it."""
+    """Runs each job at once, on the caller's thread: a component test steps through it. What a job
+    raises is kept in its future, as a thread pool keeps it, so the code under test handles it as it
+    would in the daemon (`tasks.submit` logs it and puts the work back)."""
 
     def submit(self, fn, /, *args, **kwargs):
         future: Future = Future()
-        future.set_result(fn(*args, **kwargs))
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as e:  # (a pool's worker thread keeps what the job raised)
+            future.set_exception(e)
         return future
 
     def shutdown(self, wait=True, **kwargs):
