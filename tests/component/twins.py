@@ -10,6 +10,7 @@ from typing import Any
 
 from lambdad.logs import InvocationLog
 from lambdad.manifest.model import Function
+from lambdad.runtime.exchange import error_type_of
 from lambdad.runtime.invocation import InvokeRequest, InvokeResult, Limits, Outcome
 from lambdad.runtime.launcher import LaunchError
 
@@ -74,7 +75,8 @@ class FakeEnvironment:
         if self._logs:
             log.line(f"END RequestId: {req.request_id}")
             log.flush()
-        return InvokeResult(req.request_id, outcome, payload, None if outcome is Outcome.success else "X")
+        error_type = None if outcome is Outcome.success else error_type_of(payload) or "X"
+        return InvokeResult(req.request_id, outcome, payload, error_type)
 
     def close(self, grace_s: float = 2.0, log: InvocationLog | None = None) -> None:
         self.alive = False
