@@ -124,25 +124,21 @@ def test_a_function_error_is_unhandled_and_keeps_the_environment(runtime: Runtim
     assert runtime.cold_starts == 1
 
 
-@pytest.mark.parametrize("entry", ENTRIES)
-def test_a_timeout_kills_the_environment_and_the_next_call_is_a_cold_start(runtime: Runtime, entry: str):
-    runtime.call(entry)
-    result = runtime.call(entry, action="sleep", seconds=30)
-    assert (result.outcome, result.function_error, result.error_type) == (Outcome.timeout, "Unhandled",
-                                                                            "Sandbox.Timedout")
-    assert body(result)["errorMessage"] == f"RequestId: {result.request_id} Error: Task timed out after 0.30 seconds"
-    assert runtime.call(entry).outcome is Outcome.success
-    assert runtime.cold_starts == 2
+LOST = [  # (event, outcome, error type, what the error message says after "Error: ")
+    ({"action": "sleep", "seconds": 30}, Outcome.timeout, "Sandbox.Timedout", "Task timed out after 0.30 seconds"),
+    ({"action": "exit", "code": 3}, Outcome.crashed, "Runtime.ExitError", "Runtime exited with error: exit status 3"),
+]
 
 
 @pytest.mark.parametrize("entry", ENTRIES)
-def test_a_crash_is_a_runtime_exit_error_and_the_next_call_is_a_cold_start(runtime: Runtime, entry: str):
+@pytest.mark.parametrize(("event", "outcome", "error_type", "detail"), LOST, ids=["timeout", "crash"])
+def test_a_lost_environment_is_an_unhandled_error_and_the_next_call_is_a_cold_start(
+    runtime: Runtime, entry: str, event: dict, outcome: Outcome, error_type: str, detail: str
+):
     runtime.call(entry)
-    result = runtime.call(entry, action="exit", code=3)
-    assert (result.outcome, result.function_error, result.error_type) == (Outcome.crashed, "Unhandled",
-                                                                            "Runtime.ExitError")
-    assert body(result)["errorMessage"] == (f"RequestId: {result.request_id} Error: Runtime exited with error: "
-                                            "exit status 3")
+    result = runtime.call(entry, **event)
+    assert (result.outcome, result.function_error, result.error_type) == (outcome, "Unhandled", error_type)
+    assert body(result)["errorMessage"] == f"RequestId: {result.request_id} Error: {detail}"
     assert runtime.call(entry).outcome is Outcome.success
     assert runtime.cold_starts == 2
 
