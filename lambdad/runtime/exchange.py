@@ -111,10 +111,12 @@ class Exchange:
 
     # -- inputs from the driver ---------------------------------------------------------------------
 
-    def on_reply(self) -> None:
+    def on_reply(self, output_first: bool = True) -> None:
         """The control socket is readable. Output first: whatever the handler printed before it replied
-        is already in the pipe, so the log keeps its order whichever readiness a driver sees first."""
-        self.worker.pump_output(self.log)
+        is already in the pipe, so the log keeps its order whichever readiness a driver sees first (a
+        driver that has just read the output passes False)."""
+        if output_first:
+            self.worker.pump_output(self.log)
         frame = self.worker.read_frame()
         if frame is not None or not self.worker.ctrl_open:
             self._settle(frame)

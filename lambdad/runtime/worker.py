@@ -88,10 +88,11 @@ class Worker:
             ready = {fd for fd, _ in poll(int(wait_s * 1000) + 1)}
             if not ready:
                 continue
-            if ctrl in ready:
-                ex.on_reply()
-            elif self._out in ready:
+            # Output first, so that the log keeps its order (see `Exchange.on_reply`).
+            if self._out in ready:
                 ex.on_output()
+            if ctrl in ready:
+                ex.on_reply(output_first=False)
             if pidfd is not None and pidfd in ready and not ex.done:
                 ex.on_exit()
         result = ex.finished()
