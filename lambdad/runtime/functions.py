@@ -244,8 +244,13 @@ class Functions:
         return problems
 
     def step(self, now: float) -> float:
-        """Housekeeping: shut down idle environments. Returns seconds until it is due again."""
-        return min((pool.reap_idle(now) for pool in self._pools.values()), default=60.0)
+        """Housekeeping: shut down idle environments. Returns seconds until it is due again.
+
+        Keep-alive is measured on the clock's monotonic time (a wall-clock jump must not end or keep
+        environments), so `now`, the loop's wall time, is not needed.
+        """
+        now_mono = self._clock.monotonic()
+        return min((pool.reap_idle(now_mono) for pool in self._pools.values()), default=60.0)
 
     @property
     def in_flight(self) -> int:

@@ -94,7 +94,7 @@ class FunctionPool:
         self._flog = flog
         self._clock = clock
         self._limits = Limits(timeout_s=fn.timeout_s, memory_mb=fn.memory_mb)
-        #: (environment, idle since, generation of the code it loaded), most recent last
+        #: (environment, idle since (monotonic), generation of the code it loaded), most recent last
         self._idle: list[tuple[Environment, float, int]] = []
         self._busy: dict[Environment, int] = {}  #: running environment -> generation of its code
         self._active = 0  #: invocations between taking a slot and giving it back (cold starts included)
@@ -221,13 +221,13 @@ class FunctionPool:
 
     # -- housekeeping ---------------------------------------------------------------------------------
 
-    def reap_idle(self, now: float) -> float:
+    def reap_idle(self, now_mono: float) -> float:
         """Shut down environments idle past the keep-alive; return seconds until the next one is due."""
         keep = self.fn.keep_alive_s
         with self._lock:
-            expired = [env for env, since, _ in self._idle if now - since >= keep]
-            self._idle = [entry for entry in self._idle if now - entry[1] < keep]
-            next_due = min((since + keep - now for _, since, _ in self._idle), default=keep)
+            expired = [env for env, since, _ in self._idle if now_mono - since >= keep]
+            self._idle = [entry for entry in self._idle if now_mono - entry[1] < keep]
+            next_due = min((since + keep - now_mono for _, since, _ in self._idle), default=keep)
         for env in expired:
             log.debug("%s: environment %d idle for %.0fs, shutting it down", self.fn.name, env.pid, keep)
             env.close()
