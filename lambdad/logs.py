@@ -21,11 +21,12 @@ from pathlib import Path
 from queue import Empty, SimpleQueue
 from typing import NamedTuple
 
-from lambdad.clock import Clock
+from lambdad.clock import SYSTEM_CLOCK, Clock
 from lambdad.health import Health
 from lambdad.private import FILE_MODE, make_private_folder
-from lambdad.runtime.invocation import LOG_TAIL_BYTES
 
+#: `--log-type Tail` returns the last 4 KB of the invocation's log.
+LOG_TAIL_BYTES = 4096
 #: A log file is rotated to `NAME.log.1` past this size (one old generation is kept).
 MAX_LOG_BYTES = 32 * 1024 * 1024
 #: The writer thread waits this long after each burst, so that records arrive in batches.
@@ -92,8 +93,8 @@ class FunctionLog:
 
     def _write_out(self) -> None:
         if self._dropped:
-            note = LogRecord(time.time(), "", f"[lambdad] {self._dropped} record(s) of this log were dropped while "
-                                              "it could not be written")
+            note = LogRecord(self._book.clock.time(), "", f"[lambdad] {self._dropped} record(s) of this log were "
+                                                          "dropped while it could not be written")
             self._unwritten[:0] = (note.to_json() + "\n").encode()
             self._dropped = 0
         while self._unwritten:
@@ -128,11 +129,11 @@ class LogBook:
     """
 
     def __init__(self, folder: Path, echo: Echo | None = None, health: Health | None = None,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 clock: Clock = SYSTEM_CLOCK) -> None:
         self.folder = folder
         self.echo = echo
         self.health = health or Health()
-        self._monotonic = monotonic
+        self.clock = clock
         make_private_folder(folder)
         self._logs: dict[str, FunctionLog] = {}
         self._behind: dict[FunctionLog, None] = {}  #: logs with records waiting for a retry (writer thread)
@@ -151,7 +152,7 @@ class LogBook:
     def note(self, function: str, message: str, request_id: str = "", ts: float | None = None) -> None:
         """A line of lambdad's own in a function's log (a retry, a 502's reason, a batch given up):
         what AWS shows in metrics or nowhere, shown where the user already looks."""
-        self.function(function).write([LogRecord(time.time() if ts is None else ts, request_id,
+        self.function(function).write([LogRecord(self.clock.time() if ts is None else ts, request_id,
                                                  f"[lambdad] {message}")])
 
     def submit(self, flog: FunctionLog, records: list[LogRecord]) -> None:
@@ -182,14 +183,14 @@ class LogBook:
 
     def _run(self) -> None:
         while True:
-            timeout = max(0.0, self._retry_at - self._monotonic()) if self._behind else None
+            timeout = max(0.0, self._retry_at - self.clock.monotonic()) if self._behind else None
             try:
                 batch = [self._queue.get(timeout=timeout)]
             except Empty:
                 batch = []
             while not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            if self._behind and self._monotonic() >= self._retry_at:
+            if self._behind and self.clock.monotonic() >= self._retry_at:
                 self._catch_up()
             for item in batch:
                 if item is None:
@@ -216,7 +217,7 @@ class LogBook:
         self.health.recovered("logs")
 
     def _failed(self, error: OSError) -> None:
-        self._retry_at = self._monotonic() + self.health.failing("logs", error)
+        self._retry_at = self.clock.monotonic() + self.health.failing("logs", error)
 
     def _write(self, flog: FunctionLog, records: list[LogRecord]) -> None:
         if flog in self._behind:  # waits for the retry, behind what is already waiting (order is kept)

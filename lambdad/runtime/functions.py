@@ -6,7 +6,6 @@ import json
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import replace
@@ -94,7 +93,7 @@ class Functions:
 
     def _spawn_from_zygote(self, fn: Function) -> Environment:
         zygote = self._launchers.get(fn.python)
-        return spawn_worker(zygote, fn, self.manifest.region, self._inherited, self._clock.time())
+        return spawn_worker(zygote, fn, self.manifest.region, self._inherited, self._clock)
 
     def _new_pool(self, fn: Function, limiter: Limiter | None = None) -> FunctionPool:
         if limiter is None:
@@ -164,16 +163,11 @@ class Functions:
         `trace_id` is the invocation's own `_X_AMZN_TRACE_ID` (see `tracing.for_invocation`); without
         one the invocation starts a trace of its own.
         """
-        pool = self.pool(name)
-        req = self._request(name, payload, request_id, invoked_arn, client_context, identity, trace_id)
-        self._enter()
-        span = self.recent.begin(name, req.trace_id or "", self._clock.time())
-        req = replace(req, on_write=self._reporter(span))
+        pool, req, span = self._begin(name, payload, request_id, invoked_arn, client_context, identity, trace_id)
         try:
             return pool.invoke(req)
         finally:
-            self.recent.end(span, self._clock.time())
-            self._leave()
+            self._end(span)
 
     async def invoke_async(
         self,
@@ -190,16 +184,25 @@ class Functions:
         import asyncio
 
         loop = asyncio.get_running_loop()
-        pool = self.pool(name)
-        req = self._request(name, payload, request_id, invoked_arn, client_context, None, trace_id)
-        self._enter()
-        span = self.recent.begin(name, req.trace_id or "", self._clock.time())
-        req = replace(req, on_write=self._reporter(span))
+        pool, req, span = self._begin(name, payload, request_id, invoked_arn, client_context, None, trace_id)
         try:
             return await pool.invoke_async(req, lambda fn, *args: loop.run_in_executor(executor, fn, *args))
         finally:
-            self.recent.end(span, self._clock.time())
-            self._leave()
+            self._end(span)
+
+    def _begin(self, name: str, payload: bytes, request_id: str | None, invoked_arn: str | None,
+               client_context: str | None, identity: str | None,
+               trace_id: str | None) -> tuple[FunctionPool, InvokeRequest, int]:
+        """What both entries do first: find the pool, build the request, count it in, open its span."""
+        pool = self.pool(name)
+        req = self._request(name, payload, request_id, invoked_arn, client_context, identity, trace_id)
+        self._enter()
+        span = self.recent.begin(name, req.trace_id or "", self._clock.time())
+        return pool, replace(req, on_write=self._reporter(span)), span
+
+    def _end(self, span: int) -> None:
+        self.recent.end(span, self._clock.time())
+        self._leave()
 
     def _reporter(self, span: int) -> Callable[..., None]:
         """What the environment calls with each path the invocation writes, as it writes it (and when
@@ -241,8 +244,13 @@ class Functions:
         return problems
 
     def step(self, now: float) -> float:
-        """Housekeeping: shut down idle environments. Returns seconds until it is due again."""
-        return min((pool.reap_idle(now) for pool in self._pools.values()), default=60.0)
+        """Housekeeping: shut down idle environments. Returns seconds until it is due again.
+
+        Keep-alive is measured on the clock's monotonic time (a wall-clock jump must not end or keep
+        environments), so `now`, the loop's wall time, is not needed.
+        """
+        now_mono = self._clock.monotonic()
+        return min((pool.reap_idle(now_mono) for pool in self._pools.values()), default=60.0)
 
     @property
     def in_flight(self) -> int:
@@ -254,14 +262,8 @@ class Functions:
 
     def wait_idle(self, timeout_s: float) -> bool:
         """Wait until no invocation runs, at most `timeout_s`; True if that happened."""
-        deadline = time.monotonic() + timeout_s
-        with self._idle:
-            while self._in_flight:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._idle.wait(remaining)
-        return True
+        with self._idle:  # (a real wait: invocations end on real time, whatever the clock)
+            return self._idle.wait_for(lambda: not self._in_flight, timeout_s)
 
     def kill_running(self) -> None:
         """Force: kill every running environment; their invocations end as Runtime.ExitError."""

@@ -17,8 +17,6 @@ from lambdad.errors import UsageError
 VERSION = "$LATEST"
 #: Lambda's synchronous request and response limits.
 MAX_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024
-#: `--log-type Tail` returns the last 4 KB of the invocation's log.
-LOG_TAIL_BYTES = 4096
 
 
 class Outcome(enum.StrEnum):
@@ -32,6 +30,12 @@ class Outcome(enum.StrEnum):
     @property
     def keeps_environment(self) -> bool:
         return self in (Outcome.success, Outcome.error)
+
+
+@dataclass(frozen=True)
+class Limits:
+    timeout_s: float
+    memory_mb: int
 
 
 @dataclass(frozen=True)

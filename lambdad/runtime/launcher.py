@@ -45,10 +45,34 @@ class LaunchError(Exception):
     """The interpreter could not be started, or the zygote died."""
 
 
+#: Go-style names, as Lambda's "Runtime exited with error: signal: killed".
+_SIGNAL_NAMES = {
+    signal.SIGKILL: "killed",
+    signal.SIGSEGV: "segmentation fault",
+    signal.SIGABRT: "aborted",
+    signal.SIGTERM: "terminated",
+    signal.SIGBUS: "bus error",
+    signal.SIGFPE: "floating point exception",
+    signal.SIGILL: "illegal instruction",
+    signal.SIGINT: "interrupt",
+}
+
+
 @dataclass(frozen=True)
 class ExitStatus:
     code: int | None = None
     signal: int | None = None
+
+
+def exit_reason(status: ExitStatus | None) -> str:
+    """How Lambda words a runtime's exit: "Runtime exited with error: exit status 3"."""
+    if status is None or (status.code is None and status.signal is None):
+        return "Runtime exited without providing a reason"
+    if status.signal is not None:
+        return f"Runtime exited with error: signal: {_SIGNAL_NAMES.get(status.signal, f'signal {status.signal}')}"
+    if status.code == 0:
+        return "Runtime exited without providing a reason"
+    return f"Runtime exited with error: exit status {status.code}"
 
 
 @dataclass

@@ -17,9 +17,8 @@ from lambdad.clock import Clock
 from lambdad.errors import TooManyRequests
 from lambdad.logs import FunctionLog, InvocationLog
 from lambdad.manifest.model import Function
-from lambdad.runtime.invocation import InvokeRequest, InvokeResult, Outcome, runtime_error
+from lambdad.runtime.invocation import InvokeRequest, InvokeResult, Limits, Outcome, runtime_error
 from lambdad.runtime.launcher import LaunchError
-from lambdad.runtime.worker import Limits
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +52,30 @@ class Limiter:
         return self._used
 
 
+#: Runs a blocking call off the event loop: `await run_blocking(fn, *args)` is `fn(*args)`.
+RunBlocking = Callable[..., Awaitable[Any]]
+
+
 class Environment(Protocol):
     """What a pool needs of an execution environment: a `Worker`, or a test's in-memory twin."""
 
     pid: int
     alive: bool
 
-    def invoke(self, req: InvokeRequest, limits: Limits, log: InvocationLog) -> InvokeResult: ...
+    @property
+    def ready(self) -> bool:
+        """Initialised and warm: `invoke_ready` can serve it from an event loop."""
+        ...
+
+    def invoke(self, req: InvokeRequest, limits: Limits, log: InvocationLog) -> InvokeResult:
+        """One invocation to its end, blocking the calling thread (a cold start included)."""
+        ...
+
+    async def invoke_ready(self, req: InvokeRequest, limits: Limits, log: InvocationLog,
+                           run_blocking: RunBlocking) -> InvokeResult:
+        """`invoke` on a `ready` environment, waiting on the running event loop; what blocks (ending a
+        lost environment) goes to `run_blocking`."""
+        ...
 
     def close(self, grace_s: float = ..., log: InvocationLog | None = ...) -> object: ...
 
@@ -78,7 +94,7 @@ class FunctionPool:
         self._flog = flog
         self._clock = clock
         self._limits = Limits(timeout_s=fn.timeout_s, memory_mb=fn.memory_mb)
-        #: (environment, idle since, generation of the code it loaded), most recent last
+        #: (environment, idle since (monotonic), generation of the code it loaded), most recent last
         self._idle: list[tuple[Environment, float, int]] = []
         self._busy: dict[Environment, int] = {}  #: running environment -> generation of its code
         self._active = 0  #: invocations between taking a slot and giving it back (cold starts included)
@@ -95,23 +111,20 @@ class FunctionPool:
         finally:
             self._release()
 
-    async def invoke_async(self, req: InvokeRequest, run_blocking: Callable[..., Awaitable[Any]]) -> InvokeResult:
-        """`invoke` from an event loop: a ready warm environment is driven from the loop itself;
-        a cold start (or an environment that cannot be) runs through `run_blocking`."""
+    async def invoke_async(self, req: InvokeRequest, run_blocking: RunBlocking) -> InvokeResult:
+        """`invoke` from an event loop: a ready warm environment is driven from the loop itself; a cold
+        start runs through `run_blocking`, as does closing an environment that is not kept."""
         self._acquire()
         try:
             warm = self._checkout()
-            if warm is None or not getattr(warm[0], "ready", False):
+            if warm is None or not warm[0].ready:
                 return await run_blocking(self._run, req, warm)
             env, generation = warm
-            with self._lock:
-                self._busy[env] = generation
+            self._lend(env, generation)
             try:
-                ilog = InvocationLog(self._flog, req.request_id, self._clock)
-                result = await env.invoke_ready(req, self._limits, ilog, run_blocking)  # type: ignore[attr-defined]
+                result = await env.invoke_ready(req, self._limits, self._log(req), run_blocking)
             finally:
-                with self._lock:
-                    del self._busy[env]
+                self._unlend(env)
             if self._keeps(env, generation):
                 self._checkin(env, generation)
             else:  # closing waits for the process: not on the loop
@@ -131,9 +144,12 @@ class FunctionPool:
             self._active -= 1
         self.limiter.release()
 
+    def _log(self, req: InvokeRequest) -> InvocationLog:
+        return InvocationLog(self._flog, req.request_id, self._clock)
+
     def _run(self, req: InvokeRequest, warm: tuple[Environment, int] | None) -> InvokeResult:
         """One invocation, in a slot already taken: on `warm`, or on a new environment."""
-        ilog = InvocationLog(self._flog, req.request_id, self._clock)
+        ilog = self._log(req)
         if warm is None:
             generation = self.generation  # code that changes while it starts makes it stale at once
             try:
@@ -143,15 +159,22 @@ class FunctionPool:
             self.cold_starts += 1
         else:
             env, generation = warm
-        with self._lock:
-            self._busy[env] = generation
+        self._lend(env, generation)
         try:
             result = env.invoke(req, self._limits, ilog)
         finally:
-            with self._lock:
-                del self._busy[env]
+            self._unlend(env)
         self._checkin(env, generation)
         return result
+
+    def _lend(self, env: Environment, generation: int) -> None:
+        """Running: a forced stop reaches it (`kill_busy`), a recycle counts it."""
+        with self._lock:
+            self._busy[env] = generation
+
+    def _unlend(self, env: Environment) -> None:
+        with self._lock:
+            del self._busy[env]
 
     def _launch_failed(self, req: InvokeRequest, ilog: InvocationLog, error: LaunchError) -> InvokeResult:
         ilog.line(f"[ERROR] Runtime.ExitError: {error}")
@@ -198,13 +221,13 @@ class FunctionPool:
 
     # -- housekeeping ---------------------------------------------------------------------------------
 
-    def reap_idle(self, now: float) -> float:
+    def reap_idle(self, now_mono: float) -> float:
         """Shut down environments idle past the keep-alive; return seconds until the next one is due."""
         keep = self.fn.keep_alive_s
         with self._lock:
-            expired = [env for env, since, _ in self._idle if now - since >= keep]
-            self._idle = [entry for entry in self._idle if now - entry[1] < keep]
-            next_due = min((since + keep - now for _, since, _ in self._idle), default=keep)
+            expired = [env for env, since, _ in self._idle if now_mono - since >= keep]
+            self._idle = [entry for entry in self._idle if now_mono - entry[1] < keep]
+            next_due = min((since + keep - now_mono for _, since, _ in self._idle), default=keep)
         for env in expired:
             log.debug("%s: environment %d idle for %.0fs, shutting it down", self.fn.name, env.pid, keep)
             env.close()

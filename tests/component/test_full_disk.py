@@ -240,8 +240,7 @@ class TestLogWriter:
         from lambdad.logs import LogBook, LogRecord, read_records
 
         echoed: list[str] = []
-        book = LogBook(tmp_path / "logs", echo=lambda fn, m: echoed.append(m), health=health,
-                       monotonic=clock.monotonic)
+        book = LogBook(tmp_path / "logs", echo=lambda fn, m: echoed.append(m), health=health, clock=clock)
         real_write = logs.os.write
         full = [True]
 

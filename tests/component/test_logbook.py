@@ -103,3 +103,12 @@ def test_format_record_unfolds_tracebacks():
     assert format_record(record) == (
         "2023-11-14T22:13:20.250Z [ERROR] ValueError: x\n                         Traceback (most recent call last):"
     )
+
+
+def test_notes_are_stamped_by_the_books_clock(tmp_path):
+    clock = FakeClock(start=1_600_000_000.0)
+    book = LogBook(tmp_path, clock=clock)
+    book.note("f", "retrying in 60s", request_id="r")
+    book.flush()
+    assert list(read_records(tmp_path, "f")) == [LogRecord(1_600_000_000.0, "r", "[lambdad] retrying in 60s")]
+    book.close()

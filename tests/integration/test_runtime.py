@@ -470,9 +470,9 @@ def test_sys_exit_in_a_handler_ends_the_runtime_with_its_message(runtime: Functi
 
 @pytest.fixture
 def short_init(monkeypatch: pytest.MonkeyPatch) -> float:
-    from lambdad.runtime import worker
+    from lambdad.runtime import exchange
 
-    monkeypatch.setattr(worker, "INIT_TIMEOUT_S", 0.3)  # stands for Lambda's 10 s
+    monkeypatch.setattr(exchange, "INIT_TIMEOUT_S", 0.3)  # stands for Lambda's 10 s
     return 0.3
 
 

@@ -16,8 +16,7 @@ from lambdad.runtime.invocation import (
     runtime_error,
     start_line,
 )
-from lambdad.runtime.launcher import ExitStatus
-from lambdad.runtime.worker import exit_reason
+from lambdad.runtime.launcher import ExitStatus, exit_reason
 
 RID = "8476a536-e9f4-11e8-9739-2dfe598c3fcd"
 
