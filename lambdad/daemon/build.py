@@ -139,7 +139,7 @@ def build(manifest: Manifest, ctx: Context) -> Parts:
 
 
 def make_functions(manifest: Manifest, ctx: Context) -> Functions:
-    logbook = LogBook(ctx.state.logs, echo=ctx.console.function_line, health=ctx.health)
+    logbook = LogBook(ctx.state.logs, echo=ctx.console.function_line, health=ctx.health, clock=ctx.clock)
     return ctx.make_functions(manifest, logbook, ctx.clock)
 
 
