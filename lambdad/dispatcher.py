@@ -19,7 +19,6 @@ from dataclasses import replace
 
 from lambdad.clock import Clock
 from lambdad.errors import FunctionNotFound, TooManyRequests
-from lambdad.events.destinations import Condition
 from lambdad.health import Health
 from lambdad.loops import Loop
 from lambdad.manifest.model import Function, Manifest, RecursiveLoop
@@ -28,12 +27,13 @@ from lambdad.outcomes.backoff import backoff
 from lambdad.outcomes.deliver import Deliverer
 from lambdad.outcomes.outbox import Outbox
 from lambdad.outcomes.retry import RetryAt, after_function_error, after_throttle, on_claim
+from lambdad.payloads.destinations import Condition
 from lambdad.runtime.functions import Functions, ShuttingDown
 from lambdad.runtime.invocation import InvokeResult, Outcome
 from lambdad.runtime.pool import Limiter
 from lambdad.services.asyncinvoke import AsyncInvocations
-from lambdad.store import Store, events
-from lambdad.store.events import QueuedEvent
+from lambdad.store import Store, invocations
+from lambdad.store.invocations import QueuedEvent
 from lambdad.tasks import submit as submit_task
 from lambdad.tracing import MAX_CHAIN, chain_count, for_invocation, is_recursive_loop, longest_chain
 
@@ -114,7 +114,7 @@ class Dispatcher:
 
     def start(self) -> None:
         with self.store.transaction() as tx:
-            recovered = events.release_all(tx)
+            recovered = invocations.release_all(tx)
         if recovered:
             self._warn(f"{recovered} event(s) were running when lambdad last stopped; they will run again")
         self.outbox.start()
@@ -131,7 +131,7 @@ class Dispatcher:
             for function, event in self._claim(now):
                 self._start(function, event, now)
         with self.store.reading() as tx:
-            next_event = events.next_due(tx)
+            next_event = invocations.next_due(tx)
         if next_event is None or next_event <= now:  # (due ones that found no free slot: a settling one wakes us)
             return POLL_S
         return min(POLL_S, next_event - now)
@@ -145,7 +145,7 @@ class Dispatcher:
                 continue
             lease_s = max(manifest.functions[n].timeout_s for n in names) + LEASE_MARGIN_S
             with self.store.transaction() as tx:
-                batch = events.claim(tx, names, now, lease_s, free)
+                batch = invocations.claim(tx, names, now, lease_s, free)
             with self._lock:
                 for ev in batch:
                     self._claimed[ev.function] = self._claimed.get(ev.function, 0) + 1
@@ -186,7 +186,7 @@ class Dispatcher:
         # Every path of `_invoke` settles the event last: what raises before that (a bug in an outcome
         # handler) is put back here, due shortly (not at once: a bug that always raises must not spin).
         submit_task(self._executor, self._invoke, fn, ev, what=f"the async invocation of {fn.name} ({ev.request_id})",
-                    release=lambda: self._settle(fn, ev, lambda tx: events.retry_later(
+                    release=lambda: self._settle(fn, ev, lambda tx: invocations.retry_later(
                         tx, ev.id, self.clock.time() + backoff(1), invoked=False)))
 
     def _continue_writers_chain(self, fn: Function, ev: QueuedEvent, now: float) -> QueuedEvent | None:
@@ -195,13 +195,13 @@ class Dispatcher:
         on its way, and the event is put back until it must have arrived (a few milliseconds)."""
         writers = self.functions.recent.writers(ev.request_id, now)
         if writers.waiting:
-            self._settle(fn, ev, lambda tx: events.retry_later(tx, ev.id, writers.until, invoked=False))
+            self._settle(fn, ev, lambda tx: invocations.retry_later(tx, ev.id, writers.until, invoked=False))
             return None
         parent = longest_chain(list(writers.traces), fn.name)
         if parent is None:
             return ev
         trace = for_invocation(parent, fn.name, now)
-        self.store.write(lambda tx: events.set_trace(tx, ev.id, trace))
+        self.store.write(lambda tx: invocations.set_trace(tx, ev.id, trace))
         return replace(ev, trace=trace)
 
     def _invoke(self, fn: Function, ev: QueuedEvent) -> None:
@@ -210,14 +210,14 @@ class Dispatcher:
         except TooManyRequests:
             self._on_throttle(fn, ev)
         except (ShuttingDown, FunctionNotFound):
-            self._settle(fn, ev, lambda tx: events.release(tx, [ev.id]))
+            self._settle(fn, ev, lambda tx: invocations.release(tx, [ev.id]))
         except Exception:
             log.exception("the async invocation of %s (%s) is put back to run again: invoking it failed", fn.name,
                           ev.request_id)
-            self._settle(fn, ev, lambda tx: events.release(tx, [ev.id]))
+            self._settle(fn, ev, lambda tx: invocations.release(tx, [ev.id]))
         else:
             if self._abandon:  # killed by a forced stop: not the function's fault, run it again next time
-                self._settle(fn, ev, lambda tx: events.release(tx, [ev.id]))
+                self._settle(fn, ev, lambda tx: invocations.release(tx, [ev.id]))
                 return
             self._on_result(fn, ev, result)
 
@@ -238,7 +238,7 @@ class Dispatcher:
 
     def _release(self, ev: QueuedEvent) -> None:
         try:
-            self.store.write(lambda tx: events.release(tx, [ev.id]))
+            self.store.write(lambda tx: invocations.release(tx, [ev.id]))
         except Exception:  # the store itself fails: the lease runs out, then it runs again
             log.exception("the async invocation %s runs again when its lease runs out: putting it back failed",
                           ev.request_id)
@@ -280,7 +280,7 @@ class Dispatcher:
         if isinstance(decision, RetryAt):
             self._note(fn, ev, f"attempt {attempt} of {attempts} failed ({result.error_type}); "
                                f"retrying in {decision.due_at - now:.0f}s", now)
-            self._settle(fn, ev, lambda tx: events.retry_later(
+            self._settle(fn, ev, lambda tx: invocations.retry_later(
                 tx, ev.id, decision.due_at, invoked=True, error=result.error_type, response=result.payload))
             return
         failed = replace(ev, invocations=ev.invocations + 1, errors=ev.errors + 1, last_error=result.error_type,
@@ -291,7 +291,7 @@ class Dispatcher:
         now = self.clock.time()
         decision = after_throttle(fn.async_config, ev.throttles + 1, ev.enqueued_at, now)
         if isinstance(decision, RetryAt):
-            self._settle(fn, ev, lambda tx: events.retry_later(tx, ev.id, decision.due_at, invoked=False,
+            self._settle(fn, ev, lambda tx: invocations.retry_later(tx, ev.id, decision.due_at, invoked=False,
                                                                throttled=True))
         else:
             self._settle(fn, ev, lambda tx: self.outcomes.fail(tx, fn, ev, decision.condition, ev.last_response, now))

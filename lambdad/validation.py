@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from lambdad.buckets import checks as buckets
 from lambdad.http import checks as http
 from lambdad.manifest.checks import register
 from lambdad.runtime import checks as runtime
-from lambdad.schedules import checks as schedules
-from lambdad.sources import checks as sources
+from lambdad.triggers.buckets import checks as buckets
+from lambdad.triggers.mappings import checks as sources
+from lambdad.triggers.schedules import checks as schedules
 
 #: The features whose checks validation runs, in order, after the manifest's own (names, references).
 FEATURES: tuple[ModuleType, ...] = (runtime, buckets, schedules, http, sources)

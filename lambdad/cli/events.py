@@ -14,7 +14,7 @@ from lambdad.errors import EXIT_OK
 
 
 def cmd_event_list(args: argparse.Namespace) -> int:
-    from lambdad.events.samples import SAMPLES
+    from lambdad.payloads.samples import SAMPLES
 
     samples = [SAMPLES[name] for name in sorted(SAMPLES)]
     if args.json:
@@ -27,7 +27,7 @@ def cmd_event_list(args: argparse.Namespace) -> int:
 
 
 def cmd_event_generate(args: argparse.Namespace) -> int:
-    from lambdad.events.samples import generate
+    from lambdad.payloads.samples import generate
 
     payload: dict[str, Any] = generate(args.source, args.set, time.time())
     print(json.dumps(payload, indent=2, ensure_ascii=False))

@@ -19,7 +19,7 @@ from lambdad.errors import EXIT_OK, ManifestError, UsageError
 from lambdad.shown import one_line
 from lambdad.sqs_vocabulary import Message, QueueDepth, QueueError
 from lambdad.statedir import DaemonInfo, StateDir
-from lambdad.store import deadletters, events
+from lambdad.store import deadletters, invocations
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -32,7 +32,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     store = open_store(args, manifest)
     try:
         with store.reading() as tx:
-            counts, stats = events.counts(tx), events.stats(tx)
+            counts, stats = invocations.counts(tx), invocations.stats(tx)
             dead = deadletters.count_by_function(tx)
         depths = _queue_service(store, manifest).depths()
     finally:
@@ -40,7 +40,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     names = list(manifest.functions) + sorted((set(counts) | set(stats) | set(dead)) - set(manifest.functions))
     functions = {}
     for name in names:
-        c = counts.get(name, events.QueueCounts())
+        c = counts.get(name, invocations.QueueCounts())
         succeeded, failed = stats.get(name, (0, 0))
         functions[name] = {
             "in_flight": c.in_flight, "queued": c.queued, "retrying": c.retrying,
@@ -110,7 +110,7 @@ def _stream_positions(args: argparse.Namespace, manifest) -> dict[str, list[dict
     from lambdad.manifest.model import StreamTrigger
     from lambdad.services.stream_ids import number_of, shard_id
     from lambdad.services.streams import Streams
-    from lambdad.sources.streams import mapping_id
+    from lambdad.triggers.mappings.streams import mapping_id
 
     out: dict[str, list[dict[str, Any]]] = {}
     store = open_store(args, manifest)
@@ -413,7 +413,7 @@ def cmd_queue_send(args: argparse.Namespace) -> int:
 
 def cmd_stream_put(args: argparse.Namespace) -> int:
     """Commit the record; a running daemon's mappings see it within a quarter of a second."""
-    from lambdad.events.streams import change_record, dynamodb_partition_key
+    from lambdad.payloads.streams import change_record, dynamodb_partition_key
     from lambdad.services.stream_ids import StreamError, number_of, shard_name
     from lambdad.services.streams import Streams
 
@@ -487,7 +487,7 @@ def cmd_queue_receive(args: argparse.Namespace) -> int:
 
 
 def _message_json(m: Message) -> dict[str, Any]:
-    from lambdad.events.sqs_messages import deliverable_attributes
+    from lambdad.payloads.sqs_messages import deliverable_attributes
 
     try:
         body = m.body.decode()
@@ -526,7 +526,7 @@ def _rule_created_at(args: argparse.Namespace, manifest, name: str, default: flo
 def cmd_schedules(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from lambdad.schedules.service import manifest_rules
+    from lambdad.triggers.schedules.service import manifest_rules
 
     manifest = load(args)
     if args.next < 1:
@@ -564,7 +564,7 @@ def cmd_schedules(args: argparse.Namespace) -> int:
 
 
 def cmd_fire(args: argparse.Namespace) -> int:
-    from lambdad.schedules.service import manifest_rules, rule_payload
+    from lambdad.triggers.schedules.service import manifest_rules, rule_payload
 
     manifest = load(args)
     found = {r.name: r for r in manifest_rules(manifest)}

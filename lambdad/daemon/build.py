@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lambdad.buckets.sync import BucketSync, bucket_root
-from lambdad.buckets.watch import BucketWatcher
 from lambdad.clock import Clock
 from lambdad.console import Console
 from lambdad.daemon.components import (
@@ -45,15 +43,17 @@ from lambdad.manifest.model import Manifest, ScheduleTrigger, TargetKind
 from lambdad.runtime.functions import Functions
 from lambdad.services.queues import Queues
 from lambdad.services.streams import Streams
-from lambdad.sources.sqs import SqsPoller
-from lambdad.sources.streams import StreamPoller
 from lambdad.statedir import StateDir
-from lambdad.store import Durability, Store, events
+from lambdad.store import Durability, Store, invocations
 from lambdad.store.db import STORE_FILE
 from lambdad.store.salvage import set_aside_damage
+from lambdad.triggers.buckets.sync import BucketSync, bucket_root
+from lambdad.triggers.buckets.watch import BucketWatcher
+from lambdad.triggers.mappings.sqs import SqsPoller
+from lambdad.triggers.mappings.streams import StreamPoller
 
 if TYPE_CHECKING:
-    from lambdad.schedules.service import Schedules
+    from lambdad.triggers.schedules.service import Schedules
 
 MakeFunctions = Callable[[Manifest, LogBook, Clock], Functions]
 
@@ -113,7 +113,7 @@ def build(manifest: Manifest, ctx: Context) -> Parts:
         store = Store.in_state_folder(ctx.state.path, Durability(manifest.durability))
         undo.callback(store.close)
         with store.reading() as tx:
-            waiting = sum(c.queued + c.retrying + c.in_flight for c in events.counts(tx).values())
+            waiting = sum(c.queued + c.retrying + c.in_flight for c in invocations.counts(tx).values())
         dispatcher = make_dispatcher(store, functions, ctx)
         queues = Queues(store, ctx.clock, manifest, on_sent=lambda: sqs.poke())
         sqs, streams = make_sqs_poller(manifest, queues, functions, ctx), make_stream_poller(
@@ -173,7 +173,7 @@ def make_schedules(manifest: Manifest, store: Store, dispatcher: Dispatcher, ctx
     """None without a schedule in the manifest: APScheduler is imported only for one (85 ms of start-up)."""
     if not any(isinstance(t, ScheduleTrigger) for fn in manifest.functions.values() for t in fn.events):
         return None
-    from lambdad.schedules.service import Schedules
+    from lambdad.triggers.schedules.service import Schedules
 
     return Schedules(manifest, store, ctx.clock, on_commit=dispatcher.poke, health=ctx.health, warn=ctx.console.warn)
 

@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from lambdad.buckets.sync import BucketSync
-from lambdad.buckets.watch import BucketWatcher
 from lambdad.clock import Clock
 from lambdad.console import Console
 from lambdad.daemon.watch import ReloadWatch
@@ -27,12 +25,14 @@ from lambdad.dispatcher import Dispatcher
 from lambdad.manifest.diff import ManifestDiff
 from lambdad.manifest.model import Manifest
 from lambdad.runtime.functions import Functions
-from lambdad.sources.sqs import SqsPoller
-from lambdad.sources.streams import StreamPoller
 from lambdad.store import Store
+from lambdad.triggers.buckets.sync import BucketSync
+from lambdad.triggers.buckets.watch import BucketWatcher
+from lambdad.triggers.mappings.sqs import SqsPoller
+from lambdad.triggers.mappings.streams import StreamPoller
 
 if TYPE_CHECKING:
-    from lambdad.schedules.service import Schedules
+    from lambdad.triggers.schedules.service import Schedules
 
 log = logging.getLogger(__name__)
 

@@ -14,12 +14,12 @@ import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from lambdad.buckets.sync import BucketSync, bucket_root
 from lambdad.daemon.components import Change
 from lambdad.errors import ManifestError
 from lambdad.manifest import load_manifest
 from lambdad.manifest.diff import manifest_diff, pin_restart_only
 from lambdad.manifest.model import Manifest
+from lambdad.triggers.buckets.sync import BucketSync, bucket_root
 from lambdad.validation import register_feature_checks
 
 log = logging.getLogger(__name__)

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from watchdog.observers.inotify_c import InotifyEvent, InotifyFD, WatchDescriptor
 
-from lambdad.buckets.rules import DEFAULT_IGNORE, WEAK_IGNORE, IgnoreRules
-from lambdad.buckets.watch import MASK, Hint, TreeWatch
 from lambdad.clock import SYSTEM_CLOCK, Clock
+from lambdad.triggers.buckets.rules import DEFAULT_IGNORE, WEAK_IGNORE, IgnoreRules
+from lambdad.triggers.buckets.watch import MASK, Hint, TreeWatch
 
 #: A save counts once nothing more happened to the file (or code folder) for this long.
 DEBOUNCE_S = 0.1

@@ -13,9 +13,9 @@ from concurrent.futures import Executor
 from typing import Any
 
 from lambdad.errors import ProtocolError
-from lambdad.events.streams import stream_arn
 from lambdad.http.params import Params, answer_json, shown
 from lambdad.manifest.model import Manifest, Stream
+from lambdad.payloads.streams import stream_arn
 from lambdad.services import stream_ids
 from lambdad.services.stream_ids import StreamError
 from lambdad.services.streams import Item, StreamRecord, Streams

@@ -32,13 +32,13 @@ from typing import TYPE_CHECKING
 
 from lambdad import tracing
 from lambdad.errors import FunctionNotFound, LambdadError, TooManyRequests
-from lambdad.events import apigateway
-from lambdad.events.alb import MAX_BODY_BYTES, InvalidResponse, alb_event, alb_response
-from lambdad.events.media_types import first_accepted, is_binary
 from lambdad.http.asgi import BodyTooLarge, Receive, Scope, Send, header, read_body, respond
 from lambdad.http.routes import RouteKey, best_route, parse_route
 from lambdad.http.routing import Rule, listener_rules, route
 from lambdad.manifest.model import ApiTrigger, Manifest
+from lambdad.payloads import apigateway
+from lambdad.payloads.alb import MAX_BODY_BYTES, InvalidResponse, alb_event, alb_response
+from lambdad.payloads.media_types import first_accepted, is_binary
 from lambdad.runtime.functions import ShuttingDown
 from lambdad.runtime.invocation import MAX_SYNC_PAYLOAD_BYTES
 

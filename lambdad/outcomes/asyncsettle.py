@@ -10,13 +10,13 @@ import sqlite3
 import uuid
 from collections.abc import Callable
 
-from lambdad.events.destinations import Condition, dead_letter_attributes, invocation_record, object_key
 from lambdad.manifest.model import DEFAULT_MAX_EVENT_AGE_S, Function, Manifest, Target
 from lambdad.outcomes.deliver import MAX_HOPS, Deliverer
+from lambdad.payloads.destinations import Condition, dead_letter_attributes, invocation_record, object_key
 from lambdad.runtime.invocation import InvokeResult
-from lambdad.store import deadletters, events
+from lambdad.store import deadletters, invocations
 from lambdad.store.deadletters import DeadLetter
-from lambdad.store.events import QueuedEvent
+from lambdad.store.invocations import QueuedEvent
 
 #: The error a dead letter of an event stopped as a recursive loop carries (the SDKs' words for it).
 RECURSIVE_LOOP_ERROR = json.dumps({
@@ -38,8 +38,8 @@ class AsyncOutcomes:
         self.manifest = manifest
 
     def succeed(self, tx: sqlite3.Connection, fn: Function, ev: QueuedEvent, result: InvokeResult, now: float) -> None:
-        events.delete(tx, ev.id)
-        events.bump_stats(tx, fn.name, succeeded=True)
+        invocations.delete(tx, ev.id)
+        invocations.bump_stats(tx, fn.name, succeeded=True)
         if fn.async_config.on_success:
             record = self._record(fn, ev, Condition.success, ev.invocations + 1, result.payload, None, now)
             self._destination(tx, fn, ev, fn.async_config.on_success, record, now)
@@ -48,8 +48,8 @@ class AsyncOutcomes:
              response: bytes | None, now: float) -> None:
         """Final failure: dead letter (kept for `lambdad dlq` whatever the target), on_failure record."""
         cfg = fn.async_config
-        events.delete(tx, ev.id)
-        events.bump_stats(tx, fn.name, succeeded=False)
+        invocations.delete(tx, ev.id)
+        invocations.bump_stats(tx, fn.name, succeeded=False)
         error_type, error_message = _error_of(response, condition)
         error_code = "200" if ev.invocations else "429"
         target, message_id = "", None
@@ -70,8 +70,8 @@ class AsyncOutcomes:
     def expire_orphans(self, tx: sqlite3.Connection, now: float) -> None:
         """Events of a function no longer in the manifest wait (it may come back) until Lambda's
         longest event age has passed; then they become dead letters (EventAgeExceeded)."""
-        for ev in events.orphans(tx, list(self.manifest.functions), now - DEFAULT_MAX_EVENT_AGE_S):
-            events.delete(tx, ev.id)
+        for ev in invocations.orphans(tx, list(self.manifest.functions), now - DEFAULT_MAX_EVENT_AGE_S):
+            invocations.delete(tx, ev.id)
             deadletters.add(tx, DeadLetter(0, ev.request_id, ev.function, ev.payload,
                                            Condition.event_age_exceeded.value, ev.invocations, ev.last_error,
                                            "the function was removed from the manifest", ev.last_response, "",

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from lambdad.clock import iso_millis
-from lambdad.events.destinations import message_file
 from lambdad.manifest.model import Manifest, Queue, Target, TargetKind
+from lambdad.payloads.destinations import message_file
 from lambdad.services import sqs_rules
 from lambdad.services.asyncinvoke import queue_event
 from lambdad.store import outbox

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lambdad.events.destinations import Condition
 from lambdad.manifest.model import AsyncConfig
 from lambdad.outcomes.backoff import backoff
+from lambdad.payloads.destinations import Condition
 
 
 @dataclass(frozen=True)

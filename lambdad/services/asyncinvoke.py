@@ -23,7 +23,7 @@ from lambdad.errors import FunctionNotFound, UsageError
 from lambdad.manifest.model import Manifest
 from lambdad.runtime.functions import check_payload
 from lambdad.runtime.invocation import new_request_id
-from lambdad.store import Store, deadletters, events
+from lambdad.store import Store, deadletters, invocations
 from lambdad.store.deadletters import DeadLetter
 from lambdad.tracing import for_invocation
 
@@ -45,7 +45,7 @@ def queue_event(
     """Queue an event in `tx`; returns its request id. `trace` is the header of what caused it (None:
     nothing traced did), continued for the invocations; `hops` counts destinations in a chain."""
     request_id = request_id or new_request_id()
-    events.enqueue(tx, request_id, function, payload, now, source, hops, for_invocation(trace, function, now))
+    invocations.enqueue(tx, request_id, function, payload, now, source, hops, for_invocation(trace, function, now))
     return request_id
 
 

@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from lambdad.clock import Clock
-from lambdad.events.sqs import queue_arn
-from lambdad.events.sqs_messages import Outgoing, outgoing
 from lambdad.manifest.model import Manifest, Queue
+from lambdad.payloads.sqs import queue_arn
+from lambdad.payloads.sqs_messages import Outgoing, outgoing
 from lambdad.services import sqs_rules
 from lambdad.sqs_vocabulary import Message, QueueDepth, QueueError, Sent
 from lambdad.store import queues as rows

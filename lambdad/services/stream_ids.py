@@ -4,7 +4,7 @@ and the shard ids and sequence numbers clients see.
 A partition key picks its shard as Kinesis does: the MD5 of the key, as a 128-bit number, falls
 in one shard's share of the hash key range. The store keeps a record's number in its shard (1, 2,
 3...) and positions as those numbers; the ids here are derived from them, so their shape can
-change without touching what is stored. Payload builders (`lambdad.events`) import this module:
+change without touching what is stored. Payload builders (`lambdad.payloads`) import this module:
 it imports nothing above the manifest.
 """
 

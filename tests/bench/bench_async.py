@@ -25,7 +25,7 @@ from lambdad.logs import LogBook
 from lambdad.manifest import load_manifest
 from lambdad.runtime.functions import Functions
 from lambdad.runtime.invocation import Outcome
-from lambdad.store import Durability, Store, events
+from lambdad.store import Durability, Store, invocations
 from tests.bench.common import Figure, report
 from tests.component.twins import FakeSpawner, InlineExecutor
 
@@ -93,7 +93,7 @@ def dispatcher_rate(folder: Path, n: int, function: str, durability: str, real_w
         dispatcher.invocations.enqueue(function, PAYLOAD)
     while True:
         with store.reading() as tx:
-            left = sum(c.queued + c.retrying + c.in_flight for c in events.counts(tx).values())
+            left = sum(c.queued + c.retrying + c.in_flight for c in invocations.counts(tx).values())
         if not left:
             break
         dispatcher.step(time.time())

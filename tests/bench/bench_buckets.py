@@ -154,11 +154,11 @@ def announce_rate(folder: Path, n: int, mode: str) -> tuple[float, float]:
 
     Returns files/s (first write to last commit) and this process's CPU per file (the watcher's).
     """
-    from lambdad.buckets.sync import BucketSync
-    from lambdad.buckets.watch import BucketWatcher
     from lambdad.clock import SYSTEM_CLOCK
     from lambdad.manifest.model import Bucket, Function, Manifest, S3Trigger
     from lambdad.store import Store
+    from lambdad.triggers.buckets.sync import BucketSync
+    from lambdad.triggers.buckets.watch import BucketWatcher
 
     bucket = folder / "bucket"
     bucket.mkdir(parents=True)

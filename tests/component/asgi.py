@@ -20,7 +20,7 @@ from lambdad.manifest.model import Manifest
 from lambdad.runtime.functions import Functions
 from lambdad.services.queues import Queues
 from lambdad.services.streams import Streams
-from lambdad.store import Store, events
+from lambdad.store import Store, invocations
 from tests.component.twins import FakeSpawner, InlineExecutor, Script, echo
 from tests.helpers import FakeClock
 
@@ -111,7 +111,7 @@ class ApiWorld:
     def queued(self) -> int:
         """Accepted async invocations."""
         with self.store.reading() as tx:
-            return sum(c.queued for c in events.counts(tx).values())
+            return sum(c.queued for c in invocations.counts(tx).values())
 
     def invocations(self) -> int:
         return sum(len(env.invocations) for env in self.spawner.spawned)

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from aws_lambda_powertools.utilities.parser.models import S3Model
 
-from lambdad.buckets.sync import BucketSync
 from lambdad.manifest.model import Bucket, Function, Manifest, S3Trigger
-from lambdad.store import Store, events
+from lambdad.store import Store, invocations
+from lambdad.triggers.buckets.sync import BucketSync
 from tests.helpers import FakeClock
 
 
@@ -297,5 +297,5 @@ def test_index_and_events_commit_together(w: World):
     path = w.write("a.txt")
     w.sync.written(path)
     with w.store.reading() as tx:
-        assert events.counts(tx)["on_created"].queued == 1
+        assert invocations.counts(tx)["on_created"].queued == 1
         assert tx.execute("SELECT COUNT(*) FROM objects").fetchone()[0] == 1

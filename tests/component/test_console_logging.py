@@ -17,8 +17,8 @@ from lambdad.console import Console, ConsoleHandler, console_logging
 from lambdad.daemon import Daemon
 from lambdad.manifest import load_manifest
 from lambdad.runtime.functions import Functions
-from lambdad.sources.sqs import SqsPoller
 from lambdad.statedir import StateDir
+from lambdad.triggers.mappings.sqs import SqsPoller
 from tests.component.test_schedules import HOURLY, World, after_downtime
 from tests.component.twins import FakeSpawner
 from tests.helpers import FakeClock, TextSink, wait_for
@@ -88,7 +88,7 @@ def test_a_lambdad_info_line_reaches_the_console_and_third_party_chatter_does_no
     said = "schedule sweep missed its run of 2024-01-01T10:00:00Z while lambdad was down: running it once now"
 
     def log_info(out: TextSink) -> None:
-        logging.getLogger("lambdad.schedules.service").info(said)
+        logging.getLogger("lambdad.triggers.schedules.service").info(said)
         logging.getLogger("apscheduler.scheduler").info("Added job \"sweep\" to job store \"default\"")
         logging.getLogger("uvicorn.error").info("Started server process [1]")
         logging.getLogger("uvicorn.error").warning("Invalid HTTP request received.")

@@ -31,8 +31,8 @@ from lambdad.logs import LogBook, read_records
 from lambdad.manifest.model import Function, Manifest, ScheduleTrigger
 from lambdad.runtime.functions import Functions
 from lambdad.runtime.invocation import InvokeRequest, InvokeResult, Outcome, runtime_error
-from lambdad.schedules.service import Schedules, new_scheduler
 from lambdad.store import Store
+from lambdad.triggers.schedules.service import Schedules, new_scheduler
 from tests.component.faults import PoolLikeExecutor
 from tests.component.test_schedules import FakeScheduler
 from tests.component.twins import FakeSpawner, InlineExecutor

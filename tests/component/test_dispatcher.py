@@ -18,7 +18,7 @@ from lambdad.runtime.functions import Functions
 from lambdad.runtime.invocation import Outcome
 from lambdad.runtime.pool import ACCOUNT_LIMIT
 from lambdad.services.asyncinvoke import MAX_ASYNC_PAYLOAD_BYTES, queue_event
-from lambdad.store import Store, deadletters, events, outbox, queues
+from lambdad.store import Store, deadletters, invocations, outbox, queues
 from tests.component.twins import FakeSpawner, InlineExecutor
 from tests.helpers import FakeClock
 
@@ -91,7 +91,7 @@ class World:
 
     def waiting(self) -> dict:
         with self.store.reading() as tx:
-            return events.counts(tx)
+            return invocations.counts(tx)
 
     def notes(self) -> list[str]:
         self.functions.flush_logs()
@@ -306,7 +306,7 @@ def test_events_for_a_full_function_wait_for_capacity_instead_of_throttling(make
         w.step()
     assert [json.loads(c[2])["i"] for c in w.calls] == [0, 1, 2]  # in order, one at a time
     with w.store.reading() as tx:
-        assert events.stats(tx) == {"f": (3, 0)}
+        assert invocations.stats(tx) == {"f": (3, 0)}
 
 
 def test_a_graceful_stop_starts_nothing_new(make):

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from lambdad.buckets.sync import BucketSync
-from lambdad.buckets.watch import BucketWatcher, Hint
 from lambdad.health import Health
 from lambdad.manifest.model import Bucket, Function, Manifest, S3Trigger
+from lambdad.triggers.buckets.sync import BucketSync
+from lambdad.triggers.buckets.watch import BucketWatcher, Hint
 from tests.component.faults import FillableStore
 from tests.helpers import FakeClock
 
@@ -166,7 +166,7 @@ class TestDispatcher:
 class TestPollers:
     def test_the_sqs_poller_survives_a_full_disk_and_delivers_once_it_has_room(self, tmp_path: Path, health):
         from lambdad.services.queues import Queues
-        from lambdad.sources.sqs import SqsPoller
+        from lambdad.triggers.mappings.sqs import SqsPoller
         from tests.component.test_sqs_poller import make_world
         from tests.helpers import wait_for
 
@@ -201,7 +201,7 @@ class TestSchedules:
         return w
 
     def test_a_run_that_cannot_be_queued_is_held_and_queued_once_there_is_room(self, world, health):
-        from lambdad.schedules.service import RETRY_JOB
+        from lambdad.triggers.schedules.service import RETRY_JOB
 
         world.store.full = True
         world.scheduler.run("hourly")  # 10:00: no exception into APScheduler, and not lost
@@ -217,7 +217,7 @@ class TestSchedules:
         assert not health.is_failing("schedules") and world.service.held == []
 
     def test_a_run_held_for_more_than_a_day_is_given_up_with_a_warning(self, world, health):
-        from lambdad.schedules.service import RETRY_JOB
+        from lambdad.triggers.schedules.service import RETRY_JOB
 
         warnings: list[str] = []
         world.service._warn = warnings.append
@@ -270,7 +270,7 @@ class TestLogWriter:
 
 def test_hints_held_past_the_bound_give_way_to_one_scan_per_bucket(tmp_path: Path, store, clock, health,
                                                                    monkeypatch):
-    from lambdad.buckets import watch
+    from lambdad.triggers.buckets import watch
 
     watcher, sync, root = bucket_world(tmp_path, store, clock, health)
     monkeypatch.setattr(watch, "MAX_HELD", 3)

@@ -11,7 +11,7 @@ from lambdad.manifest.model import Function, Manifest, Queue, Target, TargetKind
 from lambdad.outcomes.deliver import MAX_HOPS, Deliverer
 from lambdad.outcomes.outbox import Outbox
 from lambdad.services.asyncinvoke import AsyncInvocations
-from lambdad.store import Store, deadletters, events, outbox, queues
+from lambdad.store import Store, deadletters, invocations, outbox, queues
 from lambdad.store.deadletters import DeadLetter
 from tests.helpers import FakeClock
 
@@ -69,7 +69,7 @@ def test_a_function_destination_past_the_longest_chain_is_not_sent(store, tmp_pa
     deliverer.committed()
     assert sent is not None and sent.label == "function:g" and wakes.events == 1
     with store.reading() as tx:
-        assert events.counts(tx)["g"].queued == 1
+        assert invocations.counts(tx)["g"].queued == 1
 
 
 def dead_letter(request_id: str, function: str) -> DeadLetter:
@@ -79,17 +79,17 @@ def dead_letter(request_id: str, function: str) -> DeadLetter:
 def test_a_redrive_of_a_function_that_is_gone_changes_nothing(store, tmp_path: Path):
     clock = FakeClock()
     woken: list[bool] = []
-    invocations = AsyncInvocations(store, clock, manifest(tmp_path, "f"), on_enqueued=lambda: woken.append(True))
+    service = AsyncInvocations(store, clock, manifest(tmp_path, "f"), on_enqueued=lambda: woken.append(True))
     store.write(lambda tx: [deadletters.add(tx, dead_letter("r1", "f")), deadletters.add(tx, dead_letter("r2", "g"))])
     with pytest.raises(FunctionNotFound):
-        invocations.redrive(None)
+        service.redrive(None)
     with pytest.raises(UsageError, match="no dead letter with id 99"):
-        invocations.redrive([1, 99])
-    assert len(invocations.dead_letters()) == 2 and woken == []
-    assert invocations.redrive(None, "f") == 1
-    assert [d.request_id for d in invocations.dead_letters()] == ["r2"] and woken == [True]
+        service.redrive([1, 99])
+    assert len(service.dead_letters()) == 2 and woken == []
+    assert service.redrive(None, "f") == 1
+    assert [d.request_id for d in service.dead_letters()] == ["r2"] and woken == [True]
     with store.transaction() as tx:
-        (ev,) = events.claim(tx, ["f"], clock.time(), 60.0, 10)
+        (ev,) = invocations.claim(tx, ["f"], clock.time(), 60.0, 10)
     assert (ev.source, ev.payload) == ("redrive", b'{"n": 1}') and ev.request_id != "r1" and ev.trace
 
 

@@ -10,9 +10,7 @@ import os
 from pathlib import Path
 
 from lambdad import tracing
-from lambdad.buckets.sync import BucketSync
 from lambdad.dispatcher import Dispatcher
-from lambdad.events.destinations import Condition
 from lambdad.logs import LogBook, read_records
 from lambdad.manifest.model import (
     AsyncConfig,
@@ -26,13 +24,15 @@ from lambdad.manifest.model import (
     Target,
     TargetKind,
 )
+from lambdad.payloads.destinations import Condition
 from lambdad.runtime.functions import Functions
 from lambdad.runtime.invocation import Outcome
 from lambdad.runtime.running import LAG_S, RACE_S, RecentInvocations, Writers
 from lambdad.services import sqs_rules
 from lambdad.services.queues import Queues
-from lambdad.sources.sqs import SqsPoller
 from lambdad.store import Store, queues
+from lambdad.triggers.buckets.sync import BucketSync
+from lambdad.triggers.mappings.sqs import SqsPoller
 from tests.component.twins import FakeSpawner, InlineExecutor
 from tests.helpers import FakeClock
 

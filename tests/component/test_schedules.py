@@ -11,8 +11,8 @@ import pytest
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 
 from lambdad.manifest.model import Function, Manifest, ScheduleTrigger
-from lambdad.schedules.service import Schedules
 from lambdad.store import Store
+from lambdad.triggers.schedules.service import Schedules
 from tests.helpers import FakeClock
 
 

@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 from aws_lambda_powertools.utilities.parser.models import SqsModel
 
-from lambdad.events.sqs import sqs_event
 from lambdad.logs import LogBook
 from lambdad.manifest.model import Function, Manifest, Queue, SqsTrigger
+from lambdad.payloads.sqs import sqs_event
 from lambdad.runtime.functions import Functions
 from lambdad.runtime.invocation import Outcome
 from lambdad.services import sqs_rules
 from lambdad.services.queues import Queues
-from lambdad.sources.sqs import SqsPoller
 from lambdad.store import Store, queues
+from lambdad.triggers.mappings.sqs import SqsPoller
 from tests.component.twins import DeferredExecutor, FakeSpawner, InlineExecutor
 from tests.helpers import FakeClock
 

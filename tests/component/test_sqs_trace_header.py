@@ -21,8 +21,8 @@ from lambdad.runtime.functions import Functions
 from lambdad.runtime.invocation import Outcome
 from lambdad.services import sqs_rules
 from lambdad.services.queues import Queues
-from lambdad.sources.sqs import SqsPoller
 from lambdad.store import Store
+from lambdad.triggers.mappings.sqs import SqsPoller
 from tests.component.protocol_apis import HOST, URL, Apis
 from tests.component.twins import FakeSpawner, InlineExecutor
 from tests.helpers import FakeClock

@@ -18,7 +18,7 @@ from lambdad.health import Failure
 from lambdad.manifest.model import Endpoint, Function, Manifest
 from lambdad.runtime.functions import Functions
 from lambdad.statedir import DaemonInfo, StateDir
-from lambdad.store import Store, StoreUnavailable, events
+from lambdad.store import Store, StoreUnavailable, invocations
 from lambdad.store.salvage import check_wal, set_aside_damage
 from tests.component.twins import FakeSpawner
 from tests.helpers import FakeClock, TextSink
@@ -229,5 +229,5 @@ def test_events_are_kept_across_a_clean_restart(tmp_path: Path):
     state = used_state_folder(tmp_path)
     store = Store.in_state_folder(state)
     with store.reading() as tx:
-        assert events.counts(tx)["f"].queued == 1
+        assert invocations.counts(tx)["f"].queued == 1
     store.close()

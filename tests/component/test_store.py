@@ -9,7 +9,7 @@ import pytest
 
 from lambdad.manifest.model import Queue
 from lambdad.services import sqs_rules
-from lambdad.store import Store, StoreError, deadletters, events, outbox, queues
+from lambdad.store import Store, StoreError, deadletters, invocations, outbox, queues
 from lambdad.store.deadletters import DeadLetter
 from tests.helpers import wait_for
 
@@ -25,7 +25,7 @@ def store(request, tmp_path: Path):
 
 def put(store: Store, rid: str, function: str = "f", now: float = T0, payload: bytes = b"{}") -> None:
     with store.transaction() as tx:
-        events.enqueue(tx, rid, function, payload, now)
+        invocations.enqueue(tx, rid, function, payload, now)
 
 
 class TestEvents:
@@ -34,60 +34,60 @@ class TestEvents:
         put(store, "b", now=T0 + 1)
         put(store, "c", now=T0 + 2, function="g")
         with store.transaction() as tx:
-            got = events.claim(tx, ["f", "g"], T0 + 1.5, lease_s=30, limit=5)
+            got = invocations.claim(tx, ["f", "g"], T0 + 1.5, lease_s=30, limit=5)
         assert [e.request_id for e in got] == ["a", "b"]  # c is not due yet
         with store.transaction() as tx:
-            assert events.claim(tx, ["f", "g"], T0 + 5, 30, 5)[0].request_id == "c"  # a and b are leased
-            assert events.claim(tx, ["f", "g"], T0 + 5, 30, 5) == []
+            assert invocations.claim(tx, ["f", "g"], T0 + 5, 30, 5)[0].request_id == "c"  # a and b are leased
+            assert invocations.claim(tx, ["f", "g"], T0 + 5, 30, 5) == []
 
     def test_claim_respects_the_limit_and_the_functions(self, store):
         for i in range(5):
             put(store, f"r{i}")
         put(store, "other", function="g")
         with store.transaction() as tx:
-            assert len(events.claim(tx, ["f"], T0, 30, 2)) == 2
-            assert [e.request_id for e in events.claim(tx, ["g"], T0, 30, 10)] == ["other"]
-            assert events.claim(tx, [], T0, 30, 10) == []
+            assert len(invocations.claim(tx, ["f"], T0, 30, 2)) == 2
+            assert [e.request_id for e in invocations.claim(tx, ["g"], T0, 30, 10)] == ["other"]
+            assert invocations.claim(tx, [], T0, 30, 10) == []
 
     def test_retry_later_counts_errors_and_throttles(self, store):
         put(store, "a")
         with store.transaction() as tx:
-            (ev,) = events.claim(tx, ["f"], T0, 30, 1)
-            events.retry_later(tx, ev.id, T0 + 60, invoked=True, error="ValueError", response=b'{"e": 1}')
+            (ev,) = invocations.claim(tx, ["f"], T0, 30, 1)
+            invocations.retry_later(tx, ev.id, T0 + 60, invoked=True, error="ValueError", response=b'{"e": 1}')
         with store.transaction() as tx:
-            assert events.claim(tx, ["f"], T0 + 59, 30, 1) == []
-            (ev,) = events.claim(tx, ["f"], T0 + 60, 30, 1)
+            assert invocations.claim(tx, ["f"], T0 + 59, 30, 1) == []
+            (ev,) = invocations.claim(tx, ["f"], T0 + 60, 30, 1)
             assert (ev.invocations, ev.errors, ev.throttles, ev.last_error) == (1, 1, 0, "ValueError")
             assert ev.last_response == b'{"e": 1}'
-            events.retry_later(tx, ev.id, T0 + 61, invoked=False, throttled=True)
+            invocations.retry_later(tx, ev.id, T0 + 61, invoked=False, throttled=True)
         with store.transaction() as tx:
-            (ev,) = events.claim(tx, ["f"], T0 + 61, 30, 1)
+            (ev,) = invocations.claim(tx, ["f"], T0 + 61, 30, 1)
             assert (ev.invocations, ev.errors, ev.throttles, ev.last_error) == (1, 1, 1, "ValueError")
 
     def test_release_all_returns_every_lease(self, store):
         put(store, "a")
         put(store, "b")
         with store.transaction() as tx:
-            events.claim(tx, ["f"], T0, 30, 2)
-            assert events.release_all(tx) == 2
-            assert len(events.claim(tx, ["f"], T0, 30, 5)) == 2
+            invocations.claim(tx, ["f"], T0, 30, 2)
+            assert invocations.release_all(tx) == 2
+            assert len(invocations.claim(tx, ["f"], T0, 30, 5)) == 2
 
     def test_counts_and_stats(self, store):
         put(store, "a")
         put(store, "b")
         put(store, "c")
         with store.transaction() as tx:
-            first, second = events.claim(tx, ["f"], T0, 30, 2)
-            events.retry_later(tx, second.id, T0 + 5, invoked=True, error="E")
-            events.delete(tx, first.id)
-            events.bump_stats(tx, "f", succeeded=True)
-            events.bump_stats(tx, "f", succeeded=False)
-            events.bump_stats(tx, "f", succeeded=True)
-            events.claim(tx, ["f"], T0, 30, 1)
+            first, second = invocations.claim(tx, ["f"], T0, 30, 2)
+            invocations.retry_later(tx, second.id, T0 + 5, invoked=True, error="E")
+            invocations.delete(tx, first.id)
+            invocations.bump_stats(tx, "f", succeeded=True)
+            invocations.bump_stats(tx, "f", succeeded=False)
+            invocations.bump_stats(tx, "f", succeeded=True)
+            invocations.claim(tx, ["f"], T0, 30, 1)
         with store.reading() as tx:
-            assert events.counts(tx)["f"] == events.QueueCounts(queued=0, retrying=1, in_flight=1)
-            assert events.stats(tx) == {"f": (2, 1)}
-            assert events.next_due(tx) == T0 + 5
+            assert invocations.counts(tx)["f"] == invocations.QueueCounts(queued=0, retrying=1, in_flight=1)
+            assert invocations.stats(tx) == {"f": (2, 1)}
+            assert invocations.next_due(tx) == T0 + 5
 
 class TestDeadLettersAndOutbox:
     def test_dead_letters_list_filter_and_remove_with_their_queue_copy(self, store):
@@ -136,23 +136,23 @@ class TestDeadLettersAndOutbox:
 
 def test_a_rolled_back_transaction_leaves_nothing(store):
     with pytest.raises(RuntimeError), store.transaction() as tx:
-        events.enqueue(tx, "a", "f", b"{}", T0)
+        invocations.enqueue(tx, "a", "f", b"{}", T0)
         raise RuntimeError("boom")
     with store.reading() as tx:
-        assert events.counts(tx) == {}
+        assert invocations.counts(tx) == {}
 
 
 def test_committed_events_survive_reopening(tmp_path: Path):
     s = Store.in_state_folder(tmp_path)
     put(s, "a")
     with s.transaction() as tx:
-        events.claim(tx, ["f"], T0, 30, 1)  # claimed when the "daemon" died
+        invocations.claim(tx, ["f"], T0, 30, 1)  # claimed when the "daemon" died
     s.close()
     again = Store.in_state_folder(tmp_path)
     with again.transaction() as tx:
-        assert events.claim(tx, ["f"], T0, 30, 1) == []  # still leased
-        assert events.release_all(tx) == 1
-        assert [e.request_id for e in events.claim(tx, ["f"], T0, 30, 1)] == ["a"]
+        assert invocations.claim(tx, ["f"], T0, 30, 1) == []  # still leased
+        assert invocations.release_all(tx) == 1
+        assert [e.request_id for e in invocations.claim(tx, ["f"], T0, 30, 1)] == ["a"]
     again.close()
 
 
@@ -178,7 +178,7 @@ def test_grouped_writes_share_commits_and_fail_alone(tmp_path: Path):
 
     def op(i: int):
         def run(tx):
-            events.enqueue(tx, f"r{i}", "f", b"{}", T0)
+            invocations.enqueue(tx, f"r{i}", "f", b"{}", T0)
             if i == 7:
                 raise ValueError("writer 7 fails")
             return i
@@ -208,10 +208,10 @@ def test_grouped_writes_share_commits_and_fail_alone(tmp_path: Path):
         queued = {r[0] for r in tx.execute("SELECT request_id FROM events")}
     assert queued == {f"r{i}" for i in range(20) if i != 7}  # writer 7's enqueue was undone, no one else's
     with pytest.raises(ZeroDivisionError):
-        s.write(lambda tx: (events.enqueue(tx, "r-bad", "f", b"{}", T0), 1 / 0))
+        s.write(lambda tx: (invocations.enqueue(tx, "r-bad", "f", b"{}", T0), 1 / 0))
     assert s.write(lambda tx: 42) == 42  # the failed op did not poison the next group
     with s.reading() as tx:
-        assert events.counts(tx)["f"].queued == 19  # and what it wrote was undone
+        assert invocations.counts(tx)["f"].queued == 19  # and what it wrote was undone
     s.close()
 
 
@@ -247,8 +247,8 @@ def test_a_full_disk_in_a_group_commit_reports_the_full_disk_to_every_writer(tmp
     s = Store.in_state_folder(tmp_path)
     with s.transaction() as tx:  # the file may not grow: a big write fails as on a full disk
         tx.execute(f"PRAGMA max_page_count = {tx.execute('PRAGMA page_count').fetchone()[0]}")
-    small = _Pending(lambda tx: events.enqueue(tx, "r1", "f", b"{}", T0))
-    big = _Pending(lambda tx: events.enqueue(tx, "r2", "f", b"x" * 2_000_000, T0))
+    small = _Pending(lambda tx: invocations.enqueue(tx, "r1", "f", b"{}", T0))
+    big = _Pending(lambda tx: invocations.enqueue(tx, "r2", "f", b"x" * 2_000_000, T0))
     s._commit([small, big])
     assert [str(p.error) for p in (small, big)] == ["database or disk is full"] * 2
     s.close()

@@ -18,8 +18,8 @@ from lambdad.runtime.functions import Functions
 from lambdad.runtime.invocation import Outcome
 from lambdad.services import stream_ids
 from lambdad.services.streams import StreamRecord, Streams
-from lambdad.sources.streams import StreamPoller
 from lambdad.store import Store, queues, streams
+from lambdad.triggers.mappings.streams import StreamPoller
 from tests.component.twins import DeferredExecutor, FakeSpawner, InlineExecutor
 from tests.helpers import FakeClock
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from lambdad.buckets.sync import RECENT_S
-from lambdad.buckets.watch import WEAK_SETTLE_S, BucketWatcher, Hint
+from lambdad.triggers.buckets.sync import RECENT_S
+from lambdad.triggers.buckets.watch import WEAK_SETTLE_S, BucketWatcher, Hint
 from tests.component.test_bucket_sync import World
 
 

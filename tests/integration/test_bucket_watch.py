@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from lambdad.buckets.sync import BucketSync
-from lambdad.buckets.watch import BucketWatcher
 from lambdad.manifest.model import Bucket, Function, Manifest, S3Trigger
 from lambdad.store import Store
+from lambdad.triggers.buckets.sync import BucketSync
+from lambdad.triggers.buckets.watch import BucketWatcher
 from tests.helpers import FakeClock, wait_for
 
 
@@ -125,7 +125,7 @@ def test_an_event_whose_handling_raises_does_not_end_the_inotify_thread(tmp_path
     """One inotify thread serves every bucket and the reload watcher: a failure on it is one rescan."""
     from watchdog.observers.inotify_c import InotifyFD
 
-    from lambdad.buckets.watch import Hint, TreeWatch
+    from lambdad.triggers.buckets.watch import Hint, TreeWatch
 
     fd = InotifyFD()
     fd.start()
@@ -151,7 +151,7 @@ def test_an_event_whose_handling_raises_does_not_end_the_inotify_thread(tmp_path
 def test_running_out_of_inotify_watches_is_said_once(tmp_path: Path):
     import errno
 
-    from lambdad.buckets.watch import TreeWatch
+    from lambdad.triggers.buckets.watch import TreeWatch
 
     class NoWatchesLeft:
         def add_callback(self, path, mask, callback, id_):

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from aws_lambda_powertools.utilities.parser.models import AlbModel
 
-from lambdad.events.alb import InvalidResponse, alb_event, alb_response, header_problem, is_text, query_pairs
 from lambdad.http.routing import listener_rules, pattern, route
 from lambdad.manifest.model import AlbTrigger, Function, Manifest
+from lambdad.payloads.alb import InvalidResponse, alb_event, alb_response, header_problem, is_text, query_pairs
 
 ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-f/0123456789abcdef"
 

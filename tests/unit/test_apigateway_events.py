@@ -8,8 +8,8 @@ import json
 import pytest
 from aws_lambda_powertools.utilities.parser.models import APIGatewayProxyEventModel, APIGatewayProxyEventV2Model
 
-from lambdad.events.alb import InvalidResponse
-from lambdad.events.apigateway import Api, Request, v1_event, v1_response, v2_event, v2_response
+from lambdad.payloads.alb import InvalidResponse
+from lambdad.payloads.apigateway import Api, Request, v1_event, v1_response, v2_event, v2_response
 
 B64_TEXT = base64.b64encode(b"\x00\x01").decode()
 API = Api(account="123456789012", api_id="abcdefghij", domain="abcdefghij.example.test", request_id="r-1",

@@ -25,7 +25,7 @@ def raised(error: BaseException) -> BaseException:
 @pytest.mark.parametrize(
     ("name", "level", "message", "args", "shown"),
     [
-        ("lambdad.schedules.service", logging.INFO, "schedule %s missed a run", ("sweep",), "schedule sweep missed a run"),
+        ("lambdad.triggers.schedules.service", logging.INFO, "schedule %s missed a run", ("sweep",), "schedule sweep missed a run"),
         ("lambdad", logging.INFO, "plain", (), "plain"),
         ("lambdad.http.api", logging.WARNING, "the API refused %s", ("POST /",), "warning: the API refused POST /"),
         ("lambdad.tasks", logging.ERROR, "a batch failed", (), "error: a batch failed"),

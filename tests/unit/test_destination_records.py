@@ -2,7 +2,7 @@
 
 import json
 
-from lambdad.events.destinations import (
+from lambdad.payloads.destinations import (
     Condition,
     dead_letter_attributes,
     invocation_record,

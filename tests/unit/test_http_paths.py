@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.parser.models import (
     LambdaFunctionUrlModel,
 )
 
-from lambdad.events.apigateway import Api, BadPath, Request, http_api_path, v1_event, v2_event
+from lambdad.payloads.apigateway import Api, BadPath, Request, http_api_path, v1_event, v2_event
 
 API = Api(account="123456789012", api_id="abcdefghij", domain="abcdefghij.example.test", request_id="r-1",
           now=1583348638.390)

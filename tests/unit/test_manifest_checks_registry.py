@@ -13,7 +13,7 @@ import lambdad
 from lambdad import validation
 from lambdad.manifest import checks, parse_manifest
 from lambdad.manifest import model as m
-from lambdad.sources import checks as sources
+from lambdad.triggers.mappings import checks as sources
 
 MANIFEST = """\
 version: 1

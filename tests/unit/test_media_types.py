@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lambdad.events.media_types import first_accepted, is_binary, media_type, pattern_problem
+from lambdad.payloads.media_types import first_accepted, is_binary, media_type, pattern_problem
 
 
 @pytest.mark.parametrize(("patterns", "value", "binary"), [

@@ -2,9 +2,9 @@
 
 import pytest
 
-from lambdad.events.destinations import Condition
 from lambdad.manifest.model import AsyncConfig
 from lambdad.outcomes.retry import Final, RetryAt, after_function_error, after_throttle, on_claim
+from lambdad.payloads.destinations import Condition
 
 T0 = 1000.0
 AWS = AsyncConfig()  # 2 retries, 1 and 2 minutes apart, 6 h of event age

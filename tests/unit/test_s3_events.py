@@ -9,9 +9,9 @@ from urllib.parse import unquote_plus
 import pytest
 from aws_lambda_powertools.utilities.parser.models import S3Model
 
-from lambdad.buckets.rules import IgnoreRules, event_matches, overlap, trigger_matches
-from lambdad.events.s3 import encode_key, s3_event, s3_record, sequencer_after
 from lambdad.manifest.model import Bucket, S3Trigger
+from lambdad.payloads.s3 import encode_key, s3_event, s3_record, sequencer_after
+from lambdad.triggers.buckets.rules import IgnoreRules, event_matches, overlap, trigger_matches
 
 REFERENCE = Path(__file__).resolve().parents[1] / "fixtures" / "events"  # AWS samples
 T = 1_700_000_000.123

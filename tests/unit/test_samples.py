@@ -17,9 +17,9 @@ from pydantic import BaseModel
 
 from lambdad.clock import iso_millis
 from lambdad.errors import EXIT_USAGE, UsageError
-from lambdad.events import samples
-from lambdad.events.samples import SAMPLES, Param, Sample, SampleError, generate, register, triggers
 from lambdad.manifest import model
+from lambdad.payloads import samples
+from lambdad.payloads.samples import SAMPLES, Param, Sample, SampleError, generate, register, triggers
 
 NOW = 1_700_000_000.25  # 2023-11-14T22:13:20.250Z
 #: AWS's sample events (SAM's and the service documentation's).
@@ -399,7 +399,7 @@ def test_alb_sample_uses_the_listener_target_group_arn():
 
 def test_s3_samples_use_the_bucket_notification_builder():
     record = get(generate("s3-put", ["key=a b.jpg", "size=3", "etag=e"], NOW), "Records.0")
-    from lambdad.events.s3 import s3_record
+    from lambdad.payloads.s3 import s3_record
 
     expected = s3_record(event_name="ObjectCreated:Put", bucket="uploads", key="a b.jpg", region="us-east-1", now=NOW,
                          configuration_id=triggers.S3_CONFIGURATION_ID, sequencer=record["s3"]["object"]["sequencer"],

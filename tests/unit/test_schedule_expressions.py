@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 
-from lambdad.events.scheduled import scheduled_event
-from lambdad.schedules.expressions import ScheduleError, parse_schedule
+from lambdad.payloads.scheduled import scheduled_event
+from lambdad.triggers.schedules.expressions import ScheduleError, parse_schedule
 
 # -- an independent, brute-force reading of AWS cron -------------------------------------------------
 

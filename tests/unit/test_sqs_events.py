@@ -8,7 +8,7 @@ import pytest
 from aws_lambda_powertools.utilities.parser.models import SqsModel
 
 from lambdad import sqs_vocabulary
-from lambdad.events.sqs import BatchFailure, failed_items, md5_of_attributes, sqs_event, sqs_record
+from lambdad.payloads.sqs import BatchFailure, failed_items, md5_of_attributes, sqs_event, sqs_record
 from lambdad.sqs_vocabulary import Message
 
 ARN = "arn:aws:sqs:us-east-1:123456789012:MyQueue"

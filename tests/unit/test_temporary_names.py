@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from lambdad.buckets.rules import TEMPORARY_FOLDERS, TEMPORARY_NAMES, WEAK_NAMES, IgnoreRules
 from lambdad.daemon.watch import IGNORED_FILES
 from lambdad.manifest.model import Bucket
+from lambdad.triggers.buckets.rules import TEMPORARY_FOLDERS, TEMPORARY_NAMES, WEAK_NAMES, IgnoreRules
 
 RULES = IgnoreRules.for_bucket(Bucket("b", Path("/b"), ignore=("*.bak", "logs/*")))
 

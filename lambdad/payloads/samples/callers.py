@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 from lambdad.clock import iso_millis
-from lambdad.events.samples.registry import (
+from lambdad.payloads.samples.registry import (
     ACCOUNT,
     REGION,
     Param,

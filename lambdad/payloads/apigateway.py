@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote, unquote_plus
 
 from lambdad.clock import utc
-from lambdad.events.alb import (
+from lambdad.payloads.alb import (
     HttpResponse,
     InvalidResponse,
     checked_header,
@@ -30,7 +30,7 @@ from lambdad.events.alb import (
     response_body,
     response_headers,
 )
-from lambdad.events.media_types import is_binary
+from lambdad.payloads.media_types import is_binary
 
 #: API Gateway refuses a request payload over 10 MB (413).
 MAX_BODY_BYTES = 10 * 1024 * 1024

@@ -32,18 +32,18 @@ from dataclasses import dataclass, field
 
 from lambdad.clock import Clock, utc
 from lambdad.errors import FunctionNotFound, TooManyRequests
-from lambdad.events.sqs import BatchFailure
-from lambdad.events.streams import first_failure, on_failure_record, stream_event
 from lambdad.health import Health
 from lambdad.manifest.model import Function, Manifest, Stream, StreamTrigger, Target, TargetKind
 from lambdad.outcomes.backoff import backoff as outcomes_backoff
 from lambdad.outcomes.deliver import Deliverer
+from lambdad.payloads.sqs import BatchFailure
+from lambdad.payloads.streams import first_failure, on_failure_record, stream_event
 from lambdad.runtime.functions import Functions, ShuttingDown
 from lambdad.runtime.invocation import Outcome
 from lambdad.services.stream_ids import shard_name
 from lambdad.services.streams import StreamRecord, Streams
-from lambdad.sources.poller import POLL_S, Poller
 from lambdad.tasks import submit as submit_task
+from lambdad.triggers.mappings.poller import POLL_S, Poller
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from lambdad.schedules.triggers import AwsCronTrigger, WallClockTrigger, rate_first_fire
+from lambdad.triggers.schedules.triggers import AwsCronTrigger, WallClockTrigger, rate_first_fire
 
 MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")  #: AWS numbers them 1..7

@@ -14,8 +14,8 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lambdad.events.s3 import s3_event, s3_record, sequencer_after
-from lambdad.events.samples.registry import (
+from lambdad.payloads.s3 import s3_event, s3_record, sequencer_after
+from lambdad.payloads.samples.registry import (
     ACCOUNT,
     REGION,
     Params,
@@ -27,7 +27,7 @@ from lambdad.events.samples.registry import (
     sample,
     time_param,
 )
-from lambdad.events.scheduled import scheduled_event
+from lambdad.payloads.scheduled import scheduled_event
 from lambdad.runtime.invocation import new_request_id
 from lambdad.tracing import root_header
 
@@ -83,8 +83,8 @@ def _schedule(params: Params, now: float) -> dict[str, Any]:
         multi_value=("false", "true: multiValueHeaders and multiValueQueryStringParameters, as a target "
                               "with multi_value_headers: true gets"))
 def _alb(params: Params, now: float) -> dict[str, Any]:
-    from lambdad.events.alb import alb_event
     from lambdad.http.listener import target_group_arn
+    from lambdad.payloads.alb import alb_event
 
     return alb_event(
         target_group_arn=target_group_arn(_manifest(), "web", "sample"), method=params["method"].upper(),
@@ -104,7 +104,7 @@ def _alb_headers(body: str, now: float) -> list[tuple[str, str]]:
 
 
 def _api_request(params: Params) -> Any:
-    from lambdad.events.apigateway import Request
+    from lambdad.payloads.apigateway import Request
 
     path, _, query = params["path"].partition("?")
     headers = [("host", "localhost"), ("user-agent", "curl/8.5.0"), ("accept", "*/*")]
@@ -130,7 +130,7 @@ def _api_route(params: Params, path: str) -> tuple[str, str, dict[str, str]]:
 
 
 def _api(version: str, params: Params, now: float) -> dict[str, Any]:
-    from lambdad.events.apigateway import Api, BadPath, http_api_path, v1_event, v2_event
+    from lambdad.payloads.apigateway import Api, BadPath, http_api_path, v1_event, v2_event
 
     request = _api_request(params)
     try:  # the path each routes on: a REST API's as sent, an HTTP API's decoded
@@ -159,7 +159,7 @@ sample("apigateway-v1", "API Gateway REST API proxy request, payload format 1.0"
         queue=("sample-queue", "queue name (a .fifo name gives a FIFO message)"), body=("Hello from SQS!", "body"),
         group=("default", "MessageGroupId (FIFO queues only)"))
 def _sqs(params: Params, now: float) -> dict[str, Any]:
-    from lambdad.events.sqs import queue_arn, sqs_event
+    from lambdad.payloads.sqs import queue_arn, sqs_event
     from lambdad.sqs_vocabulary import Message
 
     name, body = params["queue"], params["body"].encode()
@@ -186,8 +186,8 @@ def _stream_record(stream: str, partition_key: str, data: bytes, now: float) -> 
         stream=("sample-stream", "stream name"), data=("Hello, this is a test 123.", "record data (text; sent base64)"),
         partition_key=("partitionKey-03", "partition key"))
 def _kinesis(params: Params, now: float) -> dict[str, Any]:
-    from lambdad.events.streams import stream_event
     from lambdad.manifest.model import Stream
+    from lambdad.payloads.streams import stream_event
 
     stream = Stream(params["stream"])
     record = _stream_record(stream.name, params["partition_key"], params["data"].encode(), now)
@@ -198,8 +198,8 @@ def _kinesis(params: Params, now: float) -> dict[str, Any]:
         table=("ExampleTableWithStream", "table name"), event_name=("INSERT", "INSERT, MODIFY or REMOVE"),
         keys=('{"Id": {"N": "101"}}', "the item's keys, as DynamoDB JSON"))
 def _dynamodb(params: Params, now: float) -> dict[str, Any]:
-    from lambdad.events.streams import change_record, dynamodb_partition_key, stream_event
     from lambdad.manifest.model import Stream
+    from lambdad.payloads.streams import change_record, dynamodb_partition_key, stream_event
 
     keys = json_value(params["keys"])
     try:

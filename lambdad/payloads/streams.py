@@ -10,8 +10,8 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from lambdad.clock import iso_millis
-from lambdad.events.sqs import BatchFailure
 from lambdad.manifest.model import Manifest, Stream
+from lambdad.payloads.sqs import BatchFailure
 from lambdad.runtime.invocation import new_request_id
 from lambdad.services.stream_ids import number_of, sequence_number, shard_id, shard_name
 

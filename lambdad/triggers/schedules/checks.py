@@ -28,7 +28,7 @@ MAX_RATE_DAYS = 36500
 
 def check_schedules(man: m.Manifest) -> Iterator[Finding]:
     """Expressions EventBridge would refuse are refused here, with the reason."""
-    from lambdad.schedules.expressions import describe_problem, parse_schedule  # (APScheduler: only when run)
+    from lambdad.triggers.schedules.expressions import describe_problem, parse_schedule  # (APScheduler: only when run)
 
     for fn in man.functions.values():
         for trigger in fn.events:

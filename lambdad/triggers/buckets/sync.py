@@ -20,14 +20,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from lambdad.buckets.rules import IgnoreRules, Subscription, matching, subscriptions
 from lambdad.clock import Clock
-from lambdad.events.s3 import s3_event, s3_record, sequencer_after
 from lambdad.manifest.model import Bucket, Manifest
+from lambdad.payloads.s3 import s3_event, s3_record, sequencer_after
 from lambdad.safefiles import UnsafePath, open_inside
 from lambdad.services.asyncinvoke import queue_event
 from lambdad.store import Store, objects
 from lambdad.store.objects import IndexedObject
+from lambdad.triggers.buckets.rules import IgnoreRules, Subscription, matching, subscriptions
 
 log = logging.getLogger(__name__)
 

@@ -17,17 +17,17 @@ from functools import partial
 
 from lambdad.clock import Clock
 from lambdad.errors import FunctionNotFound, TooManyRequests
-from lambdad.events.sqs import BatchFailure, failed_items, sqs_event
-from lambdad.events.sqs_messages import deliverable_attributes
 from lambdad.health import Health
 from lambdad.manifest.model import Function, Manifest, Queue, RecursiveLoop, SqsTrigger
+from lambdad.payloads.sqs import BatchFailure, failed_items, sqs_event
+from lambdad.payloads.sqs_messages import deliverable_attributes
 from lambdad.runtime.functions import Functions, ShuttingDown
 from lambdad.runtime.invocation import InvokeResult, Outcome
 from lambdad.services.queues import Queues
-from lambdad.sources.poller import POLL_S, Poller
 from lambdad.sqs_vocabulary import Message
 from lambdad.tasks import submit as submit_task
 from lambdad.tracing import MAX_CHAIN, continues_loop, for_batch
+from lambdad.triggers.mappings.poller import POLL_S, Poller
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
 """Sample events for `lambdad event generate`: the registry and `--set` (registry.py), the sources
 lambdad triggers itself (triggers.py), and the callers it has no trigger for (callers.py)."""
 
-from lambdad.events.samples import callers, triggers  # noqa: F401 (importing them registers their sources)
-from lambdad.events.samples.registry import (
+from lambdad.payloads.samples import callers, triggers  # noqa: F401 (importing them registers their sources)
+from lambdad.payloads.samples.registry import (
     ACCOUNT,
     REGION,
     SAMPLES,

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from lambdad.buckets.rules import overlap
 from lambdad.manifest import model as m
 from lambdad.manifest.checks import Check, Finding
+from lambdad.triggers.buckets.rules import overlap
 
 
 def check_buckets_do_not_nest(man: m.Manifest) -> Iterator[Finding]:

@@ -23,13 +23,13 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from lambdad.clock import Clock
-from lambdad.events.scheduled import scheduled_event
 from lambdad.health import Health
 from lambdad.manifest.model import Manifest, ScheduleTrigger
+from lambdad.payloads.scheduled import scheduled_event
 from lambdad.runtime.invocation import new_request_id
-from lambdad.schedules.expressions import Schedule, parse_schedule
 from lambdad.services.asyncinvoke import queue_event
 from lambdad.store import Store, rules
+from lambdad.triggers.schedules.expressions import Schedule, parse_schedule
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """What Lambda's SQS event source mapping sends a function, and how it reads the answer.
 
-Pure functions: the poller (lambdad/sources/sqs.py) does the I/O.
+Pure functions: the poller (lambdad/triggers/mappings/sqs.py) does the I/O.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import json
 import struct
 from typing import Any
 
-from lambdad.events.sqs_messages import deliverable_attributes
+from lambdad.payloads.sqs_messages import deliverable_attributes
 from lambdad.sqs_vocabulary import TRACE_HEADER, Message
 
 

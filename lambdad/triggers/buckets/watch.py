@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 from watchdog.observers.inotify_c import InotifyConstants, InotifyEvent, InotifyFD, Mask, WatchDescriptor
 
-from lambdad.buckets.sync import RECENT_S, BucketSync
 from lambdad.health import Health
 from lambdad.store import Store
+from lambdad.triggers.buckets.sync import RECENT_S, BucketSync
 
 log = logging.getLogger(__name__)
 
