@@ -15,7 +15,7 @@ import pytest
 from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamModel, KinesisDataStreamModel
 
 from tests.helpers import FIXTURE_FUNCTIONS, aws_cli, daemon_info, json_lines, run_cli, wait_for, write_manifest
-from tests.integration.test_daemon import Running, serving
+from tests.integration.test_daemon import Running, gone, serving
 
 MANIFEST = """
 version: 1
@@ -146,7 +146,11 @@ def test_a_killed_daemon_resumes_without_skipping(project: Path, monkeypatch: py
     daemon.wait_line("ready in ")
     data = put_many(kinesis(project), 2000, "k")
     wait_for(lambda: len(handled(project)) >= 300, what="some records handled")
+    tree = daemon.tree()  # (taken before the kill: orphans are no longer the daemon's children)
     daemon.stop(signal.SIGKILL)
+    # A handler mid-batch writes on until its runtime sees the daemon gone and takes it down: count
+    # what was handled only once every process of the killed daemon has exited.
+    wait_for(lambda: gone(tree), what="the killed daemon's workers to exit")
     before = len(handled(project))
     with serving(project):
         wait_for(lambda: {r["data"] for r in handled(project)} >= set(data), timeout=90,
