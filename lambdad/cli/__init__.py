@@ -11,23 +11,23 @@ import argparse
 import os
 import sqlite3
 import sys
-import time
 
 from lambdad import __version__
-from lambdad.cli import events, inspect, run
+from lambdad.cli import deadletters, events, queues, run, schedules, status, streams
+from lambdad.clock import SYSTEM_CLOCK
 from lambdad.errors import EXIT_ERROR, EXIT_OK, EXIT_USAGE, LambdadError
 
 __all__ = ["build_parser", "main"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    started = time.monotonic()
+    started_mono = SYSTEM_CLOCK.monotonic()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()
         return EXIT_USAGE
-    args.started = started
+    args.started_mono = started_mono
     try:
         return int(args.command(args))
     except LambdadError as e:
@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(command=run.cmd_logs)
 
     p = sub.add_parser("status", parents=[*common, json_opts], help="daemon, async queue and outcome counts")
-    p.set_defaults(command=inspect.cmd_status)
+    p.set_defaults(command=status.cmd_status)
 
     dlq = sub.add_parser("dlq", help="events that failed for good").add_subparsers(metavar="ACTION", required=True)
     p = dlq.add_parser("list", parents=[*common, json_opts],
@@ -112,27 +112,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--function")
     p.add_argument("--queue", help="only those whose dead letter was sent to this local queue (and the depth of "
                                    "the queue's own redrive dead-letter queue)")
-    p.set_defaults(command=inspect.cmd_dlq_list)
+    p.set_defaults(command=deadletters.cmd_dlq_list)
     p = dlq.add_parser("show", parents=[*common, json_opts], help="one dead letter: payload, attempts, last error")
     p.add_argument("id", type=int, metavar="ID")
-    p.set_defaults(command=inspect.cmd_dlq_show)
+    p.set_defaults(command=deadletters.cmd_dlq_show)
     p = dlq.add_parser("redrive", parents=common, help="queue dead letters again, with fresh attempts and new ids")
     p.add_argument("ids", type=int, nargs="*", metavar="ID")
     p.add_argument("--all", action="store_true")
     p.add_argument("--function", help="with --all: only this function's")
-    p.set_defaults(command=inspect.cmd_dlq_redrive)
+    p.set_defaults(command=deadletters.cmd_dlq_redrive)
     p = dlq.add_parser("purge", parents=common, help="forget dead letters")
     p.add_argument("--function")
-    p.set_defaults(command=inspect.cmd_dlq_purge)
+    p.set_defaults(command=deadletters.cmd_dlq_purge)
 
     queue = sub.add_parser("queue", help="send to and look into local queues")
     queue = queue.add_subparsers(metavar="ACTION", required=True)
     p = queue.add_parser("list", parents=[*common, json_opts], help="queues and their depth")
-    p.set_defaults(command=inspect.cmd_queue_list)
+    p.set_defaults(command=queues.cmd_queue_list)
     p = queue.add_parser("receive", parents=[*common, json_opts], help="receive messages, as SQS ReceiveMessage")
     p.add_argument("name", metavar="NAME")
     p.add_argument("--max", type=int, default=1, help="1..10 messages (default 1)")
-    p.set_defaults(command=inspect.cmd_queue_receive)
+    p.set_defaults(command=queues.cmd_queue_receive)
     p = queue.add_parser("send", parents=[*common, json_opts], help="send a message, as SQS SendMessage")
     p.add_argument("name")
     p.add_argument("body", help="the message body (text), or file://PATH")
@@ -140,10 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dedup-id", help="MessageDeduplicationId (FIFO queues)")
     p.add_argument("--delay", help="DelaySeconds, as a duration (standard queues)")
     p.add_argument("--attr", action="append", default=[], metavar="NAME=VALUE", help="a String message attribute")
-    p.set_defaults(command=inspect.cmd_queue_send)
+    p.set_defaults(command=queues.cmd_queue_send)
     p = queue.add_parser("purge", parents=common, help="delete every message of a queue")
     p.add_argument("name", metavar="NAME")
-    p.set_defaults(command=inspect.cmd_queue_purge)
+    p.set_defaults(command=queues.cmd_queue_purge)
 
     stream = sub.add_parser("stream", help="put records into local streams")
     stream = stream.add_subparsers(metavar="ACTION", required=True)
@@ -154,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-file", help="read the data from this file (bytes; -f names the manifest)")
     p.add_argument("--change", metavar="FILE", help="a DynamoDB change (JSON: eventName, Keys, NewImage, OldImage) "
                    "for a dynamodb stream")
-    p.set_defaults(command=inspect.cmd_stream_put)
+    p.set_defaults(command=streams.cmd_stream_put)
     event = sub.add_parser("event", help="sample events of AWS sources, to edit and invoke with")
     event = event.add_subparsers(metavar="ACTION", required=True)
     p = event.add_parser("list", parents=[json_opts], help="the sources and their parameters")
@@ -172,9 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="every schedule rule and its next fire times")
     p.add_argument("--next", type=int, default=5, help="how many fire times (default 5)")
     p.add_argument("--from", dest="from_time", help="list fire times after this ISO-8601 time instead of now")
-    p.set_defaults(command=inspect.cmd_schedules)
+    p.set_defaults(command=schedules.cmd_schedules)
 
     p = sub.add_parser("fire", parents=common, help="fire a schedule rule now (its event's time is now)")
     p.add_argument("rule", metavar="RULE")
-    p.set_defaults(command=inspect.cmd_fire)
+    p.set_defaults(command=schedules.cmd_fire)
     return parser

@@ -13,8 +13,8 @@ from lambdad.errors import UsageError
 
 if TYPE_CHECKING:
     from lambdad.manifest import Manifest
+    from lambdad.services.state import StateServices
     from lambdad.statedir import StateDir
-    from lambdad.store import Store
 
 #: The state folder's default name, created beside the manifest.
 STATE_DIR_NAME = ".lambdad"
@@ -54,18 +54,13 @@ def state_dir(args: argparse.Namespace, manifest: Manifest) -> StateDir:
     return StateDir(path.absolute())
 
 
-def open_store(args: argparse.Namespace, manifest: Manifest) -> Store:
-    import time
+def open_services(args: argparse.Namespace, manifest: Manifest) -> StateServices:
+    """The services over the state folder's store, for this command (a `with` block closes it)."""
+    from lambdad.clock import SYSTEM_CLOCK
+    from lambdad.services.state import open_state
 
-    from lambdad.store import Durability, Store
-    from lambdad.store.db import STORE_FILE
-    from lambdad.store.salvage import set_aside_damage
-
-    state = state_dir(args, manifest)
-    with state.unclaimed() as ours:  # (a running daemon checked at its start, and its files are not ours)
-        for line in set_aside_damage(state.path / STORE_FILE, time.time()) if ours else ():
-            stderr(f"lambdad: warning: {line}")
-    return Store.in_state_folder(state.path, Durability(manifest.durability))
+    return open_state(state_dir(args, manifest), manifest, SYSTEM_CLOCK,
+                      warn=lambda line: stderr(f"lambdad: warning: {line}"))
 
 
 def read_payload(spec: str) -> bytes:
@@ -103,6 +98,13 @@ def shown(path: Path) -> str:
         return str(path.relative_to(Path.cwd()))
     except ValueError:
         return str(path)
+
+
+def local_time(ts: float) -> str:
+    """An epoch time as the user's own clock shows it (`2026-01-31 12:00:00`): formatting only, no clock read."""
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
 
 
 def stderr(message: str) -> None:

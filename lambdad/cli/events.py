@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from typing import Any
 
 from lambdad.cli.common import print_json, print_table
@@ -27,8 +26,9 @@ def cmd_event_list(args: argparse.Namespace) -> int:
 
 
 def cmd_event_generate(args: argparse.Namespace) -> int:
+    from lambdad.clock import SYSTEM_CLOCK
     from lambdad.payloads.samples import generate
 
-    payload: dict[str, Any] = generate(args.source, args.set, time.time())
+    payload: dict[str, Any] = generate(args.source, args.set, SYSTEM_CLOCK.time())
     print(json.dumps(payload, indent=2, ensure_ascii=False))
     return EXIT_OK

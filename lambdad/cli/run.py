@@ -6,10 +6,9 @@ import argparse
 import base64
 import json
 import sys
-import time
 from pathlib import Path
 
-from lambdad.cli.common import load, open_store, plural, read_payload, shown, state_dir
+from lambdad.cli.common import load, open_services, plural, read_payload, shown, state_dir
 from lambdad.errors import EXIT_OK, EXIT_USAGE, FunctionNotFound, LambdadError, TooManyRequests, UsageError
 
 
@@ -32,7 +31,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise UsageError(f"--grace: {e}") from None
     manifest = load(args, running=False)
-    return Daemon(manifest, state_dir(args, manifest), grace_s=grace_s, started_at=args.started,
+    return Daemon(manifest, state_dir(args, manifest), grace_s=grace_s, started_at=args.started_mono,
                   expose=args.expose, allow_hosts=tuple(args.allow_host)).run()
 
 
@@ -144,14 +143,8 @@ def _invoke_here(args, manifest, payload: bytes, client_context: str | None):
 
 def _invoke_event(args: argparse.Namespace, manifest, payload: bytes) -> int:
     """Queue the event durably; a running daemon picks it up at once, otherwise the next `lambdad up` does."""
-    from lambdad.clock import SYSTEM_CLOCK
-    from lambdad.services.asyncinvoke import AsyncInvocations
-
-    store = open_store(args, manifest)
-    try:
-        AsyncInvocations(store, SYSTEM_CLOCK, manifest).enqueue(args.function, payload)
-    finally:
-        store.close()
+    with open_services(args, manifest) as services:
+        services.invocations.enqueue(args.function, payload)
     if args.outfile and args.outfile != "-":
         _write_outfile(args.outfile, b"")
     _print_status({"StatusCode": 202}, to_stderr=False)
@@ -179,6 +172,7 @@ def _print_status(status: dict[str, object], to_stderr: bool) -> None:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
+    from lambdad.clock import SYSTEM_CLOCK
     from lambdad.durations import parse_duration
     from lambdad.logs import follow_records, format_record, log_files, read_records
 
@@ -189,7 +183,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
     since = None
     if args.since:
         try:
-            since = time.time() - parse_duration(args.since)
+            since = SYSTEM_CLOCK.time() - parse_duration(args.since)
         except ValueError as e:
             raise UsageError(f"--since: {e}") from None
     path = folder / f"{args.function}.log"

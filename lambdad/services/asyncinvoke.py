@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from lambdad.clock import Clock
 from lambdad.errors import FunctionNotFound, UsageError
@@ -29,6 +30,18 @@ from lambdad.tracing import for_invocation
 
 #: Lambda's limit on an asynchronous invocation's payload (raised from 256 KB in October 2025).
 MAX_ASYNC_PAYLOAD_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class FunctionCounts:
+    """A function's async events by where they are, and its outcomes so far (`lambdad status`)."""
+
+    in_flight: int = 0  #: leased by the daemon, being invoked
+    queued: int = 0  #: waiting, never tried
+    retrying: int = 0  #: waiting after a failed or throttled try
+    dead_lettered: int = 0  #: failed for good, kept as dead letters
+    succeeded: int = 0
+    failed: int = 0
 
 
 def queue_event(
@@ -88,6 +101,19 @@ class AsyncInvocations:
         request_id = self.store.write(lambda tx: queue_event(tx, function, payload, now, "schedule"))
         self._on_enqueued()
         return request_id
+
+    def counts(self) -> dict[str, FunctionCounts]:
+        """Every function that has events, outcomes or dead letters (in the manifest or no longer),
+        read in one transaction so the figures agree with each other."""
+        with self.store.reading() as tx:
+            waiting, outcomes = invocations.counts(tx), invocations.stats(tx)
+            dead = deadletters.count_by_function(tx)
+        out = {}
+        for name in set(waiting) | set(outcomes) | set(dead):
+            w = waiting.get(name, invocations.QueueCounts())
+            succeeded, failed = outcomes.get(name, (0, 0))
+            out[name] = FunctionCounts(w.in_flight, w.queued, w.retrying, dead.get(name, 0), succeeded, failed)
+        return out
 
     # -- dead letters ---------------------------------------------------------------------------------
 

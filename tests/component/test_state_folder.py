@@ -215,7 +215,7 @@ def test_daemon_json_is_rewritten_in_place_when_no_new_file_can_be_written(tmp_p
 
 
 def test_status_lists_what_fails(tmp_path: Path, capsys):
-    from lambdad.cli.inspect import _print_daemon
+    from lambdad.cli.status import _print_daemon
 
     _print_daemon({"running": True, "pid": 7, "failing": {"buckets": {
         "error": "the store cannot be written: database or disk is full", "since": 0, "attempts": 3}}})

@@ -25,7 +25,7 @@ FACES = ("lambdad.http", "lambdad.cli")
 #: Store modules that still import from above it (its SQS semantics are moving to a service).
 STORE_REACHES_UP: set[str] = set()
 #: Faces that still run store operations themselves (they are moving to the services).
-FACES_USING_STORE = {"lambdad.cli.common", "lambdad.cli.inspect", "lambdad.http.api"}
+FACES_USING_STORE = {"lambdad.http.api"}
 
 
 def module_name(path: Path) -> str:

@@ -21,7 +21,7 @@ def test_api_routes_and_urls_say_where_they_answer(trigger: ApiTrigger, line: st
 
 
 def test_status_says_when_a_function_url_is_not_served(capsys: pytest.CaptureFixture[str]):
-    from lambdad.cli.inspect import _print_daemon
+    from lambdad.cli.status import _print_daemon
 
     _print_daemon({"running": True, "pid": 7, "config": "current", "api": "http://127.0.0.1:9001",
                    "listeners": {"web": "http://127.0.0.1:8080", "f.url": None}, "urls": {"f": None}})
