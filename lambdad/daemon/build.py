@@ -33,11 +33,11 @@ from lambdad.daemon.serving import API, LISTENER, Exposure, HttpPart, bind_endpo
 from lambdad.daemon.watch import ReloadWatch
 from lambdad.dispatcher import Dispatcher
 from lambdad.health import Health
-from lambdad.http.api import LambdaApi
+from lambdad.api.lambda_api import LambdaApi
 from lambdad.http.guard import Guard
-from lambdad.http.kinesis_api import KinesisApi
+from lambdad.api.kinesis import KinesisApi
 from lambdad.http.server import HttpServers
-from lambdad.http.sqs_api import SqsApi
+from lambdad.api.sqs_json import SqsApi
 from lambdad.logs import LogBook
 from lambdad.manifest.model import Manifest, ScheduleTrigger, TargetKind
 from lambdad.runtime.functions import Functions

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from lambdad.daemon.components import Change, Part
 from lambdad.errors import LambdadError
-from lambdad.http.api import LambdaApi
+from lambdad.api.lambda_api import LambdaApi
 from lambdad.http.listener import ListenerApp
 from lambdad.http.server import HttpServers, bind, is_loopback
 from lambdad.manifest.model import Endpoint, Manifest

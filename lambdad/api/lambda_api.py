@@ -42,10 +42,10 @@ from lambdad.errors import (
     UnknownOperation,
     UsageError,
 )
-from lambdad.http import sqs_query
+from lambdad.api import sqs_query
 from lambdad.http.asgi import BodyTooLarge, Receive, Scope, Send, header, read_body, respond
 from lambdad.http.guard import Guard
-from lambdad.http.params import shown
+from lambdad.api.params import shown
 from lambdad.manifest.model import Function, Manifest, RecursiveLoop, TargetKind
 from lambdad.runtime.code import code_file, handler_module_file
 from lambdad.runtime.functions import ShuttingDown, check_payload
@@ -55,8 +55,8 @@ from lambdad.store.db import unavailable
 if TYPE_CHECKING:
     import asyncio
 
-    from lambdad.http.kinesis_api import KinesisApi
-    from lambdad.http.sqs_api import SqsApi
+    from lambdad.api.kinesis import KinesisApi
+    from lambdad.api.sqs_json import SqsApi
     from lambdad.runtime.functions import Functions
     from lambdad.services.asyncinvoke import AsyncInvocations
 
