@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
 from lambdad import tracing
+from lambdad.api import sqs_query
+from lambdad.api.params import shown
 from lambdad.clock import SYSTEM_CLOCK, Clock
 from lambdad.errors import (
     FunctionNotFound,
@@ -42,10 +44,8 @@ from lambdad.errors import (
     UnknownOperation,
     UsageError,
 )
-from lambdad.api import sqs_query
 from lambdad.http.asgi import BodyTooLarge, Receive, Scope, Send, header, read_body, respond
 from lambdad.http.guard import Guard
-from lambdad.api.params import shown
 from lambdad.manifest.model import Function, Manifest, RecursiveLoop, TargetKind
 from lambdad.runtime.code import code_file, handler_module_file
 from lambdad.runtime.functions import ShuttingDown, check_payload

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lambdad.api.kinesis import KinesisApi
+from lambdad.api.lambda_api import LambdaApi
+from lambdad.api.sqs_json import SqsApi
 from lambdad.clock import Clock
 from lambdad.console import Console
 from lambdad.daemon.components import (
@@ -33,11 +36,8 @@ from lambdad.daemon.serving import API, LISTENER, Exposure, HttpPart, bind_endpo
 from lambdad.daemon.watch import ReloadWatch
 from lambdad.dispatcher import Dispatcher
 from lambdad.health import Health
-from lambdad.api.lambda_api import LambdaApi
 from lambdad.http.guard import Guard
-from lambdad.api.kinesis import KinesisApi
 from lambdad.http.server import HttpServers
-from lambdad.api.sqs_json import SqsApi
 from lambdad.logs import LogBook
 from lambdad.manifest.model import Manifest, ScheduleTrigger, TargetKind
 from lambdad.runtime.functions import Functions

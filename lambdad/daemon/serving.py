@@ -12,9 +12,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from lambdad.api.lambda_api import LambdaApi
 from lambdad.daemon.components import Change, Part
 from lambdad.errors import LambdadError
-from lambdad.api.lambda_api import LambdaApi
 from lambdad.http.listener import ListenerApp
 from lambdad.http.server import HttpServers, bind, is_loopback
 from lambdad.manifest.model import Endpoint, Manifest

@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote
 
-from lambdad.dispatcher import Dispatcher
-from lambdad.api.lambda_api import LambdaApi
 from lambdad.api.kinesis import KinesisApi
-from lambdad.http.listener import ListenerApp
+from lambdad.api.lambda_api import LambdaApi
 from lambdad.api.sqs_json import SqsApi
+from lambdad.dispatcher import Dispatcher
+from lambdad.http.listener import ListenerApp
 from lambdad.logs import LogBook
 from lambdad.manifest.model import Manifest
 from lambdad.runtime.functions import Functions

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lambdad.errors import FunctionNotFound, RequestTooLarge, TooManyRequests, UsageError
 from lambdad.api.lambda_api import error_response, parse_function_name, resolve
+from lambdad.errors import FunctionNotFound, RequestTooLarge, TooManyRequests, UsageError
 from lambdad.manifest.model import Function, Manifest
 from lambdad.runtime.invocation import decode_client_context
 
