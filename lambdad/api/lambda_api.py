@@ -43,6 +43,7 @@ from lambdad.errors import (
     TooManyRequests,
     UnknownOperation,
     UsageError,
+    unavailable,
 )
 from lambdad.http.asgi import BodyTooLarge, Receive, Scope, Send, header, read_body, respond
 from lambdad.http.guard import Guard
@@ -50,7 +51,6 @@ from lambdad.manifest.model import Function, Manifest, RecursiveLoop, TargetKind
 from lambdad.runtime.code import code_file, handler_module_file
 from lambdad.runtime.functions import ShuttingDown, check_payload
 from lambdad.runtime.invocation import MAX_SYNC_PAYLOAD_BYTES, InvokeResult, decode_client_context, new_request_id
-from lambdad.store.db import unavailable
 
 if TYPE_CHECKING:
     import asyncio
