@@ -287,7 +287,7 @@ def test_a_call_signed_for_another_region_is_served_with_one_warning(world: ApiW
     ],
 )
 def test_signed_region_reads_the_credential_scope(authorization, credential, region):
-    from lambdad.api.lambda_api import signed_region
+    from lambdad.api.regions import signed_region
 
     assert signed_region(authorization, credential) == region
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lambdad.api.lambda_api import error_response, parse_function_name, resolve
+from lambdad.api.lambda_shapes import error_response, parse_function_name, resolve
 from lambdad.errors import FunctionNotFound, RequestTooLarge, TooManyRequests, UsageError
 from lambdad.manifest.model import Function, Manifest
 from lambdad.runtime.invocation import decode_client_context
