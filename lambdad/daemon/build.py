@@ -198,12 +198,11 @@ def make_http(manifest: Manifest, sockets: dict[str, socket.socket], functions: 
     pool = ThreadPoolExecutor(max_workers=manifest.concurrency + 4, thread_name_prefix="http")
     api_endpoint = manifest.api
     api = LambdaApi(manifest, functions, dispatcher.invocations, pool, python_version=functions.python_version,
-                    sqs=SqsApi(queues, pool), kinesis=make_kinesis_api(manifest, store, pool,
-                                                                                           streams, ctx),
+                    sqs=SqsApi(queues, pool), kinesis=make_kinesis_api(manifest, store, pool, streams, ctx),
                     guard=Guard.of(api_endpoint.host, ctx.allow_hosts, getattr(api_endpoint, "allow_origins", ())),
-                    warn=ctx.console.warn)
+                    clock=ctx.clock, warn=ctx.console.warn)
     servers = HttpServers(getattr(manifest.api, "limits", None))
-    part = HttpPart(servers, api, pool, listener_maker(functions, pool), ctx.exposure, ctx.console.say)
+    part = HttpPart(servers, api, pool, listener_maker(functions, pool, ctx.clock), ctx.exposure, ctx.console.say)
     servers.add(API, sockets.pop(API), api)
     for key in list(sockets):
         part.serve_listener(key.removeprefix(LISTENER), sockets.pop(key), manifest)
