@@ -121,8 +121,8 @@ class ApiWorld:
         self.store.close()
 
 
-def listener_world(tmp_path: Path, manifest: Manifest, name: str, script: Script = echo) -> tuple[ListenerApp,
-                                                                                                   FakeSpawner]:
-    spawner = FakeSpawner(script)
-    functions = Functions(manifest, LogBook(tmp_path / "logs"), FakeClock(), {}, spawn_override=spawner)
-    return ListenerApp(name, manifest, functions, InlineExecutor()), spawner
+def listener_world(tmp_path: Path, manifest: Manifest, name: str, script: Script = echo,
+                   clock: FakeClock | None = None) -> tuple[ListenerApp, FakeSpawner]:
+    spawner, clock = FakeSpawner(script), clock or FakeClock()
+    functions = Functions(manifest, LogBook(tmp_path / "logs"), clock, {}, spawn_override=spawner)
+    return ListenerApp(name, manifest, functions, InlineExecutor(), clock), spawner
