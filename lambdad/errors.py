@@ -6,6 +6,8 @@ the AWS error name and status it maps to (`CODE`, `STATUS`), so the mapping live
 
 from __future__ import annotations
 
+import sqlite3
+
 #: Exit codes of the `lambdad` command.
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -136,3 +138,22 @@ class RecursiveInvocation(LambdadError):
     def __init__(self) -> None:
         super().__init__("Lambda has detected your function being invoked in a recursive loop with other AWS "
                          "resources and stopped your function's invocation.")
+
+
+class StoreError(LambdadError):
+    """The state folder's store cannot be opened (corrupt, or written by a newer lambdad)."""
+
+
+class StoreUnavailable(StoreError, sqlite3.OperationalError):
+    """A write could not be committed (a full disk, an I/O error, a lock held too long, a state
+    folder that was deleted): nothing of it was kept, so the caller may try again later. Still an
+    `OperationalError` for code that catches SQLite's errors; a `LambdadError` for the APIs, which
+    answer with its message instead of a traceback."""
+
+
+def unavailable(error: sqlite3.Error) -> StoreUnavailable:
+    """The one error a failed write becomes, wherever it surfaced (the store, or an API that caught
+    SQLite's own error): here, below the store, so that a face maps it without importing the store."""
+    if isinstance(error, StoreUnavailable):
+        return error
+    return StoreUnavailable(f"the store cannot be written: {error}")

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lambdad.api.kinesis import KinesisApi
+from lambdad.api.lambda_api import LambdaApi
+from lambdad.api.sqs_json import SqsApi
 from lambdad.clock import Clock
 from lambdad.console import Console
 from lambdad.daemon.components import (
@@ -33,11 +36,8 @@ from lambdad.daemon.serving import API, LISTENER, Exposure, HttpPart, bind_endpo
 from lambdad.daemon.watch import ReloadWatch
 from lambdad.dispatcher import Dispatcher
 from lambdad.health import Health
-from lambdad.http.api import LambdaApi
 from lambdad.http.guard import Guard
-from lambdad.http.kinesis_api import KinesisApi
 from lambdad.http.server import HttpServers
-from lambdad.http.sqs_api import SqsApi
 from lambdad.logs import LogBook
 from lambdad.manifest.model import Manifest, ScheduleTrigger, TargetKind
 from lambdad.runtime.functions import Functions
@@ -198,12 +198,11 @@ def make_http(manifest: Manifest, sockets: dict[str, socket.socket], functions: 
     pool = ThreadPoolExecutor(max_workers=manifest.concurrency + 4, thread_name_prefix="http")
     api_endpoint = manifest.api
     api = LambdaApi(manifest, functions, dispatcher.invocations, pool, python_version=functions.python_version,
-                    sqs=SqsApi(queues, pool), kinesis=make_kinesis_api(manifest, store, pool,
-                                                                                           streams, ctx),
+                    sqs=SqsApi(queues, pool), kinesis=make_kinesis_api(manifest, store, pool, streams, ctx),
                     guard=Guard.of(api_endpoint.host, ctx.allow_hosts, getattr(api_endpoint, "allow_origins", ())),
-                    warn=ctx.console.warn)
+                    clock=ctx.clock, warn=ctx.console.warn)
     servers = HttpServers(getattr(manifest.api, "limits", None))
-    part = HttpPart(servers, api, pool, listener_maker(functions, pool), ctx.exposure, ctx.console.say)
+    part = HttpPart(servers, api, pool, listener_maker(functions, pool, ctx.clock), ctx.exposure, ctx.console.say)
     servers.add(API, sockets.pop(API), api)
     for key in list(sockets):
         part.serve_listener(key.removeprefix(LISTENER), sockets.pop(key), manifest)

@@ -12,9 +12,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from lambdad.api.lambda_api import LambdaApi
+from lambdad.clock import Clock
 from lambdad.daemon.components import Change, Part
 from lambdad.errors import LambdadError
-from lambdad.http.api import LambdaApi
 from lambdad.http.listener import ListenerApp
 from lambdad.http.server import HttpServers, bind, is_loopback
 from lambdad.manifest.model import Endpoint, Manifest
@@ -107,5 +108,6 @@ class HttpPart(Part):
         self._pool.shutdown(wait=False)
 
 
-def listener_maker(functions: Functions, pool: ThreadPoolExecutor) -> Callable[[str, Manifest], ListenerApp]:
-    return lambda name, manifest: ListenerApp(name, manifest, functions, pool)
+def listener_maker(functions: Functions, pool: ThreadPoolExecutor,
+                   clock: Clock) -> Callable[[str, Manifest], ListenerApp]:
+    return lambda name, manifest: ListenerApp(name, manifest, functions, pool, clock)

@@ -24,17 +24,17 @@ import functools
 import hashlib
 import json
 import logging
-import time
 import uuid
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lambdad import tracing
+from lambdad.clock import SYSTEM_CLOCK, Clock
 from lambdad.errors import FunctionNotFound, LambdadError, TooManyRequests
 from lambdad.http.asgi import BodyTooLarge, Receive, Scope, Send, header, read_body, respond
 from lambdad.http.routes import RouteKey, best_route, parse_route
-from lambdad.http.routing import Rule, listener_rules, route
+from lambdad.http.routing import AlbRule, listener_rules, route
 from lambdad.manifest.model import ApiTrigger, Manifest
 from lambdad.payloads import apigateway
 from lambdad.payloads.alb import MAX_BODY_BYTES, InvalidResponse, alb_event, alb_response
@@ -70,17 +70,18 @@ def api_id(listener: str, length: int = 10) -> str:
 TRACE_KEY = "lambdad.trace"
 
 
-def request_trace(scope: Scope) -> str:
-    """The request's `x-amzn-trace-id` as ALB and API Gateway pass it on: the client's, or a new Root."""
+def request_trace(scope: Scope, now: float) -> str:
+    """The request's `x-amzn-trace-id` as ALB and API Gateway pass it on: the client's, or a new Root
+    (stamped `now`, wall time)."""
     trace = scope.get(TRACE_KEY)
     if trace is None:
-        trace = scope[TRACE_KEY] = header(scope, b"x-amzn-trace-id") or tracing.root_header(time.time())
+        trace = scope[TRACE_KEY] = header(scope, b"x-amzn-trace-id") or tracing.root_header(now)
     return trace
 
 
-def invocation_trace(scope: Scope, function: str) -> str:
+def invocation_trace(scope: Scope, function: str, now: float) -> str:
     """The `_X_AMZN_TRACE_ID` of the request's invocation of `function`: the request's trace id."""
-    return tracing.for_invocation(request_trace(scope), function, time.time())
+    return tracing.for_invocation(request_trace(scope, now), function, now)
 
 
 def raw_path(scope: Scope) -> str:
@@ -99,7 +100,7 @@ def _text(raw: bytes) -> str:
 @dataclass(frozen=True)
 class Routes:
     manifest: Manifest
-    rules: list[Rule]  #: ALB
+    rules: list[AlbRule]  #: ALB
     api: list[tuple[RouteKey, tuple[str, ApiTrigger]]]  #: API Gateway routes -> (function, trigger)
     url: tuple[str, ApiTrigger] | None  #: a function URL takes every request
 
@@ -124,8 +125,10 @@ def listener_routes(manifest: Manifest, listener: str) -> Routes:
 class ListenerApp:
     """ASGI app for one listener. A reload calls `update`; a request in progress keeps the routes it found."""
 
-    def __init__(self, name: str, manifest: Manifest, functions: Functions, executor: Executor) -> None:
+    def __init__(self, name: str, manifest: Manifest, functions: Functions, executor: Executor,
+                 clock: Clock = SYSTEM_CLOCK) -> None:
         self.name = name
+        self._clock = clock
         self.functions = functions
         self._executor = executor
         self.port = 0  #: the port it listens on (known once bound)
@@ -161,7 +164,7 @@ class ListenerApp:
             await respond(send, 500, _JSON, apigateway.error_body("Internal server error"))
 
     @staticmethod
-    def _alb_rule(routes: Routes, scope: Scope) -> Rule | None:
+    def _alb_rule(routes: Routes, scope: Scope) -> AlbRule | None:
         return route(routes.rules, scope["method"], raw_path(scope), header(scope, b"host") or "")
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send, routes: Routes) -> None:
@@ -210,7 +213,8 @@ class ListenerApp:
             if trigger.function_url:
                 return await respond(send, 413, _JSON + extra, apigateway.error_body("Request Entity Too Large"))
             return await respond(send, 500, _JSON + extra, apigateway.error_body("Internal server error"))
-        invocation = self.functions.invoke_async(fn, payload, self._executor, trace_id=invocation_trace(scope, fn))
+        trace = invocation_trace(scope, fn, self._clock.time())
+        invocation = self.functions.invoke_async(fn, payload, self._executor, trace_id=trace)
         function = manifest.functions.get(fn)
         try:
             if function is not None and function.timeout_s <= trigger.timeout_s:
@@ -249,7 +253,7 @@ class ListenerApp:
             source_ip=(scope.get("client") or ("127.0.0.1", 0))[0], protocol=f"HTTP/{scope.get('http_version', '1.1')}")
         api = apigateway.Api(account="anonymous" if trigger.function_url else manifest.account,
                              api_id=api_id(self.name, 32 if trigger.function_url else 10), request_id=request_id,
-                             now=time.time(), domain=header(scope, b"host") or f"127.0.0.1:{self.port}",
+                             now=self._clock.time(), domain=header(scope, b"host") or f"127.0.0.1:{self.port}",
                              function_url=trigger.function_url)
         if trigger.payload_format == "1.0":
             return json.dumps(apigateway.v1_event(request, api, resource, params, rest=trigger.rest,
@@ -262,7 +266,7 @@ class ListenerApp:
 
     # -- ALB ------------------------------------------------------------------------------------------
 
-    async def _alb(self, scope: Scope, receive: Receive, send: Send, manifest: Manifest, rule: Rule) -> None:
+    async def _alb(self, scope: Scope, receive: Receive, send: Send, manifest: Manifest, rule: AlbRule) -> None:
         try:
             body = await read_body(scope, receive, MAX_BODY_BYTES)
         except BodyTooLarge:
@@ -276,7 +280,8 @@ class ListenerApp:
             body=body,
             multi_value=rule.trigger.multi_value_headers,
         )
-        await self._forward(send, rule, json.dumps(event).encode(), invocation_trace(scope, rule.function))
+        trace = invocation_trace(scope, rule.function, self._clock.time())
+        await self._forward(send, rule, json.dumps(event).encode(), trace)
 
     def _forwarded(self, scope: Scope) -> list[tuple[str, str]]:
         """The request's headers, lower-cased, with those ALB and API Gateway add."""
@@ -286,12 +291,12 @@ class ListenerApp:
         drop = {"x-forwarded-for", "x-forwarded-port", "x-forwarded-proto"}
         headers = [(k, v) for k, v in headers if k not in drop]
         if not any(k == "x-amzn-trace-id" for k, _ in headers):
-            headers.append(("x-amzn-trace-id", request_trace(scope)))
+            headers.append(("x-amzn-trace-id", request_trace(scope, self._clock.time())))
         headers += [("x-forwarded-for", f"{forwarded}, {client}" if forwarded else client),
                     ("x-forwarded-port", str(self.port)), ("x-forwarded-proto", "http")]
         return headers
 
-    async def _forward(self, send: Send, rule: Rule, payload: bytes, trace: str) -> None:
+    async def _forward(self, send: Send, rule: AlbRule, payload: bytes, trace: str) -> None:
         try:
             result = await self.functions.invoke_async(rule.function, payload, self._executor, trace_id=trace)
         except TooManyRequests as e:
@@ -306,7 +311,7 @@ class ListenerApp:
             return await self._bad_gateway(send, rule, f"invalid response: {e}")
         await respond(send, response.status, response.headers, response.body)
 
-    async def _bad_gateway(self, send: Send, rule: Rule, why: str) -> None:
+    async def _bad_gateway(self, send: Send, rule: AlbRule, why: str) -> None:
         self._note(rule.function, f"502 Bad Gateway: {why}")
         await self._page(send, 502, "502 Bad Gateway")
 

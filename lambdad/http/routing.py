@@ -19,7 +19,9 @@ def pattern(glob: str, ignore_case: bool = False) -> re.Pattern[str]:
 
 
 @dataclass(frozen=True)
-class Rule:
+class AlbRule:
+    """One ALB listener rule of the manifest, compiled: the function it forwards to when it matches."""
+
     function: str
     trigger: AlbTrigger
     path: re.Pattern[str]
@@ -33,9 +35,9 @@ class Rule:
         return self.path.match(path) is not None
 
 
-def listener_rules(manifest: Manifest, listener: str) -> list[Rule]:
+def listener_rules(manifest: Manifest, listener: str) -> list[AlbRule]:
     found = [
-        (t.priority is None, t.priority or 0, i, Rule(fn.name, t, pattern(t.path),
+        (t.priority is None, t.priority or 0, i, AlbRule(fn.name, t, pattern(t.path),
                                                        pattern(t.host, ignore_case=True) if t.host else None))
         for i, (fn, t) in enumerate(
             (fn, t) for fn in manifest.functions.values() for t in fn.events if isinstance(t, AlbTrigger)
@@ -45,5 +47,5 @@ def listener_rules(manifest: Manifest, listener: str) -> list[Rule]:
     return [rule for *_, rule in sorted(found, key=lambda r: r[:3])]
 
 
-def route(rules: list[Rule], method: str, path: str, host: str) -> Rule | None:
+def route(rules: list[AlbRule], method: str, path: str, host: str) -> AlbRule | None:
     return next((r for r in rules if r.matches(method, path, host)), None)

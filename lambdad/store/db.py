@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from lambdad.errors import LambdadError
+from lambdad.errors import StoreError, StoreUnavailable, unavailable
 from lambdad.private import FILE_MODE, make_private_folder
 
 #: Bumped when the schema changes; an older file is migrated forward, a newer one refused.
@@ -188,23 +188,6 @@ class Durability(enum.StrEnum):
 
     normal = "normal"
     full = "full"
-
-
-class StoreError(LambdadError):
-    """The state folder's store cannot be opened (corrupt, or written by a newer lambdad)."""
-
-
-class StoreUnavailable(StoreError, sqlite3.OperationalError):
-    """A write could not be committed (a full disk, an I/O error, a lock held too long, a state
-    folder that was deleted): nothing of it was kept, so the caller may try again later. Still an
-    `OperationalError` for code that catches SQLite's errors; a `LambdadError` for the APIs, which
-    answer with its message instead of a traceback."""
-
-
-def unavailable(error: sqlite3.Error) -> StoreUnavailable:
-    if isinstance(error, StoreUnavailable):
-        return error
-    return StoreUnavailable(f"the store cannot be written: {error}")
 
 
 T = TypeVar("T")

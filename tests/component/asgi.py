@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote
 
+from lambdad.api.kinesis import KinesisApi
+from lambdad.api.lambda_api import LambdaApi
+from lambdad.api.sqs_json import SqsApi
 from lambdad.dispatcher import Dispatcher
-from lambdad.http.api import LambdaApi
-from lambdad.http.kinesis_api import KinesisApi
 from lambdad.http.listener import ListenerApp
-from lambdad.http.sqs_api import SqsApi
 from lambdad.logs import LogBook
 from lambdad.manifest.model import Manifest
 from lambdad.runtime.functions import Functions
@@ -121,8 +121,8 @@ class ApiWorld:
         self.store.close()
 
 
-def listener_world(tmp_path: Path, manifest: Manifest, name: str, script: Script = echo) -> tuple[ListenerApp,
-                                                                                                   FakeSpawner]:
-    spawner = FakeSpawner(script)
-    functions = Functions(manifest, LogBook(tmp_path / "logs"), FakeClock(), {}, spawn_override=spawner)
-    return ListenerApp(name, manifest, functions, InlineExecutor()), spawner
+def listener_world(tmp_path: Path, manifest: Manifest, name: str, script: Script = echo,
+                   clock: FakeClock | None = None) -> tuple[ListenerApp, FakeSpawner]:
+    spawner, clock = FakeSpawner(script), clock or FakeClock()
+    functions = Functions(manifest, LogBook(tmp_path / "logs"), clock, {}, spawn_override=spawner)
+    return ListenerApp(name, manifest, functions, InlineExecutor(), clock), spawner

@@ -7,9 +7,9 @@ import asyncio
 import json
 from pathlib import Path
 
+from lambdad.api.kinesis import KinesisApi
+from lambdad.api.sqs_json import SqsApi
 from lambdad.clock import SYSTEM_CLOCK
-from lambdad.http.kinesis_api import KinesisApi
-from lambdad.http.sqs_api import SqsApi
 from lambdad.manifest.model import Manifest, Queue, Stream
 from lambdad.services.queues import Queues
 from lambdad.services.streams import Streams

@@ -116,7 +116,7 @@ def test_an_unexpected_failure_is_one_logged_traceback_and_a_service_exception(w
         raise KeyError("a bug")
 
     monkeypatch.setattr(world.api, "_get_function", broken)
-    with caplog.at_level(logging.ERROR, logger="lambdad.http.api"):
+    with caplog.at_level(logging.ERROR, logger="lambdad.api.lambda_api"):
         reply = run(world.api, "GET", "/2015-03-31/functions/f")
     assert (reply.status, reply.header("x-amzn-ErrorType")) == (500, "ServiceException")
     assert reply.json()["Type"] == "Service" and b"Traceback" not in reply.body
@@ -287,7 +287,7 @@ def test_a_call_signed_for_another_region_is_served_with_one_warning(world: ApiW
     ],
 )
 def test_signed_region_reads_the_credential_scope(authorization, credential, region):
-    from lambdad.http.api import signed_region
+    from lambdad.api.regions import signed_region
 
     assert signed_region(authorization, credential) == region
 

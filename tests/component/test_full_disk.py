@@ -291,7 +291,7 @@ def test_an_async_invoke_on_a_full_disk_is_a_clear_service_error_not_a_traceback
     import asyncio
     from concurrent.futures import ThreadPoolExecutor
 
-    from lambdad.http.api import LambdaApi
+    from lambdad.api.lambda_api import LambdaApi
     from tests.component.test_dispatcher import World
 
     store = FillableStore(":memory:")

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from lambdad.manifest.model import AlbTrigger, ApiTrigger, Function, Manifest
+from lambdad.runtime.invocation import InvokeRequest, Outcome
 from tests.component.asgi import listener_world, run
+from tests.helpers import FakeClock
 
 
 def make_manifest(tmp_path: Path) -> Manifest:
@@ -59,3 +61,17 @@ def test_lambdads_own_failure_is_the_services_500_and_one_logged_traceback(tmp_p
         reply = run(app, "GET", "/x")
     assert reply.status == 500 and body in reply.body and b"Traceback" not in reply.body
     assert [r.exc_info is not None for r in caplog.records] == [True]
+
+
+@pytest.mark.parametrize("listener", ["alb", "http", "url-url"])
+def test_a_request_without_a_trace_gets_a_root_stamped_by_the_listeners_clock(tmp_path: Path, listener: str):
+    clock, traces = FakeClock(start=1_800_000_000.0), []
+
+    def handler(req: InvokeRequest) -> tuple[Outcome, bytes]:
+        traces.append(req.trace_id)
+        return Outcome.success, b'{"statusCode": 200}'
+
+    app, _ = listener_world(tmp_path, make_manifest(tmp_path), listener, handler, clock=clock)
+    reply = run(app, "GET", "/x")
+    assert reply.status == 200
+    assert len(traces) == 1 and traces[0].startswith(f"Root=1-{int(clock.time()):08x}-")

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from lambdad.http.sqs_query import XMLNS
+from lambdad.api.sqs_query import XMLNS
 from tests.component.asgi import ApiWorld, run
 from tests.component.test_api_boundary import make_manifest
 

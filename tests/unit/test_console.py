@@ -27,7 +27,7 @@ def raised(error: BaseException) -> BaseException:
     [
         ("lambdad.triggers.schedules.service", logging.INFO, "schedule %s missed a run", ("sweep",), "schedule sweep missed a run"),
         ("lambdad", logging.INFO, "plain", (), "plain"),
-        ("lambdad.http.api", logging.WARNING, "the API refused %s", ("POST /",), "warning: the API refused POST /"),
+        ("lambdad.api.lambda_api", logging.WARNING, "the API refused %s", ("POST /",), "warning: the API refused POST /"),
         ("lambdad.tasks", logging.ERROR, "a batch failed", (), "error: a batch failed"),
         ("lambdad.tasks", logging.CRITICAL, "gone", (), "error: gone"),
         ("uvicorn.error", logging.WARNING, "Invalid HTTP request received.", (),

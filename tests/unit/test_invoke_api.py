@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from lambdad.api.lambda_shapes import error_response, parse_function_name, resolve
 from lambdad.errors import FunctionNotFound, RequestTooLarge, TooManyRequests, UsageError
-from lambdad.http.api import error_response, parse_function_name, resolve
 from lambdad.manifest.model import Function, Manifest
 from lambdad.runtime.invocation import decode_client_context
 

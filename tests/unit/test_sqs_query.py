@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from lambdad.http.sqs_query import XMLNS, parse_form, xml_answer, xml_error
+from lambdad.api.sqs_query import XMLNS, parse_form, xml_answer, xml_error
 
 NS = {"q": XMLNS}
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lambdad.http.params import Params
-from lambdad.http.sqs_api import SQS_ERRORS
+from lambdad.api.params import Params
+from lambdad.api.sqs_json import SQS_ERRORS
 from lambdad.payloads.sqs_messages import bad_character, deliverable_attributes, outgoing
 from lambdad.sqs_vocabulary import QueueError
 

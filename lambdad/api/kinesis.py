@@ -12,8 +12,8 @@ import re
 from concurrent.futures import Executor
 from typing import Any
 
+from lambdad.api.params import Params, answer_json, shown
 from lambdad.errors import ProtocolError
-from lambdad.http.params import Params, answer_json, shown
 from lambdad.manifest.model import Manifest, Stream
 from lambdad.payloads.streams import stream_arn
 from lambdad.services import stream_ids

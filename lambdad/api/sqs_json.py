@@ -18,8 +18,8 @@ from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any
 
 from lambdad import tracing
-from lambdad.http.params import Params, answer_json
-from lambdad.http.sqs_errors import SQS_ERRORS, SqsApiError, error_response, invalid_receipt
+from lambdad.api.params import Params, answer_json
+from lambdad.api.sqs_errors import SQS_ERRORS, SqsApiError, error_response, invalid_receipt
 from lambdad.manifest.model import Manifest, Queue
 from lambdad.payloads.sqs import md5_of_attributes, md5_of_system_attributes
 from lambdad.payloads.sqs_messages import Outgoing, deliverable_attributes

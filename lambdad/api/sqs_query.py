@@ -1,7 +1,7 @@
 """SQS's older query protocol (form-encoded `Action=SendMessage&...` in, XML out), which AWS CLI v2
 releases before 2.13 and older SDKs still send. Each request is turned into the JSON document of the
 JSON protocol and handed to the same `SqsApi` operations; the JSON answer is turned into the XML
-the query protocol reads. Only the translation lives here: what an operation does is `sqs_api`'s.
+the query protocol reads. Only the translation lives here: what an operation does is `sqs_json`'s.
 
 Query parameters name list items and map entries by position (`SendMessageBatchRequestEntry.2.Id`,
 `MessageAttribute.1.Value.StringValue`), with the item's own name in place of the list's; the XML

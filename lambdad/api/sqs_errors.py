@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import json
 
+from lambdad.api.params import shown
 from lambdad.errors import ProtocolError
-from lambdad.http.params import shown
 from lambdad.sqs_vocabulary import QueueError
 
 #: Error code -> (modeled error shape, query-protocol code); the status is the error's own.
