@@ -121,9 +121,9 @@ def build(manifest: Manifest, ctx: Context) -> Parts:
         parts = Parts(
             store=StorePart(store),
             console=ConsolePart(ctx.console, manifest),
-            functions=FunctionsPart(functions, ctx.clock, ctx.console.warn),
+            functions=FunctionsPart(functions, ctx.console.warn),
             services=ServicesPart(queues),
-            dispatcher=DispatcherPart(dispatcher, ctx.clock),
+            dispatcher=DispatcherPart(dispatcher),
             sqs=PollerPart(sqs),
             streams=PollerPart(streams),
             buckets=BucketsPart(make_bucket_watcher(manifest, store, functions, dispatcher, ctx)),

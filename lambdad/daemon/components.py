@@ -1,12 +1,12 @@
-"""One lifecycle for every part of the daemon: `start`, `apply(change)`, `drain(deadline)`, `stop(force)`.
+"""One lifecycle for every part of the daemon: `start`, `apply(change)`, `drain`, `end_running`, `stop(force)`.
 
 Each part keeps its own method names (`apply(new, diff)`, `stop_receiving`, `close`, ...); the
 adapters here translate the one protocol into them, so the daemon starts, reloads and stops its
 parts in one loop each, in order, and a new part is one adapter more.
 
-`drain(deadline_mono)` is the first stage of a stop: take no new work; what runs may finish until
-`deadline_mono` (the clock's monotonic time). A deadline already past ends it now: running
-invocations are killed (and async ones put back for the next start).
+`drain()` is the first stage of a stop: take no new work; what runs may finish (the daemon waits
+out the grace period). `end_running()` comes only when the grace period is over or the stop is
+forced: running invocations are killed now (and async ones put back for the next start).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from lambdad.clock import Clock
 from lambdad.console import Console
 from lambdad.daemon.watch import ReloadWatch
 from lambdad.dispatcher import Dispatcher
@@ -53,7 +52,9 @@ class Component(Protocol):
 
     def apply(self, change: Change) -> None: ...
 
-    def drain(self, deadline_mono: float) -> None: ...
+    def drain(self) -> None: ...
+
+    def end_running(self) -> None: ...
 
     def stop(self, force: bool) -> None: ...
 
@@ -71,7 +72,10 @@ class Part:
     def apply(self, change: Change) -> None:
         pass
 
-    def drain(self, deadline_mono: float) -> None:
+    def drain(self) -> None:
+        pass
+
+    def end_running(self) -> None:
         pass
 
     def stop(self, force: bool) -> None:
@@ -118,9 +122,8 @@ class ConsolePart(Part):
 
 
 class FunctionsPart(Part):
-    def __init__(self, functions: Functions, clock: Clock, warn: Callable[[str], None]) -> None:
+    def __init__(self, functions: Functions, warn: Callable[[str], None]) -> None:
         self.functions = functions
-        self._clock = clock
         self._warn = warn
 
     def start(self) -> None:
@@ -139,19 +142,19 @@ class FunctionsPart(Part):
     def apply(self, change: Change) -> None:
         self.functions.apply(change.manifest, change.diff)
 
-    def drain(self, deadline_mono: float) -> None:
+    def drain(self) -> None:
         self.functions.stop_accepting()
-        if deadline_mono <= self._clock.monotonic():  # running invocations end now, so HTTP requests get answers
-            self.functions.kill_running()
+
+    def end_running(self) -> None:
+        self.functions.kill_running()  # (so HTTP requests in flight get answers)
 
     def stop(self, force: bool) -> None:
         self.functions.close(force=force)
 
 
 class DispatcherPart(Part):
-    def __init__(self, dispatcher: Dispatcher, clock: Clock) -> None:
+    def __init__(self, dispatcher: Dispatcher) -> None:
         self.dispatcher = dispatcher
-        self._clock = clock
 
     def start(self) -> None:
         self.dispatcher.start()
@@ -159,11 +162,11 @@ class DispatcherPart(Part):
     def apply(self, change: Change) -> None:
         self.dispatcher.apply(change.manifest)
 
-    def drain(self, deadline_mono: float) -> None:
-        if deadline_mono <= self._clock.monotonic():
-            self.dispatcher.abandon()  # killed async invocations run again at the next start
-        else:
-            self.dispatcher.stop_claiming()
+    def drain(self) -> None:
+        self.dispatcher.stop_claiming()
+
+    def end_running(self) -> None:
+        self.dispatcher.abandon()  # killed async invocations run again at the next start
 
     def stop(self, force: bool) -> None:
         self.dispatcher.close()
@@ -181,7 +184,7 @@ class PollerPart(Part):
     def apply(self, change: Change) -> None:
         self.poller.apply(change.manifest)
 
-    def drain(self, deadline_mono: float) -> None:
+    def drain(self) -> None:
         self.poller.stop_receiving()
 
     def stop(self, force: bool) -> None:

@@ -198,7 +198,7 @@ class Daemon:
         self.status = DaemonState.stopping
         self._stop_deadline_mono = self.clock.monotonic() + self.grace_s
         for part in reversed(self.parts.ordered):
-            part.drain(self._stop_deadline_mono)
+            part.drain()
         running = self.functions.in_flight
         wait = f"; waiting up to {self.grace_s:g}s for {running} running invocation(s)" if running else ""
         self.console.say(f"{why}: stopping{wait} (Ctrl-C again to force)")
@@ -208,9 +208,10 @@ class Daemon:
         if force:
             if self.functions.in_flight:
                 self.console.say(f"grace period over: killing {self.functions.in_flight} running invocation(s)")
-            now_mono = self.clock.monotonic()
             for part in reversed(self.parts.ordered):
-                part.drain(now_mono)  # a deadline that has come: running invocations end now
+                part.drain()  # (a forced stop may come before the graceful one)
+            for part in reversed(self.parts.ordered):
+                part.end_running()
         for part in reversed(self.parts.ordered):
             part.stop(force)
         self.state.unlock()

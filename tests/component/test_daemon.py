@@ -19,12 +19,12 @@ from tests.component.twins import FakeSpawner
 from tests.helpers import FakeClock, TextSink, wait_for
 
 
-def start(tmp_path: Path, clock: FakeClock, spawner: FakeSpawner) -> tuple[Daemon, TextSink]:
+def start(tmp_path: Path, clock: FakeClock, spawner: FakeSpawner, grace_s: float = 10.0) -> tuple[Daemon, TextSink]:
     fn = Function(name="f", handler="app.handler", code=tmp_path, python="python3")
     manifest = Manifest(file=tmp_path / "lambdad.yaml", functions={"f": fn}, api=Endpoint("127.0.0.1", 0))
     out = TextSink()
     daemon = Daemon(
-        manifest, StateDir(tmp_path / "state"), out=out, clock=clock, grace_s=10.0,
+        manifest, StateDir(tmp_path / "state"), out=out, clock=clock, grace_s=grace_s,
         make_functions=lambda m, book, c: Functions(m, book, c, {}, spawn_override=spawner),
     )
     daemon.start()
@@ -49,6 +49,25 @@ def test_grace_period_runs_on_the_clock_then_forces(tmp_path: Path):
     t.join(5)
     assert daemon.status is DaemonState.stopped
     assert daemon.exit_code == 0
+    assert "grace period over: killing 1 running invocation(s)" in out.text
+    assert spawner.spawned[0].killed and results[0].outcome is Outcome.crashed
+
+
+def test_no_grace_period_still_says_it_waits_then_kills_at_the_next_round(tmp_path: Path):
+    """`--grace 0`: the signal only stops the intake; the kill is the grace period ending, said as such."""
+    clock = FakeClock()
+    spawner = FakeSpawner(gate=threading.Event())
+    daemon, out = start(tmp_path, clock, spawner, grace_s=0.0)
+    results = []
+    t = threading.Thread(target=lambda: results.append(daemon.functions.invoke("f", b"{}")))
+    t.start()
+    wait_for(lambda: spawner.spawned and spawner.spawned[0].entered.is_set(), what="the invocation to start")
+    daemon.handle_signal(signal.SIGTERM)
+    assert daemon.status is DaemonState.stopping and not spawner.spawned[0].killed
+    assert "SIGTERM: stopping; waiting up to 0s for 1 running invocation(s)" in out.text
+    daemon.step(clock.monotonic())
+    t.join(5)
+    assert daemon.status is DaemonState.stopped
     assert "grace period over: killing 1 running invocation(s)" in out.text
     assert spawner.spawned[0].killed and results[0].outcome is Outcome.crashed
 
@@ -121,9 +140,9 @@ class Recorded:
         self._calls.append(("apply", self._name))
         self._part.apply(change)
 
-    def drain(self, deadline_mono: float) -> None:
+    def drain(self) -> None:
         self._calls.append(("drain", self._name))
-        self._part.drain(deadline_mono)
+        self._part.drain()
 
     def stop(self, force: bool) -> None:
         self._calls.append(("stop", self._name))
