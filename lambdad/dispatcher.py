@@ -223,7 +223,7 @@ class Dispatcher:
 
     def _settle(self, fn: Function, ev: QueuedEvent, apply: Callable) -> None:
         try:
-            self.store.write(apply)
+            done = self.store.write(apply)
         except sqlite3.OperationalError as e:  # the store (a full disk): the outcome waits to be committed
             with self._lock:
                 self._unsettled.append((fn, ev, apply))
@@ -234,7 +234,8 @@ class Dispatcher:
             log.exception("the async invocation of %s (%s) is put back to run again: committing its outcome failed",
                           fn.name, ev.request_id)
             self._release(ev)
-        self._settled(fn)
+            done = None
+        self._settled(fn, done)
 
     def _release(self, ev: QueuedEvent) -> None:
         try:
@@ -243,10 +244,11 @@ class Dispatcher:
             log.exception("the async invocation %s runs again when its lease runs out: putting it back failed",
                           ev.request_id)
 
-    def _settled(self, fn: Function) -> None:
+    def _settled(self, fn: Function, done: object) -> None:
+        """`done`: what the settling transaction returned (an outcome's deliveries, to announce)."""
         with self._lock:
             self._claimed[fn.name] = self._claimed.get(fn.name, 1) - 1
-        self.deliverer.committed()
+        self.deliverer.committed(done if isinstance(done, list) else ())
         self.wake()
 
     def _commit_unsettled(self) -> None:
@@ -255,8 +257,9 @@ class Dispatcher:
         with self._lock:
             held, self._unsettled = self._unsettled, []
         for i, (fn, ev, apply) in enumerate(held):
+            done = None
             try:
-                self.store.write(apply)
+                done = self.store.write(apply)
             except sqlite3.OperationalError:
                 with self._lock:
                     self._unsettled[:0] = held[i:]
@@ -265,7 +268,7 @@ class Dispatcher:
                 log.exception("the async invocation of %s (%s) is put back to run again: committing its outcome "
                               "failed", fn.name, ev.request_id)
                 self._release(ev)
-            self._settled(fn)
+            self._settled(fn, done)
 
     # -- outcomes -------------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,9 +26,10 @@ MAX_HOPS = 16
 
 
 @dataclass(frozen=True)
-class Sent:
+class Delivered:
     label: str  #: "queue:NAME", "function:NAME", "bucket:NAME" or "folder:PATH"
     message_id: str | None = None  #: the message, when sent to a queue
+    wakes: str = ""  #: who acts on it once committed: "files" (the outbox), "events" (the dispatcher)
 
 
 class Deliverer:
@@ -41,7 +42,6 @@ class Deliverer:
         #: before the reload delivers its dead letter or record where its configuration said.
         self._bucket_paths = {n: str(b.path) for n, b in manifest.buckets.items()}
         self._lock = threading.Lock()
-        self._files = self._events = False  #: sent, not yet announced by `committed`
 
     def apply(self, manifest: Manifest) -> None:
         with self._lock:
@@ -49,41 +49,39 @@ class Deliverer:
             self._bucket_paths |= {n: str(b.path) for n, b in manifest.buckets.items()}
 
     def send(self, tx: sqlite3.Connection, target: Target, body: bytes, now: float, *, function: str, key: str = "",
-             attributes: dict[str, Any] | None = None, trace: str | None = None, hops: int = 0) -> Sent | None:
+             attributes: dict[str, Any] | None = None, trace: str | None = None, hops: int = 0) -> Delivered | None:
         """Send `body` to `target` in `tx`. `function` is the sender, `key` the file's path in a folder,
         `attributes` a dead letter's message attributes (in a folder: a file with the message's shape),
         `trace` the trace header the record continues, `hops` its place in a chain of destinations.
         None: not sent, a function destination past `MAX_HOPS`."""
         if target.kind is TargetKind.queue:  # (its AWSTraceHeader: a function the queue triggers continues the chain)
             sent = sqs_rules.send(tx, self._queue(target.name), body, now, attributes, trace_header=trace)
-            return Sent(f"queue:{target.name}", sent.message_id)
+            return Delivered(f"queue:{target.name}", sent.message_id)
         if target.kind is TargetKind.function:
             if hops >= MAX_HOPS:
                 return None
             queue_event(tx, target.name, body, now, "destination", trace=trace, hops=hops)
-            self._events = True
-            return Sent(f"function:{target.name}")
+            return Delivered(f"function:{target.name}", wakes="events")
         folder, label = self._folder_of(target)
         outbox.add(tx, folder, key, body if attributes is None else message_file(body, attributes), function, now)
-        self._files = True
-        return Sent(label)
+        return Delivered(label, wakes="files")
 
     def dead_letter(self, tx: sqlite3.Connection, target: Target, payload: bytes, attributes: dict[str, Any],
-                    now: float, *, function: str, request_id: str) -> Sent | None:
+                    now: float, *, function: str, request_id: str) -> Delivered | None:
         """The original event with Lambda's dead-letter attributes (in a bucket under `dead-letters/FUNCTION/`)."""
         key = f"{iso_millis(now).replace(':', '.')}-{request_id}.json"
         if target.kind is TargetKind.bucket:
             key = f"dead-letters/{function}/{key}"
         return self.send(tx, target, payload, now, function=function, key=key, attributes=attributes)
 
-    def committed(self) -> None:
-        """After the caller's commit: wake whoever writes the files and runs the events it sent. (Two
-        sources committing at once may announce each other's: the outbox also looks on its own.)"""
-        files, events = self._files, self._events
-        self._files = self._events = False
-        if files:
+    def committed(self, delivered: Iterable[Delivered | None]) -> None:
+        """After the caller's commit of what `send` returned: wake whoever writes its files and runs
+        its events. (Told per commit, not remembered here: another thread's commit must not announce
+        a file whose transaction has not committed yet.)"""
+        wakes = {d.wakes for d in delivered if d is not None}
+        if "files" in wakes:
             self._on_files()
-        if events:
+        if "events" in wakes:
             self._on_enqueued()
 
     def _queue(self, name: str) -> Queue | str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from lambdad.clock import Clock
 from lambdad.manifest.model import Stream
@@ -22,6 +23,8 @@ from lambdad.store.streams import StreamRecord
 Item = tuple[str, bytes, int | None]
 
 __all__ = ["Item", "LaneProgress", "StreamRecord", "Streams"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -113,15 +116,15 @@ class Streams:
             return streams.positions(tx, mapping)
 
     def checkpoint(self, mapping: str, shard: int, lane: int, seq: int,
-                   along: Callable[[sqlite3.Connection], None] | None = None) -> None:
+                   along: Callable[[sqlite3.Connection], T] | None = None) -> T | None:
         """Move the lane's position to `seq` (never back); `along` writes in the same transaction
-        (an on-failure record), so the two commit together or not at all."""
-        def write(tx: sqlite3.Connection) -> None:
-            if along is not None:
-                along(tx)
+        (an on-failure record), so the two commit together or not at all. Returns what `along` did."""
+        def write(tx: sqlite3.Connection) -> T | None:
+            done = along(tx) if along is not None else None
             streams.checkpoint(tx, mapping, shard, lane, seq)
+            return done
 
-        self.store.write(write)
+        return self.store.write(write)
 
     def reset_positions(self, mapping: str, shards: dict[int, dict[int, int]]) -> None:
         """Set the lanes of each shard anew, by shard then lane (a changed layout): they may move back."""

@@ -45,13 +45,12 @@ class Wakes:
 def test_a_committed_file_wakes_the_outbox_and_a_queue_message_does_not(store, tmp_path: Path):
     wakes = Wakes()
     deliverer = wakes.deliverer(manifest(tmp_path, "f"))
-    store.write(lambda tx: deliverer.send(tx, Target(TargetKind.queue, "q"), b"{}", 0.0, function="f"))
-    deliverer.committed()
+    queued = store.write(lambda tx: deliverer.send(tx, Target(TargetKind.queue, "q"), b"{}", 0.0, function="f"))
+    deliverer.committed([queued])
     assert wakes.files == 0
-    store.write(lambda tx: deliverer.send(tx, Target(TargetKind.folder, str(tmp_path / "out")), b"{}", 0.0,
-                                          function="f", key="a.json"))
-    deliverer.committed()
-    deliverer.committed()  # (said once per commit that sent files)
+    filed = store.write(lambda tx: deliverer.send(tx, Target(TargetKind.folder, str(tmp_path / "out")), b"{}", 0.0,
+                                                  function="f", key="a.json"))
+    deliverer.committed([filed])
     assert wakes.files == 1
     clock = FakeClock()
     Outbox(store, clock).step(clock.time())
@@ -60,13 +59,28 @@ def test_a_committed_file_wakes_the_outbox_and_a_queue_message_does_not(store, t
         assert outbox.count(tx) == 0 and len(queues.peek(tx, "q", 10)) == 1
 
 
+def test_each_commit_announces_its_own_files_whatever_other_threads_announced(store, tmp_path: Path):
+    """Two settles at once: the first to commit must not announce (and so swallow the wake of) a
+    file the other's transaction has not committed yet."""
+    wakes = Wakes()
+    deliverer = wakes.deliverer(manifest(tmp_path, "f"))
+    folder = Target(TargetKind.folder, str(tmp_path / "out"))
+    with store.transaction() as tx:  # the slower settle: sent, not yet committed
+        slow = deliverer.send(tx, folder, b"{}", 0.0, function="f", key="slow.json")
+        fast = None
+        deliverer.committed([fast])  # another thread's commit that delivered nothing wakes nobody
+        assert wakes.files == 0
+    deliverer.committed([slow])
+    assert wakes.files == 1
+
+
 def test_a_function_destination_past_the_longest_chain_is_not_sent(store, tmp_path: Path):
     wakes = Wakes()
     deliverer = wakes.deliverer(manifest(tmp_path, "f", "g"))
     target = Target(TargetKind.function, "g")
     assert store.write(lambda tx: deliverer.send(tx, target, b"{}", 0.0, function="f", hops=MAX_HOPS)) is None
     sent = store.write(lambda tx: deliverer.send(tx, target, b"{}", 0.0, function="f", hops=MAX_HOPS - 1))
-    deliverer.committed()
+    deliverer.committed([sent])
     assert sent is not None and sent.label == "function:g" and wakes.events == 1
     with store.reading() as tx:
         assert invocations.counts(tx)["g"].queued == 1

@@ -35,7 +35,7 @@ from lambdad.errors import FunctionNotFound, TooManyRequests
 from lambdad.health import Health
 from lambdad.manifest.model import Function, Manifest, Stream, StreamTrigger, Target, TargetKind
 from lambdad.outcomes.backoff import backoff as outcomes_backoff
-from lambdad.outcomes.deliver import Deliverer
+from lambdad.outcomes.deliver import Delivered, Deliverer
 from lambdad.payloads.sqs import BatchFailure
 from lambdad.payloads.streams import first_failure, on_failure_record, stream_event
 from lambdad.runtime.functions import Functions, ShuttingDown
@@ -333,12 +333,11 @@ class StreamPoller(Poller):
         record = on_failure_record(manifest, stream, mapping.function, records, condition, invocations, now,
                                    function_error=function_error, payload=payload)
 
-        def settle(tx) -> None:
-            if target is not None:
-                self._send(tx, manifest, mapping, stream, target, records[0], record, now)
+        def settle(tx) -> Delivered | None:
+            return self._send(tx, manifest, mapping, stream, target, records[0], record, now) if target else None
 
-        self.streams.checkpoint(mapping.id, cursor.shard, cursor.lane, records[-1].seq, along=settle)
-        self._deliverer.committed()
+        self._deliverer.committed([self.streams.checkpoint(mapping.id, cursor.shard, cursor.lane, records[-1].seq,
+                                                           along=settle)])
         cursor.position = max(cursor.position, records[-1].seq)
         where = f" -> {target.kind.value}:{target.name}" if target else ""
         shard = shard_name(stream, cursor.shard)
@@ -346,10 +345,10 @@ class StreamPoller(Poller):
                                      f"({condition}){where}; the shard moves on")
 
     def _send(self, tx, manifest: Manifest, mapping: StreamMapping, stream: Stream, target: Target,
-              first: StreamRecord, record: bytes, now: float) -> None:
+              first: StreamRecord, record: bytes, now: float) -> Delivered | None:
         """In a bucket or folder, at Lambda's key for an event source mapping's failures."""
         t = utc(now)
         esm = uuid.uuid5(uuid.NAMESPACE_URL, mapping.id)
         shard = shard_name(stream, first.shard)
         key = f"aws/lambda/{esm}/{shard}/{t:%Y/%m/%d}/{t:%Y-%m-%dT%H.%M.%S}-{uuid.uuid4()}"
-        self._deliverer.send(tx, target, record, now, function=mapping.function, key=key)
+        return self._deliverer.send(tx, target, record, now, function=mapping.function, key=key)
