@@ -17,13 +17,13 @@ from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import replace
 
+from lambdad.backoff import backoff
 from lambdad.clock import Clock
 from lambdad.errors import FunctionNotFound, TooManyRequests
 from lambdad.health import Health
 from lambdad.loops import Loop
 from lambdad.manifest.model import Function, Manifest, RecursiveLoop
 from lambdad.outcomes.asyncsettle import RECURSIVE_LOOP_ERROR, AsyncOutcomes
-from lambdad.outcomes.backoff import backoff
 from lambdad.outcomes.deliver import Deliverer
 from lambdad.outcomes.outbox import Outbox
 from lambdad.outcomes.retry import RetryAt, after_function_error, after_throttle, on_claim

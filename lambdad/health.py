@@ -2,7 +2,7 @@
 
 A thread that fails (its writes hit a full disk, a bug in one round) must not die and must not
 spam: it reports `failing(component, error)` on every failed try and waits what that returns
-(one backoff policy, `lambdad.outcomes.backoff`); it reports `recovered(component)` after its next
+(one backoff policy, `lambdad.backoff`); it reports `recovered(component)` after its next
 good round. The first failure and the recovery are said once each on the console; meanwhile
 `failures()` is what `lambdad status` shows (the daemon writes it into daemon.json).
 """
@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lambdad.outcomes.backoff import backoff
+from lambdad.backoff import backoff
 
 log = logging.getLogger(__name__)
 

@@ -67,6 +67,7 @@ def cmd_fire(args: argparse.Namespace) -> int:
         raise UsageError(f"schedule {args.rule!r} is not defined (schedules: {', '.join(found) or 'none'})")
     with open_services(args, manifest) as services:
         invocations = services.invocations
-        request_id = invocations.fire(rule.function, rule_payload(manifest, rule, services.clock.time()))
+        request_id = invocations.enqueue(rule.function, rule_payload(manifest, rule, services.clock.time()),
+                                         source="schedule")  # (as its own run would be)
     print(f"queued {rule.name} for {rule.function}: RequestId {request_id}")
     return EXIT_OK

@@ -162,7 +162,7 @@ class Daemon:
             if self.functions.in_flight == 0 or mono >= self._stop_deadline_mono:
                 self._finish(force=self.functions.in_flight > 0)
             return STOP_POLL_S
-        wait = self.functions.step(mono)
+        wait = self.functions.reap_idle(mono)
         if mono >= self._next_state_check_mono:
             self._next_state_check_mono = mono + STATE_CHECK_S
             self._check_state()

@@ -13,10 +13,10 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from lambdad.backoff import backoff
 from lambdad.clock import Clock
 from lambdad.health import Health
 from lambdad.loops import Loop
-from lambdad.outcomes.backoff import backoff
 from lambdad.safefiles import UnsafePath, write_inside
 from lambdad.store import Store, outbox
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lambdad.backoff import backoff
 from lambdad.manifest.model import AsyncConfig
-from lambdad.outcomes.backoff import backoff
 from lambdad.payloads.destinations import Condition
 
 

@@ -243,13 +243,9 @@ class Functions:
                 problems.append(str(e))
         return problems
 
-    def step(self, now: float) -> float:
+    def reap_idle(self, now_mono: float) -> float:
         """Housekeeping: shut down idle environments. Returns seconds until it is due again.
-
-        Keep-alive is measured on the clock's monotonic time (a wall-clock jump must not end or keep
-        environments), so `now`, the loop's wall time, is not needed.
-        """
-        now_mono = self._clock.monotonic()
+        Keep-alive is measured on monotonic time: a wall-clock jump must not end or keep environments."""
         return min((pool.reap_idle(now_mono) for pool in self._pools.values()), default=60.0)
 
     @property

@@ -95,13 +95,6 @@ class AsyncInvocations:
         self._on_enqueued()
         return request_id
 
-    def fire(self, function: str, payload: bytes) -> str:
-        """A schedule's run, now (`lambdad schedule fire`): queued as its own run would be."""
-        now = self.clock.time()
-        request_id = self.store.write(lambda tx: queue_event(tx, function, payload, now, "schedule"))
-        self._on_enqueued()
-        return request_id
-
     def counts(self) -> dict[str, FunctionCounts]:
         """Every function that has events, outcomes or dead letters (in the manifest or no longer),
         read in one transaction so the figures agree with each other."""

@@ -113,13 +113,13 @@ def test_reaping_follows_the_clock(tmp_path, spawner, clock):
     functions.invoke("f", b"{}")
     clock.advance(10)
     functions.invoke("g", b"{}")
-    assert functions.step(clock.monotonic()) == pytest.approx(50)  # f is due first
+    assert functions.reap_idle(clock.monotonic()) == pytest.approx(50)  # f is due first
     clock.advance(49.9)
-    functions.step(clock.monotonic())
+    functions.reap_idle(clock.monotonic())
     assert not spawner.spawned[0].closed
     clock.advance(0.1)
     # f has nothing idle, so nothing of f's is due sooner than a full keep-alive from now
-    assert functions.step(clock.monotonic()) == pytest.approx(60)
+    assert functions.reap_idle(clock.monotonic()) == pytest.approx(60)
     assert spawner.spawned[0].closed and not spawner.spawned[1].closed
     assert functions.pool("f").idle == 0 and functions.pool("g").idle == 1
     functions.close()

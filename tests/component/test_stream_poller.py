@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamModel, K
 
 from lambdad.logs import LogBook
 from lambdad.manifest.model import Function, Manifest, Queue, Stream, StreamTrigger, Target, TargetKind
+from lambdad.outcomes.deliver import Deliverer
 from lambdad.runtime.functions import Functions
 from lambdad.runtime.invocation import Outcome
 from lambdad.services import stream_ids
@@ -50,10 +51,12 @@ class World:
                                    spawn_override=FakeSpawner(run))
         self.store = Store(tmp_path / "store.sqlite3")
         self.streams = Streams(self.store, self.clock)
+        self.deliverer = Deliverer(self.manifest)
         self.poller = self.new_poller()
 
     def new_poller(self, executor: Executor | None = None) -> StreamPoller:
-        return StreamPoller(self.manifest, self.streams, self.functions, self.clock, executor or InlineExecutor())
+        return StreamPoller(self.manifest, self.streams, self.functions, self.clock, self.deliverer,
+                            executor or InlineExecutor())
 
     def reload(self, stream: Stream | None = None, **trigger) -> None:
         """A manifest save: the stream and the mapping's settings as given, the rest as they were."""
@@ -61,6 +64,7 @@ class World:
         self.trigger = replace(self.trigger, **trigger)
         fn = Function("f", "app.handler", self.tmp_path, "python3", events=(self.trigger,))
         self.manifest = replace(self.manifest, functions={"f": fn}, streams={self.stream.name: self.stream})
+        self.deliverer.apply(self.manifest)  # (the daemon's dispatcher applies the deliverer it shares)
         self.poller.apply(self.manifest)
 
     def put(self, *items: str, key: str | None = None) -> list[StreamRecord]:

@@ -308,12 +308,12 @@ def test_idle_environments_are_shut_down_after_the_keep_alive(tmp_path: Path, fu
     functions = Functions(manifest, LogBook(tmp_path / "logs"), clock=clock)
     try:
         pid = json.loads(functions.invoke("behave", b"{}").payload)["pid"]
-        assert functions.step(clock.monotonic()) == pytest.approx(60)
+        assert functions.reap_idle(clock.monotonic()) == pytest.approx(60)
         clock.advance(59)
-        functions.step(clock.monotonic())
+        functions.reap_idle(clock.monotonic())
         assert functions.pool("behave").idle == 1 and psutil.pid_exists(pid)
         clock.advance(1)
-        functions.step(clock.monotonic())
+        functions.reap_idle(clock.monotonic())
         assert functions.pool("behave").idle == 0
         wait_for(lambda: not psutil.pid_exists(pid), what="the idle worker to exit")
         again = json.loads(functions.invoke("behave", b"{}").payload)

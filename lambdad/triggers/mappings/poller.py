@@ -31,13 +31,11 @@ class Poller:
     name = "poller"  #: names the thread and the executor's threads
     min_wait_s = 0.002  #: the shortest sleep between rounds
 
-    def __init__(self, manifest: Manifest, store: Any, functions: Functions, clock: Clock,
-                 executor: Executor | None, threads: int, health: Health | None = None) -> None:
-        """`store` is what the subclass reads its source through: its domain's service (the stream
-        poller's `Streams`; the SQS poller's store, until the queues have theirs)."""
+    def __init__(self, manifest: Manifest, functions: Functions, clock: Clock, executor: Executor | None,
+                 threads: int, health: Health | None = None) -> None:
+        """Each subclass keeps the service it reads its source through (`Queues`, `Streams`)."""
         self.health = health or Health()
         self.manifest = manifest
-        self.store = store
         self.functions = functions
         self.clock = clock
         self.mappings: dict[Hashable, Any] = self.manifest_mappings(manifest)

@@ -15,6 +15,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from functools import partial
 
+from lambdad.backoff import backoff
 from lambdad.clock import Clock
 from lambdad.errors import FunctionNotFound, TooManyRequests
 from lambdad.health import Health
@@ -38,6 +39,11 @@ PAUSE_S = 1.0
 
 #: What a record adds to its message's body in the event (ids, receipt handle, attributes, ARN).
 RECORD_BYTES = 1024
+
+
+#: A throttled batch is invoked again after 10 ms, 20 ms, ... at most 1 s apart.
+THROTTLED_FIRST_WAIT_S = 0.01
+THROTTLED_MAX_WAIT_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -88,7 +94,7 @@ class SqsPoller(Poller):
         on_error: Callable[[], None] = lambda: None,
     ) -> None:
         # Batches in flight are bounded by the functions' concurrency; a throttle retry holds a thread.
-        super().__init__(manifest, queues, functions, clock, executor, threads=max(4, 2 * manifest.concurrency),
+        super().__init__(manifest, functions, clock, executor, threads=max(4, 2 * manifest.concurrency),
                          health=health)
         self.queues = queues  #: every read and write of the queues goes through it
         self._states: dict[tuple[str, str], _State] = {}
@@ -246,15 +252,16 @@ class SqsPoller(Poller):
     def _invoke(self, fn: Function, payload: bytes, give_up_mono: float, trace: str | None = None) -> InvokeResult:
         """Invoke; a throttle (a synchronous call took the slot) is retried with backoff while the
         batch's visibility timeout still leaves room for a whole invocation, as Lambda's poller does."""
-        wait = 0.01
+        attempt = 0
         while True:
+            attempt += 1
             try:
                 return self.functions.invoke(fn.name, payload, trace_id=trace)
             except TooManyRequests:
+                wait = backoff(attempt, THROTTLED_FIRST_WAIT_S, THROTTLED_MAX_WAIT_S)
                 if self._stop.is_set() or self.clock.monotonic() + wait >= give_up_mono:
                     raise
                 self._stop.wait(wait)
-                wait = min(wait * 2, 1.0)
 
     def _judge(self, mapping: Mapping, queue: Queue, batch: list[Message], result: InvokeResult,
                function: str) -> list[Message]:

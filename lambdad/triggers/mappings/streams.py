@@ -30,11 +30,11 @@ from collections.abc import Hashable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
+from lambdad.backoff import backoff as outcomes_backoff
 from lambdad.clock import Clock, utc
 from lambdad.errors import FunctionNotFound, TooManyRequests
 from lambdad.health import Health
 from lambdad.manifest.model import Function, Manifest, Stream, StreamTrigger, Target, TargetKind
-from lambdad.outcomes.backoff import backoff as outcomes_backoff
 from lambdad.outcomes.deliver import Delivered, Deliverer
 from lambdad.payloads.sqs import BatchFailure
 from lambdad.payloads.streams import first_failure, on_failure_record, stream_event
@@ -118,10 +118,9 @@ class StreamPoller(Poller):
     name = "streams"
 
     def __init__(self, manifest: Manifest, streams: Streams, functions: Functions, clock: Clock,
-                 executor: Executor | None = None, deliverer: Deliverer | None = None,
-                 health: Health | None = None) -> None:
-        super().__init__(manifest, streams, functions, clock, executor, threads=max(1, manifest.concurrency),
-                         health=health)
+                 deliverer: Deliverer, executor: Executor | None = None, health: Health | None = None) -> None:
+        """`deliverer` sends the on-failure records: the daemon's one, which a reload updates."""
+        super().__init__(manifest, functions, clock, executor, threads=max(1, manifest.concurrency), health=health)
         self.streams = streams
         self._cursors: dict[str, dict[tuple[int, int], Cursor]] = {}
         #: (mapping, shard, lane) of every batch running, whichever cursor started it: a rebuilt
@@ -129,7 +128,7 @@ class StreamPoller(Poller):
         #: `_inflight_lock`.
         self._inflight: set[tuple[str, int, int]] = set()
         self._inflight_lock = threading.Lock()
-        self._deliverer = deliverer or Deliverer(manifest)  #: sends on-failure records (the daemon's is shared)
+        self._deliverer = deliverer
 
     manifest_mappings = staticmethod(manifest_mappings)
 
