@@ -8,32 +8,13 @@ import resource
 import shutil
 from pathlib import Path
 
-import pytest
-
 from tests.component.cli import run_cli as run_in_process
-from tests.helpers import json_lines, run_cli, wait_for, write_manifest
+from tests.fixtures.manifests import UPLOADS_MANIFEST
+from tests.fixtures.projects import project_with
+from tests.helpers import json_lines, run_cli, wait_for
 from tests.integration.test_daemon import Running, gone
 
-MANIFEST = """
-version: 1
-defaults:
-  environment: {RECORD_FILE: "${RECORD_FILE}"}
-buckets:
-  uploads: {path: ./buckets/uploads}
-functions:
-  created:
-    handler: recorder.handler
-    code: ./functions
-    events:
-      - s3: {bucket: uploads, events: ["s3:ObjectCreated:*"]}
-"""
-
-
-@pytest.fixture
-def project(tmp_path: Path, functions_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("RECORD_FILE", str(tmp_path / "received.jsonl"))
-    write_manifest(tmp_path, MANIFEST)
-    return tmp_path
+project = project_with(UPLOADS_MANIFEST)
 
 
 def keys(project: Path) -> list[str]:
