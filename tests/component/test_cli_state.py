@@ -6,19 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.component.cli import run_cli
+from tests.component.cli import cli_json, run_cli
 from tests.fixtures.manifests import ASYNC_MANIFEST, STREAMS_MANIFEST, UPLOADS_MANIFEST
 from tests.fixtures.projects import project_with
 
 async_project = project_with(ASYNC_MANIFEST)
 streams_project = project_with(STREAMS_MANIFEST)
 bucket_project = project_with(UPLOADS_MANIFEST)
-
-
-def cli_json(project: Path, *args: str):
-    done = run_cli([*args, "--json"], cwd=project)
-    assert done.code == 0, done.err
-    return json.loads(done.out)
 
 
 def status(project: Path) -> dict:

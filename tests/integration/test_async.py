@@ -6,7 +6,8 @@ import json
 import signal
 from pathlib import Path
 
-from tests.component.cli import run_cli as run_in_process
+# in-process: the tests poll with it, and a poll should not cost an interpreter start
+from tests.component.cli import cli_json
 from tests.fixtures.manifests import ASYNC_MANIFEST
 from tests.fixtures.projects import project_with
 from tests.helpers import run_cli, wait_for
@@ -18,13 +19,6 @@ project = project_with(ASYNC_MANIFEST)
 def received(project: Path) -> list[dict]:
     path = project / "received.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-
-def cli_json(project: Path, *args: str):
-    """In-process: the tests poll with it, and a poll should not cost an interpreter start."""
-    done = run_in_process([*args, "--json"], cwd=project)
-    assert done.code == 0, done.err
-    return json.loads(done.out)
 
 
 def status(project: Path) -> dict:
