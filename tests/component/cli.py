@@ -8,6 +8,7 @@ out (the traceback a user would see) propagates and fails the test, as it should
 from __future__ import annotations
 
 import io
+import json
 import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -39,6 +40,14 @@ def run_cli(argv: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None
         except SystemExit as e:  # argparse's usage errors, --help and --version
             code = _exit_status(e.code, err)
     return Result(code, _text(out), _text(err))
+
+
+def cli_json(cwd: Path, *args: str):
+    """`lambdad ARGS... --json` in `cwd`, parsed: for the tests that read what a command answers, the
+    command having succeeded (its stderr is the failure's message)."""
+    done = run_cli([*args, "--json"], cwd=cwd)
+    assert done.code == 0, done.err
+    return json.loads(done.out)
 
 
 def _exit_status(code: object, err: io.TextIOWrapper) -> int:

@@ -9,16 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.component.cli import run_cli
-from tests.helpers import write_manifest
-
-MANIFEST = """
-version: 1
-functions:
-  thumb:
-    handler: noop.handler
-    code: ./functions
-    timeout: 5
-"""
+from tests.fixtures.manifests import THUMB_MANIFEST
+from tests.fixtures.projects import project_with
 
 SOURCES = ["s3-put", "s3-delete", "s3-batch", "schedule", "alb", "sqs", "kinesis", "dynamodb",
            "cloudfront-viewer-request", "cloudfront-origin-request", "cloudfront-origin-response",
@@ -28,11 +20,8 @@ SOURCES = ["s3-put", "s3-delete", "s3-batch", "schedule", "alb", "sqs", "kinesis
            "cognito-verify-auth-challenge", "cognito-user-migration", "lex", "alexa", "firehose", "stepfunctions"]
 
 
-@pytest.fixture
-def project(tmp_path: Path, functions_dir: Path) -> Path:
-    """A project whose `thumb` function returns the event it was given."""
-    write_manifest(tmp_path, MANIFEST)
-    return tmp_path
+#: A project whose `thumb` function returns the event it was given.
+project = project_with(THUMB_MANIFEST, record_file=None)
 
 
 def test_event_list_shows_every_source_with_its_parameters(tmp_path: Path):

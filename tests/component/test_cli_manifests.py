@@ -10,64 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.component.cli import run_cli
+from tests.fixtures.manifests import BUCKETS_MANIFEST, DAEMON_MANIFEST, SCHEDULES_MANIFEST
 from tests.helpers import write_manifest
-
-SCHEDULES_MANIFEST = """
-version: 1
-defaults:
-  environment: {RECORD_FILE: "${RECORD_FILE}"}
-functions:
-  tick:
-    handler: recorder.handler
-    code: ./functions
-    events:
-      - schedule: {name: every-minute, expression: "rate(1 minute)"}
-      - schedule: {name: weekdays, expression: "cron(0 9 ? * MON-FRI *)", timezone: Europe/Paris}
-      - schedule: {name: paused, expression: "rate(5 minutes)", enabled: false, input: {"mode": "paused"}}
-"""
-
-BUCKETS_MANIFEST = """
-version: 1
-defaults:
-  environment: {RECORD_FILE: "${RECORD_FILE}"}
-buckets:
-  uploads: {path: ./buckets/uploads, ignore: ["*.bak"]}
-  archive: {path: ./buckets/archive, versioning: true}
-  photos: {path: ./buckets/photos}
-functions:
-  created:
-    handler: recorder.handler
-    code: ./functions
-    events:
-      - s3: {bucket: uploads, events: ["s3:ObjectCreated:*"]}
-      - s3: {bucket: archive, events: ["s3:ObjectCreated:*"]}
-  removed:
-    handler: recorder.handler
-    code: ./functions
-    events:
-      - s3: {bucket: uploads, events: ["s3:ObjectRemoved:*"]}
-      - s3: {bucket: archive, events: ["s3:ObjectRemoved:*"]}
-  jpegs:
-    handler: recorder.handler
-    code: ./functions
-    environment: {RECORD_FILE: "${RECORD_FILE}.jpegs"}
-    events:
-      - s3: {bucket: photos, events: ["s3:ObjectCreated:Put"], filter: {prefix: images/, suffix: .jpg}}
-      - s3: {bucket: photos, events: ["s3:ObjectCreated:Put"], filter: {prefix: images/, suffix: .jpeg}}
-"""
-
-DAEMON_MANIFEST = """
-version: 1
-buckets:
-  uploads: {path: ./buckets/uploads}
-functions:
-  behave:
-    handler: behave.handler
-    code: ./functions
-    events:
-      - s3: {bucket: uploads, filter: {prefix: images/}}
-      - schedule: {name: sweep, expression: "rate(5 minutes)"}
-"""
 
 
 @pytest.fixture

@@ -11,22 +11,11 @@ from pathlib import Path
 import pytest
 
 from tests.component.cli import run_cli
+from tests.fixtures.manifests import BEHAVE_MANIFEST
+from tests.fixtures.projects import project_with
 from tests.helpers import write_manifest
 
-MANIFEST = """
-version: 1
-functions:
-  behave:
-    handler: behave.handler
-    code: ./functions
-    timeout: 1
-"""
-
-
-@pytest.fixture
-def project(tmp_path: Path, functions_dir: Path) -> Path:
-    write_manifest(tmp_path, MANIFEST)
-    return tmp_path
+project = project_with(BEHAVE_MANIFEST, record_file=None)
 
 
 def test_validate_ok(project: Path):

@@ -6,84 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
+from tests.component.cli import cli_json, run_cli
+from tests.fixtures.manifests import ASYNC_MANIFEST, STREAMS_MANIFEST, UPLOADS_MANIFEST
+from tests.fixtures.projects import project_with
 
-from tests.component.cli import run_cli
-from tests.helpers import write_manifest
-
-ASYNC_MANIFEST = """
-version: 1
-queues:
-  failed: {}
-  done: {}
-defaults:
-  async: {maximum_retry_attempts: 1, backoff: [0.2s]}
-  environment: {RECORD_FILE: "${RECORD_FILE}"}
-functions:
-  recorder:
-    handler: recorder.handler
-    code: ./functions
-    reserved_concurrency: 1
-    async:
-      dead_letter: {queue: failed}
-      on_success: {queue: done}
-"""
-
-STREAMS_MANIFEST = """
-version: 1
-defaults:
-  environment: {RECORD_FILE: "${RECORD_FILE}", EVENT_FILE: "${RECORD_FILE}.event"}
-streams:
-  clicks: {shards: 4}
-  table: {format: dynamodb}
-functions:
-  reader:
-    handler: stream_reader.handler
-    code: ./functions
-    events:
-      - kinesis: {stream: clicks, batch_size: 100}
-  changes:
-    handler: stream_reader.handler
-    code: ./functions
-    environment: {RECORD_FILE: "${RECORD_FILE}.ddb", EVENT_FILE: "${RECORD_FILE}.ddb.event"}
-    events:
-      - dynamodb: {stream: table}
-"""
-
-BUCKET_MANIFEST = """
-version: 1
-defaults:
-  environment: {RECORD_FILE: "${RECORD_FILE}"}
-buckets:
-  uploads: {path: ./buckets/uploads}
-functions:
-  created:
-    handler: recorder.handler
-    code: ./functions
-    events:
-      - s3: {bucket: uploads, events: ["s3:ObjectCreated:*"]}
-"""
-
-
-def project_of(manifest: str):
-    @pytest.fixture
-    def project(tmp_path: Path, functions_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-        monkeypatch.setenv("RECORD_FILE", str(tmp_path / "received.jsonl"))
-        write_manifest(tmp_path, manifest)
-        return tmp_path
-
-    return project
-
-
-async_project = project_of(ASYNC_MANIFEST)
-streams_project = project_of(STREAMS_MANIFEST)
-bucket_project = project_of(BUCKET_MANIFEST)
-
-
-def cli_json(project: Path, *args: str):
-    done = run_cli([*args, "--json"], cwd=project)
-    assert done.code == 0, done.err
-    return json.loads(done.out)
+async_project = project_with(ASYNC_MANIFEST)
+streams_project = project_with(STREAMS_MANIFEST)
+bucket_project = project_with(UPLOADS_MANIFEST)
 
 
 def status(project: Path) -> dict:

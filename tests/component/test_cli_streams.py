@@ -1,14 +1,18 @@
 """`lambdad stream put` against a state folder with no daemon, through `main(argv)` in-process: a
-record's shard and sequence number, PutRecord's checks, and DynamoDB-style change files."""
+record's shard and sequence number, PutRecord's checks in PutRecord's words (the command and the Kinesis
+API put through the same streams service), and DynamoDB-style change files."""
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
 import pytest
 
+from lambdad.errors import EXIT_OK, EXIT_USAGE
 from tests.component.cli import run_cli
+from tests.component.protocol_apis import Apis
 from tests.helpers import write_manifest
 
 MANIFEST = """
@@ -29,6 +33,7 @@ functions:
       - dynamodb: {stream: table}
 """
 
+TOO_BIG = b"x" * (1024 * 1024 + 1)
 CHANGE = {"eventName": "INSERT", "Keys": {"Id": {"N": "7"}}, "NewImage": {"Id": {"N": "7"}}}
 
 
@@ -41,7 +46,9 @@ def project(tmp_path: Path) -> Path:
 
 
 def lag(project: Path, mapping: str = "reader/clicks") -> int:
-    lanes = json.loads(run_cli(["status", "--json"], cwd=project).out)["stream_mappings"][mapping]
+    done = run_cli(["status", "--json"], cwd=project)
+    assert done.code == EXIT_OK, done.err
+    lanes = json.loads(done.out)["stream_mappings"][mapping]
     return sum(lane["lag"] for lane in lanes)
 
 
@@ -83,9 +90,44 @@ def test_a_change_file_goes_into_a_dynamodb_stream(project: Path):
     (["nope", "x"], "lambdad: stream 'nope' is not defined (streams: clicks, table)\n"),
 ])
 def test_a_refused_put_is_one_line_exit_2_and_puts_nothing(project: Path, args: list[str], message: str):
-    (project / "big").write_bytes(b"x" * (1024 * 1024 + 1))
+    (project / "big").write_bytes(TOO_BIG)
     (project / "bad.json").write_text('{"eventName": "UPSERT", "Keys": {}}')
     (project / "text.json").write_text("nope\n")
     done = run_cli(["stream", "put", *args], cwd=project)
     assert (done.code, done.out, done.err) == (2, "", message)
     assert lag(project) == lag(project, "changes/table") == 0
+
+
+def put_record_refusal(tmp_path: Path, key: str, data: bytes) -> str:
+    """What the Kinesis API answers PutRecord with for the record."""
+    apis = Apis(tmp_path / "api")
+    try:
+        status, _, doc = apis.call_kinesis("PutRecord", {"StreamName": "clicks", "PartitionKey": key,
+                                                         "Data": base64.b64encode(data).decode()})
+    finally:
+        apis.close()
+    assert status == 400, doc
+    return f"{doc['__type']}: {doc['message']}"
+
+
+@pytest.mark.parametrize(("args", "key", "data"), [
+    (["x", "--partition-key", "k" * 257], "k" * 257, b"x"),
+    (["--data-file", "big", "--partition-key", "k"], "k", TOO_BIG),
+], ids=["partition key too long", "data over 1 MiB"])
+def test_stream_put_refuses_what_put_record_refuses_in_one_line(project: Path, args, key, data):
+    (project / "big").write_bytes(TOO_BIG)
+    (project / "api").mkdir()
+    expected = put_record_refusal(project, key, data)
+    done = run_cli(["stream", "put", "clicks", *args], cwd=project)
+    assert (done.code, done.out) == (EXIT_USAGE, "")
+    assert done.err == f"lambdad: {expected}\n"  # one line, PutRecord's words
+    assert "ValidationException" in done.err
+    assert run_cli(["stream", "put", "clicks", "fine", "--partition-key", "k"], cwd=project).code == EXIT_OK
+    assert lag(project) == 1  # the refused record was not put
+
+
+def test_a_put_record_shows_its_kinesis_ids(project: Path):
+    done = run_cli(["stream", "put", "clicks", "one", "--partition-key", "k", "--json"], cwd=project)
+    assert done.code == EXIT_OK
+    doc = json.loads(done.out)
+    assert doc["ShardId"].startswith("shardId-") and len(doc["SequenceNumber"]) == 56

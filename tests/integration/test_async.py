@@ -6,48 +6,19 @@ import json
 import signal
 from pathlib import Path
 
-import pytest
-
-from tests.component.cli import run_cli as run_in_process
-from tests.helpers import run_cli, wait_for, write_manifest
+# in-process: the tests poll with it, and a poll should not cost an interpreter start
+from tests.component.cli import cli_json
+from tests.fixtures.manifests import ASYNC_MANIFEST
+from tests.fixtures.projects import project_with
+from tests.helpers import run_cli, wait_for
 from tests.integration.test_daemon import Running
 
-MANIFEST = """
-version: 1
-queues:
-  failed: {}
-  done: {}
-defaults:
-  async: {maximum_retry_attempts: 1, backoff: [0.2s]}
-  environment: {RECORD_FILE: "${RECORD_FILE}"}
-functions:
-  recorder:
-    handler: recorder.handler
-    code: ./functions
-    reserved_concurrency: 1
-    async:
-      dead_letter: {queue: failed}
-      on_success: {queue: done}
-"""
-
-
-@pytest.fixture
-def project(tmp_path: Path, functions_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("RECORD_FILE", str(tmp_path / "received.jsonl"))
-    write_manifest(tmp_path, MANIFEST)
-    return tmp_path
+project = project_with(ASYNC_MANIFEST)
 
 
 def received(project: Path) -> list[dict]:
     path = project / "received.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-
-def cli_json(project: Path, *args: str):
-    """In-process: the tests poll with it, and a poll should not cost an interpreter start."""
-    done = run_in_process([*args, "--json"], cwd=project)
-    assert done.code == 0, done.err
-    return json.loads(done.out)
 
 
 def status(project: Path) -> dict:

@@ -14,44 +14,15 @@ from urllib.parse import unquote_plus
 import pytest
 from aws_lambda_powertools.utilities.parser.models import S3Model
 
+from tests.fixtures.manifests import BUCKETS_MANIFEST
 from tests.helpers import all_settled, wait_for, write_manifest
 from tests.integration.test_daemon import Running
-
-MANIFEST = """
-version: 1
-defaults:
-  environment: {RECORD_FILE: "${RECORD_FILE}"}
-buckets:
-  uploads: {path: ./buckets/uploads, ignore: ["*.bak"]}
-  archive: {path: ./buckets/archive, versioning: true}
-  photos: {path: ./buckets/photos}
-functions:
-  created:
-    handler: recorder.handler
-    code: ./functions
-    events:
-      - s3: {bucket: uploads, events: ["s3:ObjectCreated:*"]}
-      - s3: {bucket: archive, events: ["s3:ObjectCreated:*"]}
-  removed:
-    handler: recorder.handler
-    code: ./functions
-    events:
-      - s3: {bucket: uploads, events: ["s3:ObjectRemoved:*"]}
-      - s3: {bucket: archive, events: ["s3:ObjectRemoved:*"]}
-  jpegs:
-    handler: recorder.handler
-    code: ./functions
-    environment: {RECORD_FILE: "${RECORD_FILE}.jpegs"}
-    events:
-      - s3: {bucket: photos, events: ["s3:ObjectCreated:Put"], filter: {prefix: images/, suffix: .jpg}}
-      - s3: {bucket: photos, events: ["s3:ObjectCreated:Put"], filter: {prefix: images/, suffix: .jpeg}}
-"""
 
 
 @pytest.fixture
 def project(tmp_path: Path, functions_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("RECORD_FILE", str(tmp_path / "received.jsonl"))
-    write_manifest(tmp_path, MANIFEST)
+    write_manifest(tmp_path, BUCKETS_MANIFEST)
     return tmp_path
 
 

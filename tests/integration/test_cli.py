@@ -8,24 +8,11 @@ import subprocess
 import threading
 from pathlib import Path
 
-import pytest
+from tests.fixtures.manifests import BEHAVE_MANIFEST
+from tests.fixtures.projects import project_with
+from tests.helpers import lambdad_cmd, run_cli
 
-from tests.helpers import lambdad_cmd, run_cli, write_manifest
-
-MANIFEST = """
-version: 1
-functions:
-  behave:
-    handler: behave.handler
-    code: ./functions
-    timeout: 1
-"""
-
-
-@pytest.fixture
-def project(tmp_path: Path, functions_dir: Path) -> Path:
-    write_manifest(tmp_path, MANIFEST)
-    return tmp_path
+project = project_with(BEHAVE_MANIFEST, record_file=None)
 
 
 def test_logs_follow_prints_new_records(project: Path):

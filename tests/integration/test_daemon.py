@@ -18,20 +18,9 @@ from lambdad.errors import DaemonAlreadyRunning
 from lambdad.manifest import load_manifest
 from lambdad.runtime.invocation import Outcome
 from lambdad.statedir import DaemonInfo, StateDir
+from tests.fixtures.manifests import DAEMON_MANIFEST
+from tests.fixtures.projects import project_with
 from tests.helpers import TextSink, lambdad_cmd, wait_for, write_manifest
-
-MANIFEST = """
-version: 1
-buckets:
-  uploads: {path: ./buckets/uploads}
-functions:
-  behave:
-    handler: behave.handler
-    code: ./functions
-    events:
-      - s3: {bucket: uploads, filter: {prefix: images/}}
-      - schedule: {name: sweep, expression: "rate(5 minutes)"}
-"""
 
 
 class Running:
@@ -87,10 +76,7 @@ def serving(project: Path, *args: str) -> Iterator[Running]:
     assert code == 0
 
 
-@pytest.fixture
-def project(tmp_path: Path, functions_dir: Path) -> Path:
-    write_manifest(tmp_path, MANIFEST)
-    return tmp_path
+project = project_with(DAEMON_MANIFEST, record_file=None)
 
 
 def gone(processes: list[psutil.Process]) -> bool:
@@ -244,7 +230,7 @@ def _start_a_long_invocation(project: Path) -> int:
 
 @pytest.mark.parametrize("how", ["SIGKILL", "grace period over"])
 def test_no_process_outlives_the_daemon(project: Path, how: str):
-    write_manifest(project, MANIFEST.replace("code: ./functions", "code: ./functions\n    timeout: 60"))
+    write_manifest(project, DAEMON_MANIFEST.replace("code: ./functions", "code: ./functions\n    timeout: 60"))
     daemon = Running(project, "--grace", "0.5s")
     daemon.wait_line("ready in ")
     child = _start_a_long_invocation(project)

@@ -3,37 +3,18 @@ a full disk), and when its state folder is deleted under it."""
 
 from __future__ import annotations
 
-import json
 import resource
 import shutil
 from pathlib import Path
 
-import pytest
-
-from tests.component.cli import run_cli as run_in_process
-from tests.helpers import json_lines, run_cli, wait_for, write_manifest
+# in-process: the tests poll with it, and a poll should not cost an interpreter start
+from tests.component.cli import cli_json
+from tests.fixtures.manifests import UPLOADS_MANIFEST
+from tests.fixtures.projects import project_with
+from tests.helpers import json_lines, run_cli, wait_for
 from tests.integration.test_daemon import Running, gone
 
-MANIFEST = """
-version: 1
-defaults:
-  environment: {RECORD_FILE: "${RECORD_FILE}"}
-buckets:
-  uploads: {path: ./buckets/uploads}
-functions:
-  created:
-    handler: recorder.handler
-    code: ./functions
-    events:
-      - s3: {bucket: uploads, events: ["s3:ObjectCreated:*"]}
-"""
-
-
-@pytest.fixture
-def project(tmp_path: Path, functions_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("RECORD_FILE", str(tmp_path / "received.jsonl"))
-    write_manifest(tmp_path, MANIFEST)
-    return tmp_path
+project = project_with(UPLOADS_MANIFEST)
 
 
 def keys(project: Path) -> list[str]:
@@ -41,10 +22,7 @@ def keys(project: Path) -> list[str]:
 
 
 def status(project: Path) -> dict:
-    """In-process: the tests poll with it, and a poll should not cost an interpreter start."""
-    done = run_in_process(["status", "--json"], cwd=project)
-    assert done.code == 0, done.err
-    return json.loads(done.out)
+    return cli_json(project, "status")
 
 
 def test_a_file_dropped_while_the_disk_is_full_fires_once_it_has_room(project: Path):

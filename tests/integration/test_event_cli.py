@@ -9,25 +9,12 @@ import os
 import subprocess
 from pathlib import Path
 
-import pytest
+from tests.fixtures.manifests import THUMB_MANIFEST
+from tests.fixtures.projects import project_with
+from tests.helpers import lambdad_cmd
 
-from tests.helpers import lambdad_cmd, write_manifest
-
-MANIFEST = """
-version: 1
-functions:
-  thumb:
-    handler: noop.handler
-    code: ./functions
-    timeout: 5
-"""
-
-
-@pytest.fixture
-def project(tmp_path: Path, functions_dir: Path) -> Path:
-    """A project whose `thumb` function returns the event it was given."""
-    write_manifest(tmp_path, MANIFEST)
-    return tmp_path
+#: A project whose `thumb` function returns the event it was given.
+project = project_with(THUMB_MANIFEST, record_file=None)
 
 
 def test_a_generated_event_piped_into_invoke_reaches_the_handler(project: Path):

@@ -10,28 +10,15 @@ import pytest
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 
 from lambdad.store import Store, rules
+from tests.fixtures.manifests import SCHEDULES_MANIFEST
 from tests.helpers import json_lines, run_cli, wait_for, write_manifest
 from tests.integration.test_daemon import Running
-
-MANIFEST = """
-version: 1
-defaults:
-  environment: {RECORD_FILE: "${RECORD_FILE}"}
-functions:
-  tick:
-    handler: recorder.handler
-    code: ./functions
-    events:
-      - schedule: {name: every-minute, expression: "rate(1 minute)"}
-      - schedule: {name: weekdays, expression: "cron(0 9 ? * MON-FRI *)", timezone: Europe/Paris}
-      - schedule: {name: paused, expression: "rate(5 minutes)", enabled: false, input: {"mode": "paused"}}
-"""
 
 
 @pytest.fixture
 def project(tmp_path: Path, functions_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("RECORD_FILE", str(tmp_path / "received.jsonl"))
-    write_manifest(tmp_path, MANIFEST)
+    write_manifest(tmp_path, SCHEDULES_MANIFEST)
     return tmp_path
 
 

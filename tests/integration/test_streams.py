@@ -5,7 +5,6 @@ DynamoDB-style change records."""
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,37 +13,12 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamModel, KinesisDataStreamModel
 
-from tests.helpers import FIXTURE_FUNCTIONS, aws_cli, daemon_info, json_lines, run_cli, wait_for, write_manifest
+from tests.fixtures.manifests import STREAMS_MANIFEST
+from tests.fixtures.projects import project_with
+from tests.helpers import aws_cli, daemon_info, json_lines, run_cli, wait_for
 from tests.integration.test_daemon import Running, gone, serving
 
-MANIFEST = """
-version: 1
-defaults:
-  environment: {RECORD_FILE: "${RECORD_FILE}", EVENT_FILE: "${RECORD_FILE}.event"}
-streams:
-  clicks: {shards: 4}
-  table: {format: dynamodb}
-functions:
-  reader:
-    handler: stream_reader.handler
-    code: ./functions
-    events:
-      - kinesis: {stream: clicks, batch_size: 100}
-  changes:
-    handler: stream_reader.handler
-    code: ./functions
-    environment: {RECORD_FILE: "${RECORD_FILE}.ddb", EVENT_FILE: "${RECORD_FILE}.ddb.event"}
-    events:
-      - dynamodb: {stream: table}
-"""
-
-
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    shutil.copytree(FIXTURE_FUNCTIONS, tmp_path / "functions")
-    monkeypatch.setenv("RECORD_FILE", str(tmp_path / "handled.jsonl"))
-    write_manifest(tmp_path, MANIFEST)
-    return tmp_path
+project = project_with(STREAMS_MANIFEST, record_file="handled.jsonl")
 
 
 @pytest.fixture
