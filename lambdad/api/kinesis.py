@@ -12,13 +12,13 @@ import re
 from concurrent.futures import Executor
 from typing import Any
 
+from lambdad import stream_vocabulary as stream_ids
 from lambdad.api.params import Params, answer_json, shown
 from lambdad.errors import ProtocolError
 from lambdad.manifest.model import Manifest, Stream
 from lambdad.payloads.streams import stream_arn
-from lambdad.services import stream_ids
-from lambdad.services.stream_ids import StreamError
 from lambdad.services.streams import Item, StreamRecord, Streams
+from lambdad.stream_vocabulary import StreamError
 
 MAX_RECORD_BYTES = stream_ids.MAX_RECORD_BYTES
 MAX_PUT_RECORDS = 500

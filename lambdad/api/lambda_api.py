@@ -52,9 +52,10 @@ from lambdad.errors import (
 )
 from lambdad.http.asgi import BodyTooLarge, Receive, Scope, Send, header, read_body, respond
 from lambdad.http.guard import Guard
+from lambdad.ids import new_request_id
 from lambdad.manifest.model import Function, Manifest, RecursiveLoop
 from lambdad.runtime.functions import ShuttingDown, check_payload
-from lambdad.runtime.invocation import MAX_SYNC_PAYLOAD_BYTES, InvokeResult, decode_client_context, new_request_id
+from lambdad.runtime.invocation import MAX_SYNC_PAYLOAD_BYTES, InvokeResult, decode_client_context
 
 if TYPE_CHECKING:
     from lambdad.api.kinesis import KinesisApi

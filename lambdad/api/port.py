@@ -16,7 +16,7 @@ from lambdad.api.lambda_shapes import PREFIX, error_response
 from lambdad.api.params import Response, shown
 from lambdad.errors import LambdadError
 from lambdad.http.asgi import Receive, Scope, header, read_body
-from lambdad.runtime.invocation import new_request_id
+from lambdad.ids import new_request_id
 
 if TYPE_CHECKING:
     from lambdad.api.kinesis import KinesisApi

@@ -100,7 +100,7 @@ def _last_error_text(error: dict[str, Any] | None) -> str:
 def _stream_positions(services: StateServices, manifest: Manifest) -> dict[str, list[dict[str, Any]]]:
     """Each stream mapping's position and lag (records not yet done) per shard and lane."""
     from lambdad.manifest.model import StreamTrigger
-    from lambdad.services.stream_ids import number_of, shard_id
+    from lambdad.stream_vocabulary import number_of, shard_id
     from lambdad.triggers.mappings.streams import mapping_id
 
     out: dict[str, list[dict[str, Any]]] = {}

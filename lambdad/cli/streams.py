@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 
 def cmd_stream_put(args: argparse.Namespace) -> int:
     """Commit the record; a running daemon's mappings see it within a quarter of a second."""
-    from lambdad.services.stream_ids import StreamError, number_of, shard_name
     from lambdad.services.streams import Streams
+    from lambdad.stream_vocabulary import StreamError, number_of, shard_name
 
     manifest = load(args)
     if args.name not in manifest.streams:

@@ -7,10 +7,10 @@ import ipaddress
 import re
 from collections.abc import Iterator
 
-from lambdad.http.routes import RouteError, common_path, parse_route
 from lambdad.manifest import model as m
 from lambdad.manifest.checks import Check, Finding
 from lambdad.payloads.media_types import pattern_problem
+from lambdad.route_keys import RouteError, common_path, parse_route
 from lambdad.shown import shown
 
 

@@ -33,12 +33,12 @@ from lambdad import tracing
 from lambdad.clock import SYSTEM_CLOCK, Clock
 from lambdad.errors import FunctionNotFound, LambdadError, TooManyRequests
 from lambdad.http.asgi import BodyTooLarge, Receive, Scope, Send, header, read_body, respond
-from lambdad.http.routes import RouteKey, best_route, parse_route
 from lambdad.http.routing import AlbRule, listener_rules, route
 from lambdad.manifest.model import ApiTrigger, Manifest
 from lambdad.payloads import apigateway
-from lambdad.payloads.alb import MAX_BODY_BYTES, InvalidResponse, alb_event, alb_response
+from lambdad.payloads.alb import MAX_BODY_BYTES, InvalidResponse, alb_event, alb_response, target_group_arn
 from lambdad.payloads.media_types import first_accepted, is_binary
+from lambdad.route_keys import RouteKey, best_route, parse_route
 from lambdad.runtime.functions import ShuttingDown
 from lambdad.runtime.invocation import MAX_SYNC_PAYLOAD_BYTES
 
@@ -50,12 +50,6 @@ log = logging.getLogger(__name__)
 _PAGE = "<html>\r\n<head><title>{0}</title></head>\r\n<body>\r\n<center><h1>{0}</h1></center>\r\n</body>\r\n</html>\r\n"
 _JSON = [("content-type", "application/json")]
 
-
-def target_group_arn(manifest: Manifest, listener: str, function: str) -> str:
-    """A stable ARN for the (listener, function) target group, shaped as ALB's: name ≤ 32, hex id."""
-    name = f"{listener}-{function}".replace("_", "-")[:32].strip("-")
-    digest = hashlib.sha1(f"{listener}/{function}".encode()).hexdigest()[:16]
-    return f"arn:aws:elasticloadbalancing:{manifest.region}:{manifest.account}:targetgroup/{name}/{digest}"
 
 
 @functools.lru_cache(maxsize=256)

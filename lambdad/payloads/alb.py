@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 #: ALB refuses a request body over 1 MB (413) and a response over 1 MB (502).
 MAX_BODY_BYTES = 1024 * 1024
@@ -19,6 +21,9 @@ TEXT_TYPES = ("text/", "application/json", "application/javascript", "applicatio
 #: ALB drops these from a function's response and computes Content-Length itself.
 HOP_BY_HOP = frozenset({"connection", "transfer-encoding", "keep-alive", "content-length", "upgrade",
                         "proxy-connection", "te", "trailer"})
+
+if TYPE_CHECKING:
+    from lambdad.manifest.model import Manifest
 
 
 def is_text(headers: Iterable[tuple[str, str]]) -> bool:
@@ -214,3 +219,10 @@ def response_headers(raw: object, multi_value: bool, key: str, strings_only: boo
             if header[0].lower() not in HOP_BY_HOP:
                 headers.append(header)
     return headers
+
+def target_group_arn(manifest: Manifest, listener: str, function: str) -> str:
+    """A stable ARN for the (listener, function) target group, shaped as ALB's: name ≤ 32, hex id."""
+    name = f"{listener}-{function}".replace("_", "-")[:32].strip("-")
+    digest = hashlib.sha1(f"{listener}/{function}".encode()).hexdigest()[:16]
+    return f"arn:aws:elasticloadbalancing:{manifest.region}:{manifest.account}:targetgroup/{name}/{digest}"
+

@@ -10,10 +10,10 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from lambdad.clock import iso_millis
+from lambdad.ids import new_request_id
 from lambdad.manifest.model import Manifest, Stream
 from lambdad.payloads.sqs import BatchFailure
-from lambdad.runtime.invocation import new_request_id
-from lambdad.services.stream_ids import number_of, sequence_number, shard_id, shard_name
+from lambdad.stream_vocabulary import number_of, sequence_number, shard_id, shard_name
 
 if TYPE_CHECKING:  # a row, read as plain data
     from lambdad.store.streams import StreamRecord

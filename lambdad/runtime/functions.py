@@ -12,10 +12,11 @@ from dataclasses import replace
 
 from lambdad.clock import SYSTEM_CLOCK, Clock
 from lambdad.errors import FunctionNotFound, InvalidRequestContent, LambdadError, RequestTooLarge
+from lambdad.ids import new_request_id
 from lambdad.logs import LogBook
 from lambdad.manifest.diff import ManifestDiff
 from lambdad.manifest.model import Function, Manifest
-from lambdad.runtime.invocation import MAX_SYNC_PAYLOAD_BYTES, InvokeRequest, InvokeResult, new_request_id
+from lambdad.runtime.invocation import MAX_SYNC_PAYLOAD_BYTES, InvokeRequest, InvokeResult
 from lambdad.runtime.launcher import LaunchError, Launchers
 from lambdad.runtime.pool import ACCOUNT_LIMIT, RESERVED_LIMIT, Environment, FunctionPool, Limiter, Spawn
 from lambdad.runtime.running import RecentInvocations

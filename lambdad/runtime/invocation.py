@@ -7,7 +7,6 @@ import binascii
 import enum
 import json
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -112,14 +111,6 @@ def report_line(
         line += f"Status: error\tError Type: {error_type}\t"
     return line
 
-
-def new_request_id() -> str:
-    """A random (version 4) UUID, formatted directly: `uuid.uuid4()` costs more than the whole log line."""
-    b = bytearray(os.urandom(16))
-    b[6] = (b[6] & 0x0F) | 0x40
-    b[8] = (b[8] & 0x3F) | 0x80
-    h = b.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def decode_client_context(text: str | None) -> str | None:

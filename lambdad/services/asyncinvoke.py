@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 from lambdad.clock import Clock
 from lambdad.errors import FunctionNotFound, UsageError
+from lambdad.ids import new_request_id
 from lambdad.manifest.model import Manifest
 from lambdad.runtime.functions import check_payload
-from lambdad.runtime.invocation import new_request_id
 from lambdad.store import Store, deadletters, invocations
 from lambdad.store.deadletters import DeadLetter
 from lambdad.tracing import for_invocation

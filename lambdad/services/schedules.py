@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from lambdad.store import Store, rules
 
 
-class Schedules:
+class RuleTimes:
     def __init__(self, store: Store) -> None:
         self.store = store
 

@@ -14,8 +14,8 @@ import sqlite3
 from dataclasses import replace
 from typing import Any
 
+from lambdad.ids import new_request_id as new_message_id  # (a v4 UUID, as SQS's message ids)
 from lambdad.manifest.model import Queue
-from lambdad.runtime.invocation import new_request_id as new_message_id  # (a v4 UUID, as SQS's message ids)
 from lambdad.sqs_vocabulary import (
     DEDUP_WINDOW_S,
     DLQ_SOURCE_ARN,

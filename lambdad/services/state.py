@@ -23,7 +23,7 @@ from lambdad.store.salvage import set_aside_damage
 if TYPE_CHECKING:
     from lambdad.services.asyncinvoke import AsyncInvocations
     from lambdad.services.queues import Queues
-    from lambdad.services.schedules import Schedules
+    from lambdad.services.schedules import RuleTimes
     from lambdad.services.streams import Streams
 
 
@@ -64,10 +64,10 @@ class StateServices:
         return Streams(self.store, self.clock)
 
     @cached_property
-    def schedules(self) -> Schedules:
-        from lambdad.services.schedules import Schedules
+    def schedules(self) -> RuleTimes:
+        from lambdad.services.schedules import RuleTimes
 
-        return Schedules(self.store)
+        return RuleTimes(self.store)
 
     def close(self) -> None:
         self.store.close()

@@ -15,9 +15,9 @@ from typing import TypeVar
 
 from lambdad.clock import Clock
 from lambdad.manifest.model import Stream
-from lambdad.services.stream_ids import SMALL_HASH_SPACE, check_record, key_hash, shard_of
 from lambdad.store import Store, streams
 from lambdad.store.streams import StreamRecord
+from lambdad.stream_vocabulary import SMALL_HASH_SPACE, check_record, key_hash, shard_of
 
 #: A record to put: partition key, data, and the explicit hash key that overrides the key's (or None).
 Item = tuple[str, bytes, int | None]

@@ -5,7 +5,7 @@ the last record it finished in a shard (or, with a parallelization factor, in on
 lanes); it is stored with the same transaction that settles the batch, so a restart resumes
 exactly there. The store keeps a record's number in its shard (1, 2, 3...) and positions as those
 numbers; which shard a key goes to, the ids clients see and what Kinesis refuses are
-`lambdad.services.stream_ids`'s, and callers pass the time.
+`lambdad.stream_vocabulary`'s, and callers pass the time.
 """
 
 from __future__ import annotations

@@ -12,12 +12,12 @@ from pathlib import Path
 
 from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamModel, KinesisDataStreamModel
 
+from lambdad import stream_vocabulary as stream_ids
 from lambdad.logs import LogBook
 from lambdad.manifest.model import Function, Manifest, Queue, Stream, StreamTrigger, Target, TargetKind
 from lambdad.outcomes.deliver import Deliverer
 from lambdad.runtime.functions import Functions
 from lambdad.runtime.invocation import Outcome
-from lambdad.services import stream_ids
 from lambdad.services.streams import StreamRecord, Streams
 from lambdad.store import Store, queues, streams
 from lambdad.triggers.mappings.streams import StreamPoller

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from lambdad import stream_vocabulary as stream_ids
 from lambdad.manifest.model import Stream
-from lambdad.services import stream_ids
-from lambdad.services.stream_ids import StreamError
 from lambdad.services.streams import Streams
 from lambdad.store import Store
+from lambdad.stream_vocabulary import StreamError
 from tests.helpers import FakeClock
 
 CLICKS = Stream("clicks", shards=4, retention_s=3600.0)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from lambdad.http.routes import RouteError, best_route, common_path, parse_route
 from lambdad.manifest import parse_manifest
 from lambdad.manifest.model import ApiTrigger
+from lambdad.route_keys import RouteError, best_route, common_path, parse_route
 
 
 @pytest.mark.parametrize(("key", "error"), [

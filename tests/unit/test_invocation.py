@@ -6,12 +6,12 @@ import uuid
 import pytest
 
 from lambdad.errors import InvalidRequestContent, RequestTooLarge
+from lambdad.ids import new_request_id
 from lambdad.runtime.functions import check_payload
 from lambdad.runtime.invocation import (
     InvokeResult,
     Outcome,
     end_line,
-    new_request_id,
     report_line,
     runtime_error,
     start_line,

@@ -21,6 +21,13 @@ BOTTOM = ("lambdad.clock", "lambdad.errors", "lambdad.shown", "lambdad.durations
 ABOVE_STORE = ("lambdad.runtime", "lambdad.api", "lambdad.http", "lambdad.cli", "lambdad.daemon", "lambdad.triggers",
                "lambdad.payloads", "lambdad.services", "lambdad.outcomes", "lambdad.dispatcher")
 FACES = ("lambdad.api", "lambdad.http", "lambdad.cli")
+#: The shared AWS vocabulary and plumbing at the bottom, which everything may use.
+VOCABULARY = ("lambdad.ids", "lambdad.sqs_vocabulary", "lambdad.stream_vocabulary", "lambdad.route_keys",
+              "lambdad.backoff", "lambdad.health", "lambdad.loops", "lambdad.tracing", "lambdad.signals",
+              "lambdad.tasks", "lambdad.private", "lambdad.safefiles")
+#: What payload builders may not use: they are pure, below every part that sends them.
+ABOVE_PAYLOADS = ("lambdad.services", "lambdad.outcomes", "lambdad.dispatcher", "lambdad.runtime",
+                  "lambdad.triggers", "lambdad.api", "lambdad.http", "lambdad.cli", "lambdad.daemon")
 
 #: Store modules that still import from above it (its SQS semantics are moving to a service).
 STORE_REACHES_UP: set[str] = set()
@@ -104,3 +111,16 @@ def test_importing_the_manifest_loads_no_feature():
                             cwd=PACKAGE.parent).stdout.split()
     assert "lambdad.manifest.checks" in loaded
     assert [m for m in loaded if m != "lambdad" and not within(m, ("lambdad.manifest", *BOTTOM))] == []
+
+
+@pytest.mark.parametrize("module", VOCABULARY)
+def test_the_vocabulary_imports_only_the_bottom(module: str):
+    allowed = ("lambdad.manifest", *BOTTOM, *VOCABULARY)
+    upward = {n for n in imports_of(module) if n.startswith("lambdad.") and not within(n, allowed)}
+    assert not upward, f"{module} imports {sorted(upward)}"
+
+
+@pytest.mark.parametrize("module", modules("lambdad.payloads"))
+def test_payload_builders_import_no_part_that_sends_them(module: str):
+    upward = {n for n in imports_of(module) if within(n, ABOVE_PAYLOADS)}
+    assert not upward, f"{module} imports {sorted(upward)}"

@@ -391,7 +391,7 @@ def test_parameters_hold_their_defaults_as_text():
 
 
 def test_alb_sample_uses_the_listener_target_group_arn():
-    from lambdad.http.listener import target_group_arn
+    from lambdad.payloads.alb import target_group_arn
 
     manifest = model.Manifest(file=Path("lambdad.yaml"))
     assert get(generate("alb", [], NOW), "requestContext.elb.targetGroupArn") == target_group_arn(manifest, "web", "sample")

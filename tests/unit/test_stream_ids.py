@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamModel, KinesisDataStreamModel
 
+from lambdad import stream_vocabulary as stream_ids
 from lambdad.manifest.model import Manifest, Stream
 from lambdad.payloads.streams import dynamodb_record, kinesis_record, on_failure_record
-from lambdad.services import stream_ids
 from lambdad.store.streams import StreamRecord
 
 CLICKS, VIEWS = Stream("clicks", shards=4), Stream("views", shards=4)

@@ -14,6 +14,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lambdad.ids import new_request_id
 from lambdad.payloads.s3 import s3_event, s3_record, sequencer_after
 from lambdad.payloads.samples.registry import (
     ACCOUNT,
@@ -28,7 +29,6 @@ from lambdad.payloads.samples.registry import (
     time_param,
 )
 from lambdad.payloads.scheduled import scheduled_event
-from lambdad.runtime.invocation import new_request_id
 from lambdad.tracing import root_header
 
 if TYPE_CHECKING:
@@ -83,8 +83,7 @@ def _schedule(params: Params, now: float) -> dict[str, Any]:
         multi_value=("false", "true: multiValueHeaders and multiValueQueryStringParameters, as a target "
                               "with multi_value_headers: true gets"))
 def _alb(params: Params, now: float) -> dict[str, Any]:
-    from lambdad.http.listener import target_group_arn
-    from lambdad.payloads.alb import alb_event
+    from lambdad.payloads.alb import alb_event, target_group_arn
 
     return alb_event(
         target_group_arn=target_group_arn(_manifest(), "web", "sample"), method=params["method"].upper(),
@@ -117,7 +116,7 @@ def _api_request(params: Params) -> Any:
 
 def _api_route(params: Params, path: str) -> tuple[str, str, dict[str, str]]:
     """The route key, the resource and the path parameters, matched as a listener matches them."""
-    from lambdad.http.routes import RouteError, parse_route
+    from lambdad.route_keys import RouteError, parse_route
 
     try:
         route = parse_route(params["route"])
@@ -175,8 +174,8 @@ def _sqs(params: Params, now: float) -> dict[str, Any]:
 
 def _stream_record(stream: str, partition_key: str, data: bytes, now: float) -> StreamRecord:
     """A record as the store would hold it; a random sequence number keeps eventIDs fresh."""
-    from lambdad.services.stream_ids import SMALL_HASH_SPACE, key_hash
     from lambdad.store.streams import StreamRecord
+    from lambdad.stream_vocabulary import SMALL_HASH_SPACE, key_hash
 
     return StreamRecord(stream, 0, secrets.randbelow(10**12) + 1, partition_key,
                         key_hash(partition_key) % SMALL_HASH_SPACE, data, now)

@@ -40,8 +40,8 @@ from lambdad.payloads.sqs import BatchFailure
 from lambdad.payloads.streams import first_failure, on_failure_record, stream_event
 from lambdad.runtime.functions import Functions, ShuttingDown
 from lambdad.runtime.invocation import Outcome
-from lambdad.services.stream_ids import shard_name
 from lambdad.services.streams import StreamRecord, Streams
+from lambdad.stream_vocabulary import shard_name
 from lambdad.tasks import submit as submit_task
 from lambdad.triggers.mappings.poller import POLL_S, Poller
 

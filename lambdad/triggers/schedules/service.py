@@ -24,9 +24,9 @@ from typing import Any, Protocol
 
 from lambdad.clock import Clock
 from lambdad.health import Health
+from lambdad.ids import new_request_id
 from lambdad.manifest.model import Manifest, ScheduleTrigger
 from lambdad.payloads.scheduled import scheduled_event
-from lambdad.runtime.invocation import new_request_id
 from lambdad.services.asyncinvoke import queue_event
 from lambdad.store import Store, rules
 from lambdad.triggers.schedules.expressions import Schedule, parse_schedule
