@@ -132,13 +132,26 @@ class Daemon:
             self.console.warn(line)
         if parts.waiting:
             self.console.say(f"resuming {parts.waiting} queued async event(s)")
-        for part in parts.working:
-            part.start()
+        try:
+            for part in parts.working:
+                part.start()
+        except BaseException:  # (the inotify watch limit, say): what started stops, the folder is freed
+            self._abandon_start()
+            raise
         elapsed_ms = (self.clock.monotonic() - self._started_mono) * 1000
         hint = f"save {self.manifest.file.name} or a handler to reload; Ctrl-C stops"
         self.console.say(f"ready in {elapsed_ms:.0f} ms ({hint})")
         parts.http.start()  # (the sockets already accept: uvicorn's import need not delay "ready")
         self.status = DaemonState.running
+
+    def _abandon_start(self) -> None:
+        """A part failed to start: stop every part, started or not, in reverse order, then unlock."""
+        for part in reversed(self.parts.ordered):
+            try:
+                part.stop(force=True)
+            except Exception:  # stopping the others matters more than this one's failure
+                log.exception("stopping %s after a failed start failed", type(part).__name__)
+        self.state.unlock()
 
     def run(self) -> int:
         """Start, serve until stopped, and return the exit code. Python `logging` goes to the

@@ -113,6 +113,24 @@ def test_sighup_reloads_the_saved_manifest_and_keeps_running(tmp_path: Path):
     assert daemon.status is DaemonState.stopped
 
 
+def test_a_part_that_fails_to_start_stops_what_started_and_frees_the_state_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from lambdad.daemon import components
+
+    def refuse(self) -> None:
+        raise OSError(28, "inotify watch limit reached")
+
+    monkeypatch.setattr(components.BucketsPart, "start", refuse)
+    with pytest.raises(OSError, match="inotify watch limit"):
+        start(tmp_path, FakeClock(), FakeSpawner())
+    daemon_threads = {"dispatcher", "outbox", "sqs", "streams"}
+    wait_for(lambda: not daemon_threads & {t.name for t in threading.enumerate()},
+             what="the threads the started parts ran to end")
+    again = StateDir(tmp_path / "state")
+    again.lock()  # free: no other daemon holds it
+    again.unlock()
+
+
 def test_a_signal_after_the_stop_changes_nothing(tmp_path: Path):
     clock = FakeClock()
     daemon, out = start(tmp_path, clock, FakeSpawner())
