@@ -26,10 +26,6 @@ def header(scope: Scope, name: bytes) -> str | None:
     return None if value is None else value.decode("latin-1")
 
 
-def headers_of(scope: Scope) -> list[tuple[str, str]]:
-    return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
-
-
 async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     """The whole request body (chunked or not). Raises BodyTooLarge past `limit` bytes, before
     reading it when Content-Length says so (then a client that sent `Expect: 100-continue` is

@@ -8,7 +8,6 @@ rename carries over.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 
@@ -48,10 +47,6 @@ def under(tx: sqlite3.Connection, bucket: str, prefix: str) -> list[IndexedObjec
         (bucket, prefix, prefix + "\U0010ffff"),
     )
     return [IndexedObject(*r) for r in rows]
-
-
-def iterate(tx: sqlite3.Connection, bucket: str) -> Iterator[IndexedObject]:
-    yield from under(tx, bucket, "")
 
 
 def count(tx: sqlite3.Connection, bucket: str) -> int:

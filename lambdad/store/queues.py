@@ -167,11 +167,6 @@ def count_visible(tx: sqlite3.Connection, queue: str, now: float, sent_after: fl
                       "AND sent_at > ? LIMIT ?)", (queue, now, sent_after, cap)).fetchone()[0]
 
 
-def next_visible(tx: sqlite3.Connection, queue: str) -> float | None:
-    """When the next message of `queue` becomes visible (for pollers that sleep until then)."""
-    return tx.execute("SELECT MIN(visible_at) FROM messages WHERE queue = ?", (queue,)).fetchone()[0]
-
-
 def depths(tx: sqlite3.Connection, now: float) -> dict[str, QueueDepth]:
     rows = tx.execute(
         "SELECT queue, SUM(visible_at <= ?), SUM(visible_at > ? AND receive_count > 0), "
