@@ -38,7 +38,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def health(console: Console, clock: FakeClock) -> Health:
-    return Health(say=console, wall=clock.time)
+    return Health(say=console, clock=clock)
 
 
 @pytest.fixture
