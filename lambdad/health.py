@@ -25,6 +25,7 @@ MAX_RETRY_WAIT_S = 30.0
 #: How the console names each component.
 LABELS = {
     "buckets": "the bucket watcher",
+    "buckets:loop": "the bucket watcher's thread",
     "dispatcher": "the async dispatcher",
     "outbox": "the file outbox",
     "sqs": "the SQS poller",
