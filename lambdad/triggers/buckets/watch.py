@@ -111,15 +111,15 @@ class BucketWatcher:
     def _watch(self, sync: BucketSync, reconcile: bool) -> None:
         assert self._fd is not None
         self._syncs[sync.root] = sync
-        watch = TreeWatch(self._fd, sync.root, lambda hint, s=sync: self._put(s, hint), warn=self._warn,
+        watch = TreeWatch(self._fd, sync.root, lambda hint, s=sync: self.report(s, hint), warn=self._warn,
                           clock=self._clock)
         sync.watching_since_ns = filesystem_ns() - FS_CLOCK_SLACK_NS  # on the file-system clock's side
         watch.start()
         self._watches[sync.root] = watch
         if reconcile:
-            self._put(sync, Hint("startup", sync.root))
+            self.report(sync, Hint("startup", sync.root))
 
-    def _put(self, sync: BucketSync, hint: Hint) -> None:
+    def report(self, sync: BucketSync, hint: Hint) -> None:
         """From the inotify thread (or a round putting back what came due): apply `hint` soon."""
         self._queue.put((sync, hint))
         self._loop.wake()
