@@ -28,6 +28,15 @@ class SystemClock:
 SYSTEM_CLOCK = SystemClock()
 
 
+def filesystem_ns() -> int:
+    """Now on the clock the kernel stamps file times with, in nanoseconds.
+
+    Not a `Clock` reading on purpose: it is compared with real files' mtimes, which a fake clock
+    cannot move, so it stays the machine's wall clock when a test fakes the daemon's time.
+    """
+    return time.time_ns()
+
+
 def utc(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 

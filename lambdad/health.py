@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from lambdad.backoff import backoff
+from lambdad.clock import SYSTEM_CLOCK, Clock
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,7 @@ MAX_RETRY_WAIT_S = 30.0
 #: How the console names each component.
 LABELS = {
     "buckets": "the bucket watcher",
+    "buckets:loop": "the bucket watcher's thread",
     "dispatcher": "the async dispatcher",
     "outbox": "the file outbox",
     "sqs": "the SQS poller",
@@ -56,11 +57,12 @@ class Health:
         self,
         say: Callable[[str], None] | None = None,
         on_change: Callable[[], None] = lambda: None,
-        wall: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        """`clock` stamps when a failure began (wall time: `lambdad status` shows it as a date)."""
         self._say = say or log.warning
         self._on_change = on_change
-        self._wall = wall
+        self._clock = clock
         self._lock = threading.Lock()
         self._failing: dict[str, Failure] = {}
 
@@ -71,7 +73,7 @@ class Health:
             failure = self._failing.get(component)
             first = failure is None
             if failure is None:
-                failure = self._failing[component] = Failure(text, self._wall(), 0)
+                failure = self._failing[component] = Failure(text, self._clock.time(), 0)
             failure.attempts += 1
             failure.error = text
             attempts = failure.attempts
@@ -91,7 +93,7 @@ class Health:
         if failure is None:
             return
         self._say(f"{LABELS.get(component, component)} works again (after {failure.attempts} failed "
-                  f"attempt(s) over {max(0.0, self._wall() - failure.since):.0f}s)")
+                  f"attempt(s) over {max(0.0, self._clock.time() - failure.since):.0f}s)")
         self._on_change()
 
     def is_failing(self, component: str) -> bool:

@@ -166,7 +166,8 @@ def make_bucket_watcher(manifest: Manifest, store: Store, functions: Functions, 
                         ctx: Context) -> BucketWatcher:
     syncs = [make_bucket_sync(name, manifest, store, functions, ctx)
              for name, bucket in manifest.buckets.items() if bucket_root(bucket)]
-    return BucketWatcher(syncs, store, warn=ctx.console.warn, on_commit=dispatcher.poke, health=ctx.health)
+    return BucketWatcher(syncs, store, warn=ctx.console.warn, on_commit=dispatcher.poke, health=ctx.health,
+                         clock=ctx.clock)
 
 
 def make_schedules(manifest: Manifest, store: Store, dispatcher: Dispatcher, ctx: Context) -> Schedules | None:

@@ -89,7 +89,7 @@ class Daemon:
         #: While the manifest on disk is invalid: its problems (the previous configuration runs on).
         self.config_errors: list[str] = []
         self._wake: Callable[[], None] = lambda: None  #: ends the loop's wait (set by `run`)
-        self.health = Health(say=self.console.warn, on_change=self._health_changed, wall=clock.time)
+        self.health = Health(say=self.console.warn, on_change=self._health_changed, clock=clock)
         self._info_due = False  #: daemon.json should be rewritten (what fails changed, or a write failed)
         self._info_retry_mono = 0.0
         self._next_state_check_mono = 0.0

@@ -16,8 +16,8 @@ from pathlib import Path
 from watchdog.observers.inotify_c import InotifyEvent, InotifyFD, WatchDescriptor
 
 from lambdad.clock import SYSTEM_CLOCK, Clock
+from lambdad.triggers.buckets.inotify import MASK, Hint, TreeWatch
 from lambdad.triggers.buckets.rules import DEFAULT_IGNORE, WEAK_IGNORE, IgnoreRules
-from lambdad.triggers.buckets.watch import MASK, Hint, TreeWatch
 
 #: A save counts once nothing more happened to the file (or code folder) for this long.
 DEBOUNCE_S = 0.1
@@ -60,6 +60,7 @@ class ReloadWatch:
         """A change is stamped with `clock`'s monotonic time; `due(now)` compares it with that time."""
         self.manifest_file = Path(os.path.realpath(manifest_file))
         self._wake = wake
+        self._clock = clock
         self._monotonic = clock.monotonic
         self._lock = threading.Lock()
         self._manifest_at: float | None = None  #: last change to the manifest not yet reloaded
@@ -90,7 +91,8 @@ class ReloadWatch:
                 self._code_at.pop(folder, None)
                 self._changed.pop(folder, None)
         for folder in sorted(wanted - set(self._code)):
-            watch = TreeWatch(self._fd, folder, lambda hint, f=folder: self._code_changed(f, hint), self._skip)
+            watch = TreeWatch(self._fd, folder, lambda hint, f=folder: self._code_changed(f, hint), self._skip,
+                              clock=self._clock)
             watch.start()
             self._code[folder] = watch
 

@@ -12,8 +12,9 @@ import pytest
 
 from lambdad.health import Health
 from lambdad.manifest.model import Bucket, Function, Manifest, S3Trigger
+from lambdad.triggers.buckets.inotify import Hint
 from lambdad.triggers.buckets.sync import BucketSync
-from lambdad.triggers.buckets.watch import BucketWatcher, Hint
+from lambdad.triggers.buckets.watch import BucketWatcher
 from tests.component.faults import FillableStore
 from tests.helpers import FakeClock
 
@@ -38,7 +39,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def health(console: Console, clock: FakeClock) -> Health:
-    return Health(say=console, wall=clock.time)
+    return Health(say=console, clock=clock)
 
 
 @pytest.fixture
@@ -63,7 +64,7 @@ def bucket_world(tmp_path: Path, store, clock, health) -> tuple[BucketWatcher, B
                                                                              events=(trigger,))},
                         buckets={"b": bucket})
     sync = BucketSync(bucket, manifest, store, clock)
-    return BucketWatcher([sync], store, health=health, monotonic=clock.monotonic), sync, root
+    return BucketWatcher([sync], store, health=health, clock=clock), sync, root
 
 
 class TestBucketWatcher:

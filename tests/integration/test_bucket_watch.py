@@ -125,7 +125,7 @@ def test_an_event_whose_handling_raises_does_not_end_the_inotify_thread(tmp_path
     """One inotify thread serves every bucket and the reload watcher: a failure on it is one rescan."""
     from watchdog.observers.inotify_c import InotifyFD
 
-    from lambdad.triggers.buckets.watch import Hint, TreeWatch
+    from lambdad.triggers.buckets.inotify import Hint, TreeWatch
 
     fd = InotifyFD()
     fd.start()
@@ -151,7 +151,7 @@ def test_an_event_whose_handling_raises_does_not_end_the_inotify_thread(tmp_path
 def test_running_out_of_inotify_watches_is_said_once(tmp_path: Path):
     import errno
 
-    from lambdad.triggers.buckets.watch import TreeWatch
+    from lambdad.triggers.buckets.inotify import TreeWatch
 
     class NoWatchesLeft:
         def add_callback(self, path, mask, callback, id_):

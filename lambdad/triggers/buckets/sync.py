@@ -10,23 +10,20 @@ neither (at worst, after a crash, an event is queued again: at least once, as S3
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import logging
 import os
-import stat
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from lambdad.clock import Clock
+from lambdad.clock import Clock, filesystem_ns
 from lambdad.manifest.model import Bucket, Manifest
 from lambdad.payloads.s3 import s3_event, s3_record, sequencer_after
-from lambdad.safefiles import UnsafePath, open_inside
 from lambdad.services.asyncinvoke import queue_event
 from lambdad.store import Store, objects
 from lambdad.store.objects import IndexedObject
+from lambdad.triggers.buckets.folder import BucketFolder, FileState
 from lambdad.triggers.buckets.rules import IgnoreRules, Subscription, matching, subscriptions
 
 log = logging.getLogger(__name__)
@@ -34,13 +31,6 @@ log = logging.getLogger(__name__)
 #: A scan leaves alone a file changed this recently: it may still be being written, and its
 #: close will be reported anyway. It is looked at again after this long.
 RECENT_S = 0.5
-_HASH_CHUNK = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class FileState:
-    size: int
-    mtime_ns: int
 
 
 @dataclass(frozen=True)
@@ -68,9 +58,9 @@ class BucketSync:
         self._on_created = on_created
         self.name = bucket.name
         self.root = os.path.realpath(bucket.path)
-        self._root_slash = self.root + os.sep
         self.region = manifest.region
         self.ignore = IgnoreRules.for_bucket(bucket)
+        self.folder = BucketFolder(self.root, self.ignore)
         self.subs: list[Subscription] = subscriptions(manifest, bucket.name)
         self.store = store
         self.clock = clock
@@ -90,61 +80,17 @@ class BucketSync:
 
     def key_of(self, path: str) -> str | None:
         """The object key of `path`, or None when it is not an object of this bucket."""
-        if not path.startswith(self._root_slash):
-            return None
-        key = path[len(self._root_slash) :]
-        if os.sep != "/":
-            key = key.replace(os.sep, "/")
-        return None if not key or self.ignore(key) else key
+        return self.folder.key_of(path)
 
     def path_of(self, key: str) -> str:
-        return os.path.join(self.root, *key.split("/"))
-
-    def _file_state(self, path: str) -> FileState | None:
-        """The file's size and mtime if it is an object: a regular file, or a link to one inside the bucket."""
-        try:
-            st = os.lstat(path)
-            if stat.S_ISLNK(st.st_mode):
-                target = os.path.realpath(path)
-                if not (target + os.sep).startswith(self.root + os.sep):
-                    return None  # links are not followed out of the bucket
-                st = os.stat(path)
-        except OSError:
-            return None
-        return FileState(st.st_size, st.st_mtime_ns) if stat.S_ISREG(st.st_mode) else None
-
-    def _open_object(self, path: str, _flags: int = 0) -> int:
-        """A descriptor on the object's content (an `opener` for `open`), read without following a link
-        out of the bucket: a link is followed only to a file inside it, and no component is followed
-        after that check (a link swapped in meanwhile is refused, not read).
-
-        Raises:
-            UnsafePath: `path` is not an object of this bucket's folder (a link out of it).
-        """
-        if not path.startswith(self._root_slash):
-            raise UnsafePath(f"{path} is not inside {self.root}")
-        try:
-            return open_inside(self.root, path[len(self._root_slash):].replace(os.sep, "/"))
-        except UnsafePath:
-            target = os.path.realpath(path)
-            if not target.startswith(self._root_slash):
-                raise  # links are not followed out of the bucket
-            return open_inside(self.root, target[len(self._root_slash):].replace(os.sep, "/"))
+        return self.folder.path_of(key)
 
     def _etag(self, path: str) -> str | None:
-        digest = hashlib.md5(usedforsecurity=False)
         try:
-            with open(path, "rb", opener=self._open_object) as f:
-                while chunk := f.read(_HASH_CHUNK):
-                    digest.update(chunk)
-        except UnsafePath:
-            return None
-        except FileNotFoundError:
-            return None
+            return self.folder.etag(path)
         except OSError as e:
             self._warn(f"bucket {self.name}: cannot read {self.key_of(path) or path} ({e.strerror}); no event")
             return None
-        return digest.hexdigest()
 
     # -- what the watcher reports -------------------------------------------------------------------
 
@@ -164,7 +110,7 @@ class BucketSync:
         key = key or self.key_of(path)
         if key is None:
             return False
-        state = self._file_state(path)
+        state = self.folder.file_state(path)
         if state is None:
             self._unannounced[path] = None  # written, then renamed before we looked: see moved()
             del_oldest(self._unannounced, 1000)
@@ -194,7 +140,7 @@ class BucketSync:
     def settled(self, path: str) -> None:
         """A moment after a weak name's close: still there, it is an object as any (one Put, late by
         the settle); renamed away or deleted meanwhile, it was a temporary, and nothing is announced."""
-        if self._file_state(path) is not None:
+        if self.folder.file_state(path) is not None:
             self.written(path, hold=False)
 
     def moved(self, src: str, dst: str) -> list[str]:
@@ -223,7 +169,7 @@ class BucketSync:
                 old = objects.get(tx, self.name, src_key)
         if old is None:
             return [dst] if self.written(dst) else []
-        state = self._file_state(dst)
+        state = self.folder.file_state(dst)
         etag = old.etag if state is not None and state.size == old.size else self._etag(dst)
         if state is None or etag is None:
             self.deleted(src)
@@ -242,27 +188,28 @@ class BucketSync:
             return
         with self.store.reading() as tx:
             old = objects.get(tx, self.name, key)
-        if old is not None and self._file_state(path) is None:
+        if old is not None and self.folder.file_state(path) is None:
             self.store.write(lambda tx: self._delete(tx, old))
 
     def gone_under(self, folder: str) -> None:
         """A folder left the bucket (deleted, or moved out): every object in it is deleted."""
-        prefix = self._prefix(folder)
+        prefix = self.folder.prefix(folder)
         if prefix is None:
             return
         with self.store.reading() as tx:
-            gone = [o for o in objects.under(tx, self.name, prefix) if self._file_state(self.path_of(o.key)) is None]
+            under = objects.under(tx, self.name, prefix)
+            gone = [o for o in under if self.folder.file_state(self.path_of(o.key)) is None]
         if gone:
             self.store.write(lambda tx: [self._delete(tx, o) for o in gone])
 
     def folder_moved(self, src: str, dst: str) -> None:
         """A folder renamed inside the bucket: each file in it is a rename (Delete + Copy)."""
-        src_prefix, dst_prefix = self._prefix(src), self._prefix(dst)
+        src_prefix, dst_prefix = self.folder.prefix(src), self.folder.prefix(dst)
         if src_prefix is None or dst_prefix is None:
             return
         with self.store.reading() as tx:
             before = {o.key[len(src_prefix):]: o for o in objects.under(tx, self.name, src_prefix)}
-        for path in self._files(dst):
+        for path in self.folder.files(dst):
             key = self.key_of(path)
             rest = key[len(dst_prefix):] if key else None
             if rest in before:
@@ -297,20 +244,20 @@ class BucketSync:
         (judged on the file system's clock, `fs_now_ns`, the real one unless a test says otherwise),
         or have a weak name: to be looked at again as a close would be.
         """
-        fs_now_ns = time.time_ns() if fs_now_ns is None else fs_now_ns
+        fs_now_ns = filesystem_ns() if fs_now_ns is None else fs_now_ns
         folder = folder or self.root
-        prefix = self._prefix(folder)
+        prefix = self.folder.prefix(folder)
         if prefix is None:
             return []
         with self.store.reading() as tx:
             indexed = {o.key: o for o in objects.under(tx, self.name, prefix)}
         later: list[str] = []
         now_ns = int(self.clock.time() * 1e9)
-        for path in self._files(folder):
+        for path in self.folder.files(folder):
             key = self.key_of(path)
             if key is None:
                 continue
-            state = self._file_state(path)
+            state = self.folder.file_state(path)
             old = indexed.pop(key, None)
             if state is None or (old and (old.size, old.mtime_ns) == (state.size, state.mtime_ns)):
                 continue
@@ -327,36 +274,13 @@ class BucketSync:
                 self.store.write(lambda tx, obj=obj: objects.put(tx, self.name, obj))
             else:
                 self.store.write(lambda tx, k=key, s=state, e=etag: self._put(tx, k, s, e, "ObjectCreated:Put"))
-        vanished = [o for o in indexed.values() if self._file_state(self.path_of(o.key)) is None]
+        vanished = [o for o in indexed.values() if self.folder.file_state(self.path_of(o.key)) is None]
         if vanished:
             if quiet:
                 self.store.write(lambda tx: [objects.remove(tx, self.name, o.key) for o in vanished])
             else:
                 self.store.write(lambda tx: [self._delete(tx, o) for o in vanished])
         return later
-
-    def _files(self, folder: str) -> Iterator[str]:
-        """Every file below `folder`, not descending into links (they would lead out of the bucket)."""
-        try:
-            entries = list(os.scandir(folder))
-        except OSError:
-            return
-        for entry in entries:
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    yield from self._files(entry.path)
-                else:
-                    yield entry.path
-            except OSError:
-                continue
-
-    def _prefix(self, folder: str) -> str | None:
-        rel = os.path.relpath(folder, self.root)
-        if rel == ".":
-            return ""
-        if rel.startswith(".."):
-            return None
-        return rel.replace(os.sep, "/") + "/"
 
     # -- announcing (inside a store transaction) ----------------------------------------------------
 

@@ -52,7 +52,9 @@ class Scheduler(Protocol):
 
 
 @dataclass(frozen=True)
-class Rule:
+class ScheduledRule:
+    """One schedule trigger of the manifest with its parsed expression: what one APScheduler job fires."""
+
     function: str
     trigger: ScheduleTrigger
     schedule: Schedule
@@ -62,16 +64,16 @@ class Rule:
         return self.trigger.name
 
 
-def manifest_rules(manifest: Manifest) -> list[Rule]:
+def manifest_rules(manifest: Manifest) -> list[ScheduledRule]:
     return [
-        Rule(fn.name, t, parse_schedule(t.expression, t.timezone))
+        ScheduledRule(fn.name, t, parse_schedule(t.expression, t.timezone))
         for fn in manifest.functions.values()
         for t in fn.events
         if isinstance(t, ScheduleTrigger)
     ]
 
 
-def rule_payload(manifest: Manifest, rule: Rule, scheduled_at: float) -> bytes:
+def rule_payload(manifest: Manifest, rule: ScheduledRule, scheduled_at: float) -> bytes:
     """The rule's constant `input` when it has one (delivered as is), else the Scheduled Event."""
     if rule.trigger.input is not None:
         return json.dumps(rule.trigger.input).encode()
@@ -107,7 +109,7 @@ class Schedules:
         self._health = health or Health()
         self._warn = warn
         #: Runs whose event could not be committed yet, oldest first: (rule, scheduled time).
-        self.held: list[tuple[Rule, float]] = []
+        self.held: list[tuple[ScheduledRule, float]] = []
         self._held_lock = threading.RLock()  #: APScheduler runs jobs on several threads
         self.rules = {r.name: r for r in manifest_rules(manifest)}
         self.scheduler = scheduler or new_scheduler()
@@ -121,7 +123,7 @@ class Schedules:
         self.scheduler.start()
         self._started = True
 
-    def _add(self, rule: Rule, now: float, catch_up: bool) -> None:
+    def _add(self, rule: ScheduledRule, now: float, catch_up: bool) -> None:
         """Schedule one rule's job; with `catch_up`, a rule that ran before and missed a run while
         lambdad was down runs once now."""
         if not rule.trigger.enabled:
@@ -168,7 +170,7 @@ class Schedules:
         scheduled = rule.schedule.latest_at_or_before(created, now) or now
         self.fire(rule, scheduled.timestamp())
 
-    def fire(self, rule: Rule, scheduled_at: float) -> str | None:
+    def fire(self, rule: ScheduledRule, scheduled_at: float) -> str | None:
         """Queue the rule's event for `scheduled_at`; None if that run already happened, if a
         reload replaced the rule meanwhile (its own job fires the new one), or if it is held (the
         store cannot be written now: it is tried again later)."""
@@ -214,7 +216,7 @@ class Schedules:
         self.scheduler.add_job(self.retry_held, trigger=DateTrigger(at, timezone=UTC), id=RETRY_JOB, name=RETRY_JOB,
                                replace_existing=True)
 
-    def _queue(self, rule: Rule, scheduled_at: float) -> str | None:
+    def _queue(self, rule: ScheduledRule, scheduled_at: float) -> str | None:
         name = rule.name
         payload = rule_payload(self.manifest, rule, scheduled_at)
         request_id = new_request_id()
