@@ -108,7 +108,6 @@ class Dispatcher:
         """Events were queued (a bucket, a schedule, the API) or a slot came free: look now."""
         self.loop.wake()
 
-    poke = wake  #: (what the sources call once they committed events)
 
     # -- the loop -------------------------------------------------------------------------------------
 

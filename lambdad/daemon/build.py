@@ -115,7 +115,7 @@ def build(manifest: Manifest, ctx: Context) -> Parts:
         with store.reading() as tx:
             waiting = sum(c.queued + c.retrying + c.in_flight for c in invocations.counts(tx).values())
         dispatcher = make_dispatcher(store, functions, ctx)
-        queues = Queues(store, ctx.clock, manifest, on_sent=lambda: sqs.poke())
+        queues = Queues(store, ctx.clock, manifest, on_sent=lambda: sqs.wake())
         sqs, streams = make_sqs_poller(manifest, queues, functions, ctx), make_stream_poller(
             manifest, store, functions, dispatcher, ctx)
         parts = Parts(
@@ -166,7 +166,7 @@ def make_bucket_watcher(manifest: Manifest, store: Store, functions: Functions, 
                         ctx: Context) -> BucketWatcher:
     syncs = [make_bucket_sync(name, manifest, store, functions, ctx)
              for name, bucket in manifest.buckets.items() if bucket_root(bucket)]
-    return BucketWatcher(syncs, store, warn=ctx.console.warn, on_commit=dispatcher.poke, health=ctx.health,
+    return BucketWatcher(syncs, store, warn=ctx.console.warn, on_commit=dispatcher.wake, health=ctx.health,
                          clock=ctx.clock)
 
 
@@ -176,7 +176,7 @@ def make_schedules(manifest: Manifest, store: Store, dispatcher: Dispatcher, ctx
         return None
     from lambdad.triggers.schedules.service import Schedules
 
-    return Schedules(manifest, store, ctx.clock, on_commit=dispatcher.poke, health=ctx.health, warn=ctx.console.warn)
+    return Schedules(manifest, store, ctx.clock, on_commit=dispatcher.wake, health=ctx.health, warn=ctx.console.warn)
 
 
 def make_reload_watch(manifest: Manifest, ctx: Context) -> ReloadWatch:
@@ -213,4 +213,4 @@ def make_http(manifest: Manifest, sockets: dict[str, socket.socket], functions: 
 
 def make_kinesis_api(manifest: Manifest, store: Store, pool: ThreadPoolExecutor, streams: StreamPoller,
                      ctx: Context) -> KinesisApi:
-    return KinesisApi(manifest, Streams(store, ctx.clock, on_put=streams.poke), pool, ctx.clock.time())
+    return KinesisApi(manifest, Streams(store, ctx.clock, on_put=streams.wake), pool, ctx.clock.time())

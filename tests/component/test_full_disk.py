@@ -125,11 +125,11 @@ class TestDispatcher:
         try:
             w.dispatcher.invocations.enqueue("f", b"{}")
             store.full = True
-            w.dispatcher.poke()  # (the bucket watcher's or a schedule's thread): no exception
+            w.dispatcher.wake()  # (the bucket watcher's or a schedule's thread): no exception
             w.dispatcher.loop.run_once()  # (the round it wakes)
             assert health.is_failing("dispatcher") and w.calls == []
             store.full = False
-            w.dispatcher.poke()
+            w.dispatcher.wake()
             w.dispatcher.loop.run_once()
             assert not health.is_failing("dispatcher") and len(w.calls) == 1
             assert [line.split(" failed")[0].split(" works")[0] for line in console.lines] == [
@@ -183,7 +183,7 @@ class TestPollers:
             wait_for(lambda: health.is_failing("sqs"), what="the poller to report the failure")
             assert health.failures()["sqs"].error == "the store cannot be written: database or disk is full"
             store.full = False
-            w.poller.poke()  # (anything sent wakes it; the test does not sleep through the backoff)
+            w.poller.wake()  # (anything sent wakes it; the test does not sleep through the backoff)
             wait_for(lambda: w.bodies() == [["a"]] and not health.is_failing("sqs"), what="the batch to be delivered")
         finally:
             w.poller.stop()

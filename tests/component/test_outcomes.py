@@ -113,7 +113,7 @@ def test_a_poke_only_wakes_the_loop_and_runs_nothing_on_the_callers_thread(tmp_p
     w = World(tmp_path)
     try:
         w.dispatcher.invocations.enqueue("f", b"{}")
-        w.dispatcher.poke()  # (a bucket watcher's or a schedule's thread)
+        w.dispatcher.wake()  # (a bucket watcher's or a schedule's thread)
         assert w.calls == []
         w.step()
         assert len(w.calls) == 1

@@ -1,5 +1,5 @@
 """What every event source mapping's poller shares: a `Loop` that runs rounds until stopped (woken
-early by `poke`), the mappings a reload replaces, and a periodic pass that drops expired items.
+early by `wake`), the mappings a reload replaces, and a periodic pass that drops expired items.
 
 A subclass says which triggers are its mappings, what one round does for one mapping, and what
 expiring means for its source.
@@ -69,7 +69,7 @@ class Poller:
     def start(self) -> None:
         self._loop.start()
 
-    def poke(self) -> None:
+    def wake(self) -> None:
         """Something was put, or a batch finished: look now (from any thread)."""
         self._loop.wake()
 

@@ -166,7 +166,7 @@ class SqsPoller(Poller):
         pauses a moment (a bug that always raises must not spin)."""
         state.paused_until = self.clock.time() + PAUSE_S
         self._release(queue, batch)
-        self.poke()
+        self.wake()
 
     def _concurrency(self, mapping: Mapping, fn: Function) -> int:
         """Batches in flight at once: the mapping's maximum, within the function's concurrency (0
@@ -211,7 +211,7 @@ class SqsPoller(Poller):
         finally:  # (what raised is logged, and the batch put back, by `submit_task`)
             with self._lock:
                 state.running -= 1
-            self.poke()
+            self.wake()
 
     def _hold(self, queue: Queue, batch: list[Message], timeout_s: float) -> list[Message]:
         """The messages of the batch still in flight with its receipts, now invisible for a whole

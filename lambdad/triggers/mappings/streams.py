@@ -273,7 +273,7 @@ class StreamPoller(Poller):
         finally:
             with self._inflight_lock:
                 self._inflight.discard((mapping.id, *cursor.key()))
-            self.poke()
+            self.wake()
 
     def _settle(self, manifest: Manifest, mapping: StreamMapping, stream: Stream, cursor: Cursor,
                 batch: list[StreamRecord], retries: int, outcome: Outcome, payload: bytes,
