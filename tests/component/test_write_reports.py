@@ -17,9 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 PRELUDE = """
 import json, os, shutil, socket, sys, threading
-from lambdad.runtime import bootstrap, wire
+from lambdad.runtime import wire, writes
 mine, theirs = socket.socketpair()
-bootstrap._reports, bootstrap._pid = mine, os.getpid()
+writes._reports, writes._pid = mine, os.getpid()
 frames = []
 def read():  # as lambdad does while the handler runs
     stream = wire.FrameStream(theirs.fileno())
@@ -30,16 +30,16 @@ def read():  # as lambdad does while the handler runs
             return
 reader = threading.Thread(target=read)
 reader.start()
-sys.addaudithook(bootstrap._audit)
+sys.addaudithook(writes._audit)
 d = sys.argv[1]
 P = lambda name: os.path.join(d, name)
 with open(P("src"), "w") as f:
     f.write("x")
-bootstrap._written = set()
+writes._written = set()
 """
 
 REPORT = """
-bootstrap._written = None
+writes._written = None
 mine.close()
 reader.join()
 print(json.dumps([os.path.relpath(h["p"], d) if h["t"] == "wrote" else h["t"] for h in frames]))
@@ -108,11 +108,11 @@ def test_a_forked_process_reports_nothing(tmp_path: Path):
 def test_reports_lambdad_does_not_read_are_dropped_and_the_handler_goes_on(tmp_path: Path):
     body = """
     stalled = socket.socketpair()  # nobody reads it
-    bootstrap._reports = stalled[0]
+    writes._reports = stalled[0]
     for i in range(2000):
         open(P(f"f{i}"), "w").close()
-    bootstrap._reports = mine
-    bootstrap._written = set()
+    writes._reports = mine
+    writes._written = set()
     open(P("later"), "w").close()
     """
     assert reported(tmp_path, body) == ["later"]
@@ -120,7 +120,7 @@ def test_reports_lambdad_does_not_read_are_dropped_and_the_handler_goes_on(tmp_p
 
 def test_past_the_cap_reports_are_dropped(tmp_path: Path):
     body = """
-    for i in range(bootstrap.MAX_WRITTEN + 5):
+    for i in range(writes.MAX_WRITTEN + 5):
         open(P(f"f{i}"), "w").close()
     """
     assert len(reported(tmp_path, body)) == 1000
